@@ -1,0 +1,163 @@
+import CLMDB
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// An LMDB return code turned into a Swift error. Internal: the public surface reports
+/// ``EventLogError`` with code ``EventLogError/Code/storage``.
+struct LMDBError: Error, CustomStringConvertible {
+    let code: Int32
+    let operation: String
+
+    var description: String {
+        let text = mdb_strerror(code).map { String(cString: $0) } ?? "unknown error"
+        return "\(operation): \(text) (\(code))"
+    }
+
+    var isMapFull: Bool { code == MDB_MAP_FULL }
+    var isMapResized: Bool { code == MDB_MAP_RESIZED }
+}
+
+/// Throws an ``LMDBError`` unless `code` is `MDB_SUCCESS`.
+@inline(__always)
+func check(_ code: Int32, _ operation: @autoclosure () -> String) throws(LMDBError) {
+    if code != MDB_SUCCESS { throw LMDBError(code: code, operation: operation()) }
+}
+
+extension MDB_val {
+    /// A view of the bytes an `MDB_val` points at; valid while its transaction lives.
+    @inline(__always)
+    var buffer: UnsafeRawBufferPointer { UnsafeRawBufferPointer(start: mv_data, count: mv_size) }
+
+    @inline(__always)
+    init(_ buffer: UnsafeRawBufferPointer) {
+        self.init(mv_size: buffer.count, mv_data: UnsafeMutableRawPointer(mutating: buffer.baseAddress))
+    }
+}
+
+/// A read-write lock that keeps read transactions out while the writer resizes the map:
+/// `mdb_env_set_mapsize` may only run when no transaction of this process is open.
+/// Writer-preferring, so a resize is not starved by a steady stream of readers.
+final class MapResizeGate: @unchecked Sendable {
+    private let lock: UnsafeMutablePointer<pthread_rwlock_t>
+
+    init() {
+        lock = .allocate(capacity: 1)
+        #if canImport(Glibc)
+        var attributes = pthread_rwlockattr_t()
+        pthread_rwlockattr_init(&attributes)
+        pthread_rwlockattr_setkind_np(&attributes, Int32(PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP))
+        pthread_rwlock_init(lock, &attributes)
+        pthread_rwlockattr_destroy(&attributes)
+        #else
+        pthread_rwlock_init(lock, nil)
+        #endif
+    }
+
+    deinit {
+        pthread_rwlock_destroy(lock)
+        lock.deallocate()
+    }
+
+    @inline(__always)
+    func withShared<T, E: Error>(_ body: () throws(E) -> T) throws(E) -> T {
+        pthread_rwlock_rdlock(lock)
+        defer { pthread_rwlock_unlock(lock) }
+        return try body()
+    }
+
+    func withExclusive<T, E: Error>(_ body: () throws(E) -> T) throws(E) -> T {
+        pthread_rwlock_wrlock(lock)
+        defer { pthread_rwlock_unlock(lock) }
+        return try body()
+    }
+}
+
+/// One LMDB environment and the named databases the log keeps in it.
+///
+/// The environment is opened with `MDB_NOTLS`, so a read transaction is not bound to the
+/// thread-local reader slot and may be opened from any thread (Swift tasks hop threads); a
+/// read transaction is still begun and ended inside one synchronous closure. Write
+/// transactions are begun only by the log's writer thread.
+final class LMDBEnvironment: @unchecked Sendable {
+    let handle: OpaquePointer
+    let path: String
+    let gate = MapResizeGate()
+
+    init(path: String, mapSize: Int, maxReaders: UInt32, maxDatabases: UInt32, flags: UInt32) throws(LMDBError) {
+        var env: OpaquePointer?
+        try check(mdb_env_create(&env), "mdb_env_create")
+        guard let env else { throw LMDBError(code: EINVAL, operation: "mdb_env_create") }
+        do {
+            try check(mdb_env_set_mapsize(env, mapSize), "mdb_env_set_mapsize")
+            try check(mdb_env_set_maxreaders(env, maxReaders), "mdb_env_set_maxreaders")
+            try check(mdb_env_set_maxdbs(env, maxDatabases), "mdb_env_set_maxdbs")
+            try check(mdb_env_open(env, path, flags | UInt32(MDB_NOTLS), 0o644), "mdb_env_open \(path)")
+        } catch {
+            mdb_env_close(env)
+            throw error
+        }
+        self.handle = env
+        self.path = path
+    }
+
+    deinit { mdb_env_close(handle) }
+
+    /// The current map size in bytes.
+    var mapSize: Int {
+        var info = MDB_envinfo()
+        mdb_env_info(handle, &info)
+        return info.me_mapsize
+    }
+
+    /// Sets the map size; the caller must hold the gate exclusively. Zero adopts the size
+    /// another process has set.
+    func setMapSize(_ bytes: Int) throws(LMDBError) {
+        try check(mdb_env_set_mapsize(handle, bytes), "mdb_env_set_mapsize")
+    }
+
+    /// Runs `body` inside a read-only transaction that is aborted when `body` returns.
+    func withReadTransaction<T>(_ body: (OpaquePointer) throws -> T) throws -> T {
+        while true {
+            let outcome: Result<T, any Error>? = try gate.withShared { () throws(LMDBError) -> Result<T, any Error>? in
+                var txn: OpaquePointer?
+                let code = mdb_txn_begin(handle, nil, UInt32(MDB_RDONLY), &txn)
+                if code == MDB_MAP_RESIZED { return nil }
+                try check(code, "mdb_txn_begin (read)")
+                guard let txn else { throw LMDBError(code: EINVAL, operation: "mdb_txn_begin (read)") }
+                defer { mdb_txn_abort(txn) }
+                return Result { try body(txn) }
+            }
+            if let outcome { return try outcome.get() }
+            // Another process grew the map: adopt its size, then begin again.
+            try gate.withExclusive { () throws(LMDBError) in try setMapSize(0) }
+        }
+    }
+
+    /// Opens (creating if `create`) a named database inside `txn`.
+    func openDatabase(_ name: String, flags: UInt32, in txn: OpaquePointer) throws(LMDBError) -> MDB_dbi {
+        var dbi: MDB_dbi = 0
+        try check(mdb_dbi_open(txn, name, flags, &dbi), "mdb_dbi_open \(name)")
+        return dbi
+    }
+}
+
+/// Big-endian 8-byte keys, so that byte order (LMDB's default comparison) is numeric order.
+@inline(__always)
+func withPositionKey<T>(_ position: UInt64, _ body: (inout MDB_val) throws -> T) rethrows -> T {
+    var bigEndian = position.bigEndian
+    return try withUnsafeMutableBytes(of: &bigEndian) { bytes in
+        var key = MDB_val(mv_size: 8, mv_data: bytes.baseAddress)
+        return try body(&key)
+    }
+}
+
+/// Reads an 8-byte big-endian key.
+@inline(__always)
+func logPosition(fromKey key: MDB_val) -> UInt64? {
+    guard key.mv_size == 8, let data = key.mv_data else { return nil }
+    return UInt64(bigEndian: data.loadUnaligned(as: UInt64.self))
+}

@@ -1,0 +1,399 @@
+import CLMDB
+public import Logging
+
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// The append-only event log, kept in an LMDB environment in one directory.
+///
+/// One writer thread owns every write transaction and commits in groups: callers
+/// ``append(_:)`` concurrently, the writer takes everything waiting (up to the batch
+/// bounds), writes it in one transaction and commits once; each caller is answered after the
+/// fsync that made its events durable. Reads run on the caller's thread in their own read
+/// transactions (``withReader(_:)``) and never wait for the writer.
+///
+/// Opening a log for writing takes an exclusive lock on `writer.lock` in its directory, so
+/// only one process writes it; any number may open it ``OpenMode/readOnly``.
+public final class LMDBEventLog: Sendable {
+    /// How a log is opened.
+    public enum OpenMode: Sendable, Hashable {
+        /// Read and append; creates the log when the directory has none.
+        case readWrite
+        /// Read and append; refuses a directory without a log.
+        case readWriteExisting
+        /// Read only: no writer, appends are refused; refuses a directory without a log.
+        case readOnly
+    }
+
+    /// Settings of a log. The defaults suit a server; tests shrink them.
+    public struct Configuration: Sendable {
+        /// The map size to start with; it grows when full.
+        public var initialMapSize: Int = 1 << 30
+        /// The most the map grows by at once (it doubles until then).
+        public var maxMapGrowth: Int = 8 << 30
+        /// Submissions that may wait for the writer before callers wait or are refused.
+        public var queueCapacity: Int = 16_384
+        /// Bytes of events that may wait for the writer.
+        public var queueByteCapacity: Int = 256 << 20
+        /// The most events the writer puts in one transaction (a larger single request still goes alone).
+        public var maxBatchEvents: Int = 100_000
+        /// The most bytes the writer puts in one transaction.
+        public var maxBatchBytes: Int = 64 << 20
+        /// Whether a full queue makes callers wait or refuses them.
+        public var overflowPolicy: OverflowPolicy = .wait
+        /// Every this many versions a stream's position is indexed; reading a stream walks at
+        /// most this many records back along the stream's chain from an indexed one. Fixed
+        /// when the log is created: an existing log keeps the interval it was made with.
+        public var streamCheckpointInterval: UInt64 = 64
+        /// Stream rows the writer keeps in memory before it starts its cache afresh.
+        public var streamCacheLimit: Int = 1_000_000
+        /// The clock that stamps recorded-at times (tests inject one).
+        public var clock: @Sendable () -> Timestamp = { Timestamp.now() }
+        /// Called on the writer thread after every commit; keep it cheap.
+        public var commitObserver: (@Sendable (CommitReport) -> Void)?
+        /// Where the log reports map growth and failed batches.
+        public var logger = Logger(label: "playhead.eventlog")
+
+        /// The default configuration.
+        public init() {}
+    }
+
+    /// The directory holding the log.
+    public let directory: String
+    /// How it was opened.
+    public let mode: OpenMode
+    /// The settings it was opened with.
+    public let configuration: Configuration
+
+    let environment: LMDBEnvironment
+    let databases: LogDatabases
+    let notifier: HeadNotifier
+    private let queue: SubmissionQueue?
+    let writer: LogWriter?
+    private let writerLock: Int32
+
+    /// The format version this build writes and the newest it reads.
+    public static let formatVersion: UInt32 = 1
+    static let formatMagic: [UInt8] = Array("PLAYHEAD-LOG".utf8)
+
+    /// Opens the log in `directory`, creating it when `mode` allows and it has none.
+    ///
+    /// - Throws: ``EventLogError`` with code ``EventLogError/Code/notALog`` when the directory
+    ///   holds something else, ``EventLogError/Code/newerFormat`` when the log was written by a
+    ///   newer format, ``EventLogError/Code/storage`` when LMDB cannot open it.
+    public init(directory: String, mode: OpenMode = .readWrite, configuration: Configuration = Configuration()) throws {
+        let existed = try Self.prepareDirectory(directory, create: mode == .readWrite)
+        var lockDescriptor: Int32 = -1
+        if mode != .readOnly {
+            lockDescriptor = try Self.takeWriterLock(directory)
+        }
+        do {
+            let environment = try Self.openEnvironment(directory, configuration: configuration, readOnly: mode == .readOnly)
+            let databases = try Self.openDatabases(
+                environment,
+                existed: existed,
+                readOnly: mode == .readOnly,
+                requestedCheckpointInterval: configuration.streamCheckpointInterval
+            )
+            let (head, lastRecordedAt) = try Self.readTail(environment, databases)
+            self.directory = directory
+            self.mode = mode
+            self.configuration = configuration
+            self.environment = environment
+            self.databases = databases
+            self.notifier = HeadNotifier(head: head)
+            self.writerLock = lockDescriptor
+            if mode == .readOnly {
+                queue = nil
+                writer = nil
+            } else {
+                let queue = SubmissionQueue(
+                    limits: .init(
+                        capacity: configuration.queueCapacity,
+                        byteCapacity: configuration.queueByteCapacity,
+                        batchEvents: configuration.maxBatchEvents,
+                        batchBytes: configuration.maxBatchBytes,
+                        overflow: configuration.overflowPolicy
+                    )
+                )
+                let writer = LogWriter(
+                    environment: environment,
+                    databases: databases,
+                    queue: queue,
+                    notifier: notifier,
+                    head: head,
+                    lastRecordedAt: lastRecordedAt,
+                    configuration: configuration,
+                    logger: configuration.logger
+                )
+                self.queue = queue
+                self.writer = writer
+                writer.start()
+            }
+        } catch {
+            if lockDescriptor >= 0 { closeDescriptor(lockDescriptor) }
+            throw error
+        }
+    }
+
+    deinit {
+        queue?.close()
+        writer?.waitUntilStopped()
+        notifier.close()
+        if writerLock >= 0 { closeDescriptor(writerLock) }
+    }
+
+    /// Stops taking appends, waits until everything queued is committed and answered, and
+    /// ends subscriptions. Reads keep working until the log is released.
+    public func close() async {
+        guard let queue, let writer else {
+            notifier.close()
+            return
+        }
+        queue.close()
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            let thread = Thread {
+                writer.waitUntilStopped()
+                continuation.resume()
+            }
+            thread.start()
+        }
+        notifier.close()
+    }
+
+    // MARK: Append
+
+    /// Appends a batch of events atomically and returns their positions once they are durable.
+    ///
+    /// - Throws: ``WrongExpectedVersionError`` when an expectation fails (nothing written);
+    ///   ``EventLogError`` with ``EventLogError/Code/invalidRequest``,
+    ///   ``EventLogError/Code/recordedAtWentBack``, ``EventLogError/Code/overloaded``,
+    ///   ``EventLogError/Code/storage`` or ``EventLogError/Code/closed``.
+    public func append(_ request: AppendRequest) async throws -> AppendResult {
+        guard let queue else { throw EventLogError(.closed, "the log at \(directory) is open read-only") }
+        let bytes = try Self.validate(request)
+        return try await queue.submit(request, bytes: bytes)
+    }
+
+    /// Checks a request against the limits and returns its approximate size in bytes.
+    static func validate(_ request: AppendRequest) throws -> Int {
+        guard !request.events.isEmpty else { throw EventLogError(.invalidRequest, "an append needs at least one event") }
+        if let key = request.idempotencyKey {
+            guard (1...EventLogLimits.maxIdempotencyKeyBytes).contains(key.utf8.count) else {
+                throw EventLogError(.invalidRequest, "idempotencyKey must be 1 to \(EventLogLimits.maxIdempotencyKeyBytes) bytes")
+            }
+        }
+        for stream in request.expectations.keys {
+            try validateStream(stream)
+        }
+        var bytes = 0
+        for (index, event) in request.events.enumerated() {
+            guard (1...EventLogLimits.maxTypeBytes).contains(event.type.utf8.count) else {
+                throw EventLogError(.invalidRequest, "events[\(index)].type must be 1 to \(EventLogLimits.maxTypeBytes) bytes")
+            }
+            try validateStream(event.stream, field: "events[\(index)].stream")
+            guard event.actor.utf8.count <= EventLogLimits.maxActorBytes else {
+                throw EventLogError(.invalidRequest, "events[\(index)].actor must be at most \(EventLogLimits.maxActorBytes) bytes")
+            }
+            guard event.payload.count <= EventLogLimits.maxPayloadBytes else {
+                throw EventLogError(.invalidRequest, "events[\(index)].payload must be at most \(EventLogLimits.maxPayloadBytes) bytes")
+            }
+            bytes += 128 + event.type.utf8.count + event.stream.utf8.count + event.actor.utf8.count + event.payload.count
+        }
+        return bytes
+    }
+
+    private static func validateStream(_ stream: String, field: String = "stream") throws {
+        guard (1...EventLogLimits.maxStreamBytes).contains(stream.utf8.count) else {
+            throw EventLogError(.invalidRequest, "\(field) must be 1 to \(EventLogLimits.maxStreamBytes) bytes")
+        }
+    }
+
+    // MARK: Opening
+
+    /// Creates the directory if allowed; returns whether it already held a log file.
+    private static func prepareDirectory(_ directory: String, create: Bool) throws -> Bool {
+        let files = FileManager.default
+        var isDirectory: ObjCBool = false
+        if !files.fileExists(atPath: directory, isDirectory: &isDirectory) {
+            guard create else { throw EventLogError(.notALog, "there is no Playhead log at \(directory)") }
+            do {
+                try files.createDirectory(atPath: directory, withIntermediateDirectories: true)
+            } catch {
+                throw EventLogError(.storage, "cannot create the log directory \(directory): \(error)")
+            }
+            return false
+        }
+        guard isDirectory.boolValue else { throw EventLogError(.notALog, "\(directory) is a file, not a Playhead log directory") }
+        if files.fileExists(atPath: directory + "/data.mdb") { return true }
+        let contents = (try? files.contentsOfDirectory(atPath: directory)) ?? []
+        let foreign = contents.filter { !["lock.mdb", "writer.lock"].contains($0) }
+        guard foreign.isEmpty else {
+            throw EventLogError(
+                .notALog,
+                "\(directory) is not a Playhead log: it holds \(foreign.sorted().prefix(3).joined(separator: ", ")) and no data.mdb"
+            )
+        }
+        guard create else { throw EventLogError(.notALog, "there is no Playhead log at \(directory)") }
+        return false
+    }
+
+    private static func openEnvironment(_ directory: String, configuration: Configuration, readOnly: Bool) throws -> LMDBEnvironment {
+        do {
+            return try LMDBEnvironment(
+                path: directory,
+                mapSize: configuration.initialMapSize,
+                maxReaders: 1024,
+                maxDatabases: 8,
+                flags: readOnly ? UInt32(MDB_RDONLY) : 0
+            )
+        } catch {
+            if error.code == MDB_INVALID || error.code == MDB_VERSION_MISMATCH {
+                throw EventLogError(.notALog, "\(directory) is not a Playhead log: its data.mdb is not an LMDB file this build reads (\(error))")
+            }
+            throw EventLogError(.storage, "cannot open the log at \(directory): \(error)")
+        }
+    }
+
+    private static func takeWriterLock(_ directory: String) throws -> Int32 {
+        let path = directory + "/writer.lock"
+        let descriptor = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
+        guard descriptor >= 0 else {
+            throw EventLogError(.storage, "cannot open \(path): \(String(cString: strerror(errno)))")
+        }
+        if flock(descriptor, LOCK_EX | LOCK_NB) != 0 {
+            closeDescriptor(descriptor)
+            throw EventLogError(.storage, "another process has the log at \(directory) open for writing")
+        }
+        return descriptor
+    }
+
+    private static func openDatabases(
+        _ environment: LMDBEnvironment,
+        existed: Bool,
+        readOnly: Bool,
+        requestedCheckpointInterval: UInt64
+    ) throws -> LogDatabases {
+        var txn: OpaquePointer?
+        try check(mdb_txn_begin(environment.handle, nil, readOnly ? UInt32(MDB_RDONLY) : 0, &txn), "mdb_txn_begin (open)")
+        guard let txn else { throw EventLogError(.storage, "mdb_txn_begin returned no transaction") }
+        var committed = false
+        defer { if !committed { mdb_txn_abort(txn) } }
+
+        let create = existed ? 0 : UInt32(MDB_CREATE)
+        let meta: MDB_dbi
+        do {
+            meta = try environment.openDatabase("meta", flags: create, in: txn)
+        } catch {
+            if error.code == MDB_NOTFOUND || error.code == MDB_INCOMPATIBLE {
+                throw EventLogError(.notALog, "\(environment.path) holds an LMDB database that is not a Playhead log (no meta table)")
+            }
+            throw EventLogError.storage(error)
+        }
+        let checkpointInterval: UInt64
+        if existed {
+            try checkFormat(environment.path, meta: meta, txn: txn)
+            guard let stored = try readMeta("stream_checkpoint_interval", meta: meta, txn: txn), stored.count == 8 else {
+                throw EventLogError(.notALog, "\(environment.path) is not a Playhead log: it has no stream checkpoint interval")
+            }
+            checkpointInterval = max(1, UInt64(littleEndian: stored.withUnsafeBytes { $0.loadUnaligned(as: UInt64.self) }))
+        } else {
+            checkpointInterval = max(1, requestedCheckpointInterval)
+            var marker = formatMagic
+            withUnsafeBytes(of: formatVersion.littleEndian) { marker.append(contentsOf: $0) }
+            try writeMeta("format", marker, meta: meta, txn: txn)
+            try writeMeta("stream_checkpoint_interval", withUnsafeBytes(of: checkpointInterval.littleEndian) { Array($0) }, meta: meta, txn: txn)
+        }
+        let databases = LogDatabases(
+            events: try environment.openDatabase("events", flags: create, in: txn),
+            streams: try environment.openDatabase("streams", flags: create, in: txn),
+            checkpoints: try environment.openDatabase("stream_checkpoints", flags: create, in: txn),
+            idempotency: try environment.openDatabase("idempotency", flags: create, in: txn),
+            meta: meta,
+            checkpointInterval: checkpointInterval
+        )
+        // Handles opened in a committed transaction stay valid for the environment's life.
+        committed = true
+        try check(mdb_txn_commit(txn), "mdb_txn_commit (open)")
+        return databases
+    }
+
+    private static func checkFormat(_ path: String, meta: MDB_dbi, txn: OpaquePointer) throws {
+        guard let bytes = try readMeta("format", meta: meta, txn: txn) else {
+            throw EventLogError(.notALog, "\(path) is not a Playhead log: it has no format marker")
+        }
+        guard bytes.count == formatMagic.count + 4, Array(bytes.prefix(formatMagic.count)) == formatMagic else {
+            throw EventLogError(.notALog, "\(path) is not a Playhead log: its format marker is unknown")
+        }
+        let version = bytes.suffix(4).withUnsafeBytes { UInt32(littleEndian: $0.loadUnaligned(as: UInt32.self)) }
+        guard version <= formatVersion else {
+            throw EventLogError(
+                .newerFormat,
+                "\(path) was written in log format \(version) by a newer Playhead; this build reads format \(formatVersion) and older"
+            )
+        }
+    }
+
+    private static func readMeta(_ name: String, meta: MDB_dbi, txn: OpaquePointer) throws -> [UInt8]? {
+        var key = name
+        return try key.withUTF8 { utf8 in
+            var key = MDB_val(UnsafeRawBufferPointer(utf8))
+            var value = MDB_val()
+            let code = mdb_get(txn, meta, &key, &value)
+            if code == MDB_NOTFOUND { return nil }
+            try check(code, "mdb_get meta \(name)")
+            return Array(value.buffer)
+        }
+    }
+
+    private static func writeMeta(_ name: String, _ bytes: [UInt8], meta: MDB_dbi, txn: OpaquePointer) throws {
+        var key = name
+        try key.withUTF8 { utf8 in
+            try bytes.withUnsafeBytes { raw in
+                var key = MDB_val(UnsafeRawBufferPointer(utf8))
+                var value = MDB_val(raw)
+                try check(mdb_put(txn, meta, &key, &value, 0), "mdb_put meta \(name)")
+            }
+        }
+    }
+
+    private static func readTail(_ environment: LMDBEnvironment, _ databases: LogDatabases) throws -> (LogPosition, Int64) {
+        try environment.withReadTransaction { txn in
+            let reader = LogReader(txn: txn, databases: databases)
+            guard let last = try reader.lastRecord() else { return (0, Int64.min) }
+            return (last.position, last.recordedAt.microsecondsSince1970)
+        }
+    }
+
+    // MARK: Reading
+
+    /// Runs `body` with a reader over one consistent snapshot of the log. Records the reader
+    /// hands out point into the memory map and are valid only inside `body`. Do not start
+    /// another read or append from inside `body`.
+    public func withReader<T>(_ body: (LogReader) throws -> T) throws -> T {
+        try environment.withReadTransaction { txn in
+            try body(LogReader(txn: txn, databases: databases))
+        }
+    }
+
+    /// The position of the newest committed event (0 when the log is empty).
+    public var head: LogPosition {
+        get throws {
+            if writer != nil { return notifier.head }
+            return try withReader { try $0.head() }
+        }
+    }
+}
+
+/// `close(2)`, named apart from the log's own `close()`.
+private func closeDescriptor(_ descriptor: Int32) {
+    #if canImport(Glibc)
+    _ = Glibc.close(descriptor)
+    #else
+    _ = Darwin.close(descriptor)
+    #endif
+}

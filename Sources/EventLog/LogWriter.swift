@@ -1,0 +1,417 @@
+import CLMDB
+import Foundation
+import Logging
+
+/// The named databases of a log environment.
+struct LogDatabases: Sendable {
+    /// position (8-byte big-endian) -> record.
+    var events: MDB_dbi
+    /// stream id -> ``StreamState`` (one row per stream, rewritten when it grows).
+    var streams: MDB_dbi
+    /// (stream, version) -> position, for every ``LMDBEventLog/Configuration/streamCheckpointInterval``-th version.
+    var checkpoints: MDB_dbi
+    /// idempotency key -> first position and count of the append that stored it.
+    var idempotency: MDB_dbi
+    /// format marker and version, and the layout settings below.
+    var meta: MDB_dbi
+    /// Every this many versions a stream's position is indexed (fixed when the log is made).
+    var checkpointInterval: UInt64
+}
+
+/// A stream's current version and the position of its newest event.
+struct StreamState: Equatable {
+    var version: UInt64
+    var lastPosition: LogPosition
+
+    static let empty = StreamState(version: 0, lastPosition: 0)
+
+    static let encodedSize = 16
+
+    init(version: UInt64, lastPosition: LogPosition) {
+        self.version = version
+        self.lastPosition = lastPosition
+    }
+
+    init?(_ bytes: UnsafeRawBufferPointer) {
+        guard bytes.count == Self.encodedSize else { return nil }
+        version = UInt64(littleEndian: bytes.loadUnaligned(fromByteOffset: 0, as: UInt64.self))
+        lastPosition = UInt64(littleEndian: bytes.loadUnaligned(fromByteOffset: 8, as: UInt64.self))
+    }
+
+    func withEncoded<T>(_ body: (UnsafeRawBufferPointer) throws -> T) rethrows -> T {
+        var words = (version.littleEndian, lastPosition.littleEndian)
+        return try withUnsafeBytes(of: &words) { try body($0) }
+    }
+}
+
+/// Keys of the checkpoint database: 2-byte length, stream bytes, 8-byte version, all
+/// big-endian, so one stream's checkpoints sort together and by version.
+enum CheckpointKey {
+    static func withKey<T>(stream: UnsafeRawBufferPointer, version: UInt64, _ body: (UnsafeRawBufferPointer) throws -> T) rethrows -> T {
+        try withUnsafeTemporaryAllocation(byteCount: 2 + stream.count + 8, alignment: 8) { key in
+            key.storeBytes(of: UInt16(stream.count).bigEndian, toByteOffset: 0, as: UInt16.self)
+            UnsafeMutableRawBufferPointer(rebasing: key[2..<(2 + stream.count)]).copyMemory(from: stream)
+            key.storeBytes(of: version.bigEndian, toByteOffset: 2 + stream.count, as: UInt64.self)
+            return try body(UnsafeRawBufferPointer(key))
+        }
+    }
+}
+
+/// Makes time-ordered UUIDv7 event ids: 48 bits of milliseconds, then random bits from a
+/// fast generator seeded from the system's. Only the writer thread uses it.
+struct EventIDGenerator {
+    private var state: (UInt64, UInt64)
+
+    init() {
+        var system = SystemRandomNumberGenerator()
+        state = (system.next() | 1, system.next() | 1)
+    }
+
+    private mutating func next() -> UInt64 {
+        // xorshift128+
+        var s1 = state.0
+        let s0 = state.1
+        state.0 = s0
+        s1 ^= s1 << 23
+        state.1 = s1 ^ s0 ^ (s1 >> 17) ^ (s0 >> 26)
+        return state.1 &+ s0
+    }
+
+    mutating func make(milliseconds: Int64) -> UUID {
+        let ms = UInt64(bitPattern: milliseconds) & 0xFFFF_FFFF_FFFF
+        let high = (ms << 16) | 0x7000 | (next() & 0x0FFF)
+        let low = (next() & 0x3FFF_FFFF_FFFF_FFFF) | 0x8000_0000_0000_0000
+        var bytes = (high.bigEndian, low.bigEndian)
+        return withUnsafeBytes(of: &bytes) { raw in
+            UUID(uuid: raw.loadUnaligned(as: uuid_t.self))
+        }
+    }
+}
+
+/// One commit, as the writer reports it to observers (metrics, benchmarks).
+public struct CommitReport: Sendable {
+    /// Submissions answered by this commit.
+    public var submissions: Int
+    /// Events written by it.
+    public var events: Int
+    /// From the start of the write transaction to the end of the durable commit.
+    public var duration: Duration
+}
+
+/// A point at which tests make the writer fail, to prove that nothing half-written stays.
+enum WriterFault: Sendable {
+    case beforeCommit
+}
+
+/// The single writer. Runs on its own thread, which begins, fills and commits every write
+/// transaction of the log; callers reach it only through the ``SubmissionQueue``.
+final class LogWriter: @unchecked Sendable {
+    private let environment: LMDBEnvironment
+    private let databases: LogDatabases
+    private let queue: SubmissionQueue
+    private let notifier: HeadNotifier
+    private let configuration: LMDBEventLog.Configuration
+    private let logger: Logger
+
+    // Committed state: touched only by the writer thread (after `start`).
+    private var head: LogPosition
+    private var lastRecordedAt: Int64
+    private var streamCache: [String: StreamState] = [:]
+    private var idGenerator = EventIDGenerator()
+
+    /// Set by tests before appending; read only by the writer thread.
+    nonisolated(unsafe) var faultInjector: (@Sendable (WriterFault) -> Int32?)?
+
+    private let stopped = NSCondition()
+    private var isStopped = false
+
+    init(
+        environment: LMDBEnvironment,
+        databases: LogDatabases,
+        queue: SubmissionQueue,
+        notifier: HeadNotifier,
+        head: LogPosition,
+        lastRecordedAt: Int64,
+        configuration: LMDBEventLog.Configuration,
+        logger: Logger
+    ) {
+        self.environment = environment
+        self.databases = databases
+        self.queue = queue
+        self.notifier = notifier
+        self.head = head
+        self.lastRecordedAt = lastRecordedAt
+        self.configuration = configuration
+        self.logger = logger
+    }
+
+    func start() {
+        let thread = Thread { [self] in run() }
+        thread.name = "playhead-log-writer"
+        thread.start()
+    }
+
+    /// Blocks until the writer thread has drained the queue and ended (after the queue closed).
+    func waitUntilStopped() {
+        stopped.lock()
+        while !isStopped { stopped.wait() }
+        stopped.unlock()
+    }
+
+    private func run() {
+        while let batch = queue.takeBatch() {
+            let outcomes = write(batch)
+            for (submission, outcome) in zip(batch, outcomes) {
+                submission.continuation.resume(with: outcome)
+            }
+        }
+        stopped.lock()
+        isStopped = true
+        stopped.broadcast()
+        stopped.unlock()
+    }
+
+    // MARK: One batch
+
+    /// The effect of a batch before it commits; merged into the committed state only after
+    /// the commit succeeded, so a failed commit leaves the writer exactly as before.
+    private struct Overlay {
+        var head: LogPosition
+        var lastRecordedAt: Int64
+        var streams: [String: StreamState] = [:]
+        var checkpoints: [(stream: String, version: UInt64, position: LogPosition)] = []
+        var idempotency: [String: ClosedRange<LogPosition>] = [:]
+    }
+
+    private func write(_ batch: [Submission]) -> [Result<AppendResult, any Error>] {
+        while true {
+            let started = ContinuousClock.now
+            var txn: OpaquePointer?
+            do {
+                try beginWriteTransaction(&txn)
+                guard let transaction = txn else { throw LMDBError(code: EINVAL, operation: "mdb_txn_begin") }
+                var overlay = Overlay(head: head, lastRecordedAt: lastRecordedAt)
+                let now = configuration.clock().microsecondsSince1970
+                var outcomes: [Result<AppendResult, any Error>] = []
+                outcomes.reserveCapacity(batch.count)
+                for submission in batch {
+                    outcomes.append(try apply(submission.request, now: now, txn: transaction, overlay: &overlay))
+                }
+                try writeIndexes(overlay, txn: transaction)
+                if let code = faultInjector?(.beforeCommit) {
+                    throw LMDBError(code: code, operation: "mdb_txn_commit (injected)")
+                }
+                txn = nil
+                try check(mdb_txn_commit(transaction), "mdb_txn_commit")
+                commitSucceeded(overlay)
+                let report = CommitReport(
+                    submissions: batch.count,
+                    events: Int(overlay.head - head),
+                    duration: ContinuousClock.now - started
+                )
+                configuration.commitObserver?(report)
+                return outcomes
+            } catch let error as LMDBError where error.isMapFull {
+                if let txn { mdb_txn_abort(txn) }
+                do {
+                    try growMap()
+                } catch {
+                    logger.error("could not grow the map", metadata: ["error": "\(error)"])
+                    return batch.map { _ in .failure(EventLogError.storage(error)) }
+                }
+            } catch let error as LMDBError {
+                if let txn { mdb_txn_abort(txn) }
+                logger.error("append batch failed", metadata: ["error": "\(error)", "submissions": "\(batch.count)"])
+                return batch.map { _ in .failure(EventLogError.storage(error)) }
+            } catch {
+                if let txn { mdb_txn_abort(txn) }
+                return batch.map { _ in .failure(error) }
+            }
+        }
+    }
+
+    private func beginWriteTransaction(_ txn: inout OpaquePointer?) throws {
+        var code = mdb_txn_begin(environment.handle, nil, 0, &txn)
+        if code == MDB_MAP_RESIZED {
+            try environment.gate.withExclusive { () throws(LMDBError) in try environment.setMapSize(0) }
+            code = mdb_txn_begin(environment.handle, nil, 0, &txn)
+        }
+        try check(code, "mdb_txn_begin (write)")
+    }
+
+    private func commitSucceeded(_ overlay: Overlay) {
+        head = overlay.head
+        lastRecordedAt = overlay.lastRecordedAt
+        if streamCache.count + overlay.streams.count > configuration.streamCacheLimit {
+            // The rows are in the log; the cache only saves lookups. Start it afresh.
+            streamCache.removeAll()
+        }
+        for (stream, state) in overlay.streams { streamCache[stream] = state }
+        notifier.publish(head)
+    }
+
+    private func growMap() throws(LMDBError) {
+        let current = environment.mapSize
+        let step = min(current, configuration.maxMapGrowth)
+        let next = current + max(step, 1 << 20)
+        try environment.gate.withExclusive { () throws(LMDBError) in try environment.setMapSize(next) }
+        logger.notice("log map grown", metadata: ["from": "\(current)", "to": "\(next)"])
+    }
+
+    /// Decides and writes one submission. Every check runs before the first write, so a
+    /// refused request leaves nothing in the transaction; a storage error throws and
+    /// aborts the whole batch.
+    private func apply(
+        _ request: AppendRequest,
+        now: Int64,
+        txn: OpaquePointer,
+        overlay: inout Overlay
+    ) throws -> Result<AppendResult, any Error> {
+        if let key = request.idempotencyKey {
+            if let positions = try storedIdempotency(key, txn: txn, overlay: overlay) {
+                return .success(AppendResult(positions: positions, deduplicated: true))
+            }
+        }
+        for (stream, expected) in request.expectations {
+            let actual = try state(of: stream, txn: txn, overlay: &overlay).version
+            if !expected.isSatisfied(by: actual) {
+                return .failure(WrongExpectedVersionError(stream: stream, expected: expected, actual: actual))
+            }
+        }
+        var floor = overlay.lastRecordedAt
+        for event in request.events {
+            guard let recordedAt = event.recordedAt else { continue }
+            if recordedAt.microsecondsSince1970 < floor {
+                return .failure(
+                    EventLogError(
+                        .recordedAtWentBack,
+                        "event \(event.eventID.map { "\($0)" } ?? event.type) has recorded-at \(recordedAt), earlier than "
+                            + "\(Timestamp(microsecondsSince1970: floor)) already in the log"
+                    )
+                )
+            }
+            floor = recordedAt.microsecondsSince1970
+        }
+
+        let first = overlay.head + 1
+        for event in request.events {
+            var stream = try state(of: event.stream, txn: txn, overlay: &overlay)
+            let position = overlay.head + 1
+            let recordedAt = max(event.recordedAt?.microsecondsSince1970 ?? now, overlay.lastRecordedAt)
+            let eventID = event.eventID ?? idGenerator.make(milliseconds: recordedAt / 1000)
+            let draft = RecordDraft(
+                event: event,
+                eventID: eventID,
+                streamVersion: stream.version + 1,
+                previousPosition: stream.lastPosition,
+                recordedAt: Timestamp(microsecondsSince1970: recordedAt)
+            )
+            try put(draft, at: position, txn: txn)
+            stream.version += 1
+            stream.lastPosition = position
+            overlay.streams[event.stream] = stream
+            if stream.version % databases.checkpointInterval == 0 {
+                overlay.checkpoints.append((event.stream, stream.version, position))
+            }
+            overlay.head = position
+            overlay.lastRecordedAt = recordedAt
+        }
+        let positions = first...overlay.head
+        if let key = request.idempotencyKey { overlay.idempotency[key] = positions }
+        return .success(AppendResult(positions: positions, deduplicated: false))
+    }
+
+    private func state(of stream: String, txn: OpaquePointer, overlay: inout Overlay) throws -> StreamState {
+        if let state = overlay.streams[stream] ?? streamCache[stream] { return state }
+        var streamKey = stream
+        let stored = try streamKey.withUTF8 { utf8 -> StreamState in
+            var key = MDB_val(UnsafeRawBufferPointer(utf8))
+            var value = MDB_val()
+            let code = mdb_get(txn, databases.streams, &key, &value)
+            if code == MDB_NOTFOUND { return .empty }
+            try check(code, "mdb_get stream")
+            guard let state = StreamState(value.buffer) else {
+                throw LMDBError(code: MDB_CORRUPTED, operation: "stream row of '\(stream)'")
+            }
+            return state
+        }
+        return stored
+    }
+
+    private func storedIdempotency(_ key: String, txn: OpaquePointer, overlay: Overlay) throws -> ClosedRange<LogPosition>? {
+        if let positions = overlay.idempotency[key] { return positions }
+        var key = key
+        return try key.withUTF8 { utf8 -> ClosedRange<LogPosition>? in
+            var mdbKey = MDB_val(UnsafeRawBufferPointer(utf8))
+            var value = MDB_val()
+            let code = mdb_get(txn, databases.idempotency, &mdbKey, &value)
+            if code == MDB_NOTFOUND { return nil }
+            try check(code, "mdb_get idempotency key")
+            return IdempotencyValue.decode(value.buffer)
+        }
+    }
+
+    /// Reserves the record's bytes in LMDB's page and encodes it there: one copy, not two.
+    @inline(__always)
+    private func put(_ draft: RecordDraft, at position: LogPosition, txn: OpaquePointer) throws {
+        var value = MDB_val(mv_size: draft.size, mv_data: nil)
+        let code = withPositionKey(position) { key in
+            mdb_put(txn, databases.events, &key, &value, UInt32(MDB_APPEND | MDB_RESERVE))
+        }
+        try check(code, "mdb_put event \(position)")
+        guard let data = value.mv_data else { throw LMDBError(code: EINVAL, operation: "mdb_put reserve") }
+        draft.encode(into: UnsafeMutableRawBufferPointer(start: data, count: draft.size))
+    }
+
+    private func writeIndexes(_ overlay: Overlay, txn: OpaquePointer) throws {
+        for (stream, state) in overlay.streams {
+            var stream = stream
+            try stream.withUTF8 { utf8 in
+                var key = MDB_val(UnsafeRawBufferPointer(utf8))
+                try state.withEncoded { encoded in
+                    var value = MDB_val(encoded)
+                    try check(mdb_put(txn, databases.streams, &key, &value, 0), "mdb_put stream row")
+                }
+            }
+        }
+        for checkpoint in overlay.checkpoints {
+            var stream = checkpoint.stream
+            try stream.withUTF8 { utf8 in
+                try CheckpointKey.withKey(stream: UnsafeRawBufferPointer(utf8), version: checkpoint.version) { keyBytes in
+                    var key = MDB_val(keyBytes)
+                    var position = checkpoint.position.littleEndian
+                    try withUnsafeBytes(of: &position) { bytes in
+                        var value = MDB_val(bytes)
+                        try check(mdb_put(txn, databases.checkpoints, &key, &value, 0), "mdb_put stream checkpoint")
+                    }
+                }
+            }
+        }
+        for (key, positions) in overlay.idempotency {
+            var key = key
+            try key.withUTF8 { utf8 in
+                var mdbKey = MDB_val(UnsafeRawBufferPointer(utf8))
+                try IdempotencyValue.withEncoded(positions) { bytes in
+                    var value = MDB_val(bytes)
+                    try check(mdb_put(txn, databases.idempotency, &mdbKey, &value, 0), "mdb_put idempotency key")
+                }
+            }
+        }
+    }
+}
+
+/// Values of the idempotency database: first and last position, little-endian.
+enum IdempotencyValue {
+    static func decode(_ bytes: UnsafeRawBufferPointer) -> ClosedRange<LogPosition>? {
+        guard bytes.count == 16 else { return nil }
+        let first = UInt64(littleEndian: bytes.loadUnaligned(fromByteOffset: 0, as: UInt64.self))
+        let last = UInt64(littleEndian: bytes.loadUnaligned(fromByteOffset: 8, as: UInt64.self))
+        guard first <= last else { return nil }
+        return first...last
+    }
+
+    static func withEncoded<T>(_ positions: ClosedRange<LogPosition>, _ body: (UnsafeRawBufferPointer) throws -> T) rethrows -> T {
+        var words = (positions.lowerBound.littleEndian, positions.upperBound.littleEndian)
+        return try withUnsafeBytes(of: &words) { try body($0) }
+    }
+}

@@ -1,0 +1,272 @@
+import CCRC32C
+
+#if canImport(FoundationEssentials)
+public import FoundationEssentials
+#else
+public import Foundation
+#endif
+
+/// The stored form of one event (format version 1), little-endian:
+///
+/// | offset | size | field |
+/// |---|---|---|
+/// | 0 | 1 | format version (1) |
+/// | 1 | 1 | flags: 1 occurred-at, 2 correlation id, 4 causation id |
+/// | 2 | 2 | type length |
+/// | 4 | 2 | stream length |
+/// | 6 | 2 | actor length |
+/// | 8 | 4 | payload length |
+/// | 12 | 8 | stream version |
+/// | 20 | 8 | previous position of the same stream (0: none) |
+/// | 28 | 8 | recorded-at, microseconds since 1970 |
+/// | 36 | 16 | event id |
+/// | 52 | 8, 16, 16 | occurred-at, correlation id, causation id, each only when flagged |
+/// | … | … | type, stream, actor, payload bytes |
+/// | end-4 | 4 | CRC-32C of every byte before it |
+enum RecordLayout {
+    static let formatVersion: UInt8 = 1
+    static let fixedHeaderSize = 52
+    static let checksumSize = 4
+
+    static let hasOccurredAt: UInt8 = 1
+    static let hasCorrelationID: UInt8 = 2
+    static let hasCausationID: UInt8 = 4
+    static let knownFlags: UInt8 = 7
+
+    static func optionalFieldsSize(flags: UInt8) -> Int {
+        (flags & hasOccurredAt != 0 ? 8 : 0) + (flags & hasCorrelationID != 0 ? 16 : 0) + (flags & hasCausationID != 0 ? 16 : 0)
+    }
+}
+
+/// A record that is about to be written: its fields resolved, its size known, so it can be
+/// encoded straight into the page LMDB reserves for it.
+struct RecordDraft {
+    let event: ProposedEvent
+    let eventID: UUID
+    let streamVersion: UInt64
+    let previousPosition: LogPosition
+    let recordedAt: Timestamp
+    let flags: UInt8
+    let size: Int
+
+    init(event: ProposedEvent, eventID: UUID, streamVersion: UInt64, previousPosition: LogPosition, recordedAt: Timestamp) {
+        var flags: UInt8 = 0
+        if event.occurredAt != nil { flags |= RecordLayout.hasOccurredAt }
+        if event.correlationID != nil { flags |= RecordLayout.hasCorrelationID }
+        if event.causationID != nil { flags |= RecordLayout.hasCausationID }
+        self.event = event
+        self.eventID = eventID
+        self.streamVersion = streamVersion
+        self.previousPosition = previousPosition
+        self.recordedAt = recordedAt
+        self.flags = flags
+        self.size =
+            RecordLayout.fixedHeaderSize + RecordLayout.optionalFieldsSize(flags: flags) + event.type.utf8.count
+            + event.stream.utf8.count + event.actor.utf8.count + event.payload.count + RecordLayout.checksumSize
+    }
+
+    /// Encodes the record into `buffer`, which must be exactly `size` bytes.
+    func encode(into buffer: UnsafeMutableRawBufferPointer) {
+        precondition(buffer.count == size)
+        var writer = ByteWriter(buffer)
+        writer.write(RecordLayout.formatVersion)
+        writer.write(flags)
+        writer.write(UInt16(event.type.utf8.count))
+        writer.write(UInt16(event.stream.utf8.count))
+        writer.write(UInt16(event.actor.utf8.count))
+        writer.write(UInt32(event.payload.count))
+        writer.write(streamVersion)
+        writer.write(previousPosition)
+        writer.write(recordedAt.microsecondsSince1970)
+        writer.write(eventID)
+        if let occurredAt = event.occurredAt { writer.write(occurredAt.microsecondsSince1970) }
+        if let correlationID = event.correlationID { writer.write(correlationID) }
+        if let causationID = event.causationID { writer.write(causationID) }
+        writer.write(event.type)
+        writer.write(event.stream)
+        writer.write(event.actor)
+        event.payload.withUnsafeBytes { writer.write($0) }
+        let crc = playhead_crc32c_extend(0, buffer.baseAddress, writer.offset)
+        writer.write(crc)
+    }
+}
+
+/// Sequential little-endian writes into a buffer of known size.
+private struct ByteWriter {
+    let buffer: UnsafeMutableRawBufferPointer
+    var offset = 0
+
+    init(_ buffer: UnsafeMutableRawBufferPointer) { self.buffer = buffer }
+
+    @inline(__always)
+    mutating func write<T: FixedWidthInteger>(_ value: T) {
+        buffer.storeBytes(of: value.littleEndian, toByteOffset: offset, as: T.self)
+        offset += MemoryLayout<T>.size
+    }
+
+    @inline(__always)
+    mutating func write(_ uuid: UUID) {
+        withUnsafeBytes(of: uuid.uuid) { write($0) }
+    }
+
+    @inline(__always)
+    mutating func write(_ string: String) {
+        var string = string
+        string.withUTF8 { write(UnsafeRawBufferPointer($0)) }
+    }
+
+    @inline(__always)
+    mutating func write(_ bytes: UnsafeRawBufferPointer) {
+        guard bytes.count > 0 else { return }
+        (buffer.baseAddress! + offset).copyMemory(from: bytes.baseAddress!, byteCount: bytes.count)
+        offset += bytes.count
+    }
+}
+
+/// A zero-copy view of one stored event, valid only inside the read transaction (the
+/// closure) that produced it: it points into LMDB's memory map. Fields are decoded only
+/// when asked for. Use ``copy()`` to keep an event beyond the closure.
+public struct EventRecord {
+    /// The event's global position.
+    public let position: LogPosition
+    /// The whole stored record, header, payload and checksum.
+    public let bytes: UnsafeRawBufferPointer
+
+    private let variableStart: Int
+
+    /// Wraps stored bytes after checking that the header's lengths fit in them; a record
+    /// that does not parse throws ``RecordFormatError`` instead of reading out of bounds.
+    init(position: LogPosition, bytes: UnsafeRawBufferPointer) throws(RecordFormatError) {
+        guard bytes.count >= RecordLayout.fixedHeaderSize + RecordLayout.checksumSize else {
+            throw RecordFormatError(position: position, reason: "record of \(bytes.count) bytes is shorter than a header")
+        }
+        let version = bytes[0]
+        guard version == RecordLayout.formatVersion else {
+            throw RecordFormatError(position: position, reason: "unknown record format version \(version)")
+        }
+        let flags = bytes[1]
+        guard flags & ~RecordLayout.knownFlags == 0 else {
+            throw RecordFormatError(position: position, reason: "unknown record flags \(flags)")
+        }
+        let variableStart = RecordLayout.fixedHeaderSize + RecordLayout.optionalFieldsSize(flags: flags)
+        let lengths =
+            Int(bytes.loadUnaligned(fromByteOffset: 2, as: UInt16.self).littleEndian)
+            + Int(bytes.loadUnaligned(fromByteOffset: 4, as: UInt16.self).littleEndian)
+            + Int(bytes.loadUnaligned(fromByteOffset: 6, as: UInt16.self).littleEndian)
+            + Int(bytes.loadUnaligned(fromByteOffset: 8, as: UInt32.self).littleEndian)
+        guard variableStart + lengths + RecordLayout.checksumSize == bytes.count else {
+            throw RecordFormatError(position: position, reason: "record lengths do not add up to its \(bytes.count) bytes")
+        }
+        self.position = position
+        self.bytes = bytes
+        self.variableStart = variableStart
+    }
+
+    @inline(__always)
+    private func load<T: FixedWidthInteger>(_ offset: Int, as: T.Type) -> T {
+        T(littleEndian: bytes.loadUnaligned(fromByteOffset: offset, as: T.self))
+    }
+
+    private var flags: UInt8 { bytes[1] }
+    private var typeLength: Int { Int(load(2, as: UInt16.self)) }
+    private var streamLength: Int { Int(load(4, as: UInt16.self)) }
+    private var actorLength: Int { Int(load(6, as: UInt16.self)) }
+    private var payloadLength: Int { Int(load(8, as: UInt32.self)) }
+
+    /// The record format version.
+    public var formatVersion: UInt8 { bytes[0] }
+    /// The event's version in its stream.
+    public var streamVersion: UInt64 { load(12, as: UInt64.self) }
+    /// The position of the stream's previous event, 0 for its first.
+    public var previousPositionInStream: LogPosition { load(20, as: UInt64.self) }
+    /// When the log stored it.
+    public var recordedAt: Timestamp { Timestamp(microsecondsSince1970: load(28, as: Int64.self)) }
+    /// The event id.
+    public var eventID: UUID { uuid(at: 36) }
+
+    private var optionalOffset: Int { RecordLayout.fixedHeaderSize }
+
+    /// When the event happened on the client, if the writer said.
+    public var occurredAt: Timestamp? {
+        guard flags & RecordLayout.hasOccurredAt != 0 else { return nil }
+        return Timestamp(microsecondsSince1970: load(optionalOffset, as: Int64.self))
+    }
+
+    /// The correlation id, if any.
+    public var correlationID: UUID? {
+        guard flags & RecordLayout.hasCorrelationID != 0 else { return nil }
+        return uuid(at: optionalOffset + (flags & RecordLayout.hasOccurredAt != 0 ? 8 : 0))
+    }
+
+    /// The causation id, if any.
+    public var causationID: UUID? {
+        guard flags & RecordLayout.hasCausationID != 0 else { return nil }
+        let offset =
+            optionalOffset + (flags & RecordLayout.hasOccurredAt != 0 ? 8 : 0) + (flags & RecordLayout.hasCorrelationID != 0 ? 16 : 0)
+        return uuid(at: offset)
+    }
+
+    /// The type name's UTF-8 bytes, without decoding them.
+    public var typeBytes: UnsafeRawBufferPointer { slice(variableStart, typeLength) }
+    /// The stream id's UTF-8 bytes, without decoding them.
+    public var streamBytes: UnsafeRawBufferPointer { slice(variableStart + typeLength, streamLength) }
+    /// The actor's UTF-8 bytes.
+    public var actorBytes: UnsafeRawBufferPointer { slice(variableStart + typeLength + streamLength, actorLength) }
+    /// The payload, without copying it.
+    public var payload: UnsafeRawBufferPointer {
+        slice(variableStart + typeLength + streamLength + actorLength, payloadLength)
+    }
+
+    /// The type name.
+    public var type: String { String(decoding: typeBytes, as: UTF8.self) }
+    /// The stream id.
+    public var stream: String { String(decoding: streamBytes, as: UTF8.self) }
+    /// The actor.
+    public var actor: String { String(decoding: actorBytes, as: UTF8.self) }
+
+    /// The checksum stored in the record.
+    public var storedChecksum: UInt32 { load(bytes.count - RecordLayout.checksumSize, as: UInt32.self) }
+
+    /// Whether the stored CRC-32C matches the record's bytes.
+    public var isChecksumValid: Bool {
+        playhead_crc32c_extend(0, bytes.baseAddress, bytes.count - RecordLayout.checksumSize) == storedChecksum
+    }
+
+    /// Copies the event out of the memory map.
+    public func copy() -> RecordedEvent {
+        RecordedEvent(
+            position: position,
+            type: type,
+            stream: stream,
+            streamVersion: streamVersion,
+            recordedAt: recordedAt,
+            occurredAt: occurredAt,
+            eventID: eventID,
+            correlationID: correlationID,
+            causationID: causationID,
+            actor: actor,
+            payload: Array(payload)
+        )
+    }
+
+    @inline(__always)
+    private func slice(_ offset: Int, _ count: Int) -> UnsafeRawBufferPointer {
+        UnsafeRawBufferPointer(rebasing: bytes[offset..<(offset + count)])
+    }
+
+    private func uuid(at offset: Int) -> UUID {
+        var value: uuid_t = (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+        withUnsafeMutableBytes(of: &value) { $0.copyMemory(from: slice(offset, 16)) }
+        return UUID(uuid: value)
+    }
+}
+
+/// A stored record that cannot be parsed: the log or a copy of it is damaged.
+public struct RecordFormatError: Error, Hashable, CustomStringConvertible {
+    /// Where the damaged record is.
+    public var position: LogPosition
+    /// What is wrong with it.
+    public var reason: String
+
+    public var description: String { "position \(position): \(reason)" }
+}

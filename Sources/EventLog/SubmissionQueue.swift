@@ -1,0 +1,204 @@
+import Foundation
+
+/// One caller's append, waiting for the writer.
+final class Submission: @unchecked Sendable {
+    let request: AppendRequest
+    let byteCount: Int
+    let continuation: CheckedContinuation<AppendResult, any Error>
+
+    init(request: AppendRequest, byteCount: Int, continuation: CheckedContinuation<AppendResult, any Error>) {
+        self.request = request
+        self.byteCount = byteCount
+        self.continuation = continuation
+    }
+}
+
+/// What to do when a caller submits to a full queue.
+public enum OverflowPolicy: Sendable, Hashable {
+    /// The caller is suspended until the writer has made room.
+    case wait
+    /// The caller gets ``EventLogError/Code/overloaded`` at once.
+    case reject
+}
+
+/// The bounded queue between callers and the writer thread.
+///
+/// Callers reserve room (count and bytes) before they enqueue; when there is none they
+/// either wait, parked as a continuation that the writer resumes as it drains the queue, or
+/// are refused. The writer blocks on the condition while the queue is empty and takes
+/// everything waiting, up to the batch bounds, in one go.
+final class SubmissionQueue: @unchecked Sendable {
+    struct Limits: Sendable {
+        var capacity: Int
+        var byteCapacity: Int
+        var batchEvents: Int
+        var batchBytes: Int
+        var overflow: OverflowPolicy
+    }
+
+    private let condition = NSCondition()
+    private let limits: Limits
+    private var pending: [Submission] = []
+    private var reservedCount = 0
+    private var reservedBytes = 0
+    private var spaceWaiters: [(bytes: Int, continuation: CheckedContinuation<Bool, Never>)] = []
+    private var closed = false
+    private var paused = false
+
+    init(limits: Limits) { self.limits = limits }
+
+    private func hasRoom(for bytes: Int) -> Bool {
+        reservedCount == 0 || (reservedCount < limits.capacity && reservedBytes + bytes <= limits.byteCapacity)
+    }
+
+    /// Waits for room for a submission of `bytes`, hands it to the writer, and returns the
+    /// writer's answer, which comes only after the commit that made the events durable.
+    func submit(_ request: AppendRequest, bytes: Int) async throws -> AppendResult {
+        try await reserve(bytes: bytes)
+        return try await withCheckedThrowingContinuation { continuation in
+            enqueue(Submission(request: request, byteCount: bytes, continuation: continuation))
+        }
+    }
+
+    private func enqueue(_ submission: Submission) {
+        condition.lock()
+        if closed {
+            reservedCount -= 1
+            reservedBytes -= submission.byteCount
+            condition.unlock()
+            submission.continuation.resume(throwing: EventLogError(.closed, "the event log is closed"))
+            return
+        }
+        pending.append(submission)
+        condition.signal()
+        condition.unlock()
+    }
+
+    private enum Reservation {
+        case reserved
+        case closed
+        case full
+    }
+
+    private func reserve(bytes: Int) async throws {
+        switch tryReserve(bytes: bytes) {
+        case .reserved:
+            return
+        case .closed:
+            throw EventLogError(.closed, "the event log is closed")
+        case .full where limits.overflow == .reject:
+            throw EventLogError(
+                .overloaded,
+                "the append queue is full (\(limits.capacity) submissions or \(limits.byteCapacity) bytes); retry later"
+            )
+        case .full:
+            // True once room is reserved for this caller, false when the log closed first.
+            let admitted = await withCheckedContinuation { continuation in
+                reserveOrPark(bytes: bytes, continuation)
+            }
+            if !admitted { throw EventLogError(.closed, "the event log is closed") }
+        }
+    }
+
+    private func tryReserve(bytes: Int) -> Reservation {
+        condition.lock()
+        defer { condition.unlock() }
+        if closed { return .closed }
+        guard spaceWaiters.isEmpty && hasRoom(for: bytes) else { return .full }
+        reservedCount += 1
+        reservedBytes += bytes
+        return .reserved
+    }
+
+    /// Reserves room if some was made since `tryReserve`, otherwise parks the caller until
+    /// the writer makes room (or the queue closes).
+    private func reserveOrPark(bytes: Int, _ continuation: CheckedContinuation<Bool, Never>) {
+        condition.lock()
+        if closed {
+            condition.unlock()
+            continuation.resume(returning: false)
+        } else if spaceWaiters.isEmpty && hasRoom(for: bytes) {
+            reservedCount += 1
+            reservedBytes += bytes
+            condition.unlock()
+            continuation.resume(returning: true)
+        } else {
+            spaceWaiters.append((bytes, continuation))
+            condition.unlock()
+        }
+    }
+
+    /// Blocks the writer thread until there is work, then takes a batch. Returns nil once
+    /// the queue is closed and empty.
+    func takeBatch() -> [Submission]? {
+        condition.lock()
+        while (pending.isEmpty || paused) && !(closed && pending.isEmpty) {
+            condition.wait()
+        }
+        if pending.isEmpty {
+            condition.unlock()
+            return nil
+        }
+        var events = 0
+        var bytes = 0
+        var count = 0
+        for submission in pending {
+            let nextEvents = events + submission.request.events.count
+            let nextBytes = bytes + submission.byteCount
+            if count > 0 && (nextEvents > limits.batchEvents || nextBytes > limits.batchBytes) { break }
+            events = nextEvents
+            bytes = nextBytes
+            count += 1
+        }
+        let batch = Array(pending.prefix(count))
+        pending.removeFirst(count)
+        reservedCount -= count
+        reservedBytes -= bytes
+        var admitted: [CheckedContinuation<Bool, Never>] = []
+        while let first = spaceWaiters.first, hasRoom(for: first.bytes) {
+            spaceWaiters.removeFirst()
+            reservedCount += 1
+            reservedBytes += first.bytes
+            admitted.append(first.continuation)
+        }
+        condition.unlock()
+        for continuation in admitted { continuation.resume(returning: true) }
+        return batch
+    }
+
+    /// Refuses new submissions; the writer drains what is queued, then `takeBatch` returns nil.
+    func close() {
+        condition.lock()
+        closed = true
+        paused = false
+        let waiters = spaceWaiters
+        spaceWaiters.removeAll()
+        condition.broadcast()
+        condition.unlock()
+        for waiter in waiters { waiter.continuation.resume(returning: false) }
+    }
+
+    // MARK: Test hooks
+
+    /// Holds the writer before its next batch (tests use it to make batching deterministic).
+    func pause() {
+        condition.lock()
+        paused = true
+        condition.unlock()
+    }
+
+    /// Lets the writer go on.
+    func resume() {
+        condition.lock()
+        paused = false
+        condition.broadcast()
+        condition.unlock()
+    }
+
+    /// Submissions queued and waiting for room.
+    var depth: (queued: Int, waitingForRoom: Int) {
+        condition.lock()
+        defer { condition.unlock() }
+        return (pending.count, spaceWaiters.count)
+    }
+}
