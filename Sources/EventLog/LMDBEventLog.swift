@@ -49,6 +49,10 @@ public final class LMDBEventLog: Sendable {
         /// most this many records back along the stream's chain from an indexed one. Fixed
         /// when the log is created: an existing log keeps the interval it was made with.
         public var streamCheckpointInterval: UInt64 = 64
+        /// The stream rows are written to the log every this many events (and on close);
+        /// readers fold the events after the last write. Larger means fewer pages per commit
+        /// and a longer tail to fold for a stream read or a reopen.
+        public var streamRowFlushInterval: UInt64 = 65_536
         /// Stream rows the writer keeps in memory before it starts its cache afresh.
         public var streamCacheLimit: Int = 1_000_000
         /// The clock that stamps recorded-at times (tests inject one).
@@ -99,7 +103,7 @@ public final class LMDBEventLog: Sendable {
                 readOnly: mode == .readOnly,
                 requestedCheckpointInterval: configuration.streamCheckpointInterval
             )
-            let (head, lastRecordedAt) = try Self.readTail(environment, databases)
+            let head = try environment.withReadTransaction { try LogReader(txn: $0, databases: databases).head() }
             self.directory = directory
             self.mode = mode
             self.configuration = configuration
@@ -120,13 +124,11 @@ public final class LMDBEventLog: Sendable {
                         overflow: configuration.overflowPolicy
                     )
                 )
-                let writer = LogWriter(
+                let writer = try LogWriter(
                     environment: environment,
                     databases: databases,
                     queue: queue,
                     notifier: notifier,
-                    head: head,
-                    lastRecordedAt: lastRecordedAt,
                     configuration: configuration,
                     logger: configuration.logger
                 )
@@ -187,15 +189,17 @@ public final class LMDBEventLog: Sendable {
                 throw EventLogError(.invalidRequest, "idempotencyKey must be 1 to \(EventLogLimits.maxIdempotencyKeyBytes) bytes")
             }
         }
-        for stream in request.expectations.keys {
-            try validateStream(stream)
+        for stream in request.expectations.keys where !(1...EventLogLimits.maxStreamBytes).contains(stream.utf8.count) {
+            throw EventLogError(.invalidRequest, "expectations: stream ids must be 1 to \(EventLogLimits.maxStreamBytes) bytes")
         }
         var bytes = 0
         for (index, event) in request.events.enumerated() {
             guard (1...EventLogLimits.maxTypeBytes).contains(event.type.utf8.count) else {
                 throw EventLogError(.invalidRequest, "events[\(index)].type must be 1 to \(EventLogLimits.maxTypeBytes) bytes")
             }
-            try validateStream(event.stream, field: "events[\(index)].stream")
+            guard (1...EventLogLimits.maxStreamBytes).contains(event.stream.utf8.count) else {
+                throw EventLogError(.invalidRequest, "events[\(index)].stream must be 1 to \(EventLogLimits.maxStreamBytes) bytes")
+            }
             guard event.actor.utf8.count <= EventLogLimits.maxActorBytes else {
                 throw EventLogError(.invalidRequest, "events[\(index)].actor must be at most \(EventLogLimits.maxActorBytes) bytes")
             }
@@ -205,12 +209,6 @@ public final class LMDBEventLog: Sendable {
             bytes += 128 + event.type.utf8.count + event.stream.utf8.count + event.actor.utf8.count + event.payload.count
         }
         return bytes
-    }
-
-    private static func validateStream(_ stream: String, field: String = "stream") throws {
-        guard (1...EventLogLimits.maxStreamBytes).contains(stream.utf8.count) else {
-            throw EventLogError(.invalidRequest, "\(field) must be 1 to \(EventLogLimits.maxStreamBytes) bytes")
-        }
     }
 
     // MARK: Opening
@@ -358,14 +356,6 @@ public final class LMDBEventLog: Sendable {
                 var value = MDB_val(raw)
                 try check(mdb_put(txn, meta, &key, &value, 0), "mdb_put meta \(name)")
             }
-        }
-    }
-
-    private static func readTail(_ environment: LMDBEnvironment, _ databases: LogDatabases) throws -> (LogPosition, Int64) {
-        try environment.withReadTransaction { txn in
-            let reader = LogReader(txn: txn, databases: databases)
-            guard let last = try reader.lastRecord() else { return (0, Int64.min) }
-            return (last.position, last.recordedAt.microsecondsSince1970)
         }
     }
 

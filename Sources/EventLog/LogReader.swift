@@ -162,9 +162,15 @@ public struct LogReader {
 
     // MARK: Internals
 
+    /// The log position the stored stream rows reflect.
+    func streamsThrough() throws -> LogPosition {
+        try MetaKey.get(MetaKey.streamsThrough, database: databases.meta, txn: txn) ?? 0
+    }
+
+    /// A stream's stored row with the events after the rows' position folded in.
     func streamState(_ stream: String) throws -> StreamState {
         var key = stream
-        return try key.withUTF8 { utf8 in
+        var state = try key.withUTF8 { utf8 -> StreamState in
             var key = MDB_val(UnsafeRawBufferPointer(utf8))
             var value = MDB_val()
             let code = mdb_get(txn, databases.streams, &key, &value)
@@ -175,6 +181,14 @@ public struct LogReader {
             }
             return state
         }
+        let utf8 = Array(stream.utf8)
+        try visit(from: try streamsThrough() + 1) { record in
+            if record.streamBytes.elementsEqual(utf8) {
+                state = StreamState(version: record.streamVersion, lastPosition: record.position)
+            }
+            return true
+        }
+        return state
     }
 
     private func checkpoint(_ stream: inout [UInt8], version: UInt64) throws -> LogPosition {

@@ -6,7 +6,8 @@ import Logging
 struct LogDatabases: Sendable {
     /// position (8-byte big-endian) -> record.
     var events: MDB_dbi
-    /// stream id -> ``StreamState`` (one row per stream, rewritten when it grows).
+    /// stream id -> ``StreamState`` (one row per stream), as of the position stored under
+    /// the meta key `streams_through`; the events after it are folded in by whoever reads.
     var streams: MDB_dbi
     /// (stream, version) -> position, for every ``LMDBEventLog/Configuration/streamCheckpointInterval``-th version.
     var checkpoints: MDB_dbi
@@ -105,6 +106,13 @@ enum WriterFault: Sendable {
 
 /// The single writer. Runs on its own thread, which begins, fills and commits every write
 /// transaction of the log; callers reach it only through the ``SubmissionQueue``.
+///
+/// It keeps every stream's current version and newest position in memory, and writes the
+/// stream rows to the log only every ``LMDBEventLog/Configuration/streamRowFlushInterval``
+/// events (and on close), with the position they reflect. Each record carries its stream
+/// version and the position of the stream's previous event, so the rows are derivable from
+/// the log: a reader or a reopened writer folds the few events after that position. This
+/// keeps a commit to the pages of its events instead of one random page per stream.
 final class LogWriter: @unchecked Sendable {
     private let environment: LMDBEnvironment
     private let databases: LogDatabases
@@ -113,10 +121,16 @@ final class LogWriter: @unchecked Sendable {
     private let configuration: LMDBEventLog.Configuration
     private let logger: Logger
 
-    // Committed state: touched only by the writer thread (after `start`).
-    private var head: LogPosition
-    private var lastRecordedAt: Int64
-    private var streamCache: [String: StreamState] = [:]
+    // State below is touched only by the writer thread once `start` has run.
+    private var head: LogPosition = 0
+    private var lastRecordedAt = Int64.min
+    /// Every stream the writer has seen, mutated in place during a batch; the batch's undo
+    /// list restores it if the commit fails.
+    private var streamCache: [String: CachedStream] = [:]
+    /// Streams whose cached row is newer than the stored one, in the order they changed.
+    private var dirtyStreams: [String] = []
+    private var eventsSinceFlush: UInt64 = 0
+    private var batchNumber: UInt64 = 0
     private var idGenerator = EventIDGenerator()
 
     /// Set by tests before appending; read only by the writer thread.
@@ -125,24 +139,45 @@ final class LogWriter: @unchecked Sendable {
     private let stopped = NSCondition()
     private var isStopped = false
 
+    private struct CachedStream {
+        var state: StreamState
+        var batch: UInt64
+        var dirty: Bool
+    }
+
+    /// Opens the writer on a log whose newest event is `head`, folding the events after
+    /// the stored stream rows into its cache.
     init(
         environment: LMDBEnvironment,
         databases: LogDatabases,
         queue: SubmissionQueue,
         notifier: HeadNotifier,
-        head: LogPosition,
-        lastRecordedAt: Int64,
         configuration: LMDBEventLog.Configuration,
         logger: Logger
-    ) {
+    ) throws {
         self.environment = environment
         self.databases = databases
         self.queue = queue
         self.notifier = notifier
-        self.head = head
-        self.lastRecordedAt = lastRecordedAt
         self.configuration = configuration
         self.logger = logger
+        let (last, tail) = try environment.withReadTransaction { txn in
+            let reader = LogReader(txn: txn, databases: databases)
+            var tail: [(String, StreamState)] = []
+            try reader.visit(from: try reader.streamsThrough() + 1) { record in
+                tail.append((record.stream, StreamState(version: record.streamVersion, lastPosition: record.position)))
+                return true
+            }
+            return (try reader.lastRecord().map { ($0.position, $0.recordedAt.microsecondsSince1970) }, tail)
+        }
+        if let last { (head, lastRecordedAt) = last }
+        for (stream, state) in tail { markRecovered(stream, state) }
+        eventsSinceFlush = UInt64(tail.count)
+    }
+
+    private func markRecovered(_ stream: String, _ state: StreamState) {
+        if streamCache[stream]?.dirty != true { dirtyStreams.append(stream) }
+        streamCache[stream] = CachedStream(state: state, batch: 0, dirty: true)
     }
 
     func start() {
@@ -165,6 +200,8 @@ final class LogWriter: @unchecked Sendable {
                 submission.continuation.resume(with: outcome)
             }
         }
+        // Store the stream rows, so that the next open has no tail to fold.
+        if !dirtyStreams.isEmpty { _ = write([]) }
         stopped.lock()
         isStopped = true
         stopped.broadcast()
@@ -173,64 +210,80 @@ final class LogWriter: @unchecked Sendable {
 
     // MARK: One batch
 
-    /// The effect of a batch before it commits; merged into the committed state only after
-    /// the commit succeeded, so a failed commit leaves the writer exactly as before.
+    /// The effect of a batch before it commits. Head and recorded-at become the writer's
+    /// only after the commit; stream rows change in the cache at once, and `touched` keeps
+    /// each one's committed value, so a failed commit leaves the writer exactly as before.
     private struct Overlay {
         var head: LogPosition
         var lastRecordedAt: Int64
-        var streams: [String: StreamState] = [:]
+        var dirtyCountAtStart: Int
+        var touched: [(stream: String, committed: StreamState, wasDirty: Bool)] = []
         var checkpoints: [(stream: String, version: UInt64, position: LogPosition)] = []
         var idempotency: [String: ClosedRange<LogPosition>] = [:]
     }
 
+    /// Writes and commits one batch (an empty batch only flushes the stream rows), answering
+    /// each submission with its result.
     private func write(_ batch: [Submission]) -> [Result<AppendResult, any Error>] {
+        var overlay = Overlay(head: head, lastRecordedAt: lastRecordedAt, dirtyCountAtStart: dirtyStreams.count)
         while true {
             let started = ContinuousClock.now
             var txn: OpaquePointer?
             do {
                 try beginWriteTransaction(&txn)
                 guard let transaction = txn else { throw LMDBError(code: EINVAL, operation: "mdb_txn_begin") }
-                var overlay = Overlay(head: head, lastRecordedAt: lastRecordedAt)
+                if dirtyStreams.isEmpty && streamCache.count > configuration.streamCacheLimit {
+                    // Every row is stored; the cache only saves lookups. Start it afresh.
+                    streamCache.removeAll()
+                }
+                batchNumber += 1
+                overlay = Overlay(head: head, lastRecordedAt: lastRecordedAt, dirtyCountAtStart: dirtyStreams.count)
                 let now = configuration.clock().microsecondsSince1970
                 var outcomes: [Result<AppendResult, any Error>] = []
                 outcomes.reserveCapacity(batch.count)
-                for submission in batch {
-                    outcomes.append(try apply(submission.request, now: now, txn: transaction, overlay: &overlay))
+                if !batch.isEmpty {
+                    // One cursor for the batch's appends: it stays at the end of the events, so
+                    // each MDB_APPEND put skips the descent from the root that mdb_put makes.
+                    let cursor = try openCursor(databases.events, txn: transaction)
+                    defer { mdb_cursor_close(cursor) }
+                    for submission in batch {
+                        outcomes.append(try apply(submission.request, now: now, txn: transaction, cursor: cursor, overlay: &overlay))
+                    }
                 }
-                try writeIndexes(overlay, txn: transaction)
+                let appended = overlay.head - head
+                let flush =
+                    batch.isEmpty || eventsSinceFlush + appended >= configuration.streamRowFlushInterval
+                try writeIndexes(overlay, flushingRows: flush, txn: transaction)
                 if let code = faultInjector?(.beforeCommit) {
                     throw LMDBError(code: code, operation: "mdb_txn_commit (injected)")
                 }
                 txn = nil
                 try check(mdb_txn_commit(transaction), "mdb_txn_commit")
-                commitSucceeded(overlay)
-                let report = CommitReport(
-                    submissions: batch.count,
-                    events: Int(overlay.head - head),
-                    duration: ContinuousClock.now - started
+                commitSucceeded(overlay, flushed: flush)
+                configuration.commitObserver?(
+                    CommitReport(submissions: batch.count, events: Int(appended), duration: ContinuousClock.now - started)
                 )
-                configuration.commitObserver?(report)
                 return outcomes
-            } catch let error as LMDBError where error.isMapFull {
-                if let txn { mdb_txn_abort(txn) }
-                do {
-                    try growMap()
-                } catch {
-                    logger.error("could not grow the map", metadata: ["error": "\(error)"])
-                    return batch.map { _ in .failure(EventLogError.storage(error)) }
-                }
-            } catch let error as LMDBError {
-                if let txn { mdb_txn_abort(txn) }
-                logger.error("append batch failed", metadata: ["error": "\(error)", "submissions": "\(batch.count)"])
-                return batch.map { _ in .failure(EventLogError.storage(error)) }
             } catch {
                 if let txn { mdb_txn_abort(txn) }
-                return batch.map { _ in .failure(error) }
+                rollBack(overlay)
+                if let error = error as? LMDBError, error.isMapFull {
+                    do {
+                        try growMap()
+                        continue
+                    } catch {
+                        logger.error("could not grow the map", metadata: ["error": "\(error)"])
+                        return batch.map { _ in .failure(EventLogError.storage(error)) }
+                    }
+                }
+                logger.error("append batch failed", metadata: ["error": "\(error)", "submissions": "\(batch.count)"])
+                let failure: any Error = (error as? LMDBError).map { EventLogError.storage($0) } ?? error
+                return batch.map { _ in .failure(failure) }
             }
         }
     }
 
-    private func beginWriteTransaction(_ txn: inout OpaquePointer?) throws {
+    private func beginWriteTransaction(_ txn: inout OpaquePointer?) throws(LMDBError) {
         var code = mdb_txn_begin(environment.handle, nil, 0, &txn)
         if code == MDB_MAP_RESIZED {
             try environment.gate.withExclusive { () throws(LMDBError) in try environment.setMapSize(0) }
@@ -239,15 +292,31 @@ final class LogWriter: @unchecked Sendable {
         try check(code, "mdb_txn_begin (write)")
     }
 
-    private func commitSucceeded(_ overlay: Overlay) {
+    private func openCursor(_ database: MDB_dbi, txn: OpaquePointer) throws -> OpaquePointer {
+        var cursor: OpaquePointer?
+        try check(mdb_cursor_open(txn, database, &cursor), "mdb_cursor_open")
+        guard let cursor else { throw LMDBError(code: EINVAL, operation: "mdb_cursor_open") }
+        return cursor
+    }
+
+    private func commitSucceeded(_ overlay: Overlay, flushed: Bool) {
+        eventsSinceFlush += overlay.head - head
         head = overlay.head
         lastRecordedAt = overlay.lastRecordedAt
-        if streamCache.count + overlay.streams.count > configuration.streamCacheLimit {
-            // The rows are in the log; the cache only saves lookups. Start it afresh.
-            streamCache.removeAll()
+        if flushed {
+            for stream in dirtyStreams { streamCache[stream]?.dirty = false }
+            dirtyStreams.removeAll(keepingCapacity: true)
+            eventsSinceFlush = 0
         }
-        for (stream, state) in overlay.streams { streamCache[stream] = state }
         notifier.publish(head)
+    }
+
+    /// Puts back the committed rows of every stream the failed batch touched.
+    private func rollBack(_ overlay: Overlay) {
+        for (stream, committed, wasDirty) in overlay.touched {
+            streamCache[stream] = CachedStream(state: committed, batch: 0, dirty: wasDirty)
+        }
+        dirtyStreams.removeLast(dirtyStreams.count - overlay.dirtyCountAtStart)
     }
 
     private func growMap() throws(LMDBError) {
@@ -265,15 +334,14 @@ final class LogWriter: @unchecked Sendable {
         _ request: AppendRequest,
         now: Int64,
         txn: OpaquePointer,
+        cursor: OpaquePointer,
         overlay: inout Overlay
     ) throws -> Result<AppendResult, any Error> {
-        if let key = request.idempotencyKey {
-            if let positions = try storedIdempotency(key, txn: txn, overlay: overlay) {
-                return .success(AppendResult(positions: positions, deduplicated: true))
-            }
+        if let key = request.idempotencyKey, let positions = try storedIdempotency(key, txn: txn, overlay: overlay) {
+            return .success(AppendResult(positions: positions, deduplicated: true))
         }
         for (stream, expected) in request.expectations {
-            let actual = try state(of: stream, txn: txn, overlay: &overlay).version
+            let actual = streamCache.values[try cacheIndex(of: stream, txn: txn, overlay: &overlay)].state.version
             if !expected.isSatisfied(by: actual) {
                 return .failure(WrongExpectedVersionError(stream: stream, expected: expected, actual: actual))
             }
@@ -295,23 +363,22 @@ final class LogWriter: @unchecked Sendable {
 
         let first = overlay.head + 1
         for event in request.events {
-            var stream = try state(of: event.stream, txn: txn, overlay: &overlay)
+            let index = try cacheIndex(of: event.stream, txn: txn, overlay: &overlay)
+            let stream = streamCache.values[index].state
             let position = overlay.head + 1
             let recordedAt = max(event.recordedAt?.microsecondsSince1970 ?? now, overlay.lastRecordedAt)
-            let eventID = event.eventID ?? idGenerator.make(milliseconds: recordedAt / 1000)
             let draft = RecordDraft(
                 event: event,
-                eventID: eventID,
+                eventID: event.eventID ?? idGenerator.make(milliseconds: recordedAt / 1000),
                 streamVersion: stream.version + 1,
                 previousPosition: stream.lastPosition,
                 recordedAt: Timestamp(microsecondsSince1970: recordedAt)
             )
-            try put(draft, at: position, txn: txn)
-            stream.version += 1
-            stream.lastPosition = position
-            overlay.streams[event.stream] = stream
-            if stream.version % databases.checkpointInterval == 0 {
-                overlay.checkpoints.append((event.stream, stream.version, position))
+            try put(draft, at: position, cursor: cursor)
+            let version = stream.version + 1
+            streamCache.values[index].state = StreamState(version: version, lastPosition: position)
+            if version % databases.checkpointInterval == 0 {
+                overlay.checkpoints.append((event.stream, version, position))
             }
             overlay.head = position
             overlay.lastRecordedAt = recordedAt
@@ -321,8 +388,22 @@ final class LogWriter: @unchecked Sendable {
         return .success(AppendResult(positions: positions, deduplicated: false))
     }
 
-    private func state(of stream: String, txn: OpaquePointer, overlay: inout Overlay) throws -> StreamState {
-        if let state = overlay.streams[stream] ?? streamCache[stream] { return state }
+    /// The cache slot of `stream`, loading its stored row on a miss (a stream missing from
+    /// the cache is never dirty, so its stored row is current). The first touch in a batch
+    /// records the committed row for rollback. One hash lookup on a hit.
+    private func cacheIndex(of stream: String, txn: OpaquePointer, overlay: inout Overlay) throws -> Dictionary<String, CachedStream>.Index {
+        if let index = streamCache.index(forKey: stream) {
+            if streamCache.values[index].batch != batchNumber {
+                let cached = streamCache.values[index]
+                overlay.touched.append((stream, cached.state, cached.dirty))
+                streamCache.values[index].batch = batchNumber
+                if !cached.dirty {
+                    streamCache.values[index].dirty = true
+                    dirtyStreams.append(stream)
+                }
+            }
+            return index
+        }
         var streamKey = stream
         let stored = try streamKey.withUTF8 { utf8 -> StreamState in
             var key = MDB_val(UnsafeRawBufferPointer(utf8))
@@ -335,7 +416,13 @@ final class LogWriter: @unchecked Sendable {
             }
             return state
         }
-        return stored
+        overlay.touched.append((stream, stored, false))
+        streamCache[stream] = CachedStream(state: stored, batch: batchNumber, dirty: true)
+        dirtyStreams.append(stream)
+        guard let index = streamCache.index(forKey: stream) else {
+            throw LMDBError(code: EINVAL, operation: "stream cache insert")
+        }
+        return index
     }
 
     private func storedIdempotency(_ key: String, txn: OpaquePointer, overlay: Overlay) throws -> ClosedRange<LogPosition>? {
@@ -353,26 +440,36 @@ final class LogWriter: @unchecked Sendable {
 
     /// Reserves the record's bytes in LMDB's page and encodes it there: one copy, not two.
     @inline(__always)
-    private func put(_ draft: RecordDraft, at position: LogPosition, txn: OpaquePointer) throws {
+    private func put(_ draft: RecordDraft, at position: LogPosition, cursor: OpaquePointer) throws {
         var value = MDB_val(mv_size: draft.size, mv_data: nil)
         let code = withPositionKey(position) { key in
-            mdb_put(txn, databases.events, &key, &value, UInt32(MDB_APPEND | MDB_RESERVE))
+            mdb_cursor_put(cursor, &key, &value, UInt32(MDB_APPEND | MDB_RESERVE))
         }
         try check(code, "mdb_put event \(position)")
         guard let data = value.mv_data else { throw LMDBError(code: EINVAL, operation: "mdb_put reserve") }
         draft.encode(into: UnsafeMutableRawBufferPointer(start: data, count: draft.size))
     }
 
-    private func writeIndexes(_ overlay: Overlay, txn: OpaquePointer) throws {
-        for (stream, state) in overlay.streams {
-            var stream = stream
-            try stream.withUTF8 { utf8 in
-                var key = MDB_val(UnsafeRawBufferPointer(utf8))
-                try state.withEncoded { encoded in
-                    var value = MDB_val(encoded)
-                    try check(mdb_put(txn, databases.streams, &key, &value, 0), "mdb_put stream row")
+    /// Writes the batch's checkpoints and idempotency keys and, when `flushingRows`, every
+    /// dirty stream row (in key order, through one cursor) with the position they reflect.
+    private func writeIndexes(_ overlay: Overlay, flushingRows: Bool, txn: OpaquePointer) throws {
+        if flushingRows && !dirtyStreams.isEmpty {
+            let cursor = try openCursor(databases.streams, txn: txn)
+            defer { mdb_cursor_close(cursor) }
+            for stream in dirtyStreams.sorted(by: { $0.utf8.lexicographicallyPrecedes($1.utf8) }) {
+                guard let state = streamCache[stream]?.state else { continue }
+                var stream = stream
+                try stream.withUTF8 { utf8 in
+                    var key = MDB_val(UnsafeRawBufferPointer(utf8))
+                    try state.withEncoded { encoded in
+                        var value = MDB_val(encoded)
+                        try check(mdb_cursor_put(cursor, &key, &value, 0), "mdb_put stream row")
+                    }
                 }
             }
+        }
+        if flushingRows {
+            try MetaKey.put(MetaKey.streamsThrough, value: overlay.head, database: databases.meta, txn: txn)
         }
         for checkpoint in overlay.checkpoints {
             var stream = checkpoint.stream
@@ -413,5 +510,36 @@ enum IdempotencyValue {
     static func withEncoded<T>(_ positions: ClosedRange<LogPosition>, _ body: (UnsafeRawBufferPointer) throws -> T) rethrows -> T {
         var words = (positions.lowerBound.littleEndian, positions.upperBound.littleEndian)
         return try withUnsafeBytes(of: &words) { try body($0) }
+    }
+}
+
+/// Names and 8-byte values in the meta database.
+enum MetaKey {
+    /// The log position the stored stream rows reflect.
+    static let streamsThrough = "streams_through"
+
+    static func put(_ name: String, value: UInt64, database: MDB_dbi, txn: OpaquePointer) throws {
+        var name = name
+        var value = value.littleEndian
+        try name.withUTF8 { utf8 in
+            try withUnsafeBytes(of: &value) { bytes in
+                var key = MDB_val(UnsafeRawBufferPointer(utf8))
+                var data = MDB_val(bytes)
+                try check(mdb_put(txn, database, &key, &data, 0), "mdb_put meta")
+            }
+        }
+    }
+
+    static func get(_ name: String, database: MDB_dbi, txn: OpaquePointer) throws -> UInt64? {
+        var name = name
+        return try name.withUTF8 { utf8 in
+            var key = MDB_val(UnsafeRawBufferPointer(utf8))
+            var data = MDB_val()
+            let code = mdb_get(txn, database, &key, &data)
+            if code == MDB_NOTFOUND { return nil }
+            try check(code, "mdb_get meta")
+            guard data.mv_size == 8, let bytes = data.mv_data else { return nil }
+            return UInt64(littleEndian: bytes.loadUnaligned(as: UInt64.self))
+        }
     }
 }

@@ -117,8 +117,8 @@ private struct ByteWriter {
 
     @inline(__always)
     mutating func write(_ bytes: UnsafeRawBufferPointer) {
-        guard bytes.count > 0 else { return }
-        (buffer.baseAddress! + offset).copyMemory(from: bytes.baseAddress!, byteCount: bytes.count)
+        guard let source = bytes.baseAddress, let target = buffer.baseAddress, bytes.count > 0 else { return }
+        (target + offset).copyMemory(from: source, byteCount: bytes.count)
         offset += bytes.count
     }
 }
@@ -132,7 +132,12 @@ public struct EventRecord {
     /// The whole stored record, header, payload and checksum.
     public let bytes: UnsafeRawBufferPointer
 
-    private let variableStart: Int
+    // Offsets parsed once by `init`, so that each accessor is a load and no re-parse.
+    @usableFromInline let typeStart: Int
+    @usableFromInline let streamStart: Int
+    @usableFromInline let actorStart: Int
+    @usableFromInline let payloadStart: Int
+    @usableFromInline let payloadEnd: Int
 
     /// Wraps stored bytes after checking that the header's lengths fit in them; a record
     /// that does not parse throws ``RecordFormatError`` instead of reading out of bounds.
@@ -148,39 +153,39 @@ public struct EventRecord {
         guard flags & ~RecordLayout.knownFlags == 0 else {
             throw RecordFormatError(position: position, reason: "unknown record flags \(flags)")
         }
-        let variableStart = RecordLayout.fixedHeaderSize + RecordLayout.optionalFieldsSize(flags: flags)
-        let lengths =
-            Int(bytes.loadUnaligned(fromByteOffset: 2, as: UInt16.self).littleEndian)
-            + Int(bytes.loadUnaligned(fromByteOffset: 4, as: UInt16.self).littleEndian)
-            + Int(bytes.loadUnaligned(fromByteOffset: 6, as: UInt16.self).littleEndian)
-            + Int(bytes.loadUnaligned(fromByteOffset: 8, as: UInt32.self).littleEndian)
-        guard variableStart + lengths + RecordLayout.checksumSize == bytes.count else {
+        typeStart = RecordLayout.fixedHeaderSize + RecordLayout.optionalFieldsSize(flags: flags)
+        streamStart = typeStart + Int(UInt16(littleEndian: bytes.loadUnaligned(fromByteOffset: 2, as: UInt16.self)))
+        actorStart = streamStart + Int(UInt16(littleEndian: bytes.loadUnaligned(fromByteOffset: 4, as: UInt16.self)))
+        payloadStart = actorStart + Int(UInt16(littleEndian: bytes.loadUnaligned(fromByteOffset: 6, as: UInt16.self)))
+        payloadEnd = payloadStart + Int(UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: 8, as: UInt32.self)))
+        guard payloadEnd + RecordLayout.checksumSize == bytes.count else {
             throw RecordFormatError(position: position, reason: "record lengths do not add up to its \(bytes.count) bytes")
         }
         self.position = position
         self.bytes = bytes
-        self.variableStart = variableStart
     }
 
-    @inline(__always)
-    private func load<T: FixedWidthInteger>(_ offset: Int, as: T.Type) -> T {
+    @inlinable @inline(__always)
+    func load<T: FixedWidthInteger>(_ offset: Int, as: T.Type) -> T {
         T(littleEndian: bytes.loadUnaligned(fromByteOffset: offset, as: T.self))
     }
 
+    /// A view of `start..<end`; `init` proved those offsets lie inside `bytes`.
+    @inlinable @inline(__always)
+    func view(_ start: Int, _ end: Int) -> UnsafeRawBufferPointer {
+        UnsafeRawBufferPointer(start: bytes.baseAddress.map { $0 + start }, count: end - start)
+    }
+
     private var flags: UInt8 { bytes[1] }
-    private var typeLength: Int { Int(load(2, as: UInt16.self)) }
-    private var streamLength: Int { Int(load(4, as: UInt16.self)) }
-    private var actorLength: Int { Int(load(6, as: UInt16.self)) }
-    private var payloadLength: Int { Int(load(8, as: UInt32.self)) }
 
     /// The record format version.
     public var formatVersion: UInt8 { bytes[0] }
     /// The event's version in its stream.
-    public var streamVersion: UInt64 { load(12, as: UInt64.self) }
+    @inlinable public var streamVersion: UInt64 { load(12, as: UInt64.self) }
     /// The position of the stream's previous event, 0 for its first.
-    public var previousPositionInStream: LogPosition { load(20, as: UInt64.self) }
+    @inlinable public var previousPositionInStream: LogPosition { load(20, as: UInt64.self) }
     /// When the log stored it.
-    public var recordedAt: Timestamp { Timestamp(microsecondsSince1970: load(28, as: Int64.self)) }
+    @inlinable public var recordedAt: Timestamp { Timestamp(microsecondsSince1970: load(28, as: Int64.self)) }
     /// The event id.
     public var eventID: UUID { uuid(at: 36) }
 
@@ -207,15 +212,13 @@ public struct EventRecord {
     }
 
     /// The type name's UTF-8 bytes, without decoding them.
-    public var typeBytes: UnsafeRawBufferPointer { slice(variableStart, typeLength) }
+    @inlinable public var typeBytes: UnsafeRawBufferPointer { view(typeStart, streamStart) }
     /// The stream id's UTF-8 bytes, without decoding them.
-    public var streamBytes: UnsafeRawBufferPointer { slice(variableStart + typeLength, streamLength) }
+    @inlinable public var streamBytes: UnsafeRawBufferPointer { view(streamStart, actorStart) }
     /// The actor's UTF-8 bytes.
-    public var actorBytes: UnsafeRawBufferPointer { slice(variableStart + typeLength + streamLength, actorLength) }
+    @inlinable public var actorBytes: UnsafeRawBufferPointer { view(actorStart, payloadStart) }
     /// The payload, without copying it.
-    public var payload: UnsafeRawBufferPointer {
-        slice(variableStart + typeLength + streamLength + actorLength, payloadLength)
-    }
+    @inlinable public var payload: UnsafeRawBufferPointer { view(payloadStart, payloadEnd) }
 
     /// The type name.
     public var type: String { String(decoding: typeBytes, as: UTF8.self) }
@@ -249,14 +252,9 @@ public struct EventRecord {
         )
     }
 
-    @inline(__always)
-    private func slice(_ offset: Int, _ count: Int) -> UnsafeRawBufferPointer {
-        UnsafeRawBufferPointer(rebasing: bytes[offset..<(offset + count)])
-    }
-
     private func uuid(at offset: Int) -> UUID {
         var value: uuid_t = (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
-        withUnsafeMutableBytes(of: &value) { $0.copyMemory(from: slice(offset, 16)) }
+        withUnsafeMutableBytes(of: &value) { $0.copyMemory(from: view(offset, offset + 16)) }
         return UUID(uuid: value)
     }
 }
