@@ -53,7 +53,7 @@ let package = Package(
         ),
         .testTarget(
             name: "EventLogTests",
-            dependencies: ["EventLog", "CCRC32C"],
+            dependencies: ["EventLog", "CCRC32C", "CLMDB"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

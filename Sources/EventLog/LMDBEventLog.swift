@@ -2,6 +2,7 @@ import CLMDB
 public import Logging
 
 import Foundation
+import Synchronization
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -76,9 +77,10 @@ public final class LMDBEventLog: Sendable {
     let environment: LMDBEnvironment
     let databases: LogDatabases
     let notifier: HeadNotifier
-    private let queue: SubmissionQueue?
+    let queue: SubmissionQueue?
     let writer: LogWriter?
-    private let writerLock: Int32
+    /// The descriptor holding the `flock` that makes this the only writing process; -1 once released.
+    private let writerLock: Mutex<Int32>
 
     /// The format version this build writes and the newest it reads.
     public static let formatVersion: UInt32 = 1
@@ -110,7 +112,7 @@ public final class LMDBEventLog: Sendable {
             self.environment = environment
             self.databases = databases
             self.notifier = HeadNotifier(head: head)
-            self.writerLock = lockDescriptor
+            self.writerLock = Mutex(lockDescriptor)
             if mode == .readOnly {
                 queue = nil
                 writer = nil
@@ -146,7 +148,15 @@ public final class LMDBEventLog: Sendable {
         queue?.close()
         writer?.waitUntilStopped()
         notifier.close()
-        if writerLock >= 0 { closeDescriptor(writerLock) }
+        releaseWriterLock()
+    }
+
+    private func releaseWriterLock() {
+        let descriptor = writerLock.withLock { descriptor in
+            defer { descriptor = -1 }
+            return descriptor
+        }
+        if descriptor >= 0 { closeDescriptor(descriptor) }
     }
 
     /// Stops taking appends, waits until everything queued is committed and answered, and
@@ -165,6 +175,7 @@ public final class LMDBEventLog: Sendable {
             thread.start()
         }
         notifier.close()
+        releaseWriterLock()
     }
 
     // MARK: Append

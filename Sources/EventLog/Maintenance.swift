@@ -65,10 +65,16 @@ extension LMDBEventLog {
             mdb_env_stat(environment.handle, &environmentStat)
             var file = stat()
             let fileSize: UInt64? = stat(directory + "/data.mdb", &file) == 0 ? UInt64(file.st_blocks) * 512 : nil
+            // Streams whose first event came after the stored rows are not in them yet.
+            var newStreams: UInt64 = 0
+            try reader.visit(from: try reader.streamsThrough() + 1) { record in
+                if record.streamVersion == 1 { newStreams += 1 }
+                return true
+            }
             return LogStatistics(
                 head: last?.position ?? 0,
                 events: last?.position ?? 0,
-                streams: try entries(databases.streams, txn),
+                streams: try entries(databases.streams, txn) + newStreams,
                 idempotencyKeys: try entries(databases.idempotency, txn),
                 bytesOnDisk: fileSize ?? 0,
                 bytesUsed: UInt64(info.me_last_pgno + 1) * UInt64(environmentStat.ms_psize),
@@ -98,6 +104,9 @@ extension LMDBEventLog {
             let reader = LogReader(txn: txn, databases: databases)
             var report = VerificationReport(eventsChecked: 0, streamsChecked: 0, checkpointsChecked: 0, problem: nil)
             var streams: [[UInt8]: StreamState] = [:]
+            // The stored stream rows reflect the log up to here; compare them with the fold at that point.
+            let streamsThrough = try reader.streamsThrough()
+            var streamsAtThrough: [[UInt8]: StreamState] = [:]
             var expected: LogPosition = 1
             var lastRecordedAt = Int64.min
             var problem: VerificationReport.Problem?
@@ -144,6 +153,7 @@ extension LMDBEventLog {
                         return
                     }
                     streams[stream] = StreamState(version: record.streamVersion, lastPosition: position)
+                    if position == streamsThrough { streamsAtThrough = streams }
                     report.eventsChecked += 1
                     if report.eventsChecked % 65_536 == 0 { progress?(report.eventsChecked) }
                     expected += 1
@@ -155,18 +165,24 @@ extension LMDBEventLog {
                 report.problem = problem
                 return report
             }
-            report.problem = try verifyIndexes(reader, streams: streams, head: expected - 1, report: &report)
+            guard streamsThrough < expected else {
+                report.problem = .init(position: 0, reason: "the stream rows claim position \(streamsThrough), past the last event")
+                return report
+            }
+            report.problem = try verifyIndexes(reader, rows: streamsAtThrough, streams: streams, head: expected - 1, report: &report)
             return report
         }
     }
 
     private func verifyIndexes(
         _ reader: LogReader,
+        rows expectedRows: [[UInt8]: StreamState],
         streams: [[UInt8]: StreamState],
         head: LogPosition,
         report: inout VerificationReport
     ) throws -> VerificationReport.Problem? {
-        // Stream rows: exactly one per stream seen, with its version and newest position.
+        // Stream rows: one per stream that had events by the rows' position, with its version
+        // and newest position then.
         var problem: VerificationReport.Problem?
         var rows = 0
         try reader.withCursor(databases.streams) { cursor in
@@ -176,8 +192,8 @@ extension LMDBEventLog {
             while code == MDB_SUCCESS {
                 let stream = Array(key.buffer)
                 let name = String(decoding: stream, as: UTF8.self)
-                guard let state = StreamState(value.buffer), let seen = streams[stream], state == seen else {
-                    let seen = streams[stream]
+                guard let state = StreamState(value.buffer), let seen = expectedRows[stream], state == seen else {
+                    let seen = expectedRows[stream]
                     problem = .init(
                         position: seen?.lastPosition ?? 0,
                         reason: "the stream index row of '\(name)' does not match its events "
@@ -192,10 +208,8 @@ extension LMDBEventLog {
         }
         if let problem { return problem }
         report.streamsChecked = UInt64(rows)
-        guard rows == streams.count else {
-            let missing = streams.keys.first { key in (try? reader.streamState(String(decoding: key, as: UTF8.self)).version) == 0 }
-            let name = missing.map { String(decoding: $0, as: UTF8.self) } ?? "?"
-            return .init(position: missing.flatMap { streams[$0]?.lastPosition } ?? 0, reason: "stream '\(name)' has events but no index row")
+        guard rows == expectedRows.count else {
+            return .init(position: 0, reason: "\(expectedRows.count - rows) streams with events have no stream index row")
         }
 
         // Checkpoints: each points at its version of its stream; every due version has one.
