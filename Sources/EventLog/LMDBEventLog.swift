@@ -1,8 +1,8 @@
 import CLMDB
-public import Logging
-
 import Foundation
+public import Logging
 import Synchronization
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)

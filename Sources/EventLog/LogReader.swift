@@ -233,4 +233,3 @@ public struct LogReader {
         return try body(cursor)
     }
 }
-

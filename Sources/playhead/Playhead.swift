@@ -9,6 +9,7 @@ struct Playhead: AsyncParsableCommand {
         commandName: "playhead",
         abstract: "Playhead: an event-sourced backend for recording and understanding how people watch video.",
         subcommands: [
+            InitCommand.self,
             StatsCommand.self,
             VerifyCommand.self,
             TailCommand.self,

@@ -26,7 +26,7 @@ struct StatsCommand: AsyncParsableCommand {
             "formatVersion": stats.formatVersion,
             "lastRecordedAt": stats.lastRecordedAt.map { ISO8601Micros.format($0) } ?? NSNull(),
         ]
-        let data = try JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys])
+        let data = try JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
         print(String(decoding: data, as: UTF8.self))
     }
 }

@@ -67,10 +67,11 @@ struct AppendAndReadTests {
         arguments: [UInt64(1), 3, 64]
     )
     func streamReads(checkpointInterval: UInt64) async throws {
-        try await withLog({
+        let configuration = configured {
             $0.streamCheckpointInterval = checkpointInterval
             $0.streamRowFlushInterval = 23
-        }) { log, _ in
+        }
+        try await withLog(configuration) { log, _ in
             var random = SystemRandomNumberGenerator()
             for batch in 0..<40 {
                 let events = (0..<Int.random(in: 1...9, using: &random)).map { index in
@@ -105,7 +106,8 @@ struct AppendAndReadTests {
     @Test("recorded-at never decreases, even when the clock goes back")
     func recordedAtNeverDecreases() async throws {
         let clock = ManualClock(2_000_000)
-        try await withLog({ $0.clock = clock.clock }) { log, _ in
+        let configuration = configured { $0.clock = clock.clock }
+        try await withLog(configuration) { log, _ in
             _ = try await log.append(AppendRequest(events: [event("a", "1")]))
             clock.set(1_000_000)
             _ = try await log.append(AppendRequest(events: [event("a", "2")]))
@@ -119,7 +121,8 @@ struct AppendAndReadTests {
     @Test("an import keeps its recorded-at times, and is refused when they would go back")
     func importedRecordedAt() async throws {
         let clock = ManualClock(5_000_000)
-        try await withLog({ $0.clock = clock.clock }) { log, _ in
+        let configuration = configured { $0.clock = clock.clock }
+        try await withLog(configuration) { log, _ in
             var old = event("a", "imported")
             old.recordedAt = Timestamp(microsecondsSince1970: 1_000_000)
             _ = try await log.append(AppendRequest(events: [old]))

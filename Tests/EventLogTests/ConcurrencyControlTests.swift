@@ -47,7 +47,8 @@ struct ConcurrencyControlTests {
     @Test("a failed request in a group commit does not hold back the others")
     func conflictInsideBatch() async throws {
         let commits = CommitCounter()
-        try await withLog({ configuration in configuration.commitObserver = commits.observer }) { log, _ in
+        let configuration = configured { configuration in configuration.commitObserver = commits.observer }
+        try await withLog(configuration) { log, _ in
             log.queue?.pause()
             let good = Task { try await log.append(AppendRequest(stream: "x", expecting: .noStream, events: [event("x", "1")])) }
             let bad = Task { try await log.append(AppendRequest(stream: "x", expecting: .noStream, events: [event("x", "again")])) }

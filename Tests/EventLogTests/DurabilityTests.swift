@@ -17,10 +17,11 @@ struct DurabilityTests {
 
     @Test("the map grows when full without losing a batch")
     func mapGrowth() async throws {
-        try await withLog({
+        let configuration = configured {
             $0.initialMapSize = 1 << 20
             $0.maxMapGrowth = 4 << 20
-        }) { log, _ in
+        }
+        try await withLog(configuration) { log, _ in
             let payload = [UInt8](repeating: 7, count: 4000)
             for batch in 0..<40 {
                 let events = (0..<100).map { ProposedEvent(type: "big", stream: "g-\($0 % 10)", payload: payload + [UInt8(batch)]) }

@@ -11,14 +11,19 @@ func withTemporaryDirectory<T>(_ body: (String) async throws -> T) async throws 
     return try await body(path)
 }
 
-/// Opens a log in a fresh directory with `configure` applied, runs `body`, closes it.
+/// A configuration with `change` applied to the defaults.
+func configured(_ change: (inout LMDBEventLog.Configuration) -> Void) -> LMDBEventLog.Configuration {
+    var configuration = LMDBEventLog.Configuration()
+    change(&configuration)
+    return configuration
+}
+
+/// Opens a log with `configuration` in a fresh directory, runs `body`, closes it.
 func withLog<T>(
-    _ configure: (inout LMDBEventLog.Configuration) -> Void = { _ in },
+    _ configuration: LMDBEventLog.Configuration = .init(),
     _ body: (LMDBEventLog, String) async throws -> T
 ) async throws -> T {
     try await withTemporaryDirectory { directory in
-        var configuration = LMDBEventLog.Configuration()
-        configure(&configuration)
         let log = try LMDBEventLog(directory: directory + "/log", configuration: configuration)
         let result = try await body(log, directory + "/log")
         await log.close()

@@ -8,17 +8,20 @@ struct WriterTests {
     @Test("concurrent callers are served by one durable commit and get contiguous, distinct positions")
     func groupCommit() async throws {
         let commits = CommitCounter()
-        try await withLog({ configuration in configuration.commitObserver = commits.observer }) { log, _ in
+        let configuration = configured { configuration in configuration.commitObserver = commits.observer }
+        try await withLog(configuration) { log, _ in
             log.queue?.pause()
             let callers = 200
-            let positions = Task { try await withThrowingTaskGroup(of: LogPosition.self) { group in
-                for caller in 0..<callers {
-                    group.addTask {
-                        try await log.append(AppendRequest(events: [event("caller-\(caller % 7)", "\(caller)")])).positions.lowerBound
+            let positions = Task {
+                try await withThrowingTaskGroup(of: LogPosition.self) { group in
+                    for caller in 0..<callers {
+                        group.addTask {
+                            try await log.append(AppendRequest(events: [event("caller-\(caller % 7)", "\(caller)")])).positions.lowerBound
+                        }
                     }
+                    return try await group.reduce(into: [LogPosition]()) { $0.append($1) }
                 }
-                return try await group.reduce(into: [LogPosition]()) { $0.append($1) }
-            }}
+            }
             let allQueued = try await eventually { log.queue?.depth.queued == callers }
             #expect(allQueued)
             log.queue?.resume()
@@ -33,7 +36,8 @@ struct WriterTests {
     @Test("many tasks appending freely share commits")
     func freeRunningGroupCommit() async throws {
         let commits = CommitCounter()
-        try await withLog({ configuration in configuration.commitObserver = commits.observer }) { log, _ in
+        let configuration = configured { configuration in configuration.commitObserver = commits.observer }
+        try await withLog(configuration) { log, _ in
             try await withThrowingTaskGroup(of: Void.self) { group in
                 for caller in 0..<32 {
                     group.addTask {
@@ -54,17 +58,20 @@ struct WriterTests {
     @Test("a batch is bounded by its event count")
     func batchBounds() async throws {
         let commits = CommitCounter()
-        try await withLog({
+        let configuration = configured {
             $0.commitObserver = commits.observer
             $0.maxBatchEvents = 10
-        }) { log, _ in
+        }
+        try await withLog(configuration) { log, _ in
             log.queue?.pause()
-            let all = Task { try await withThrowingTaskGroup(of: Void.self) { group in
-                for caller in 0..<12 {
-                    group.addTask { _ = try await log.append(AppendRequest(events: [event("a", "\(caller)"), event("b", "\(caller)")])) }
+            let all = Task {
+                try await withThrowingTaskGroup(of: Void.self) { group in
+                    for caller in 0..<12 {
+                        group.addTask { _ = try await log.append(AppendRequest(events: [event("a", "\(caller)"), event("b", "\(caller)")])) }
+                    }
+                    try await group.waitForAll()
                 }
-                try await group.waitForAll()
-            }}
+            }
             #expect(try await eventually { log.queue?.depth.queued == 12 })
             log.queue?.resume()
             try await all.value
@@ -74,17 +81,20 @@ struct WriterTests {
 
     @Test("a full queue refuses callers with an overload error when configured to")
     func overloadRejects() async throws {
-        try await withLog({
+        let configuration = configured {
             $0.queueCapacity = 4
             $0.overflowPolicy = .reject
-        }) { log, _ in
+        }
+        try await withLog(configuration) { log, _ in
             log.queue?.pause()
-            let queued = Task { try await withThrowingTaskGroup(of: Void.self) { group in
-                for caller in 0..<4 {
-                    group.addTask { _ = try await log.append(AppendRequest(events: [event("q", "\(caller)")])) }
+            let queued = Task {
+                try await withThrowingTaskGroup(of: Void.self) { group in
+                    for caller in 0..<4 {
+                        group.addTask { _ = try await log.append(AppendRequest(events: [event("q", "\(caller)")])) }
+                    }
+                    try await group.waitForAll()
                 }
-                try await group.waitForAll()
-            }}
+            }
             #expect(try await eventually { log.queue?.depth.queued == 4 })
             do {
                 _ = try await log.append(AppendRequest(events: [event("q", "one too many")]))
@@ -100,17 +110,20 @@ struct WriterTests {
 
     @Test("a full queue makes callers wait, then serves them all")
     func overloadWaits() async throws {
-        try await withLog({
+        let configuration = configured {
             $0.queueCapacity = 2
             $0.overflowPolicy = .wait
-        }) { log, _ in
+        }
+        try await withLog(configuration) { log, _ in
             log.queue?.pause()
-            let all = Task { try await withThrowingTaskGroup(of: Void.self) { group in
-                for caller in 0..<5 {
-                    group.addTask { _ = try await log.append(AppendRequest(events: [event("w", "\(caller)")])) }
+            let all = Task {
+                try await withThrowingTaskGroup(of: Void.self) { group in
+                    for caller in 0..<5 {
+                        group.addTask { _ = try await log.append(AppendRequest(events: [event("w", "\(caller)")])) }
+                    }
+                    try await group.waitForAll()
                 }
-                try await group.waitForAll()
-            }}
+            }
             #expect(try await eventually { log.queue.map { $0.depth.queued == 2 && $0.depth.waitingForRoom == 3 } ?? false })
             log.queue?.resume()
             try await all.value
