@@ -44,6 +44,9 @@ public final class LMDBEventLog: Sendable {
         public var maxBatchEvents: Int = 100_000
         /// The most bytes the writer puts in one transaction.
         public var maxBatchBytes: Int = 64 << 20
+        /// How long the writer may wait, after a commit that served several callers, for as
+        /// many to have submitted again before it takes the next batch (zero: never waits).
+        public var groupCommitWindow: Duration = .microseconds(100)
         /// Whether a full queue makes callers wait or refuses them.
         public var overflowPolicy: OverflowPolicy = .wait
         /// Every this many versions a stream's position is indexed; reading a stream walks at

@@ -194,7 +194,9 @@ final class LogWriter: @unchecked Sendable {
     }
 
     private func run() {
-        while let batch = queue.takeBatch() {
+        var previousBatch = 1
+        while let batch = queue.takeBatch(gathering: previousBatch, window: configuration.groupCommitWindow) {
+            previousBatch = batch.count
             let outcomes = write(batch)
             for (submission, outcome) in zip(batch, outcomes) {
                 submission.continuation.resume(with: outcome)

@@ -130,10 +130,19 @@ final class SubmissionQueue: @unchecked Sendable {
 
     /// Blocks the writer thread until there is work, then takes a batch. Returns nil once
     /// the queue is closed and empty.
-    func takeBatch() -> [Submission]? {
+    ///
+    /// With `gathering` above 1 (the size of the previous batch: callers are active), it
+    /// waits up to `window` for that many submissions before taking what is there. The
+    /// callers a commit has just answered are resubmitting; a moment's wait lets one commit
+    /// serve them all instead of splitting them over two fsyncs. A lone caller never waits.
+    func takeBatch(gathering: Int = 1, window: Duration = .zero) -> [Submission]? {
         condition.lock()
         while (pending.isEmpty || paused) && !(closed && pending.isEmpty) {
             condition.wait()
+        }
+        if gathering > 1 && window > .zero && pending.count < gathering && !closed {
+            let deadline = Date(timeIntervalSinceNow: Double(window.components.attoseconds) / 1e18 + Double(window.components.seconds))
+            while pending.count < gathering && !closed && condition.wait(until: deadline) {}
         }
         if pending.isEmpty {
             condition.unlock()
