@@ -458,7 +458,8 @@ final class LogWriter: @unchecked Sendable {
         if flushingRows && !dirtyStreams.isEmpty {
             let cursor = try openCursor(databases.streams, txn: txn)
             defer { mdb_cursor_close(cursor) }
-            for stream in dirtyStreams.sorted(by: { $0.utf8.lexicographicallyPrecedes($1.utf8) }) {
+            // Sorted for locality of the puts only; any order is correct.
+            for stream in dirtyStreams.sorted() {
                 guard let state = streamCache[stream]?.state else { continue }
                 var stream = stream
                 try stream.withUTF8 { utf8 in
