@@ -161,3 +161,28 @@ func logPosition(fromKey key: MDB_val) -> UInt64? {
     guard key.mv_size == 8, let data = key.mv_data else { return nil }
     return UInt64(bigEndian: data.loadUnaligned(as: UInt64.self))
 }
+
+/// Looks `key` up in `database` and hands the value's bytes to `body` (inside `txn`);
+/// nil when the key is absent.
+func lookup<T>(_ key: String, in database: MDB_dbi, txn: OpaquePointer, _ body: (UnsafeRawBufferPointer) throws -> T) throws -> T? {
+    var key = key
+    return try key.withUTF8 { utf8 -> T? in
+        var mdbKey = MDB_val(UnsafeRawBufferPointer(utf8))
+        var value = MDB_val()
+        let code = mdb_get(txn, database, &mdbKey, &value)
+        if code == MDB_NOTFOUND { return nil }
+        try check(code, "mdb_get")
+        return try body(value.buffer)
+    }
+}
+
+/// Stores `value` under `key` in `database`, through `cursor` when one is given.
+func store(_ key: String, _ value: UnsafeRawBufferPointer, in database: MDB_dbi, txn: OpaquePointer, cursor: OpaquePointer? = nil) throws {
+    var key = key
+    try key.withUTF8 { utf8 in
+        var mdbKey = MDB_val(UnsafeRawBufferPointer(utf8))
+        var mdbValue = MDB_val(value)
+        let code = cursor.map { mdb_cursor_put($0, &mdbKey, &mdbValue, 0) } ?? mdb_put(txn, database, &mdbKey, &mdbValue, 0)
+        try check(code, "mdb_put")
+    }
+}

@@ -309,16 +309,16 @@ public final class LMDBEventLog: Sendable {
         let checkpointInterval: UInt64
         if existed {
             try checkFormat(environment.path, meta: meta, txn: txn)
-            guard let stored = try readMeta("stream_checkpoint_interval", meta: meta, txn: txn), stored.count == 8 else {
+            guard let stored = try MetaKey.get(MetaKey.checkpointInterval, database: meta, txn: txn) else {
                 throw EventLogError(.notALog, "\(environment.path) is not a Playhead log: it has no stream checkpoint interval")
             }
-            checkpointInterval = max(1, UInt64(littleEndian: stored.withUnsafeBytes { $0.loadUnaligned(as: UInt64.self) }))
+            checkpointInterval = max(1, stored)
         } else {
             checkpointInterval = max(1, requestedCheckpointInterval)
             var marker = formatMagic
             withUnsafeBytes(of: formatVersion.littleEndian) { marker.append(contentsOf: $0) }
-            try writeMeta("format", marker, meta: meta, txn: txn)
-            try writeMeta("stream_checkpoint_interval", withUnsafeBytes(of: checkpointInterval.littleEndian) { Array($0) }, meta: meta, txn: txn)
+            try marker.withUnsafeBytes { try store(MetaKey.format, $0, in: meta, txn: txn) }
+            try MetaKey.put(MetaKey.checkpointInterval, value: checkpointInterval, database: meta, txn: txn)
         }
         let databases = LogDatabases(
             events: try environment.openDatabase("events", flags: create, in: txn),
@@ -335,7 +335,7 @@ public final class LMDBEventLog: Sendable {
     }
 
     private static func checkFormat(_ path: String, meta: MDB_dbi, txn: OpaquePointer) throws {
-        guard let bytes = try readMeta("format", meta: meta, txn: txn) else {
+        guard let bytes = try lookup(MetaKey.format, in: meta, txn: txn, { Array($0) }) else {
             throw EventLogError(.notALog, "\(path) is not a Playhead log: it has no format marker")
         }
         guard bytes.count == formatMagic.count + 4, Array(bytes.prefix(formatMagic.count)) == formatMagic else {
@@ -347,29 +347,6 @@ public final class LMDBEventLog: Sendable {
                 .newerFormat,
                 "\(path) was written in log format \(version) by a newer Playhead; this build reads format \(formatVersion) and older"
             )
-        }
-    }
-
-    private static func readMeta(_ name: String, meta: MDB_dbi, txn: OpaquePointer) throws -> [UInt8]? {
-        var key = name
-        return try key.withUTF8 { utf8 in
-            var key = MDB_val(UnsafeRawBufferPointer(utf8))
-            var value = MDB_val()
-            let code = mdb_get(txn, meta, &key, &value)
-            if code == MDB_NOTFOUND { return nil }
-            try check(code, "mdb_get meta \(name)")
-            return Array(value.buffer)
-        }
-    }
-
-    private static func writeMeta(_ name: String, _ bytes: [UInt8], meta: MDB_dbi, txn: OpaquePointer) throws {
-        var key = name
-        try key.withUTF8 { utf8 in
-            try bytes.withUnsafeBytes { raw in
-                var key = MDB_val(UnsafeRawBufferPointer(utf8))
-                var value = MDB_val(raw)
-                try check(mdb_put(txn, meta, &key, &value, 0), "mdb_put meta \(name)")
-            }
         }
     }
 

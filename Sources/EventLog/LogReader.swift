@@ -169,18 +169,7 @@ public struct LogReader {
 
     /// A stream's stored row with the events after the rows' position folded in.
     func streamState(_ stream: String) throws -> StreamState {
-        var key = stream
-        var state = try key.withUTF8 { utf8 -> StreamState in
-            var key = MDB_val(UnsafeRawBufferPointer(utf8))
-            var value = MDB_val()
-            let code = mdb_get(txn, databases.streams, &key, &value)
-            if code == MDB_NOTFOUND { return .empty }
-            try check(code, "mdb_get stream")
-            guard let state = StreamState(value.buffer) else {
-                throw RecordFormatError(position: 0, reason: "the stream row of '\(stream)' is damaged")
-            }
-            return state
-        }
+        var state = try StreamState.stored(stream, in: databases.streams, txn: txn)
         let utf8 = Array(stream.utf8)
         try visit(from: try streamsThrough() + 1) { record in
             if record.streamBytes.elementsEqual(utf8) {

@@ -43,6 +43,17 @@ struct StreamState: Equatable {
         var words = (version.littleEndian, lastPosition.littleEndian)
         return try withUnsafeBytes(of: &words) { try body($0) }
     }
+
+    /// The row stored for `stream` in `streams` (``empty`` when it has none).
+    static func stored(_ stream: String, in streams: MDB_dbi, txn: OpaquePointer) throws -> StreamState {
+        let row = try lookup(stream, in: streams, txn: txn) { bytes in
+            guard let state = StreamState(bytes) else {
+                throw RecordFormatError(position: 0, reason: "the stream row of '\(stream)' is damaged")
+            }
+            return state
+        }
+        return row ?? .empty
+    }
 }
 
 /// Keys of the checkpoint database: 2-byte length, stream bytes, 8-byte version, all
@@ -406,18 +417,7 @@ final class LogWriter: @unchecked Sendable {
             }
             return index
         }
-        var streamKey = stream
-        let stored = try streamKey.withUTF8 { utf8 -> StreamState in
-            var key = MDB_val(UnsafeRawBufferPointer(utf8))
-            var value = MDB_val()
-            let code = mdb_get(txn, databases.streams, &key, &value)
-            if code == MDB_NOTFOUND { return .empty }
-            try check(code, "mdb_get stream")
-            guard let state = StreamState(value.buffer) else {
-                throw LMDBError(code: MDB_CORRUPTED, operation: "stream row of '\(stream)'")
-            }
-            return state
-        }
+        let stored = try StreamState.stored(stream, in: databases.streams, txn: txn)
         overlay.touched.append((stream, stored, false))
         streamCache[stream] = CachedStream(state: stored, batch: batchNumber, dirty: true)
         dirtyStreams.append(stream)
@@ -429,15 +429,7 @@ final class LogWriter: @unchecked Sendable {
 
     private func storedIdempotency(_ key: String, txn: OpaquePointer, overlay: Overlay) throws -> ClosedRange<LogPosition>? {
         if let positions = overlay.idempotency[key] { return positions }
-        var key = key
-        return try key.withUTF8 { utf8 -> ClosedRange<LogPosition>? in
-            var mdbKey = MDB_val(UnsafeRawBufferPointer(utf8))
-            var value = MDB_val()
-            let code = mdb_get(txn, databases.idempotency, &mdbKey, &value)
-            if code == MDB_NOTFOUND { return nil }
-            try check(code, "mdb_get idempotency key")
-            return IdempotencyValue.decode(value.buffer)
-        }
+        return try lookup(key, in: databases.idempotency, txn: txn) { IdempotencyValue.decode($0) } ?? nil
     }
 
     /// Reserves the record's bytes in LMDB's page and encodes it there: one copy, not two.
@@ -461,14 +453,7 @@ final class LogWriter: @unchecked Sendable {
             // Sorted for locality of the puts only; any order is correct.
             for stream in dirtyStreams.sorted() {
                 guard let state = streamCache[stream]?.state else { continue }
-                var stream = stream
-                try stream.withUTF8 { utf8 in
-                    var key = MDB_val(UnsafeRawBufferPointer(utf8))
-                    try state.withEncoded { encoded in
-                        var value = MDB_val(encoded)
-                        try check(mdb_cursor_put(cursor, &key, &value, 0), "mdb_put stream row")
-                    }
-                }
+                try state.withEncoded { try store(stream, $0, in: databases.streams, txn: txn, cursor: cursor) }
             }
         }
         if flushingRows {
@@ -488,14 +473,7 @@ final class LogWriter: @unchecked Sendable {
             }
         }
         for (key, positions) in overlay.idempotency {
-            var key = key
-            try key.withUTF8 { utf8 in
-                var mdbKey = MDB_val(UnsafeRawBufferPointer(utf8))
-                try IdempotencyValue.withEncoded(positions) { bytes in
-                    var value = MDB_val(bytes)
-                    try check(mdb_put(txn, databases.idempotency, &mdbKey, &value, 0), "mdb_put idempotency key")
-                }
-            }
+            try IdempotencyValue.withEncoded(positions) { try store(key, $0, in: databases.idempotency, txn: txn) }
         }
     }
 }
@@ -516,33 +494,23 @@ enum IdempotencyValue {
     }
 }
 
-/// Names and 8-byte values in the meta database.
+/// Names and values in the meta database.
 enum MetaKey {
-    /// The log position the stored stream rows reflect.
+    /// The format marker: magic bytes and the format version.
+    static let format = "format"
+    /// Every this many versions a stream's position is indexed (8 bytes).
+    static let checkpointInterval = "stream_checkpoint_interval"
+    /// The log position the stored stream rows reflect (8 bytes).
     static let streamsThrough = "streams_through"
 
     static func put(_ name: String, value: UInt64, database: MDB_dbi, txn: OpaquePointer) throws {
-        var name = name
-        var value = value.littleEndian
-        try name.withUTF8 { utf8 in
-            try withUnsafeBytes(of: &value) { bytes in
-                var key = MDB_val(UnsafeRawBufferPointer(utf8))
-                var data = MDB_val(bytes)
-                try check(mdb_put(txn, database, &key, &data, 0), "mdb_put meta")
-            }
-        }
+        try withUnsafeBytes(of: value.littleEndian) { try store(name, $0, in: database, txn: txn) }
     }
 
     static func get(_ name: String, database: MDB_dbi, txn: OpaquePointer) throws -> UInt64? {
-        var name = name
-        return try name.withUTF8 { utf8 in
-            var key = MDB_val(UnsafeRawBufferPointer(utf8))
-            var data = MDB_val()
-            let code = mdb_get(txn, database, &key, &data)
-            if code == MDB_NOTFOUND { return nil }
-            try check(code, "mdb_get meta")
-            guard data.mv_size == 8, let bytes = data.mv_data else { return nil }
+        try lookup(name, in: database, txn: txn) { bytes -> UInt64? in
+            guard bytes.count == 8 else { return nil }
             return UInt64(littleEndian: bytes.loadUnaligned(as: UInt64.self))
-        }
+        } ?? nil
     }
 }
