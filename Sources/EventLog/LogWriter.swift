@@ -132,17 +132,18 @@ final class LogWriter: @unchecked Sendable {
     private let configuration: LMDBEventLog.Configuration
     private let logger: Logger
 
-    // State below is touched only by the writer thread once `start` has run.
+    // State below is touched only by the writer thread once `start` has run, so the
+    // per-access exclusivity checks on the hot properties are turned off.
     private var head: LogPosition = 0
     private var lastRecordedAt = Int64.min
     /// Every stream the writer has seen, mutated in place during a batch; the batch's undo
     /// list restores it if the commit fails.
-    private var streamCache: [String: CachedStream] = [:]
+    @exclusivity(unchecked) private var streamCache: [String: CachedStream] = [:]
     /// Streams whose cached row is newer than the stored one, in the order they changed.
-    private var dirtyStreams: [String] = []
+    @exclusivity(unchecked) private var dirtyStreams: [String] = []
     private var eventsSinceFlush: UInt64 = 0
-    private var batchNumber: UInt64 = 0
-    private var idGenerator = EventIDGenerator()
+    @exclusivity(unchecked) private var batchNumber: UInt64 = 0
+    @exclusivity(unchecked) private var idGenerator = EventIDGenerator()
 
     /// Set by tests before appending; read only by the writer thread.
     nonisolated(unsafe) var faultInjector: (@Sendable (WriterFault) -> Int32?)?
