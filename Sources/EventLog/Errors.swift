@@ -69,7 +69,7 @@ public struct WrongExpectedVersionError: Error, Hashable, CustomStringConvertibl
 }
 
 extension EventLogError {
-    static func storage(_ error: LMDBError) -> EventLogError {
-        EventLogError(.storage, "storage error, nothing of the batch was written: \(error)")
+    static func storage(_ error: LMDBError, hint: String? = nil) -> EventLogError {
+        EventLogError(.storage, "storage error, nothing of the batch was written: \(error)" + (hint.map { "; \($0)" } ?? ""))
     }
 }

@@ -291,10 +291,20 @@ final class LogWriter: @unchecked Sendable {
                     }
                 }
                 logger.error("append batch failed", metadata: ["error": "\(error)", "submissions": "\(batch.count)"])
-                let failure: any Error = (error as? LMDBError).map { EventLogError.storage($0) } ?? error
+                let failure: any Error = (error as? LMDBError).map { EventLogError.storage($0, hint: diskFullHint($0)) } ?? error
                 return batch.map { _ in .failure(failure) }
             }
         }
+    }
+
+    /// LMDB reports a short write at commit as EIO: say so when the log's file system is full.
+    private func diskFullHint(_ error: LMDBError) -> String? {
+        guard error.code == EIO || error.code == ENOSPC else { return nil }
+        var stats = statvfs()
+        guard statvfs(environment.path, &stats) == 0 else { return nil }
+        let free = UInt64(stats.f_bavail) * UInt64(stats.f_frsize)
+        guard free < UInt64(configuration.maxBatchBytes) * 2 else { return nil }
+        return "the file system holding the log is full (\(free) bytes free)"
     }
 
     private func beginWriteTransaction(_ txn: inout OpaquePointer?) throws(LMDBError) {
