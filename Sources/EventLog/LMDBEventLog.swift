@@ -57,6 +57,8 @@ public final class LMDBEventLog: Sendable {
         /// readers fold the events after the last write. Larger means fewer pages per commit
         /// and a longer tail to fold for a stream read or a reopen.
         public var streamRowFlushInterval: UInt64 = 65_536
+        /// After this long without appends, the writer stores the changed stream rows too.
+        public var idleFlushDelay: Duration = .milliseconds(50)
         /// Stream rows the writer keeps in memory before it starts its cache afresh.
         public var streamCacheLimit: Int = 1_000_000
         /// The clock that stamps recorded-at times (tests inject one).

@@ -207,7 +207,17 @@ final class LogWriter: @unchecked Sendable {
 
     private func run() {
         var previousBatch = 1
-        while let batch = queue.takeBatch(gathering: previousBatch, window: configuration.groupCommitWindow) {
+        while let batch = queue.takeBatch(
+            gathering: previousBatch,
+            window: configuration.groupCommitWindow,
+            idleAfter: dirtyStreams.isEmpty ? nil : configuration.idleFlushDelay
+        ) {
+            if batch.isEmpty {
+                // Quiet for a moment: store the changed stream rows, so that readers and the
+                // next open have a short tail to fold.
+                _ = write([])
+                continue
+            }
             previousBatch = batch.count
             let outcomes = write(batch)
             for (submission, outcome) in zip(batch, outcomes) {

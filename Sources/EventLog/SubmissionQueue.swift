@@ -135,13 +135,24 @@ final class SubmissionQueue: @unchecked Sendable {
     /// waits up to `window` for that many submissions before taking what is there. The
     /// callers a commit has just answered are resubmitting; a moment's wait lets one commit
     /// serve them all instead of splitting them over two fsyncs. A lone caller never waits.
-    func takeBatch(gathering: Int = 1, window: Duration = .zero) -> [Submission]? {
+    ///
+    /// With `idleAfter`, it returns an empty batch when nothing has arrived for that long, so
+    /// the writer can use the quiet moment.
+    func takeBatch(gathering: Int = 1, window: Duration = .zero, idleAfter: Duration? = nil) -> [Submission]? {
         condition.lock()
+        let idleDeadline = idleAfter.map { Date(timeIntervalSinceNow: $0.seconds) }
         while (pending.isEmpty || paused) && !(closed && pending.isEmpty) {
-            condition.wait()
+            if let idleDeadline {
+                if !condition.wait(until: idleDeadline) && pending.isEmpty && !paused && !closed {
+                    condition.unlock()
+                    return []
+                }
+            } else {
+                condition.wait()
+            }
         }
         if gathering > 1 && window > .zero && pending.count < gathering && !closed {
-            let deadline = Date(timeIntervalSinceNow: Double(window.components.attoseconds) / 1e18 + Double(window.components.seconds))
+            let deadline = Date(timeIntervalSinceNow: window.seconds)
             while pending.count < gathering && !closed && condition.wait(until: deadline) {}
         }
         if pending.isEmpty {
@@ -209,5 +220,13 @@ final class SubmissionQueue: @unchecked Sendable {
         condition.lock()
         defer { condition.unlock() }
         return (pending.count, spaceWaiters.count)
+    }
+}
+
+extension Duration {
+    /// The duration in seconds, as a `Double`.
+    fileprivate var seconds: Double {
+        let (seconds, attoseconds) = components
+        return Double(seconds) + Double(attoseconds) / 1e18
     }
 }

@@ -176,3 +176,36 @@ struct AppendAndReadTests {
         }
     }
 }
+
+@Suite("Stream rows", .timeLimit(.minutes(1)))
+struct StreamRowTests {
+    @Test("an idle writer stores the changed stream rows, so readers have no tail to fold")
+    func idleFlush() async throws {
+        let configuration = configured { $0.idleFlushDelay = .milliseconds(10) }
+        try await withLog(configuration) { log, _ in
+            _ = try await log.append(AppendRequest(events: (0..<20).map { event("idle-\($0 % 3)", "\($0)") }))
+            let stored = try await eventually { (try? log.withReader { try $0.streamsThrough() }) == 20 }
+            #expect(stored)
+            #expect(
+                try log.withReader { try StreamState.stored("idle-1", in: log.databases.streams, txn: $0.txn) }
+                    == StreamState(version: 7, lastPosition: 20)
+            )
+            #expect(try log.streamInfo("idle-1") == StreamInfo(version: 7, lastPosition: 20))
+            #expect(try log.verify().isSound)
+        }
+    }
+
+    @Test("without idle time, stream rows wait for the flush interval and readers fold the tail")
+    func busyWriterDefersRows() async throws {
+        let configuration = configured {
+            $0.idleFlushDelay = .seconds(60)
+            $0.streamRowFlushInterval = 1000
+        }
+        try await withLog(configuration) { log, _ in
+            _ = try await log.append(AppendRequest(events: (0..<20).map { event("busy-\($0 % 3)", "\($0)") }))
+            #expect(try log.withReader { try $0.streamsThrough() } == 0)
+            #expect(try log.streamInfo("busy-1") == StreamInfo(version: 7, lastPosition: 20))
+            #expect(try log.statistics().streams == 3)
+        }
+    }
+}
