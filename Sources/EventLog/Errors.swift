@@ -10,6 +10,7 @@ public struct EventLogError: Error, Hashable, CustomStringConvertible {
             case notALog = "not a Playhead log"
             case newerFormat = "newer format"
             case recordedAtWentBack = "recorded-at went back"
+            case alreadyOpen = "already open"
         }
 
         private let base: Base
@@ -29,6 +30,9 @@ public struct EventLogError: Error, Hashable, CustomStringConvertible {
         public static let newerFormat = Code(.newerFormat)
         /// An imported event's recorded-at time is earlier than the last one in the log.
         public static let recordedAtWentBack = Code(.recordedAtWentBack)
+        /// This process already has the log open: share that instance (LMDB forbids opening
+        /// one environment twice in a process).
+        public static let alreadyOpen = Code(.alreadyOpen)
 
         public var description: String { base.rawValue }
     }

@@ -23,6 +23,9 @@ final class HeadNotifier: Sendable {
     /// The last committed position.
     var head: LogPosition { state.withLock { $0.head } }
 
+    /// Whether ``close()`` has run.
+    var isClosed: Bool { state.withLock { $0.closed } }
+
     /// Sets a new committed head and wakes everyone waiting for a position it reaches.
     func publish(_ head: LogPosition) {
         let woken = state.withLock { state -> [CheckedContinuation<Bool, Never>] in

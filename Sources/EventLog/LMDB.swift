@@ -1,4 +1,5 @@
 import CLMDB
+import Synchronization
 
 #if canImport(Glibc)
 import Glibc
@@ -86,8 +87,35 @@ final class LMDBEnvironment: @unchecked Sendable {
     let handle: OpaquePointer
     let path: String
     let gate = MapResizeGate()
+    private let registeredPath: String
+
+    /// Real paths of the environments open in this process. LMDB must not open one twice in
+    /// a process: closing the second handle drops the process's fcntl locks on `lock.mdb`,
+    /// which guard the reader table against other processes.
+    private static let openPaths = Mutex<Set<String>>([])
+
+    /// The error code for an environment this process already has open.
+    static let alreadyOpenCode = EBUSY
 
     init(path: String, mapSize: Int, maxReaders: UInt32, maxDatabases: UInt32, flags: UInt32) throws(LMDBError) {
+        let realPath =
+            realpath(path, nil).map { resolved in
+                defer { free(resolved) }
+                return String(cString: resolved)
+            } ?? path
+        let registered = Self.openPaths.withLock { $0.insert(realPath).inserted }
+        guard registered else { throw LMDBError(code: Self.alreadyOpenCode, operation: "open \(path): already open in this process") }
+        do {
+            handle = try Self.open(path: path, mapSize: mapSize, maxReaders: maxReaders, maxDatabases: maxDatabases, flags: flags)
+        } catch {
+            _ = Self.openPaths.withLock { $0.remove(realPath) }
+            throw error
+        }
+        self.path = path
+        self.registeredPath = realPath
+    }
+
+    private static func open(path: String, mapSize: Int, maxReaders: UInt32, maxDatabases: UInt32, flags: UInt32) throws(LMDBError) -> OpaquePointer {
         var env: OpaquePointer?
         try check(mdb_env_create(&env), "mdb_env_create")
         guard let env else { throw LMDBError(code: EINVAL, operation: "mdb_env_create") }
@@ -100,11 +128,20 @@ final class LMDBEnvironment: @unchecked Sendable {
             mdb_env_close(env)
             throw error
         }
-        self.handle = env
-        self.path = path
+        return env
     }
 
-    deinit { mdb_env_close(handle) }
+    deinit {
+        mdb_env_close(handle)
+        _ = Self.openPaths.withLock { $0.remove(registeredPath) }
+    }
+
+    /// Frees the reader slots of processes that died inside a read transaction (a killed
+    /// `playhead verify`, say), which would otherwise pin old pages and make the file grow.
+    func clearStaleReaders() {
+        var dead: Int32 = 0
+        mdb_reader_check(handle, &dead)
+    }
 
     /// The current map size in bytes.
     var mapSize: Int {

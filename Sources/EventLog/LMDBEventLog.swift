@@ -98,12 +98,15 @@ public final class LMDBEventLog: Sendable {
     ///   newer format, ``EventLogError/Code/storage`` when LMDB cannot open it.
     public init(directory: String, mode: OpenMode = .readWrite, configuration: Configuration = Configuration()) throws {
         let existed = try Self.prepareDirectory(directory, create: mode == .readWrite)
+        // The environment first: a second open in this process is refused as such, before
+        // the writer lock could blame another process.
+        let environment = try Self.openEnvironment(directory, configuration: configuration, readOnly: mode == .readOnly)
         var lockDescriptor: Int32 = -1
         if mode != .readOnly {
             lockDescriptor = try Self.takeWriterLock(directory)
+            environment.clearStaleReaders()
         }
         do {
-            let environment = try Self.openEnvironment(directory, configuration: configuration, readOnly: mode == .readOnly)
             let databases = try Self.openDatabases(
                 environment,
                 existed: existed,
@@ -266,6 +269,9 @@ public final class LMDBEventLog: Sendable {
                 flags: readOnly ? UInt32(MDB_RDONLY) : 0
             )
         } catch {
+            if error.code == LMDBEnvironment.alreadyOpenCode {
+                throw EventLogError(.alreadyOpen, "the log at \(directory) is already open in this process; share that LMDBEventLog")
+            }
             if error.code == MDB_INVALID || error.code == MDB_VERSION_MISMATCH {
                 throw EventLogError(.notALog, "\(directory) is not a Playhead log: its data.mdb is not an LMDB file this build reads (\(error))")
             }

@@ -54,7 +54,7 @@ extension LMDBEventLog {
     /// cancelled. A read-only log learns of other processes' commits by polling.
     func waitForHead(past position: LogPosition) async -> Bool {
         if writer != nil { return await notifier.wait(forHeadPast: position) }
-        while !Task.isCancelled {
+        while !Task.isCancelled && !notifier.isClosed {
             if let head = try? self.head, head > position { return true }
             try? await Task.sleep(for: .milliseconds(50))
         }

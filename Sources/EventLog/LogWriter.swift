@@ -214,8 +214,9 @@ final class LogWriter: @unchecked Sendable {
         ) {
             if batch.isEmpty {
                 // Quiet for a moment: store the changed stream rows, so that readers and the
-                // next open have a short tail to fold.
+                // next open have a short tail to fold, and free the reader slots of dead processes.
                 _ = write([])
+                environment.clearStaleReaders()
                 continue
             }
             previousBatch = batch.count
@@ -382,7 +383,11 @@ final class LogWriter: @unchecked Sendable {
         }
         var floor = overlay.lastRecordedAt
         for event in request.events {
-            guard let recordedAt = event.recordedAt else { continue }
+            guard let recordedAt = event.recordedAt else {
+                // The log stamps this one with its clock, which a later explicit time must not precede.
+                floor = max(floor, now)
+                continue
+            }
             if recordedAt.microsecondsSince1970 < floor {
                 return .failure(
                     EventLogError(
@@ -411,6 +416,7 @@ final class LogWriter: @unchecked Sendable {
             try put(draft, at: position, cursor: cursor)
             let version = stream.version + 1
             streamCache.values[index].state = StreamState(version: version, lastPosition: position)
+            markDirty(index)
             if version % databases.checkpointInterval == 0 {
                 overlay.checkpoints.append((event.stream, version, position))
             }
@@ -431,21 +437,24 @@ final class LogWriter: @unchecked Sendable {
                 let cached = streamCache.values[index]
                 overlay.touched.append((stream, cached.state, cached.dirty))
                 streamCache.values[index].batch = batchNumber
-                if !cached.dirty {
-                    streamCache.values[index].dirty = true
-                    dirtyStreams.append(stream)
-                }
             }
             return index
         }
         let stored = try StreamState.stored(stream, in: databases.streams, txn: txn)
         overlay.touched.append((stream, stored, false))
-        streamCache[stream] = CachedStream(state: stored, batch: batchNumber, dirty: true)
-        dirtyStreams.append(stream)
+        streamCache[stream] = CachedStream(state: stored, batch: batchNumber, dirty: false)
         guard let index = streamCache.index(forKey: stream) else {
             throw LMDBError(code: EINVAL, operation: "stream cache insert")
         }
         return index
+    }
+
+    /// Marks the stream at `index` as changed since its row was stored.
+    @inline(__always)
+    private func markDirty(_ index: Dictionary<String, CachedStream>.Index) {
+        guard !streamCache.values[index].dirty else { return }
+        streamCache.values[index].dirty = true
+        dirtyStreams.append(streamCache.keys[index])
     }
 
     private func storedIdempotency(_ key: String, txn: OpaquePointer, overlay: Overlay) throws -> ClosedRange<LogPosition>? {
@@ -473,7 +482,7 @@ final class LogWriter: @unchecked Sendable {
             defer { mdb_cursor_close(cursor) }
             // Sorted for locality of the puts only; any order is correct.
             for stream in dirtyStreams.sorted() {
-                guard let state = streamCache[stream]?.state else { continue }
+                guard let state = streamCache[stream]?.state, state.version > 0 else { continue }
                 try state.withEncoded { try store(stream, $0, in: databases.streams, txn: txn, cursor: cursor) }
             }
         }

@@ -142,7 +142,7 @@ final class SubmissionQueue: @unchecked Sendable {
         condition.lock()
         let idleDeadline = idleAfter.map { Date(timeIntervalSinceNow: $0.seconds) }
         while (pending.isEmpty || paused) && !(closed && pending.isEmpty) {
-            if let idleDeadline {
+            if let idleDeadline, !paused {
                 if !condition.wait(until: idleDeadline) && pending.isEmpty && !paused && !closed {
                     condition.unlock()
                     return []

@@ -100,3 +100,37 @@ struct ConcurrencyControlTests {
         }
     }
 }
+
+@Suite("Rows of streams without events", .timeLimit(.minutes(1)))
+struct ExpectationOnlyTests {
+    @Test("a refused or expectation-only request leaves no stream row behind")
+    func noEmptyRows() async throws {
+        let configuration = configured { $0.idleFlushDelay = .milliseconds(5) }
+        try await withLog(configuration) { log, _ in
+            _ = try await log.append(AppendRequest(events: [event("real", "1")]))
+            await #expect(throws: WrongExpectedVersionError.self) {
+                try await log.append(AppendRequest(stream: "ghost", expecting: .exactly(3), events: [event("ghost", "x")]))
+            }
+            _ = try await log.append(AppendRequest(events: [event("real", "2")], expectations: ["checked-only": .noStream]))
+            let flushed = try await eventually { (try? log.withReader { try $0.streamsThrough() }) == 2 }
+            #expect(flushed)
+            #expect(try log.statistics().streams == 1)
+            #expect(try log.verify().isSound)
+        }
+    }
+
+    @Test("an explicit recorded-at earlier than an event the log stamps in the same request is refused")
+    func explicitAfterStamped() async throws {
+        let clock = ManualClock(5_000_000)
+        let configuration = configured { $0.clock = clock.clock }
+        try await withLog(configuration) { log, _ in
+            var imported = event("i", "explicit")
+            imported.recordedAt = Timestamp(microsecondsSince1970: 1_000_000)
+            await #expect(throws: EventLogError.self) {
+                try await log.append(AppendRequest(events: [event("i", "stamped now"), imported]))
+            }
+            let head = try log.head
+            #expect(head == 0)
+        }
+    }
+}

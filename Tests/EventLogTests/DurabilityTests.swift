@@ -129,8 +129,10 @@ struct DurabilityTests {
 
             // A Playhead log whose format marker says version 99.
             let newer = directory + "/newer"
-            let log = try LMDBEventLog(directory: newer)
-            await log.close()
+            do {
+                let log = try LMDBEventLog(directory: newer)
+                await log.close()
+            }
             var marker = Array("PLAYHEAD-LOG".utf8)
             withUnsafeBytes(of: UInt32(99).littleEndian) { marker.append(contentsOf: $0) }
             try writeRaw(newer, database: "meta", key: "format", value: marker)
@@ -142,12 +144,24 @@ struct DurabilityTests {
         }
     }
 
-    @Test("one process at a time opens a log for writing")
-    func singleWriter() async throws {
-        try await withLog { _, path in
-            #expect(throws: EventLogError.self) { _ = try LMDBEventLog(directory: path) }
-            let reader = try LMDBEventLog(directory: path, mode: .readOnly)
-            #expect(try reader.head == 0)
+    @Test("a process opens a log once (LMDB forbids a second handle); after release it opens again")
+    func openOncePerProcess() async throws {
+        try await withTemporaryDirectory { directory in
+            let path = directory + "/log"
+            do {
+                let log = try LMDBEventLog(directory: path)
+                for mode in [LMDBEventLog.OpenMode.readWrite, .readOnly] {
+                    #expect {
+                        _ = try LMDBEventLog(directory: path, mode: mode)
+                    } throws: { error in
+                        (error as? EventLogError)?.code == .alreadyOpen && "\(error)".contains("already open in this process")
+                    }
+                }
+                _ = try await log.append(AppendRequest(events: [event("once", "1")]))
+                await log.close()
+            }
+            let reopened = try LMDBEventLog(directory: path, mode: .readOnly)
+            #expect(try reopened.head == 1)
         }
     }
 
@@ -197,7 +211,8 @@ private func writeRaw(_ path: String, database: String, key: String, value: [UIn
     let environment = try LMDBEnvironment(path: path, mapSize: 1 << 20, maxReaders: 8, maxDatabases: 8, flags: 0)
     var txn: OpaquePointer?
     try check(mdb_txn_begin(environment.handle, nil, 0, &txn), "begin")
-    let dbi = try environment.openDatabase(database, flags: UInt32(MDB_CREATE), in: txn!)
+    let transaction = try #require(txn)
+    let dbi = try environment.openDatabase(database, flags: UInt32(MDB_CREATE), in: transaction)
     var keyBytes = Array(key.utf8)
     var valueBytes = value
     try keyBytes.withUnsafeMutableBytes { keyRaw in

@@ -224,3 +224,26 @@ struct SubscriptionTests {
         }
     }
 }
+
+@Suite("Read-only logs", .timeLimit(.minutes(1)))
+struct ReadOnlyLogTests {
+    @Test("closing a read-only log ends its subscriptions")
+    func closeEndsPollingSubscription() async throws {
+        try await withTemporaryDirectory { directory in
+            do {
+                let writer = try LMDBEventLog(directory: directory + "/log")
+                _ = try await writer.append(AppendRequest(events: [event("r", "1")]))
+                await writer.close()
+            }
+            let reader = try LMDBEventLog(directory: directory + "/log", mode: .readOnly)
+            let subscription = Task {
+                var seen = 0
+                for try await _ in reader.subscribe(from: 1, chunkSize: 4) { seen += 1 }
+                return seen
+            }
+            try await Task.sleep(for: .milliseconds(30))
+            await reader.close()
+            #expect(try await subscription.value == 1)
+        }
+    }
+}

@@ -105,6 +105,21 @@ struct CommandLineTests {
         }
     }
 
+    @Test("while one process writes a log, another may read it but not write it")
+    func singleWriterAcrossProcesses() async throws {
+        try await withTemporaryDirectory { directory in
+            let log = try LMDBEventLog(directory: directory + "/log")
+            _ = try await log.append(AppendRequest(events: [ProposedEvent(type: "t", stream: "s", payload: [1])]))
+            let writer = try playhead(["append-loop", "--data-dir", directory, "--count", "1"])
+            #expect(writer.status != 0)
+            #expect(writer.stderr.contains("another process has the log"), "\(writer.stderr)")
+            let stats = try playhead(["stats", "--data-dir", directory])
+            #expect(stats.status == 0)
+            #expect(stats.stdout.contains("\"head\" : 1"))
+            await log.close()
+        }
+    }
+
     @Test("verify fails on a damaged copy of the data file and names the position")
     func verifyFindsDamage() async throws {
         try await withTemporaryDirectory { directory in
