@@ -63,6 +63,9 @@ public final class LMDBEventLog: Sendable {
         public var streamCacheLimit: Int = 1_000_000
         /// The clock that stamps recorded-at times (tests inject one).
         public var clock: @Sendable () -> Timestamp = { Timestamp.now() }
+        /// Takes part in every batch (the inline projections): caught up before the first
+        /// batch, shown each record as it is written, committed after the log. See ``BatchParticipant``.
+        public var participant: (any BatchParticipant)?
         /// Called on the writer thread after every commit; keep it cheap.
         public var commitObserver: (@Sendable (CommitReport) -> Void)?
         /// Where the log reports map growth and failed batches.
@@ -197,7 +200,32 @@ public final class LMDBEventLog: Sendable {
     public func append(_ request: AppendRequest) async throws -> AppendResult {
         guard let queue else { throw EventLogError(.closed, "the log at \(directory) is open read-only") }
         let bytes = try Self.validate(request)
-        return try await queue.submit(request, bytes: bytes)
+        return try await queue.submit(.append(request), events: request.events.count, bytes: bytes).result
+    }
+
+    /// Appends what `decide` returns, deciding it on the writer thread inside the batch: it
+    /// sees the state the batch's earlier submissions left in the ``Configuration/participant``
+    /// (the inline read models a command handler reads). Answers after the durable commit,
+    /// with the append's result and the decider's value.
+    ///
+    /// - Throws: whatever `decide` throws (nothing is written), and everything
+    ///   ``append(_:)`` throws.
+    public func append<Decision: Sendable>(
+        deciding decide: @escaping @Sendable () throws -> (request: AppendRequest, decision: Decision)
+    ) async throws -> (result: AppendResult, decision: Decision) {
+        guard let queue else { throw EventLogError(.closed, "the log at \(directory) is open read-only") }
+        let outcome = try await queue.submit(
+            .decide {
+                let (request, decision) = try decide()
+                return (request, decision)
+            },
+            events: 1,
+            bytes: 1024
+        )
+        guard let decision = outcome.decision as? Decision else {
+            throw EventLogError(.invalidRequest, "the decider's value did not come back as \(Decision.self)")
+        }
+        return (outcome.result, decision)
     }
 
     /// Checks a request against the limits and returns its approximate size in bytes.

@@ -205,7 +205,21 @@ final class LogWriter: @unchecked Sendable {
         stopped.unlock()
     }
 
+    /// Why the participant could not catch up; while set, every submission fails with it.
+    private var participantFailure: (any Error)?
+
+    private func catchUpParticipant() {
+        guard let participant = configuration.participant else { return }
+        do {
+            try environment.withReadTransaction { txn in try participant.catchUp(LogReader(txn: txn, databases: databases)) }
+        } catch {
+            logger.critical("the batch participant could not catch up; appends will fail", metadata: ["error": "\(error)"])
+            participantFailure = EventLogError(.storage, "the inline projections could not catch up with the log: \(error)")
+        }
+    }
+
     private func run() {
+        catchUpParticipant()
         var previousBatch = 1
         while let batch = queue.takeBatch(
             gathering: previousBatch,
@@ -220,7 +234,8 @@ final class LogWriter: @unchecked Sendable {
                 continue
             }
             previousBatch = batch.count
-            let outcomes = write(batch)
+            let outcomes: [Result<SubmissionOutcome, any Error>] =
+                participantFailure.map { failure in batch.map { _ in .failure(failure) } } ?? write(batch)
             for (submission, outcome) in zip(batch, outcomes) {
                 submission.continuation.resume(with: outcome)
             }
@@ -249,8 +264,9 @@ final class LogWriter: @unchecked Sendable {
 
     /// Writes and commits one batch (an empty batch only flushes the stream rows), answering
     /// each submission with its result.
-    private func write(_ batch: [Submission]) -> [Result<AppendResult, any Error>] {
+    private func write(_ batch: [Submission]) -> [Result<SubmissionOutcome, any Error>] {
         var overlay = Overlay(head: head, lastRecordedAt: lastRecordedAt, dirtyCountAtStart: dirtyStreams.count)
+        let participant = batch.isEmpty ? nil : configuration.participant
         while true {
             let started = ContinuousClock.now
             var txn: OpaquePointer?
@@ -263,8 +279,9 @@ final class LogWriter: @unchecked Sendable {
                 }
                 batchNumber += 1
                 overlay = Overlay(head: head, lastRecordedAt: lastRecordedAt, dirtyCountAtStart: dirtyStreams.count)
+                try participant?.beginBatch()
                 let now = configuration.clock().microsecondsSince1970
-                var outcomes: [Result<AppendResult, any Error>] = []
+                var outcomes: [Result<SubmissionOutcome, any Error>] = []
                 outcomes.reserveCapacity(batch.count)
                 if !batch.isEmpty {
                     // One cursor for the batch's appends: it stays at the end of the events, so
@@ -272,7 +289,7 @@ final class LogWriter: @unchecked Sendable {
                     let cursor = try openCursor(databases.events, txn: transaction)
                     defer { mdb_cursor_close(cursor) }
                     for submission in batch {
-                        outcomes.append(try apply(submission.request, now: now, txn: transaction, cursor: cursor, overlay: &overlay))
+                        outcomes.append(try process(submission, now: now, txn: transaction, cursor: cursor, overlay: &overlay))
                     }
                 }
                 let appended = overlay.head - head
@@ -285,6 +302,11 @@ final class LogWriter: @unchecked Sendable {
                 txn = nil
                 try check(mdb_txn_commit(transaction), "mdb_txn_commit")
                 commitSucceeded(overlay, flushed: flush)
+                do {
+                    try participant?.commitBatch()
+                } catch {
+                    logger.error("the batch participant failed to commit after the log did", metadata: ["error": "\(error)"])
+                }
                 configuration.commitObserver?(
                     CommitReport(submissions: batch.count, events: Int(appended), duration: ContinuousClock.now - started)
                 )
@@ -292,6 +314,7 @@ final class LogWriter: @unchecked Sendable {
             } catch {
                 if let txn { mdb_txn_abort(txn) }
                 rollBack(overlay)
+                participant?.abortBatch()
                 if let error = error as? LMDBError, error.isMapFull {
                     do {
                         try growMap()
@@ -362,6 +385,31 @@ final class LogWriter: @unchecked Sendable {
         logger.notice("log map grown", metadata: ["from": "\(current)", "to": "\(next)"])
     }
 
+    /// Decides (for a decided submission) and writes one submission. A decider's error fails
+    /// only its own submission.
+    private func process(
+        _ submission: Submission,
+        now: Int64,
+        txn: OpaquePointer,
+        cursor: OpaquePointer,
+        overlay: inout Overlay
+    ) throws -> Result<SubmissionOutcome, any Error> {
+        switch submission.work {
+        case .append(let request):
+            return try apply(request, now: now, txn: txn, cursor: cursor, overlay: &overlay).map { ($0, nil) }
+        case .decide(let decide):
+            let request: AppendRequest
+            let decision: any Sendable
+            do {
+                (request, decision) = try decide()
+                _ = try LMDBEventLog.validate(request)
+            } catch {
+                return .failure(error)
+            }
+            return try apply(request, now: now, txn: txn, cursor: cursor, overlay: &overlay).map { ($0, decision) }
+        }
+    }
+
     /// Decides and writes one submission. Every check runs before the first write, so a
     /// refused request leaves nothing in the transaction; a storage error throws and
     /// aborts the whole batch.
@@ -413,7 +461,10 @@ final class LogWriter: @unchecked Sendable {
                 previousPosition: stream.lastPosition,
                 recordedAt: Timestamp(microsecondsSince1970: recordedAt)
             )
-            try put(draft, at: position, cursor: cursor)
+            let stored = try put(draft, at: position, cursor: cursor)
+            if let participant = configuration.participant {
+                try participant.apply(try EventRecord(position: position, bytes: stored))
+            }
             let version = stream.version + 1
             streamCache.values[index].state = StreamState(version: version, lastPosition: position)
             markDirty(index)
@@ -464,7 +515,7 @@ final class LogWriter: @unchecked Sendable {
 
     /// Reserves the record's bytes in LMDB's page and encodes it there: one copy, not two.
     @inline(__always)
-    private func put(_ draft: RecordDraft, at position: LogPosition, cursor: OpaquePointer) throws {
+    private func put(_ draft: RecordDraft, at position: LogPosition, cursor: OpaquePointer) throws -> UnsafeRawBufferPointer {
         var value = MDB_val(mv_size: draft.size, mv_data: nil)
         let code = withPositionKey(position) { key in
             mdb_cursor_put(cursor, &key, &value, UInt32(MDB_APPEND | MDB_RESERVE))
@@ -472,6 +523,7 @@ final class LogWriter: @unchecked Sendable {
         try check(code, "mdb_put event \(position)")
         guard let data = value.mv_data else { throw LMDBError(code: EINVAL, operation: "mdb_put reserve") }
         draft.encode(into: UnsafeMutableRawBufferPointer(start: data, count: draft.size))
+        return UnsafeRawBufferPointer(start: data, count: draft.size)
     }
 
     /// Writes the batch's checkpoints and idempotency keys and, when `flushingRows`, every

@@ -1,13 +1,29 @@
 import Foundation
 
+/// What a submission asks the writer to do.
+enum SubmissionWork: Sendable {
+    /// Append this request.
+    case append(AppendRequest)
+    /// Decide the request on the writer thread, after the batch's earlier submissions were
+    /// applied, and append it; the second value goes back to the caller.
+    case decide(@Sendable () throws -> (AppendRequest, any Sendable))
+}
+
+/// What the writer answers a submission with: the append's result and, for a decided
+/// submission, the decider's value.
+typealias SubmissionOutcome = (result: AppendResult, decision: (any Sendable)?)
+
 /// One caller's append, waiting for the writer.
 final class Submission: @unchecked Sendable {
-    let request: AppendRequest
+    let work: SubmissionWork
+    /// Events it carries (for a decided submission, unknown until decided: counted as 1).
+    let eventCount: Int
     let byteCount: Int
-    let continuation: CheckedContinuation<AppendResult, any Error>
+    let continuation: CheckedContinuation<SubmissionOutcome, any Error>
 
-    init(request: AppendRequest, byteCount: Int, continuation: CheckedContinuation<AppendResult, any Error>) {
-        self.request = request
+    init(work: SubmissionWork, eventCount: Int, byteCount: Int, continuation: CheckedContinuation<SubmissionOutcome, any Error>) {
+        self.work = work
+        self.eventCount = eventCount
         self.byteCount = byteCount
         self.continuation = continuation
     }
@@ -53,10 +69,10 @@ final class SubmissionQueue: @unchecked Sendable {
 
     /// Waits for room for a submission of `bytes`, hands it to the writer, and returns the
     /// writer's answer, which comes only after the commit that made the events durable.
-    func submit(_ request: AppendRequest, bytes: Int) async throws -> AppendResult {
+    func submit(_ work: SubmissionWork, events: Int, bytes: Int) async throws -> SubmissionOutcome {
         try await reserve(bytes: bytes)
         return try await withCheckedThrowingContinuation { continuation in
-            enqueue(Submission(request: request, byteCount: bytes, continuation: continuation))
+            enqueue(Submission(work: work, eventCount: events, byteCount: bytes, continuation: continuation))
         }
     }
 
@@ -163,7 +179,7 @@ final class SubmissionQueue: @unchecked Sendable {
         var bytes = 0
         var count = 0
         for submission in pending {
-            let nextEvents = events + submission.request.events.count
+            let nextEvents = events + submission.eventCount
             let nextBytes = bytes + submission.byteCount
             if count > 0 && (nextEvents > limits.batchEvents || nextBytes > limits.batchBytes) { break }
             events = nextEvents

@@ -1,0 +1,26 @@
+/// Takes part in every batch the writer commits: the inline projections, whose read models
+/// command deciders read and that must hold exactly what the log holds.
+///
+/// Every method runs on the log's writer thread, one batch at a time, so an implementation
+/// may keep an LMDB write transaction of its own environment open from ``beginBatch()``
+/// to ``commitBatch()`` or ``abortBatch()``.
+public protocol BatchParticipant: AnyObject, Sendable {
+    /// Called once, before the writer serves its first batch: apply every event the
+    /// participant has not seen yet (from its own checkpoint to the head of `reader`).
+    func catchUp(_ reader: LogReader) throws
+
+    /// A batch begins; its submissions are decided and written next.
+    func beginBatch() throws
+
+    /// One event the batch has just written, in log order. Called before the next
+    /// submission is decided, so a decider sees it. Throwing fails the whole batch.
+    func apply(_ record: EventRecord) throws
+
+    /// The log has durably committed the batch: make its effects permanent. The log can't
+    /// be undone at this point; a participant that fails here must catch up on its next start.
+    func commitBatch() throws
+
+    /// The batch was not committed (or will be written again): forget everything since
+    /// ``beginBatch()``.
+    func abortBatch()
+}
