@@ -178,9 +178,10 @@ public final class LMDBEventLog: Sendable {
             return
         }
         queue.close()
+        let stopped = writer.stopSignal
         await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
             let thread = Thread {
-                writer.waitUntilStopped()
+                stopped.wait()
                 continuation.resume()
             }
             thread.start()

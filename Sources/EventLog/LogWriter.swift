@@ -148,8 +148,9 @@ final class LogWriter: @unchecked Sendable {
     /// Set by tests before appending; read only by the writer thread.
     nonisolated(unsafe) var faultInjector: (@Sendable (WriterFault) -> Int32?)?
 
-    private let stopped = NSCondition()
-    private var isStopped = false
+    /// Signalled once the writer thread has left `run` and let go of the writer, so that
+    /// releasing the log closes its LMDB environment at once.
+    let stopSignal = StopSignal()
 
     private struct CachedStream {
         var state: StreamState
@@ -193,16 +194,20 @@ final class LogWriter: @unchecked Sendable {
     }
 
     func start() {
-        let thread = Thread { [self] in run() }
+        let signal = stopSignal
+        // The thread holds the writer only while it runs: the log's release must close the
+        // environment, not a thread that is still winding down.
+        let thread = Thread { [weak self] in
+            self?.run()
+            signal.signal()
+        }
         thread.name = "playhead-log-writer"
         thread.start()
     }
 
     /// Blocks until the writer thread has drained the queue and ended (after the queue closed).
     func waitUntilStopped() {
-        stopped.lock()
-        while !isStopped { stopped.wait() }
-        stopped.unlock()
+        stopSignal.wait()
     }
 
     /// Why the participant could not catch up; while set, every submission fails with it.
@@ -242,10 +247,6 @@ final class LogWriter: @unchecked Sendable {
         }
         // Store the stream rows, so that the next open has no tail to fold.
         if !dirtyStreams.isEmpty { _ = write([]) }
-        stopped.lock()
-        isStopped = true
-        stopped.broadcast()
-        stopped.unlock()
     }
 
     // MARK: One batch
@@ -557,6 +558,25 @@ final class LogWriter: @unchecked Sendable {
         for (key, positions) in overlay.idempotency {
             try IdempotencyValue.withEncoded(positions) { try store(key, $0, in: databases.idempotency, txn: txn) }
         }
+    }
+}
+
+/// A one-shot signal that threads can wait for.
+final class StopSignal: @unchecked Sendable {
+    private let condition = NSCondition()
+    private var signalled = false
+
+    func signal() {
+        condition.lock()
+        signalled = true
+        condition.broadcast()
+        condition.unlock()
+    }
+
+    func wait() {
+        condition.lock()
+        while !signalled { condition.wait() }
+        condition.unlock()
     }
 }
 

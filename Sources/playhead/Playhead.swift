@@ -13,6 +13,8 @@ struct Playhead: AsyncParsableCommand {
             StatsCommand.self,
             VerifyCommand.self,
             TailCommand.self,
+            ExportCommand.self,
+            ImportCommand.self,
             BenchCommand.self,
             AppendLoopCommand.self,
         ]

@@ -89,6 +89,69 @@ struct CommandLineTests {
         }
     }
 
+    @Test("an export imported into an empty store and exported again is byte-identical")
+    func exportImportRoundTrip() async throws {
+        try await withTemporaryDirectory { directory in
+            let source = directory + "/source"
+            #expect(try playhead(["append-loop", "--data-dir", source, "--tasks", "4", "--count", "25"]).status == 0)
+            let exported = directory + "/events.ndjson"
+            #expect(try playhead(["export", "--data-dir", source, "--output", exported]).status == 0)
+            let imported = try playhead(["import", "--data-dir", directory + "/copy", exported, "--batch-size", "7"])
+            #expect(imported.status == 0, "\(imported.stderr)")
+            #expect(imported.stderr.contains("import: 100 events at positions 1...100"))
+            let again = try playhead(["export", "--data-dir", directory + "/copy"])
+            #expect(again.stdout == (try String(contentsOfFile: exported, encoding: .utf8)))
+            #expect(try playhead(["verify", "--data-dir", directory + "/copy"]).status == 0)
+
+            let partial = try playhead(["export", "--data-dir", source, "--from", "10", "--to", "12"])
+            #expect(try tailLines(partial.stdout).map { $0["position"] as? Int } == [10, 11, 12])
+            let reversed = try playhead(["export", "--data-dir", source, "--from", "12", "--to", "10"])
+            #expect(reversed.status != 0)
+            #expect(reversed.stderr.contains("--to (10) is before --from (12)"))
+        }
+    }
+
+    @Test("a bad import names the line and field and imports nothing")
+    func badImport() async throws {
+        try await withTemporaryDirectory { directory in
+            let source = directory + "/source"
+            #expect(try playhead(["append-loop", "--data-dir", source, "--tasks", "1", "--count", "5"]).status == 0)
+            var lines = try playhead(["export", "--data-dir", source]).stdout.split(separator: "\n").map(String.init)
+            let target = directory + "/target"
+            #expect(try playhead(["append-loop", "--data-dir", target, "--tasks", "1", "--count", "2"]).status == 0)
+
+            let cases: [(String, String)] = [
+                (lines[3].replacingOccurrences(of: "\"eventId\":\"", with: "\"eventId\":\"nope"), "line 4: eventId is not a UUID"),
+                ("{\"position\":4}", "line 4: streamVersion must be a whole number"),
+                ("not json", "line 4: not a JSON object"),
+                (lines[3].replacingOccurrences(of: "\"recordedAt\":\"", with: "\"recordedAt\":\"x"), "line 4: recordedAt is not an ISO 8601"),
+                (lines[3].replacingOccurrences(of: "\"position\":4", with: "\"position\":0"), "line 4: position must be a whole number"),
+            ]
+            for (index, (bad, message)) in cases.enumerated() {
+                var broken = lines
+                broken[3] = bad
+                let file = directory + "/broken.ndjson"
+                try (broken.joined(separator: "\n") + "\n").write(toFile: file, atomically: true, encoding: .utf8)
+                let empty = directory + "/empty-\(index)"
+                let result = try playhead(["import", "--data-dir", empty, file])
+                #expect(result.status == 1)
+                #expect(result.stderr.contains("nothing imported: " + message), "\(result.stderr)")
+                #expect(try playhead(["stats", "--data-dir", empty]).stdout.contains("\"head\" : 0"))
+            }
+            // The target's own events are newer than the source's: importing them would go back in time.
+            lines = Array(lines.prefix(2))
+            let old = directory + "/old.ndjson"
+            try (lines.joined(separator: "\n") + "\n").write(toFile: old, atomically: true, encoding: .utf8)
+            let backwards = try playhead(["import", "--data-dir", target, old])
+            #expect(backwards.status == 1)
+            #expect(backwards.stderr.contains("recordedAt"))
+            #expect(backwards.stderr.contains("the store's last event"))
+
+            let stats = try playhead(["stats", "--data-dir", target])
+            #expect(stats.stdout.contains("\"head\" : 2"))
+        }
+    }
+
     @Test("a directory that is not a Playhead store is refused with a message that says so")
     func foreignStore() async throws {
         try await withTemporaryDirectory { directory in

@@ -1,0 +1,142 @@
+import ArgumentParser
+import EventLog
+import Foundation
+
+/// `playhead export`: the log as NDJSON, one event per line.
+struct ExportCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "export",
+        abstract: "Write the log as NDJSON (Docs/events.md), from --from to --to inclusive.",
+        discussion: "Importing an export into an empty store and exporting again gives the same bytes."
+    )
+
+    @OptionGroup var store: StoreOptions
+
+    @Option(help: "The first position to export.")
+    var from: UInt64 = 1
+
+    @Option(help: "The last position to export (default: the head).")
+    var to: UInt64?
+
+    @Option(name: .shortAndLong, help: "Write to this file instead of standard output.")
+    var output: String?
+
+    func validate() throws {
+        if let to, to < from { throw ValidationError("--to (\(to)) is before --from (\(from))") }
+    }
+
+    func run() async throws {
+        let log = try store.openLog(.readOnly)
+        let last = try min(to ?? .max, log.head)
+        let handle: FileHandle
+        if let output {
+            guard FileManager.default.createFile(atPath: output, contents: nil) else {
+                throw ValidationError("cannot create \(output)")
+            }
+            handle = try FileHandle(forWritingTo: URL(fileURLWithPath: output))
+        } else {
+            handle = FileHandle.standardOutput
+        }
+        var next = max(from, 1)
+        while next <= last {
+            let events = try log.read(from: next, limit: Int(min(4096, last - next + 1)))
+            guard let final = events.last else { break }
+            var chunk = Data()
+            for event in events { chunk.append(EventLine.encode(event)) }
+            try handle.write(contentsOf: chunk)
+            next = final.position + 1
+        }
+        if output != nil { try handle.close() }
+    }
+}
+
+/// `playhead import FILE`: appends an NDJSON export, keeping ids and recorded-at times.
+struct ImportCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "import",
+        abstract: "Append the events of an NDJSON file (as export writes it), keeping their ids and recorded-at times.",
+        discussion: """
+            The whole file is checked first: every line must parse, and recorded-at times must \
+            not go back, neither within the file nor before the store's last event. If anything \
+            is wrong, nothing is imported and the error names the line.
+            """
+    )
+
+    @OptionGroup var store: StoreOptions
+
+    @Argument(help: "The NDJSON file.")
+    var file: String
+
+    @Option(help: "Events per durable append.")
+    var batchSize = 10_000
+
+    func validate() throws {
+        guard batchSize >= 1 else { throw ValidationError("--batch-size must be at least 1") }
+    }
+
+    func run() async throws {
+        let log = try store.openLog(.readWrite)
+        let started = ContinuousClock.now
+        do {
+            let count = try check(after: try log.statistics().lastRecordedAt)
+            var batch: [ProposedEvent] = []
+            batch.reserveCapacity(min(batchSize, count))
+            var first: LogPosition?
+            var last: LogPosition = 0
+            func flush() async throws {
+                guard !batch.isEmpty else { return }
+                let result = try await log.append(AppendRequest(events: batch))
+                first = first ?? result.positions.lowerBound
+                last = result.positions.upperBound
+                batch.removeAll(keepingCapacity: true)
+            }
+            try await forEachEvent { event in
+                batch.append(event)
+                if batch.count >= batchSize { try await flush() }
+            }
+            try await flush()
+            let seconds = (ContinuousClock.now - started).seconds
+            let range = first.map { " at positions \($0)...\(last)" } ?? ""
+            printError("import: \(count) events\(range) in \(String(format: "%.2f", seconds)) s")
+        } catch let error as EventLineError {
+            await log.close()
+            printError("import: nothing imported: \(error)")
+            throw ExitCode(1)
+        }
+        await log.close()
+    }
+
+    /// Reads the whole file once: every line parses and recorded-at never goes back.
+    private func check(after storeLast: Timestamp?) throws -> Int {
+        var count = 0
+        var previous = storeLast
+        var lineNumber = 0
+        let reader = try LineReader(path: file)
+        while let line = reader.next() {
+            lineNumber += 1
+            if line.isEmpty { continue }
+            let event = try EventLine.decode(line, lineNumber: lineNumber)
+            if let previous, let recordedAt = event.recordedAt, recordedAt < previous {
+                throw EventLineError(
+                    line: lineNumber,
+                    field: "recordedAt",
+                    reason: "\(ISO8601Micros.format(recordedAt)) goes back before \(ISO8601Micros.format(previous))"
+                        + (count == 0 && storeLast != nil ? ", the store's last event" : "")
+                )
+            }
+            previous = event.recordedAt
+            count += 1
+        }
+        return count
+    }
+
+    private func forEachEvent(_ body: (ProposedEvent) async throws -> Void) async throws {
+        let reader = try LineReader(path: file)
+        var lineNumber = 0
+        while let line = reader.next() {
+            lineNumber += 1
+            if line.isEmpty { continue }
+            try await body(try EventLine.decode(line, lineNumber: lineNumber))
+        }
+    }
+}
