@@ -76,6 +76,32 @@ enum EventLine {
     }
 }
 
+extension EventLine {
+    /// Writes the events from `first` through `last` (at most `limit` of them) to `handle`,
+    /// 4,096 lines per write, and returns how many it wrote.
+    @discardableResult
+    static func write(
+        from log: LMDBEventLog,
+        first: LogPosition,
+        last: LogPosition = .max,
+        limit: Int = .max,
+        to handle: FileHandle
+    ) throws -> Int {
+        var next = max(first, 1)
+        var written = 0
+        while written < limit && next <= last {
+            let events = try log.read(from: next, limit: Int(min(4096, UInt64(limit - written), last - next + 1)))
+            guard let final = events.last else { break }
+            var chunk = Data()
+            for event in events { chunk.append(encode(event)) }
+            try handle.write(contentsOf: chunk)
+            written += events.count
+            next = final.position + 1
+        }
+        return written
+    }
+}
+
 /// A line of an NDJSON file that cannot be imported.
 struct EventLineError: Error, CustomStringConvertible {
     var line: Int

@@ -37,15 +37,7 @@ struct ExportCommand: AsyncParsableCommand {
         } else {
             handle = FileHandle.standardOutput
         }
-        var next = max(from, 1)
-        while next <= last {
-            let events = try log.read(from: next, limit: Int(min(4096, last - next + 1)))
-            guard let final = events.last else { break }
-            var chunk = Data()
-            for event in events { chunk.append(EventLine.encode(event)) }
-            try handle.write(contentsOf: chunk)
-            next = final.position + 1
-        }
+        try EventLine.write(from: log, first: from, last: last, to: handle)
         if output != nil { try handle.close() }
     }
 }

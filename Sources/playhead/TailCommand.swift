@@ -28,25 +28,16 @@ struct TailCommand: AsyncParsableCommand {
     func run() async throws {
         let log = try store.openLog(.readOnly)
         let output = FileHandle.standardOutput
-        var printed = 0
         let limit = self.limit ?? .max
         if follow {
+            var printed = 0
             for try await event in log.subscribe(from: from, chunkSize: 1024) {
                 output.write(EventLine.encode(event))
                 printed += 1
                 if printed >= limit { break }
             }
         } else {
-            var next = max(from, 1)
-            while printed < limit {
-                let events = try log.read(from: next, limit: min(4096, limit - printed))
-                guard let last = events.last else { break }
-                var chunk = Data()
-                for event in events { chunk.append(EventLine.encode(event)) }
-                output.write(chunk)
-                printed += events.count
-                next = last.position + 1
-            }
+            try EventLine.write(from: log, first: from, limit: limit, to: output)
         }
     }
 }
