@@ -128,17 +128,18 @@ public struct LogReader {
         case .forward:
             var next = max(version, 1)
             while next <= state.version && visited < limit {
+                // Walk the chain back from the anchor once, keeping the views (valid for the
+                // whole transaction), then visit them oldest first.
                 let (anchor, anchorPosition) = try locate(next)
-                var positions = [LogPosition](repeating: 0, count: Int(anchor - next + 1))
+                var chunk: [EventRecord] = []
+                chunk.reserveCapacity(Int(anchor - next + 1))
                 var position = anchorPosition
-                for index in stride(from: positions.count - 1, through: 0, by: -1) {
-                    positions[index] = position
-                    if index > 0 {
-                        position = try expectRecord(at: position, stream: utf8, version: next + UInt64(index)).previousPositionInStream
-                    }
+                for version in stride(from: anchor, through: next, by: -1) {
+                    let record = try expectRecord(at: position, stream: utf8, version: version)
+                    chunk.append(record)
+                    position = record.previousPositionInStream
                 }
-                for position in positions {
-                    let record = try expectRecord(at: position, stream: utf8, version: next)
+                for record in chunk.reversed() {
                     visited += 1
                     guard try visit(record), visited < limit else { return visited }
                     next += 1

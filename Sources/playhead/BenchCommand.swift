@@ -9,7 +9,7 @@ struct BenchCommand: AsyncParsableCommand {
         commandName: "bench",
         abstract: "Run a benchmark workload and print one JSON object with its figures.",
         discussion: "tools/bench-log runs these next to raw liblmdb in the same run and prints the ratios.",
-        subcommands: [AppendBench.self, ScanBench.self]
+        subcommands: [AppendBench.self, ScanBench.self, ReadBench.self]
     )
 }
 
@@ -175,6 +175,60 @@ struct ScanBench: AsyncParsableCommand {
             }
             if checksum == 42 { printError("") }  // keeps the decode from being optimised away
             return (events, bytes)
+        }
+    }
+}
+
+/// Reads streams: their info, whole streams forward, and the newest events backward.
+struct ReadBench: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "read",
+        abstract: "Read streams (info, whole streams forward, newest 10 backward) from a store append writes first.",
+        discussion: "Prints one JSON object per read pattern, each the median of three passes over every stream."
+    )
+
+    @OptionGroup var options: WorkloadOptions
+
+    func run() async throws {
+        try await options.withLogDirectory { directory in
+            if !FileManager.default.fileExists(atPath: directory + "/data.mdb") {
+                _ = try await AppendBench.measure(options, directory: directory)
+            }
+            let log = try LMDBEventLog(directory: directory, mode: .readOnly)
+            let streams = (0..<options.streams).map { String(format: "stream-%06d", $0) }
+            // The baseline: the same events in log order, copied the same way (one pass per stream count of them).
+            let head = try log.head
+            let chunk = Int(max(1, head / UInt64(streams.count)))
+            let patterns: [(String, (String) throws -> Int)] = [
+                (
+                    "log-order-copied",
+                    { stream in
+                        let index = Int(stream.suffix(6)) ?? 0
+                        return try log.read(from: UInt64(index * chunk + 1), limit: chunk).count
+                    }
+                ),
+                ("stream-info", { stream in try log.streamInfo(stream).version > 0 ? 1 : 0 }),
+                ("stream-forward", { stream in try log.readStream(stream, from: 1, limit: .max).count }),
+                ("stream-newest-10", { stream in try log.readStream(stream, from: .max, direction: .backward, limit: 10).count }),
+            ]
+            for (name, read) in patterns {
+                var times: [Double] = []
+                var events = 0
+                for pass in 0...3 {
+                    let started = ContinuousClock.now
+                    events = 0
+                    for stream in streams { events += try read(stream) }
+                    if pass > 0 { times.append((ContinuousClock.now - started).seconds) }
+                }
+                times.sort()
+                let seconds = times[1]
+                print(
+                    "{\"workload\":\"\(name)\",\"implementation\":\"playhead\",\"streams\":\(streams.count),"
+                        + "\"events\":\(events),\"seconds\":\(String(format: "%.6f", seconds)),"
+                        + "\"reads_per_second\":\(Int(Double(streams.count) / max(seconds, 1e-9))),"
+                        + "\"events_per_second\":\(Int(Double(events) / max(seconds, 1e-9)))}"
+                )
+            }
         }
     }
 }
