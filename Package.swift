@@ -14,6 +14,7 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .library(name: "EventLog", targets: ["EventLog"]),
+        .library(name: "Projections", targets: ["Projections"]),
         .executable(name: "playhead", targets: ["playhead"]),
     ],
     dependencies: [
@@ -42,6 +43,12 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // Projectors and the views environment they fold the log into.
+        .target(
+            name: "Projections",
+            dependencies: ["EventLog", "CLMDB"],
+            swiftSettings: swiftSettings
+        ),
         .executableTarget(
             name: "playhead",
             dependencies: [
@@ -54,6 +61,11 @@ let package = Package(
         .testTarget(
             name: "EventLogTests",
             dependencies: ["EventLog", "CCRC32C", "CLMDB"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "ProjectionsTests",
+            dependencies: ["Projections", "EventLog"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -24,3 +24,18 @@ public protocol BatchParticipant: AnyObject, Sendable {
     /// ``beginBatch()``.
     func abortBatch()
 }
+
+/// Thrown by a participant when the batch must be written again (for example after its
+/// own map filled up: it grows the map in ``BatchParticipant/abortBatch()``). The writer
+/// aborts the batch and writes it again, up to ``maxAttempts`` times in all.
+public struct BatchRetryRequest: Error, Hashable, CustomStringConvertible {
+    /// Why the batch is written again.
+    public var reason: String
+    /// How many times the writer writes one batch at most.
+    public static let maxAttempts = 4
+
+    /// Creates a retry request.
+    public init(reason: String) { self.reason = reason }
+
+    public var description: String { "the batch must be written again: \(reason)" }
+}

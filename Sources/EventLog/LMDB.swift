@@ -1,4 +1,4 @@
-import CLMDB
+package import CLMDB
 import Synchronization
 
 #if canImport(Glibc)
@@ -9,32 +9,37 @@ import Darwin
 
 /// An LMDB return code turned into a Swift error. Internal: the public surface reports
 /// ``EventLogError`` with code ``EventLogError/Code/storage``.
-struct LMDBError: Error, CustomStringConvertible {
-    let code: Int32
-    let operation: String
+package struct LMDBError: Error, CustomStringConvertible {
+    package let code: Int32
+    package let operation: String
 
-    var description: String {
+    package init(code: Int32, operation: String) {
+        self.code = code
+        self.operation = operation
+    }
+
+    package var description: String {
         let text = mdb_strerror(code).map { String(cString: $0) } ?? "unknown error"
         return "\(operation): \(text) (\(code))"
     }
 
-    var isMapFull: Bool { code == MDB_MAP_FULL }
-    var isMapResized: Bool { code == MDB_MAP_RESIZED }
+    package var isMapFull: Bool { code == MDB_MAP_FULL }
+    package var isMapResized: Bool { code == MDB_MAP_RESIZED }
 }
 
 /// Throws an ``LMDBError`` unless `code` is `MDB_SUCCESS`.
 @inline(__always)
-func check(_ code: Int32, _ operation: @autoclosure () -> String) throws(LMDBError) {
+package func check(_ code: Int32, _ operation: @autoclosure () -> String) throws(LMDBError) {
     if code != MDB_SUCCESS { throw LMDBError(code: code, operation: operation()) }
 }
 
 extension MDB_val {
     /// A view of the bytes an `MDB_val` points at; valid while its transaction lives.
     @inline(__always)
-    var buffer: UnsafeRawBufferPointer { UnsafeRawBufferPointer(start: mv_data, count: mv_size) }
+    package var buffer: UnsafeRawBufferPointer { UnsafeRawBufferPointer(start: mv_data, count: mv_size) }
 
     @inline(__always)
-    init(_ buffer: UnsafeRawBufferPointer) {
+    package init(_ buffer: UnsafeRawBufferPointer) {
         self.init(mv_size: buffer.count, mv_data: UnsafeMutableRawPointer(mutating: buffer.baseAddress))
     }
 }
@@ -42,7 +47,7 @@ extension MDB_val {
 /// A read-write lock that keeps read transactions out while the writer resizes the map:
 /// `mdb_env_set_mapsize` may only run when no transaction of this process is open.
 /// Writer-preferring, so a resize is not starved by a steady stream of readers.
-final class MapResizeGate: @unchecked Sendable {
+package final class MapResizeGate: @unchecked Sendable {
     private let lock: UnsafeMutablePointer<pthread_rwlock_t>
 
     init() {
@@ -64,13 +69,13 @@ final class MapResizeGate: @unchecked Sendable {
     }
 
     @inline(__always)
-    func withShared<T, E: Error>(_ body: () throws(E) -> T) throws(E) -> T {
+    package func withShared<T, E: Error>(_ body: () throws(E) -> T) throws(E) -> T {
         pthread_rwlock_rdlock(lock)
         defer { pthread_rwlock_unlock(lock) }
         return try body()
     }
 
-    func withExclusive<T, E: Error>(_ body: () throws(E) -> T) throws(E) -> T {
+    package func withExclusive<T, E: Error>(_ body: () throws(E) -> T) throws(E) -> T {
         pthread_rwlock_wrlock(lock)
         defer { pthread_rwlock_unlock(lock) }
         return try body()
@@ -83,10 +88,10 @@ final class MapResizeGate: @unchecked Sendable {
 /// thread-local reader slot and may be opened from any thread (Swift tasks hop threads); a
 /// read transaction is still begun and ended inside one synchronous closure. Write
 /// transactions are begun only by the log's writer thread.
-final class LMDBEnvironment: @unchecked Sendable {
-    let handle: OpaquePointer
-    let path: String
-    let gate = MapResizeGate()
+package final class LMDBEnvironment: @unchecked Sendable {
+    package let handle: OpaquePointer
+    package let path: String
+    package let gate = MapResizeGate()
     private let registeredPath: String
 
     /// Real paths of the environments open in this process. LMDB must not open one twice in
@@ -95,9 +100,9 @@ final class LMDBEnvironment: @unchecked Sendable {
     private static let openPaths = Mutex<Set<String>>([])
 
     /// The error code for an environment this process already has open.
-    static let alreadyOpenCode = EBUSY
+    package static let alreadyOpenCode = EBUSY
 
-    init(path: String, mapSize: Int, maxReaders: UInt32, maxDatabases: UInt32, flags: UInt32) throws(LMDBError) {
+    package init(path: String, mapSize: Int, maxReaders: UInt32, maxDatabases: UInt32, flags: UInt32) throws(LMDBError) {
         let realPath =
             realpath(path, nil).map { resolved in
                 defer { free(resolved) }
@@ -138,13 +143,13 @@ final class LMDBEnvironment: @unchecked Sendable {
 
     /// Frees the reader slots of processes that died inside a read transaction (a killed
     /// `playhead verify`, say), which would otherwise pin old pages and make the file grow.
-    func clearStaleReaders() {
+    package func clearStaleReaders() {
         var dead: Int32 = 0
         mdb_reader_check(handle, &dead)
     }
 
     /// The current map size in bytes.
-    var mapSize: Int {
+    package var mapSize: Int {
         var info = MDB_envinfo()
         mdb_env_info(handle, &info)
         return info.me_mapsize
@@ -152,12 +157,12 @@ final class LMDBEnvironment: @unchecked Sendable {
 
     /// Sets the map size; the caller must hold the gate exclusively. Zero adopts the size
     /// another process has set.
-    func setMapSize(_ bytes: Int) throws(LMDBError) {
+    package func setMapSize(_ bytes: Int) throws(LMDBError) {
         try check(mdb_env_set_mapsize(handle, bytes), "mdb_env_set_mapsize")
     }
 
     /// Runs `body` inside a read-only transaction that is aborted when `body` returns.
-    func withReadTransaction<T>(_ body: (OpaquePointer) throws -> T) throws -> T {
+    package func withReadTransaction<T>(_ body: (OpaquePointer) throws -> T) throws -> T {
         while true {
             let outcome: Result<T, any Error>? = try gate.withShared { () throws(LMDBError) -> Result<T, any Error>? in
                 var txn: OpaquePointer?
@@ -175,7 +180,7 @@ final class LMDBEnvironment: @unchecked Sendable {
     }
 
     /// Opens (creating if `create`) a named database inside `txn`.
-    func openDatabase(_ name: String, flags: UInt32, in txn: OpaquePointer) throws(LMDBError) -> MDB_dbi {
+    package func openDatabase(_ name: String, flags: UInt32, in txn: OpaquePointer) throws(LMDBError) -> MDB_dbi {
         var dbi: MDB_dbi = 0
         try check(mdb_dbi_open(txn, name, flags, &dbi), "mdb_dbi_open \(name)")
         return dbi
@@ -201,7 +206,7 @@ func logPosition(fromKey key: MDB_val) -> UInt64? {
 
 /// Looks `key` up in `database` and hands the value's bytes to `body` (inside `txn`);
 /// nil when the key is absent.
-func lookup<T>(_ key: String, in database: MDB_dbi, txn: OpaquePointer, _ body: (UnsafeRawBufferPointer) throws -> T) throws -> T? {
+package func lookup<T>(_ key: String, in database: MDB_dbi, txn: OpaquePointer, _ body: (UnsafeRawBufferPointer) throws -> T) throws -> T? {
     var key = key
     return try key.withUTF8 { utf8 -> T? in
         var mdbKey = MDB_val(UnsafeRawBufferPointer(utf8))
@@ -214,7 +219,7 @@ func lookup<T>(_ key: String, in database: MDB_dbi, txn: OpaquePointer, _ body: 
 }
 
 /// Stores `value` under `key` in `database`, through `cursor` when one is given.
-func store(_ key: String, _ value: UnsafeRawBufferPointer, in database: MDB_dbi, txn: OpaquePointer, cursor: OpaquePointer? = nil) throws {
+package func store(_ key: String, _ value: UnsafeRawBufferPointer, in database: MDB_dbi, txn: OpaquePointer, cursor: OpaquePointer? = nil) throws {
     var key = key
     try key.withUTF8 { utf8 in
         var mdbKey = MDB_val(UnsafeRawBufferPointer(utf8))

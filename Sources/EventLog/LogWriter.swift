@@ -268,7 +268,9 @@ final class LogWriter: @unchecked Sendable {
     private func write(_ batch: [Submission]) -> [Result<SubmissionOutcome, any Error>] {
         var overlay = Overlay(head: head, lastRecordedAt: lastRecordedAt, dirtyCountAtStart: dirtyStreams.count)
         let participant = batch.isEmpty ? nil : configuration.participant
+        var attempts = 0
         while true {
+            attempts += 1
             let started = ContinuousClock.now
             var txn: OpaquePointer?
             do {
@@ -316,6 +318,9 @@ final class LogWriter: @unchecked Sendable {
                 if let txn { mdb_txn_abort(txn) }
                 rollBack(overlay)
                 participant?.abortBatch()
+                if error is BatchRetryRequest && attempts < BatchRetryRequest.maxAttempts {
+                    continue
+                }
                 if let error = error as? LMDBError, error.isMapFull {
                     do {
                         try growMap()
