@@ -99,23 +99,34 @@ public final class InlineProjections: BatchParticipant, @unchecked Sendable {
     /// Empties the projectors whose version changed, then folds every event after the
     /// oldest checkpoint, committing every 65,536 events.
     private func catchUpOnce(_ reader: LogReader) throws {
-        var txn = try beginWrite()
-        var committed = false
-        defer { if !committed { mdb_txn_abort(txn) } }
+        // Nil while no transaction is open: a commit frees its transaction even when it fails.
+        var open: OpaquePointer? = try beginWrite()
+        defer { if let open { mdb_txn_abort(open) } }
         var positions: [String: LogPosition] = [:]
+        func transaction() throws -> OpaquePointer {
+            guard let open else { throw ViewError("no views transaction open") }
+            return open
+        }
+        func commit() throws {
+            let txn = try transaction()
+            for projector in projectors { try storeCheckpoint(projector, position: positions[projector.name] ?? 0, txn) }
+            open = nil
+            try check(mdb_txn_commit(txn), "mdb_txn_commit (views catch-up)")
+        }
         for projector in projectors {
+            let txn = try transaction()
             let stored = try storedCheckpoint(projector.name, txn)
             if let stored, stored.version == projector.version {
                 positions[projector.name] = stored.position
             } else {
                 for dbi in (handles[projector.name] ?? [:]).values { try check(mdb_drop(txn, dbi, 0), "mdb_drop") }
-                try storeCheckpoint(projector, position: 0, txn)
                 positions[projector.name] = 0
             }
         }
         let start = (positions.values.min() ?? 0) + 1
         var sinceCommit = 0
         try reader.visit(from: start) { record in
+            let txn = try transaction()
             for projector in projectors where (positions[projector.name] ?? 0) < record.position {
                 try projector.apply(
                     record,
@@ -125,16 +136,13 @@ public final class InlineProjections: BatchParticipant, @unchecked Sendable {
             }
             sinceCommit += 1
             if sinceCommit == 65_536 {
-                for projector in projectors { try storeCheckpoint(projector, position: positions[projector.name] ?? 0, txn) }
-                try check(mdb_txn_commit(txn), "mdb_txn_commit (views catch-up)")
-                txn = try beginWrite()
+                try commit()
+                open = try beginWrite()
                 sinceCommit = 0
             }
             return true
         }
-        for projector in projectors { try storeCheckpoint(projector, position: positions[projector.name] ?? 0, txn) }
-        committed = true
-        try check(mdb_txn_commit(txn), "mdb_txn_commit (views catch-up)")
+        try commit()
     }
 
     public func beginBatch() throws {
