@@ -69,33 +69,40 @@ struct ImportCommand: AsyncParsableCommand {
     func run() async throws {
         let log = try store.openLog(.readWrite)
         let started = ContinuousClock.now
+        let count: Int
         do {
-            let count = try check(after: try log.statistics().lastRecordedAt)
-            var batch: [ProposedEvent] = []
-            batch.reserveCapacity(min(batchSize, count))
-            var first: LogPosition?
-            var last: LogPosition = 0
-            func flush() async throws {
-                guard !batch.isEmpty else { return }
-                let result = try await log.append(AppendRequest(events: batch))
-                first = first ?? result.positions.lowerBound
-                last = result.positions.upperBound
-                batch.removeAll(keepingCapacity: true)
-            }
-            try await forEachEvent { event in
-                batch.append(event)
-                if batch.count >= batchSize { try await flush() }
-            }
-            try await flush()
-            let seconds = (ContinuousClock.now - started).seconds
-            let range = first.map { " at positions \($0)...\(last)" } ?? ""
-            printError("import: \(count) events\(range) in \(String(format: "%.2f", seconds)) s")
+            count = try check(after: try log.statistics().lastRecordedAt)
         } catch let error as EventLineError {
             await log.close()
             printError("import: nothing imported: \(error)")
             throw ExitCode(1)
         }
+        var batch: [ProposedEvent] = []
+        batch.reserveCapacity(min(batchSize, count))
+        var imported: ClosedRange<LogPosition>?
+        func flush() async throws {
+            guard !batch.isEmpty else { return }
+            let result = try await log.append(AppendRequest(events: batch))
+            imported = (imported?.lowerBound ?? result.positions.lowerBound)...result.positions.upperBound
+            batch.removeAll(keepingCapacity: true)
+        }
+        do {
+            try await forEachEvent { event in
+                batch.append(event)
+                if batch.count >= batchSize { try await flush() }
+            }
+            try await flush()
+        } catch {
+            // Earlier batches are durable: say exactly what is in the store now.
+            await log.close()
+            let done = imported.map { "\($0.count) events at positions \($0.lowerBound)...\($0.upperBound)" } ?? "nothing"
+            printError("import: stopped after importing \(done): \(error)")
+            throw ExitCode(1)
+        }
         await log.close()
+        let seconds = (ContinuousClock.now - started).seconds
+        let range = imported.map { " at positions \($0.lowerBound)...\($0.upperBound)" } ?? ""
+        printError("import: \(count) events\(range) in \(String(format: "%.2f", seconds)) s")
     }
 
     /// Reads the whole file once: every line parses and recorded-at never goes back.
