@@ -14,12 +14,20 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .library(name: "EventLog", targets: ["EventLog"]),
+        .library(name: "WatchDomain", targets: ["WatchDomain"]),
         .library(name: "Projections", targets: ["Projections"]),
+        .library(name: "PlayheadServer", targets: ["PlayheadServer"]),
         .executable(name: "playhead", targets: ["playhead"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-log.git", from: "1.6.0"),
+        .package(url: "https://github.com/apple/swift-metrics.git", from: "2.5.0"),
+        .package(url: "https://github.com/apple/swift-http-types.git", from: "1.0.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.6.0"),
+        .package(url: "https://github.com/vapor/jwt-kit.git", from: "5.7.0"),
     ],
     targets: [
         // Debian's liblmdb (liblmdb-dev), found through pkg-config.
@@ -43,16 +51,48 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
-        // Projectors and the views environment they fold the log into.
+        // The vocabulary: ids, domain events and their codecs, command deciders.
+        .target(
+            name: "WatchDomain",
+            dependencies: ["EventLog"],
+            swiftSettings: swiftSettings
+        ),
+        // Projectors and the views environment they fold the log into, and the queries on them.
         .target(
             name: "Projections",
-            dependencies: ["EventLog", "CLMDB"],
+            dependencies: [
+                "EventLog",
+                "WatchDomain",
+                "CLMDB",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // The HTTP server: routes per module, auth, errors, metrics.
+        .target(
+            name: "PlayheadServer",
+            dependencies: [
+                "EventLog",
+                "WatchDomain",
+                "Projections",
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "JWTKit", package: "jwt-kit"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            resources: [.copy("Resources/openapi.yaml")],
             swiftSettings: swiftSettings
         ),
         .executableTarget(
             name: "playhead",
             dependencies: [
                 "EventLog",
+                "WatchDomain",
+                "Projections",
+                "PlayheadServer",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -64,8 +104,18 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(
+            name: "WatchDomainTests",
+            dependencies: ["WatchDomain", "EventLog"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "PlayheadServerTests",
+            dependencies: ["PlayheadServer", "Projections", "WatchDomain", "EventLog"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
             name: "ProjectionsTests",
-            dependencies: ["Projections", "EventLog"],
+            dependencies: ["Projections", "WatchDomain", "EventLog"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

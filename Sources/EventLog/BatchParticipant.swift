@@ -9,8 +9,9 @@ public protocol BatchParticipant: AnyObject, Sendable {
     /// participant has not seen yet (from its own checkpoint to the head of `reader`).
     func catchUp(_ reader: LogReader) throws
 
-    /// A batch begins; its submissions are decided and written next.
-    func beginBatch() throws
+    /// A batch begins; its submissions are decided and written next. `log` reads the log as
+    /// of the batch's start (the writer's own transaction), valid only during this call.
+    func beginBatch(_ log: LogReader) throws
 
     /// One event the batch has just written, in log order. Called before the next
     /// submission is decided, so a decider sees it. Throwing fails the whole batch.

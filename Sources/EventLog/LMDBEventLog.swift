@@ -201,19 +201,23 @@ public final class LMDBEventLog: Sendable {
     public func append(_ request: AppendRequest) async throws -> AppendResult {
         guard let queue else { throw EventLogError(.closed, "the log at \(directory) is open read-only") }
         let bytes = try Self.validate(request)
-        return try await queue.submit(.append(request), events: request.events.count, bytes: bytes).result
+        let outcome = try await queue.submit(.append(request), events: request.events.count, bytes: bytes)
+        guard let result = outcome.result else { throw EventLogError(.storage, "the writer answered an append without a result") }
+        return result
     }
 
     /// Appends what `decide` returns, deciding it on the writer thread inside the batch: it
     /// sees the state the batch's earlier submissions left in the ``Configuration/participant``
     /// (the inline read models a command handler reads). Answers after the durable commit,
-    /// with the append's result and the decider's value.
+    /// with the append's result and the decider's value. A decider that returns no request
+    /// appends nothing; its caller is still answered after the batch's commit (so it never
+    /// sees state that is not yet durable), with a nil result.
     ///
     /// - Throws: whatever `decide` throws (nothing is written), and everything
     ///   ``append(_:)`` throws.
     public func append<Decision: Sendable>(
-        deciding decide: @escaping @Sendable () throws -> (request: AppendRequest, decision: Decision)
-    ) async throws -> (result: AppendResult, decision: Decision) {
+        deciding decide: @escaping @Sendable () throws -> (request: AppendRequest?, decision: Decision)
+    ) async throws -> (result: AppendResult?, decision: Decision) {
         guard let queue else { throw EventLogError(.closed, "the log at \(directory) is open read-only") }
         let outcome = try await queue.submit(
             .decide {
@@ -306,6 +310,16 @@ public final class LMDBEventLog: Sendable {
             }
             throw EventLogError(.storage, "cannot open the log at \(directory): \(error)")
         }
+    }
+
+    /// Whether a process (this one included) has the log in `directory` open for writing.
+    public static func hasWriter(directory: String) -> Bool {
+        let descriptor = open(directory + "/writer.lock", O_RDWR | O_CLOEXEC)
+        guard descriptor >= 0 else { return false }
+        defer { closeDescriptor(descriptor) }
+        // flock locks belong to the open file description: this probe conflicts with the
+        // writer's lock even in the writer's own process, and drops its own on close.
+        return flock(descriptor, LOCK_EX | LOCK_NB) != 0
     }
 
     private static func takeWriterLock(_ directory: String) throws -> Int32 {

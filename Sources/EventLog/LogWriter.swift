@@ -282,7 +282,7 @@ final class LogWriter: @unchecked Sendable {
                 }
                 batchNumber += 1
                 overlay = Overlay(head: head, lastRecordedAt: lastRecordedAt, dirtyCountAtStart: dirtyStreams.count)
-                try participant?.beginBatch()
+                try participant?.beginBatch(LogReader(txn: transaction, databases: databases))
                 let now = configuration.clock().microsecondsSince1970
                 var outcomes: [Result<SubmissionOutcome, any Error>] = []
                 outcomes.reserveCapacity(batch.count)
@@ -404,14 +404,15 @@ final class LogWriter: @unchecked Sendable {
         case .append(let request):
             return try apply(request, now: now, txn: txn, cursor: cursor, overlay: &overlay).map { ($0, nil) }
         case .decide(let decide):
-            let request: AppendRequest
+            let request: AppendRequest?
             let decision: any Sendable
             do {
                 (request, decision) = try decide()
-                _ = try LMDBEventLog.validate(request)
+                if let request { _ = try LMDBEventLog.validate(request) }
             } catch {
                 return .failure(error)
             }
+            guard let request else { return .success((nil, decision)) }
             return try apply(request, now: now, txn: txn, cursor: cursor, overlay: &overlay).map { ($0, decision) }
         }
     }

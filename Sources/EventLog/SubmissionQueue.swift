@@ -5,13 +5,13 @@ enum SubmissionWork: Sendable {
     /// Append this request.
     case append(AppendRequest)
     /// Decide the request on the writer thread, after the batch's earlier submissions were
-    /// applied, and append it; the second value goes back to the caller.
-    case decide(@Sendable () throws -> (AppendRequest, any Sendable))
+    /// applied, and append it (nil: append nothing); the second value goes back to the caller.
+    case decide(@Sendable () throws -> (AppendRequest?, any Sendable))
 }
 
 /// What the writer answers a submission with: the append's result and, for a decided
-/// submission, the decider's value.
-typealias SubmissionOutcome = (result: AppendResult, decision: (any Sendable)?)
+/// submission, the decider's value. The result is nil when a decider appended nothing.
+typealias SubmissionOutcome = (result: AppendResult?, decision: (any Sendable)?)
 
 /// One caller's append, waiting for the writer.
 final class Submission: @unchecked Sendable {

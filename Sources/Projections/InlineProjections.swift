@@ -1,6 +1,8 @@
 import CLMDB
 public import EventLog
 import Foundation
+public import Logging
+import Synchronization
 
 /// The inline projections: a `views` LMDB environment and the projectors that fold the log
 /// into it, taking part in every batch the log's writer commits (see ``BatchParticipant``).
@@ -12,154 +14,158 @@ import Foundation
 ///
 /// Command deciders read the views with ``read(_:_:)`` on the writer thread, and see the
 /// effects of the earlier submissions of their batch; everyone else reads the last committed
-/// state.
+/// state. ``swap(to:)`` replaces the views with a rebuilt environment while the log is live.
 public final class InlineProjections: BatchParticipant, @unchecked Sendable {
-    /// The directory of the `views` environment.
-    public let directory: String
-    private let projectors: [any Projector]
-    private let environment: LMDBEnvironment
-    private let handles: [String: [String: MDB_dbi]]
-    private let checkpoints: MDB_dbi
+    /// The projectors, in the order they are applied.
+    public let projectors: [any Projector]
+    private let initialMapSize: Int
+    private let logger: Logger
+    /// The live views; readers take a reference and keep the store open while they read.
+    private let current: Mutex<ViewsStore>
+    /// A rebuilt views directory to switch to at the start of the next batch.
+    private let pendingSwap = Mutex<String?>(nil)
 
     // Batch state: touched only by the log's writer thread.
+    private var batchStore: ViewsStore?
     private var batchTransaction: OpaquePointer?
     private var batchThread: pthread_t?
     private var lastApplied: LogPosition = 0
     private var mapFull = false
 
     /// Opens (creating when missing) the views in `directory` for `projectors`.
-    public init(directory: String, projectors: [any Projector], initialMapSize: Int = 1 << 30) throws {
-        guard Set(projectors.map(\.name)).count == projectors.count else {
-            throw ViewError("two projectors share a name")
-        }
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        let environment = try LMDBEnvironment(
-            path: directory,
-            mapSize: initialMapSize,
-            maxReaders: 1024,
-            maxDatabases: UInt32(2 + projectors.reduce(0) { $0 + $1.databases.count }),
-            flags: UInt32(MDB_NOSYNC)
-        )
-        var txn: OpaquePointer?
-        try check(mdb_txn_begin(environment.handle, nil, 0, &txn), "mdb_txn_begin (views open)")
-        guard let transaction = txn else { throw ViewError("no transaction") }
-        var handles: [String: [String: MDB_dbi]] = [:]
-        do {
-            for projector in projectors {
-                var own: [String: MDB_dbi] = [:]
-                for database in projector.databases {
-                    own[database] = try environment.openDatabase("\(projector.name).\(database)", flags: UInt32(MDB_CREATE), in: transaction)
-                }
-                handles[projector.name] = own
-            }
-            checkpoints = try environment.openDatabase("checkpoints", flags: UInt32(MDB_CREATE), in: transaction)
-            try check(mdb_txn_commit(transaction), "mdb_txn_commit (views open)")
-        } catch {
-            mdb_txn_abort(transaction)
-            throw error
-        }
-        self.directory = directory
+    public init(
+        directory: String,
+        projectors: [any Projector],
+        initialMapSize: Int = 1 << 30,
+        logger: Logger = Logger(label: "playhead.projections")
+    ) throws {
         self.projectors = projectors
-        self.environment = environment
-        self.handles = handles
+        self.initialMapSize = initialMapSize
+        self.logger = logger
+        current = Mutex(try ViewsStore(directory: directory, projectors: projectors, initialMapSize: initialMapSize))
     }
+
+    /// The directory of the live `views` environment.
+    public var directory: String { current.withLock { $0.directory } }
 
     // MARK: Reading
 
     /// Runs `body` with the views of `projector`: inside a batch on the writer thread (a
     /// command decider), the batch's own state; elsewhere, the last committed state.
     public func read<T>(_ projector: String, _ body: (ViewTransaction) throws -> T) throws -> T {
-        guard let own = handles[projector] else { throw ViewError("no projector named '\(projector)'") }
-        if let batchTransaction, let batchThread, pthread_equal(batchThread, pthread_self()) != 0 {
-            return try body(ViewTransaction(txn: batchTransaction, handles: own, owner: projector, isWritable: false))
+        if let batchStore, let batchTransaction, let batchThread, pthread_equal(batchThread, pthread_self()) != 0 {
+            guard batchStore.handles[projector] != nil else { throw ViewError("no projector named '\(projector)'") }
+            return try body(batchStore.view(projector, batchTransaction, writable: false))
         }
-        return try environment.withReadTransaction { txn in
-            try body(ViewTransaction(txn: txn, handles: own, owner: projector, isWritable: false))
+        let store = current.withLock { $0 }
+        guard store.handles[projector] != nil else { throw ViewError("no projector named '\(projector)'") }
+        return try store.environment.withReadTransaction { txn in
+            try body(store.view(projector, txn, writable: false))
         }
     }
 
     /// The version and last applied position stored for `projector`.
     public func checkpoint(of projector: String) throws -> (version: UInt32, position: LogPosition)? {
-        try environment.withReadTransaction { txn in try storedCheckpoint(projector, txn) }
+        let store = current.withLock { $0 }
+        return try store.environment.withReadTransaction { txn in try store.storedCheckpoint(projector, txn) }
+    }
+
+    /// The oldest position every projector has applied.
+    public func appliedPosition() throws -> LogPosition {
+        try current.withLock { $0 }.oldestCheckpoint(projectors)
+    }
+
+    // MARK: Rebuild and verify
+
+    /// Switches to the views in `directory` (a rebuild of the same projectors) at the start
+    /// of the writer's next batch: it catches them up with the log first, so the switch
+    /// loses nothing. Readers move to them with their next read; the old environment
+    /// closes when its last reader is done.
+    public func swap(to directory: String) {
+        pendingSwap.withLock { $0 = directory }
+    }
+
+    /// Folds the log that `reader` sees, through `last` (its head when nil), into the views
+    /// in `directory` for `projectors` (fresh ones, or ones a previous build left, which it
+    /// continues), and returns how many events it read.
+    @discardableResult
+    public static func build(
+        directory: String,
+        projectors: [any Projector],
+        from reader: LogReader,
+        through last: LogPosition? = nil,
+        initialMapSize: Int = 1 << 30,
+        progress: ((LogPosition) -> Void)? = nil
+    ) throws -> Int {
+        let store = try ViewsStore(directory: directory, projectors: projectors, initialMapSize: initialMapSize)
+        return try store.catchUp(projectors, from: reader, through: last, progress: progress)
+    }
+
+    /// Writes into the empty `directory` a copy of these views in which the projectors named
+    /// in `refolding` start again from the first event; ``build(directory:projectors:from:through:initialMapSize:progress:)``
+    /// then folds those from scratch and brings the others forward from their checkpoints.
+    public func copy(to directory: String, refolding: Set<String>) throws {
+        for name in refolding where !projectors.contains(where: { $0.name == name }) {
+            throw ViewError("no projector named '\(name)'")
+        }
+        try current.withLock { $0 }.copy(to: directory)
+        let copy = try ViewsStore(directory: directory, projectors: projectors, initialMapSize: initialMapSize)
+        for name in refolding { try copy.reset(name) }
+    }
+
+    /// Compares the live views with the views in `directory`, key by key, for every database
+    /// of the projectors. Returns the position the live views had applied in the snapshot
+    /// compared, and up to `limit` differences (none: identical).
+    public func differences(from directory: String, limit: Int = 10) throws -> (position: LogPosition, differences: [ViewDifference]) {
+        let other = try ViewsStore(directory: directory, projectors: projectors, initialMapSize: initialMapSize)
+        return try current.withLock { $0 }.differences(from: other, projectors: projectors, limit: limit)
     }
 
     // MARK: BatchParticipant
 
     public func catchUp(_ reader: LogReader) throws {
-        while true {
-            do {
-                try catchUpOnce(reader)
-                return
-            } catch let error as LMDBError where error.isMapFull {
-                try grow()
-            }
-        }
+        try current.withLock { $0 }.catchUp(projectors, from: reader)
     }
 
-    /// Empties the projectors whose version changed, then folds every event after the
-    /// oldest checkpoint, committing every 65,536 events.
-    private func catchUpOnce(_ reader: LogReader) throws {
-        // Nil while no transaction is open: a commit frees its transaction even when it fails.
-        var open: OpaquePointer? = try beginWrite()
-        defer { if let open { mdb_txn_abort(open) } }
-        var positions: [String: LogPosition] = [:]
-        func transaction() throws -> OpaquePointer {
-            guard let open else { throw ViewError("no views transaction open") }
-            return open
+    public func beginBatch(_ log: LogReader) throws {
+        if let directory = pendingSwap.withLock({ pending in
+            defer { pending = nil }
+            return pending
+        }) {
+            switchViews(to: directory, log)
         }
-        func commit() throws {
-            let txn = try transaction()
-            for projector in projectors { try storeCheckpoint(projector, position: positions[projector.name] ?? 0, txn) }
-            open = nil
-            try check(mdb_txn_commit(txn), "mdb_txn_commit (views catch-up)")
+        let store = current.withLock { $0 }
+        if mapFull {
+            try store.grow()
+            mapFull = false
         }
-        for projector in projectors {
-            let txn = try transaction()
-            let stored = try storedCheckpoint(projector.name, txn)
-            if let stored, stored.version == projector.version {
-                positions[projector.name] = stored.position
-            } else {
-                for dbi in (handles[projector.name] ?? [:]).values { try check(mdb_drop(txn, dbi, 0), "mdb_drop") }
-                positions[projector.name] = 0
-            }
-        }
-        let start = (positions.values.min() ?? 0) + 1
-        var sinceCommit = 0
-        try reader.visit(from: start) { record in
-            let txn = try transaction()
-            for projector in projectors where (positions[projector.name] ?? 0) < record.position {
-                try projector.apply(
-                    record,
-                    to: ViewTransaction(txn: txn, handles: handles[projector.name] ?? [:], owner: projector.name, isWritable: true)
-                )
-                positions[projector.name] = record.position
-            }
-            sinceCommit += 1
-            if sinceCommit == 65_536 {
-                try commit()
-                open = try beginWrite()
-                sinceCommit = 0
-            }
-            return true
-        }
-        try commit()
-    }
-
-    public func beginBatch() throws {
-        if mapFull { try grow() }
-        batchTransaction = try beginWrite()
+        batchTransaction = try store.beginWrite()
+        batchStore = store
         batchThread = pthread_self()
         lastApplied = 0
     }
 
+    /// Opens the rebuilt views, brings them to the log's head and makes them the live ones.
+    /// A failure keeps the old views and is logged: the rebuild can be run again.
+    private func switchViews(to directory: String, _ log: LogReader) {
+        do {
+            let store = try ViewsStore(directory: directory, projectors: projectors, initialMapSize: initialMapSize)
+            let caughtUp = try store.catchUp(projectors, from: log)
+            let previous = current.withLock { live in
+                defer { live = store }
+                return live.directory
+            }
+            logger.notice("views switched", metadata: ["from": "\(previous)", "to": "\(directory)", "caughtUp": "\(caughtUp)"])
+        } catch {
+            logger.error("could not switch to the rebuilt views", metadata: ["directory": "\(directory)", "error": "\(error)"])
+        }
+    }
+
     public func apply(_ record: EventRecord) throws {
-        guard let txn = batchTransaction else { throw ViewError("apply outside a batch") }
+        guard let store = batchStore, let txn = batchTransaction else { throw ViewError("apply outside a batch") }
         do {
             for projector in projectors {
-                try projector.apply(
-                    record,
-                    to: ViewTransaction(txn: txn, handles: handles[projector.name] ?? [:], owner: projector.name, isWritable: true)
-                )
+                try projector.apply(record, to: store.view(projector.name, txn, writable: true))
             }
         } catch let error as LMDBError where error.isMapFull {
             mapFull = true
@@ -169,12 +175,11 @@ public final class InlineProjections: BatchParticipant, @unchecked Sendable {
     }
 
     public func commitBatch() throws {
-        guard let txn = batchTransaction else { return }
-        batchTransaction = nil
-        batchThread = nil
+        guard let store = batchStore, let txn = batchTransaction else { return }
+        endBatch()
         do {
             if lastApplied > 0 {
-                for projector in projectors { try storeCheckpoint(projector, position: lastApplied, txn) }
+                for projector in projectors { try store.storeCheckpoint(projector, position: lastApplied, txn) }
             }
         } catch {
             mdb_txn_abort(txn)
@@ -185,45 +190,12 @@ public final class InlineProjections: BatchParticipant, @unchecked Sendable {
 
     public func abortBatch() {
         if let txn = batchTransaction { mdb_txn_abort(txn) }
+        endBatch()
+    }
+
+    private func endBatch() {
         batchTransaction = nil
+        batchStore = nil
         batchThread = nil
-    }
-
-    // MARK: Internals
-
-    private func beginWrite() throws -> OpaquePointer {
-        var txn: OpaquePointer?
-        var code = mdb_txn_begin(environment.handle, nil, 0, &txn)
-        if code == MDB_MAP_RESIZED {
-            try environment.gate.withExclusive { () throws(LMDBError) in try environment.setMapSize(0) }
-            code = mdb_txn_begin(environment.handle, nil, 0, &txn)
-        }
-        try check(code, "mdb_txn_begin (views)")
-        guard let txn else { throw ViewError("no transaction") }
-        return txn
-    }
-
-    /// Doubles the map; no transaction of the views may be open.
-    private func grow() throws {
-        let next = environment.mapSize * 2
-        try environment.gate.withExclusive { () throws(LMDBError) in try environment.setMapSize(next) }
-        mapFull = false
-    }
-
-    private func storedCheckpoint(_ name: String, _ txn: OpaquePointer) throws -> (version: UInt32, position: LogPosition)? {
-        try lookup(name, in: checkpoints, txn: txn) { bytes -> (version: UInt32, position: LogPosition)? in
-            guard bytes.count == 12 else { return nil }
-            return (
-                UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: 0, as: UInt32.self)),
-                UInt64(littleEndian: bytes.loadUnaligned(fromByteOffset: 4, as: UInt64.self))
-            )
-        } ?? nil
-    }
-
-    private func storeCheckpoint(_ projector: any Projector, position: LogPosition, _ txn: OpaquePointer) throws {
-        var bytes = [UInt8]()
-        withUnsafeBytes(of: projector.version.littleEndian) { bytes.append(contentsOf: $0) }
-        withUnsafeBytes(of: position.littleEndian) { bytes.append(contentsOf: $0) }
-        try bytes.withUnsafeBytes { try store(projector.name, $0, in: checkpoints, txn: txn) }
     }
 }

@@ -73,20 +73,42 @@ public struct ViewTransaction {
 
     /// Visits the entries whose key starts with `prefix`, in key order, until `body` returns false.
     public func forEach(_ database: String, prefix: [UInt8] = [], _ body: ([UInt8], [UInt8]) throws -> Bool) throws {
+        try forEach(database, from: prefix) { key, value in
+            guard key.starts(with: prefix) else { return false }
+            return try body(key, value)
+        }
+    }
+
+    /// Visits the entries from the first key at or after `start`, in key order, until `body`
+    /// returns false (a range scan: `body` stops at the range's end).
+    public func forEach(_ database: String, from start: [UInt8], _ body: ([UInt8], [UInt8]) throws -> Bool) throws {
         let dbi = try handle(database)
         var cursor: OpaquePointer?
         try check(mdb_cursor_open(txn, dbi, &cursor), "mdb_cursor_open \(owner).\(database)")
         defer { mdb_cursor_close(cursor) }
-        try prefix.withUnsafeBytes { prefixBytes in
-            var key = MDB_val(prefixBytes)
+        try start.withUnsafeBytes { startBytes in
+            var key = MDB_val(startBytes)
             var value = MDB_val()
-            var code = mdb_cursor_get(cursor, &key, &value, prefix.isEmpty ? MDB_FIRST : MDB_SET_RANGE)
+            var code = mdb_cursor_get(cursor, &key, &value, start.isEmpty ? MDB_FIRST : MDB_SET_RANGE)
             while code == MDB_SUCCESS {
-                let keyBytes = key.buffer
-                guard keyBytes.starts(with: prefixBytes), try body(Array(keyBytes), Array(value.buffer)) else { return }
+                guard try body(Array(key.buffer), Array(value.buffer)) else { return }
                 code = mdb_cursor_get(cursor, &key, &value, MDB_NEXT)
             }
             if code != MDB_NOTFOUND { try check(code, "mdb_cursor_get \(owner).\(database)") }
+        }
+    }
+
+    /// Runs `body` with the value stored under `key` in place (no copy), nil when there is
+    /// none; the bytes are valid only during the call.
+    public func withValue<T>(_ database: String, _ key: [UInt8], _ body: (UnsafeRawBufferPointer?) throws -> T) throws -> T {
+        let dbi = try handle(database)
+        return try key.withUnsafeBytes { keyBytes -> T in
+            var mdbKey = MDB_val(keyBytes)
+            var value = MDB_val()
+            let code = mdb_get(txn, dbi, &mdbKey, &value)
+            if code == MDB_NOTFOUND { return try body(nil) }
+            try check(code, "mdb_get \(owner).\(database)")
+            return try body(value.buffer)
         }
     }
 }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import EventLog
 import Foundation
+import WatchDomain
 
 /// `playhead export`: the log as NDJSON, one event per line.
 struct ExportCommand: AsyncParsableCommand {

@@ -9,9 +9,12 @@ struct Playhead: AsyncParsableCommand {
         commandName: "playhead",
         abstract: "Playhead: an event-sourced backend for recording and understanding how people watch video.",
         subcommands: [
+            ServeCommand.self,
+            TokenCommand.self,
             InitCommand.self,
             StatsCommand.self,
             VerifyCommand.self,
+            RebuildCommand.self,
             TailCommand.self,
             ExportCommand.self,
             ImportCommand.self,

@@ -1,6 +1,7 @@
 import ArgumentParser
 import EventLog
 import Foundation
+import WatchDomain
 
 /// `playhead stats`: the head, events, streams, bytes on disk and map size of the store.
 struct StatsCommand: AsyncParsableCommand {

@@ -21,7 +21,7 @@ final class CountingProjection: BatchParticipant, @unchecked Sendable {
         }
     }
 
-    func beginBatch() throws { lock.withLock { staged = committed } }
+    func beginBatch(_ log: LogReader) throws { lock.withLock { staged = committed } }
 
     func apply(_ record: EventRecord) throws {
         try lock.withLock {

@@ -1,0 +1,123 @@
+public import EventLog
+import Foundation
+public import Hummingbird
+import Logging
+import Metrics
+public import Projections
+import ServiceLifecycle
+import WatchDomain
+
+/// The Playhead HTTP server: every module's routes on one Hummingbird router, behind
+/// problem-document errors, request ids, metrics and bearer authentication.
+public enum PlayheadHTTPServer {
+    /// Commit reports for ``CommitReport``-observing log configurations: feeds `/metrics`.
+    public static let commitObserver: @Sendable (CommitReport) -> Void = { PlayheadMetrics.record($0) }
+
+    /// Serves `store` until SIGINT or SIGTERM, then shuts down gracefully (the store stays
+    /// open: the caller closes it).
+    public static func run(
+        store: PlayheadStore,
+        configuration: ServerConfiguration,
+        onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }
+    ) async throws {
+        try await application(store: store, configuration: configuration, onServerRunning: onServerRunning).runService()
+    }
+
+    /// The application serving `store`; `onServerRunning` gets the bound port.
+    public static func application(
+        store: PlayheadStore,
+        configuration: ServerConfiguration,
+        onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }
+    ) async throws -> some ApplicationProtocol {
+        _ = PlayheadMetrics.registry
+        let authority = try await TokenAuthority(secret: configuration.jwtSecret)
+        let router = Router(context: PlayheadRequestContext.self)
+        // Outermost first: every response, problem documents included, gets its request id,
+        // is counted and logged with its final status.
+        router.middlewares.add(RequestIDMiddleware())
+        router.middlewares.add(MetricsMiddleware())
+        router.middlewares.add(LogRequestsMiddleware(.info))
+        router.middlewares.add(ProblemMiddleware())
+        router.middlewares.add(BearerAuthMiddleware(authority: authority))
+
+        let queries = UserSessionQueries(views: store.projections)
+        let commands = UserSessionCommands(store: store, queries: queries, clock: configuration.clock, timeout: configuration.sessionTimeout)
+        UserSessionRoutes(commands: commands, queries: queries).add(to: router)
+        SessionMetricsRoutes(queries: queries).add(to: router)
+        OperationsRoutes(store: store).add(to: router)
+
+        return Application(
+            router: router,
+            configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "playhead"),
+            services: [ViewsWatcher(store: store, interval: configuration.viewsPollInterval, logger: configuration.logger)],
+            onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? configuration.port) },
+            logger: configuration.logger
+        )
+    }
+}
+
+/// `/health`, `/ready`, `/openapi.yaml` (open) and `/metrics` (administrators).
+struct OperationsRoutes {
+    let store: PlayheadStore
+
+    /// The OpenAPI document shipped with the server.
+    static let openAPIDocument: String? = Bundle.module.url(forResource: "openapi", withExtension: "yaml")
+        .flatMap { try? String(contentsOf: $0, encoding: .utf8) }
+
+    struct Readiness: ResponseEncodable {
+        var status: String
+        var head: UInt64
+        var projectionLag: UInt64
+    }
+
+    func add(to router: Router<PlayheadRequestContext>) {
+        router.get("health") { _, _ in
+            Response(status: .ok, headers: [.contentType: "text/plain"], body: .init(byteBuffer: ByteBuffer(string: "ok\n")))
+        }
+        router.get("ready") { _, _ in
+            let head = try store.log.head
+            let applied = try store.projections.appliedPosition()
+            let lag = head >= applied ? head - applied : 0
+            return EditedResponse(
+                status: lag == 0 ? .ok : .serviceUnavailable,
+                response: Readiness(status: lag == 0 ? "ready" : "catching up", head: head, projectionLag: lag)
+            )
+        }
+        router.get("openapi.yaml") { _, _ in
+            guard let document = Self.openAPIDocument else { throw Problem(.notFound, "the OpenAPI document is not installed") }
+            return Response(status: .ok, headers: [.contentType: "application/yaml"], body: .init(byteBuffer: ByteBuffer(string: document)))
+        }
+        router.get("metrics") { _, context in
+            _ = try context.requireAdmin()
+            return Response(
+                status: .ok,
+                headers: [.contentType: "text/plain; version=0.0.4"],
+                body: .init(byteBuffer: ByteBuffer(string: PlayheadMetrics.exposition(store: store)))
+            )
+        }
+    }
+}
+
+/// Switches the server to the views that `playhead rebuild` publishes while it runs.
+struct ViewsWatcher: Service {
+    let store: PlayheadStore
+    let interval: Duration
+    let logger: Logger
+
+    func run() async throws {
+        while !Task.isCancelled && !Task.isShuttingDownGracefully {
+            do {
+                try await Task.sleep(for: interval)
+            } catch {
+                return
+            }
+            do {
+                if try await store.adoptPublishedViews() {
+                    logger.notice("now serving rebuilt views", metadata: ["views": "\(store.projections.directory)"])
+                }
+            } catch {
+                logger.error("could not adopt rebuilt views", metadata: ["error": "\(error)"])
+            }
+        }
+    }
+}

@@ -1,0 +1,98 @@
+public import Foundation
+import Hummingbird
+public import JWTKit
+public import WatchDomain
+
+/// The claims of a Playhead bearer token: `sub` is the user id, `role` `admin` marks an
+/// administrator, and `exp` is required and enforced.
+public struct PlayheadClaims: JWTPayload, Equatable {
+    /// The user id.
+    public var sub: SubjectClaim
+    /// When the token stops being valid.
+    public var exp: ExpirationClaim
+    /// `admin` for an administrator.
+    public var role: String?
+
+    /// Creates claims.
+    public init(userId: String, expires: Date, admin: Bool) {
+        sub = SubjectClaim(value: userId)
+        exp = ExpirationClaim(value: expires)
+        role = admin ? "admin" : nil
+    }
+
+    public func verify(using algorithm: some JWTAlgorithm) async throws {
+        try exp.verifyNotExpired()
+    }
+}
+
+/// Signs and verifies HS256 bearer tokens with one secret.
+public struct TokenAuthority: Sendable {
+    private let keys: JWTKeyCollection
+
+    /// The shortest secret accepted: HS256 wants a key at least as long as its hash.
+    public static let minimumSecretBytes = 32
+
+    /// An authority for `secret` (at least ``minimumSecretBytes`` long).
+    public init(secret: String) async throws {
+        guard secret.utf8.count >= Self.minimumSecretBytes else {
+            throw Problem(.internalServerError, "the JWT secret must be at least \(Self.minimumSecretBytes) bytes")
+        }
+        let keys = JWTKeyCollection()
+        await keys.add(hmac: HMACKey(from: secret), digestAlgorithm: .sha256)
+        self.keys = keys
+    }
+
+    /// A token for `userId`, valid for `lifetime`.
+    public func token(userId: String, admin: Bool, lifetime: Duration, now: Date = Date()) async throws -> String {
+        let expires = now.addingTimeInterval(Double(lifetime.components.seconds))
+        return try await keys.sign(PlayheadClaims(userId: userId, expires: expires, admin: admin))
+    }
+
+    /// The caller a token names, or a 401 saying why not.
+    public func caller(fromToken token: String) async throws -> Caller {
+        let claims: PlayheadClaims
+        do {
+            claims = try await keys.verify(token, as: PlayheadClaims.self)
+        } catch let error as JWTError where error.errorType == .claimVerificationFailure {
+            throw Problem(.unauthorized, "the bearer token has expired")
+        } catch {
+            throw Problem(.unauthorized, "the bearer token is not valid")
+        }
+        let userId = claims.sub.value
+        guard (1...256).contains(userId.utf8.count) else {
+            throw Problem(.unauthorized, "the bearer token's sub must be 1 to 256 bytes")
+        }
+        return Caller(userId: userId, isAdmin: claims.role == "admin")
+    }
+}
+
+/// Authenticates every request but the open routes (`/health`, `/ready`, `/openapi.yaml`)
+/// with its `Authorization: Bearer` token; a missing or bad token is a 401.
+struct BearerAuthMiddleware: RouterMiddleware {
+    typealias Context = PlayheadRequestContext
+    let authority: TokenAuthority
+    static let openPaths: Set<String> = ["/health", "/ready", "/openapi.yaml"]
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        if Self.openPaths.contains(request.uri.path) { return try await next(request, context) }
+        guard let header = request.headers[.authorization] else {
+            throw unauthorized("a bearer token is required (Authorization: Bearer <token>)")
+        }
+        guard header.count > 7, header.prefix(7).lowercased() == "bearer " else {
+            throw unauthorized("the Authorization header must be 'Bearer <token>'")
+        }
+        var context = context
+        do {
+            context.caller = try await authority.caller(fromToken: String(header.dropFirst(7)))
+        } catch let problem as Problem {
+            throw unauthorized(problem.detail)
+        }
+        return try await next(request, context)
+    }
+
+    private func unauthorized(_ detail: String) -> Problem {
+        var problem = Problem(.unauthorized, detail)
+        problem.headers[.wwwAuthenticate] = "Bearer"
+        return problem
+    }
+}

@@ -1,0 +1,23 @@
+public import EventLog
+public import Logging
+
+/// How `playhead serve` runs.
+public struct ServerConfiguration: Sendable {
+    /// The address to listen on.
+    public var host: String = "127.0.0.1"
+    /// The port to listen on (0: any free port).
+    public var port: Int = 8080
+    /// The HS256 secret that signs and verifies bearer tokens.
+    public var jwtSecret: String
+    /// How long a user session may go without activity before it expires.
+    public var sessionTimeout: Duration = .seconds(3600)
+    /// The clock that stamps events and decides expiry (tests inject one).
+    public var clock: @Sendable () -> Timestamp = { Timestamp.now() }
+    /// How often the server looks for views published by `playhead rebuild`.
+    public var viewsPollInterval: Duration = .seconds(1)
+    /// The server's logger.
+    public var logger = Logger(label: "playhead.server")
+
+    /// A configuration with `jwtSecret` and the defaults.
+    public init(jwtSecret: String) { self.jwtSecret = jwtSecret }
+}

@@ -1,0 +1,46 @@
+import EventLog
+import Foundation
+import Hummingbird
+import Metrics
+import Projections
+import Prometheus
+
+/// The process's Prometheus registry, bootstrapped into swift-metrics once: Hummingbird's
+/// request metrics and Playhead's own land in it, and `GET /metrics` prints it.
+enum PlayheadMetrics {
+    static let registry: PrometheusCollectorRegistry = {
+        let registry = PrometheusCollectorRegistry()
+        var factory = PrometheusMetricsFactory(registry: registry)
+        // Prometheus names allow no dots; swift-metrics labels (Hummingbird's) use them.
+        factory.nameAndLabelSanitizer = { name, labels in
+            (name.replacingOccurrences(of: ".", with: "_"), labels.map { ($0.0.replacingOccurrences(of: ".", with: "_"), $0.1) })
+        }
+        factory.valueHistogramBuckets["playhead_append_batch_events"] = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 4096, 16384, 65536]
+        MetricsSystem.bootstrap(factory)
+        return registry
+    }()
+
+    static let batchEvents = Recorder(label: "playhead_append_batch_events")
+    static let batchSubmissions = Recorder(label: "playhead_append_batch_submissions")
+    static let commitTime = Metrics.Timer(label: "playhead_append_commit_seconds")
+    static let projectionLag = Gauge(label: "playhead_projection_lag_events")
+    static let logHead = Gauge(label: "playhead_log_head_position")
+
+    /// Records one commit of the log's writer (called on the writer thread).
+    static func record(_ report: CommitReport) {
+        batchEvents.record(report.events)
+        batchSubmissions.record(report.submissions)
+        commitTime.recordNanoseconds(
+            Int64(report.duration.components.seconds) * 1_000_000_000 + report.duration.components.attoseconds / 1_000_000_000
+        )
+    }
+
+    /// The text exposition, after updating the gauges that are read rather than pushed.
+    static func exposition(store: PlayheadStore) -> String {
+        let head = (try? store.log.head) ?? 0
+        let applied = (try? store.projections.appliedPosition()) ?? 0
+        logHead.record(head)
+        projectionLag.record(head >= applied ? head - applied : 0)
+        return registry.emitToString()
+    }
+}

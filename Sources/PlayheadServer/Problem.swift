@@ -1,0 +1,100 @@
+import EventLog
+import Foundation
+import HTTPTypes
+public import Hummingbird
+import Logging
+import WatchDomain
+
+/// An error answered as `application/problem+json` (RFC 9457): a status, a detail for
+/// people and, for a bad input, the field it concerns.
+public struct Problem: Error, HTTPResponseError, CustomStringConvertible {
+    /// The HTTP status.
+    public var status: HTTPResponse.Status
+    /// What went wrong, for people.
+    public var detail: String
+    /// The request field at fault, when there is one (`startDate`, `engaged`, …).
+    public var field: String?
+    /// Extra response headers.
+    public var headers: HTTPFields = [:]
+
+    /// Creates a problem.
+    public init(_ status: HTTPResponse.Status, _ detail: String, field: String? = nil) {
+        self.status = status
+        self.detail = detail
+        self.field = field
+    }
+
+    /// A 400 about `field`.
+    static func badField(_ field: String, _ detail: String) -> Problem { Problem(.badRequest, detail, field: field) }
+
+    public var description: String { "\(status.code) \(detail)" }
+
+    public func response(from request: Request, context: some RequestContext) throws -> Response {
+        var object: [String: Any] = [
+            "type": "about:blank",
+            "title": status.reasonPhrase,
+            "status": status.code,
+            "detail": detail,
+            "instance": request.uri.path,
+        ]
+        if let field { object["field"] = field }
+        let body = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])
+        var headers = self.headers
+        headers[.contentType] = "application/problem+json"
+        return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: body)))
+    }
+}
+
+/// Turns every error a route throws into a ``Problem``: the domain's refusals into their
+/// statuses, Hummingbird's own errors (no such route, …) into problem documents, and
+/// anything unexpected into a logged 500 that reveals nothing.
+struct ProblemMiddleware: RouterMiddleware {
+    typealias Context = PlayheadRequestContext
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        do {
+            return try await next(request, context)
+        } catch {
+            return try Self.problem(for: error, context: context).response(from: request, context: context)
+        }
+    }
+
+    static func problem(for error: any Error, context: Context) -> Problem {
+        switch error {
+        case let problem as Problem:
+            return problem
+        case let error as UserSessionError:
+            switch error.code {
+            case .notFound: return Problem(.notFound, error.message)
+            default: return Problem(.conflict, error.message)
+            }
+        case let error as HTTPError:
+            return Problem(error.status, error.body ?? error.status.reasonPhrase)
+        case let error as EventLogError where error.code == .overloaded:
+            var problem = Problem(.serviceUnavailable, "the event log is overloaded; retry shortly")
+            problem.headers[.retryAfter] = "1"
+            return problem
+        case let error as any HTTPResponseError:
+            return Problem(error.status, error.status.reasonPhrase)
+        default:
+            context.logger.error("request failed", metadata: ["error": "\(error)"])
+            return Problem(.internalServerError, "the server could not complete the request")
+        }
+    }
+}
+
+/// Sets `X-Request-Id` on every response: the id Hummingbird gave the request, which its
+/// log lines carry as `hb.request.id`.
+struct RequestIDMiddleware: RouterMiddleware {
+    typealias Context = PlayheadRequestContext
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        var response = try await next(request, context)
+        response.headers[.requestID] = context.id
+        return response
+    }
+}
+
+extension HTTPField.Name {
+    static let requestID = Self("X-Request-Id")!
+}

@@ -1,0 +1,164 @@
+import EventLog
+import Foundation
+import Hummingbird
+import WatchDomain
+
+/// Reading path parameters, query parameters and JSON bodies, with a ``Problem`` naming
+/// the field for anything that is missing or malformed.
+extension Request {
+    /// Decodes the JSON body (at most `limit` bytes) as `T`.
+    func decodeJSON<T: Decodable>(_ type: T.Type, limit: Int = 1 << 16) async throws -> T {
+        let buffer = try await body.collect(upTo: limit)
+        guard buffer.readableBytes > 0 else { throw Problem.badField("body", "the request needs a JSON body") }
+        do {
+            return try JSONDecoder().decode(T.self, from: Data(buffer.readableBytesView))
+        } catch let error as DecodingError {
+            throw Self.problem(error)
+        }
+    }
+
+    private static func problem(_ error: DecodingError) -> Problem {
+        func path(_ codingPath: [any CodingKey]) -> String {
+            codingPath.map { $0.intValue.map { "[\($0)]" } ?? $0.stringValue }.joined(separator: ".")
+                .replacingOccurrences(of: ".[", with: "[")
+        }
+        switch error {
+        case .keyNotFound(let key, let context):
+            let field = path(context.codingPath + [key])
+            return .badField(field, "\(field) is required")
+        case .typeMismatch(let type, let context), .valueNotFound(let type, let context):
+            let field = path(context.codingPath)
+            return .badField(field, "\(field) must be \(describe(type))")
+        case .dataCorrupted(let context) where !context.codingPath.isEmpty:
+            let field = path(context.codingPath)
+            return .badField(field, "\(field) is not valid: \(context.debugDescription)")
+        default:
+            return .badField("body", "the body is not valid JSON")
+        }
+    }
+
+    private static func describe(_ type: Any.Type) -> String {
+        switch type {
+        case is Bool.Type: "true or false"
+        case is String.Type: "a string"
+        case is Int.Type, is Int64.Type, is UInt64.Type: "a whole number"
+        case is Double.Type: "a number"
+        default: "of type \(type)"
+        }
+    }
+}
+
+extension PlayheadRequestContext {
+    /// The path parameter `name` as a UUID (400 when it is not one).
+    func uuidParameter(_ name: String) throws -> UUID {
+        guard let text = parameters.get(name), let id = UUID(uuidString: text) else {
+            throw Problem.badField(name, "\(name) must be a UUID")
+        }
+        return id
+    }
+}
+
+/// The range of a metrics query: `startDate` and `endDate` as ISO 8601 dates
+/// (`2026-01-31`, the whole day) or times (`2026-01-31T12:00:00Z`, offsets allowed).
+struct DateRange {
+    /// The first instant in the range.
+    var start: Timestamp
+    /// The first instant after it.
+    var end: Timestamp
+
+    /// The range a request's query names; a missing, malformed or reversed range is a 400.
+    init(query request: Request, maxDays: Int64) throws {
+        let query = request.uri.queryParameters
+        func parse(_ name: String, endOfDay: Bool) throws -> Timestamp {
+            guard let text = query.get(name), !text.isEmpty else { throw Problem.badField(name, "\(name) is required") }
+            guard let time = QueryTime.parse(text, endOfDay: endOfDay) else {
+                throw Problem.badField(name, "\(name) must be an ISO 8601 date (2026-01-31) or time (2026-01-31T12:00:00Z)")
+            }
+            return time
+        }
+        start = try parse("startDate", endOfDay: false)
+        end = try parse("endDate", endOfDay: true)
+        guard start < end else { throw Problem.badField("endDate", "endDate must be after startDate") }
+        guard end.microsecondsSince1970 - start.microsecondsSince1970 <= maxDays * 86_400_000_000 else {
+            throw Problem.badField("endDate", "the range may span at most \(maxDays) days")
+        }
+    }
+}
+
+/// Parses the ISO 8601 forms a query accepts.
+enum QueryTime {
+    /// `YYYY-MM-DD` (its midnight, or the next midnight when `endOfDay`), or
+    /// `YYYY-MM-DDTHH:MM[:SS[.fraction]]` followed by `Z` or `±HH:MM`.
+    static func parse(_ text: String, endOfDay: Bool) -> Timestamp? {
+        let bytes = Array(text.utf8)
+        func number(_ range: Range<Int>) -> Int64? {
+            guard range.upperBound <= bytes.count else { return nil }
+            var value: Int64 = 0
+            for index in range {
+                guard (48...57).contains(bytes[index]) else { return nil }
+                value = value * 10 + Int64(bytes[index] - 48)
+            }
+            return value
+        }
+        guard bytes.count >= 10, bytes[4] == UInt8(ascii: "-"), bytes[7] == UInt8(ascii: "-"),
+            let year = number(0..<4), let month = number(5..<7), let day = number(8..<10),
+            (1...12).contains(month), (1...daysIn(month, year)).contains(day)
+        else { return nil }
+        let midnight = daysFromEpoch(year, month, day) * 86_400_000_000
+        if bytes.count == 10 { return Timestamp(microsecondsSince1970: midnight + (endOfDay ? 86_400_000_000 : 0)) }
+        guard bytes.count >= 17, bytes[10] == UInt8(ascii: "T") || bytes[10] == UInt8(ascii: " "), bytes[13] == UInt8(ascii: ":"),
+            let hour = number(11..<13), let minute = number(14..<16), hour < 24, minute < 60
+        else { return nil }
+        var index = 16
+        var second: Int64 = 0
+        var micros: Int64 = 0
+        if index < bytes.count, bytes[index] == UInt8(ascii: ":") {
+            guard let value = number(17..<19), value < 61 else { return nil }
+            second = value
+            index = 19
+            if index < bytes.count, bytes[index] == UInt8(ascii: ".") {
+                index += 1
+                var digits = 0
+                while index < bytes.count, (48...57).contains(bytes[index]) {
+                    if digits < 6 { micros = micros * 10 + Int64(bytes[index] - 48) }
+                    digits += 1
+                    index += 1
+                }
+                guard digits > 0 else { return nil }
+                if digits < 6 { for _ in digits..<6 { micros *= 10 } }
+            }
+        }
+        var offset: Int64 = 0
+        guard index < bytes.count else { return nil }
+        if bytes[index] == UInt8(ascii: "Z") {
+            guard index + 1 == bytes.count else { return nil }
+        } else {
+            guard bytes[index] == UInt8(ascii: "+") || bytes[index] == UInt8(ascii: "-"), bytes.count == index + 6,
+                bytes[index + 3] == UInt8(ascii: ":"),
+                let offsetHours = number((index + 1)..<(index + 3)), let offsetMinutes = number((index + 4)..<(index + 6)),
+                offsetHours < 24, offsetMinutes < 60
+            else { return nil }
+            offset = (offsetHours * 60 + offsetMinutes) * 60_000_000 * (bytes[index] == UInt8(ascii: "+") ? 1 : -1)
+        }
+        let time = midnight + ((hour * 60 + minute) * 60 + second) * 1_000_000 + micros - offset
+        return Timestamp(microsecondsSince1970: time)
+    }
+
+    private static func daysIn(_ month: Int64, _ year: Int64) -> Int64 {
+        switch month {
+        case 2: (year % 4 == 0 && year % 100 != 0) || year % 400 == 0 ? 29 : 28
+        case 4, 6, 9, 11: 30
+        default: 31
+        }
+    }
+
+    /// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
+    private static func daysFromEpoch(_ year: Int64, _ month: Int64, _ day: Int64) -> Int64 {
+        let y = month <= 2 ? year - 1 : year
+        let era = (y >= 0 ? y : y - 399) / 400
+        let yearOfEra = y - era * 400
+        let dayOfYear = (153 * (month + (month > 2 ? -3 : 9)) + 2) / 5 + day - 1
+        let dayOfEra = yearOfEra * 365 + yearOfEra / 4 - yearOfEra / 100 + dayOfYear
+        return era * 146_097 + dayOfEra - 719_468
+    }
+}

@@ -1,0 +1,239 @@
+import EventLog
+import Foundation
+import Hummingbird
+import Projections
+import WatchDomain
+
+/// Runs the user-session commands through the log's writer: each decider reads the
+/// session's row as the batch left it, and its events are appended and projected in the
+/// same batch; the caller is answered after the durable commit.
+struct UserSessionCommands: Sendable {
+    let store: PlayheadStore
+    let queries: UserSessionQueries
+    let clock: @Sendable () -> Timestamp
+    let timeout: Duration
+
+    /// Starts a session for `caller` and returns its id.
+    func start(caller: Caller, userAgent: String?, correlation: UUID) async throws -> UUID {
+        let event = UserSessionDecider.start(sessionId: UUID(), userId: caller.userId, userAgent: userAgent)
+        _ = try await store.log.append(AppendRequest(events: [event.proposed(actor: caller.userId, correlationID: correlation)]))
+        return event.sessionId
+    }
+
+    func heartbeat(_ sessionId: UUID, caller: Caller, correlation: UUID) async throws -> UserSessionDecider.HeartbeatOutcome {
+        let newSessionId = UUID()
+        return try await decide(caller, correlation) { [queries, clock, timeout] in
+            try UserSessionDecider.heartbeat(
+                try queries.session(sessionId),
+                sessionId: sessionId,
+                caller: caller,
+                now: clock(),
+                timeout: timeout,
+                newSessionId: newSessionId
+            )
+        }
+    }
+
+    func end(_ sessionId: UUID, caller: Caller, correlation: UUID) async throws -> UserSessionDecider.EndOutcome {
+        try await decide(caller, correlation) { [queries] in
+            try UserSessionDecider.end(try queries.session(sessionId), sessionId: sessionId, caller: caller)
+        }
+    }
+
+    func setEngaged(_ engaged: Bool, _ sessionId: UUID, caller: Caller, correlation: UUID) async throws {
+        try await decide(caller, correlation) { [queries, clock, timeout] in
+            let events = try UserSessionDecider.setEngaged(
+                engaged,
+                try queries.session(sessionId),
+                sessionId: sessionId,
+                caller: caller,
+                now: clock(),
+                timeout: timeout
+            )
+            return (events, ())
+        }
+    }
+
+    /// Appends what `decide` returns (nothing when it returns no events).
+    private func decide<Outcome: Sendable>(
+        _ caller: Caller,
+        _ correlation: UUID,
+        _ decide: @escaping @Sendable () throws -> (events: [any DomainEvent], outcome: Outcome)
+    ) async throws -> Outcome {
+        try await store.log.append(deciding: {
+            let (events, outcome) = try decide()
+            let request = events.isEmpty ? nil : AppendRequest(events: events.map { $0.proposed(actor: caller.userId, correlationID: correlation) })
+            return (request, outcome)
+        }).decision
+    }
+}
+
+/// A session as the API shows it.
+struct UserSessionBody: ResponseEncodable {
+    var sessionId: String
+    var userId: String
+    var status: String
+    var startedAt: String
+    var lastActiveAt: String
+    var contentEngaged: Bool
+    var heartbeats: UInt64
+    var renewedFrom: String?
+    var userAgent: String?
+
+    init(_ session: UserSession) {
+        sessionId = session.sessionId.uuidString.lowercased()
+        userId = session.userId
+        status = "active"
+        startedAt = ISO8601Micros.format(session.startedAt)
+        lastActiveAt = ISO8601Micros.format(session.lastActiveAt)
+        contentEngaged = session.contentEngaged
+        heartbeats = session.heartbeats
+        renewedFrom = session.renewedFrom?.uuidString.lowercased()
+        userAgent = session.userAgent
+    }
+}
+
+/// The routes of the user-sessions module (../shared/spec/user-sessions.md).
+struct UserSessionRoutes {
+    let commands: UserSessionCommands
+    let queries: UserSessionQueries
+
+    struct Started: ResponseEncodable {
+        struct Login: Encodable { var sessionId: String }
+        var sessionId: String
+        var userId: String
+        /// What the spec's login example reads (`response.data.body.sessionId`).
+        var body: Login
+    }
+
+    struct Heartbeat: ResponseEncodable {
+        var status: String
+        var needsNewSession: Bool
+        var sessionId: String?
+    }
+
+    struct Ended: ResponseEncodable {
+        var status: String
+        var message: String
+        var sessionId: String
+    }
+
+    struct Engagement: Decodable { var engaged: Bool }
+
+    struct EngagementUpdated: ResponseEncodable {
+        var status: String
+        var message: String
+        var sessionId: String
+        var contentEngaged: Bool
+    }
+
+    struct Sessions: ResponseEncodable { var data: [UserSessionBody] }
+
+    func add(to router: Router<PlayheadRequestContext>) {
+        let group = router.group("user-sessions")
+        group.post { request, context in
+            let caller = try context.requireCaller()
+            let id = try await commands.start(caller: caller, userAgent: request.headers[.userAgent], correlation: UUID())
+            let text = id.uuidString.lowercased()
+            return EditedResponse(status: .created, response: Started(sessionId: text, userId: caller.userId, body: .init(sessionId: text)))
+        }
+        group.get { _, context in
+            let caller = try context.requireCaller()
+            let sessions = try queries.activeSessions(of: caller.userId, at: commands.clock(), timeout: commands.timeout)
+            return Sessions(data: sessions.map(UserSessionBody.init))
+        }
+        group.post("heartbeat/:sessionId") { _, context in
+            let caller = try context.requireCaller()
+            let sessionId = try context.uuidParameter("sessionId")
+            switch try await commands.heartbeat(sessionId, caller: caller, correlation: UUID()) {
+            case .active: return Heartbeat(status: "active", needsNewSession: false)
+            case .renewed(let newSessionId):
+                return Heartbeat(status: "renewed", needsNewSession: false, sessionId: newSessionId.uuidString.lowercased())
+            case .expired: return Heartbeat(status: "expired", needsNewSession: true)
+            }
+        }
+        group.post("end/:sessionId") { _, context in
+            let caller = try context.requireCaller()
+            let sessionId = try context.uuidParameter("sessionId")
+            let text = sessionId.uuidString.lowercased()
+            switch try await commands.end(sessionId, caller: caller, correlation: UUID()) {
+            case .ended: return Ended(status: "success", message: "Session ended", sessionId: text)
+            case .alreadyClosed(.expired): return Ended(status: "success", message: "Session had already expired", sessionId: text)
+            case .alreadyClosed: return Ended(status: "success", message: "Session had already ended", sessionId: text)
+            }
+        }
+        group.patch(":sessionId/content-engaged") { request, context in
+            let caller = try context.requireCaller()
+            let sessionId = try context.uuidParameter("sessionId")
+            let engaged = try await request.decodeJSON(Engagement.self).engaged
+            try await commands.setEngaged(engaged, sessionId, caller: caller, correlation: UUID())
+            return EngagementUpdated(
+                status: "success",
+                message: "Content engaged status updated to \(engaged)",
+                sessionId: sessionId.uuidString.lowercased(),
+                contentEngaged: engaged
+            )
+        }
+    }
+}
+
+/// `GET /metrics/sessions` and `GET /metrics/sessions/daily`, for administrators.
+struct SessionMetricsRoutes {
+    let queries: UserSessionQueries
+    /// The longest range a query may span.
+    static let maxDays: Int64 = 3_660
+
+    struct Range: Encodable {
+        var startDate: String
+        var endDate: String
+    }
+
+    struct Summary: ResponseEncodable {
+        struct Figures: Encodable {
+            var startDate: String
+            var endDate: String
+            var metrics: SessionMetrics
+
+            func encode(to encoder: any Encoder) throws {
+                try Range(startDate: startDate, endDate: endDate).encode(to: encoder)
+                try metrics.encode(to: encoder)
+            }
+        }
+        var data: Figures
+    }
+
+    struct Daily: ResponseEncodable {
+        struct Day: Encodable {
+            var day: DailySessionMetrics
+
+            private enum CodingKeys: String, CodingKey { case date }
+
+            func encode(to encoder: any Encoder) throws {
+                var container = encoder.container(keyedBy: CodingKeys.self)
+                try container.encode(day.date, forKey: .date)
+                try day.metrics.encode(to: encoder)
+            }
+        }
+        var data: [Day]
+    }
+
+    func add(to router: Router<PlayheadRequestContext>) {
+        let group = router.group("metrics/sessions")
+        group.get { request, context in
+            _ = try context.requireAdmin()
+            let range = try DateRange(query: request, maxDays: Self.maxDays)
+            return Summary(
+                data: .init(
+                    startDate: ISO8601Micros.format(range.start),
+                    endDate: ISO8601Micros.format(range.end),
+                    metrics: try queries.metrics(from: range.start, to: range.end)
+                )
+            )
+        }
+        group.get("daily") { request, context in
+            _ = try context.requireAdmin()
+            let range = try DateRange(query: request, maxDays: Self.maxDays)
+            return Daily(data: try queries.dailyMetrics(from: range.start, to: range.end).map(Daily.Day.init))
+        }
+    }
+}

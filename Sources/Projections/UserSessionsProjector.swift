@@ -1,0 +1,271 @@
+public import EventLog
+public import WatchDomain
+
+#if canImport(FoundationEssentials)
+public import FoundationEssentials
+#else
+public import Foundation
+#endif
+
+/// Folds the user-session events into the rows the module's queries read:
+///
+/// | database | key | value |
+/// |---|---|---|
+/// | `sessions` | session id (16 bytes) | ``UserSession`` row |
+/// | `open_by_user` | user id length (2 bytes BE), user id, started-at (8 bytes), session id | empty: the user's sessions not yet ended or expired |
+/// | `by_start` | started-at (8 bytes), session id | empty: every session in start order, for metrics |
+///
+/// Times in keys are microseconds since 1970 with the sign bit flipped, big-endian, so
+/// that byte order is time order.
+public struct UserSessionsProjector: Projector {
+    public let name = "user-sessions"
+    public let version: UInt32 = 1
+    public let databases = ["sessions", "open_by_user", "by_start"]
+
+    /// Creates the projector.
+    public init() {}
+
+    public func apply(_ record: EventRecord, to views: ViewTransaction) throws {
+        let type = record.typeBytes
+        guard type.starts(with: Self.prefix) else { return }
+        let payload = record.payload
+        let at = record.recordedAt
+        if type.elementsEqual(Self.heartbeat) {
+            let event = try UserSessionHeartbeat.decode(payload)
+            try update(event.sessionId, views) { session in
+                session.lastActiveAt = at
+                session.heartbeats += 1
+            }
+        } else if type.elementsEqual(Self.started) {
+            let event = try UserSessionStarted.decode(payload)
+            try open(UserSession(sessionId: event.sessionId, userId: event.userId, startedAt: at, userAgent: event.userAgent), views)
+        } else if type.elementsEqual(Self.renewed) {
+            let event = try UserSessionRenewed.decode(payload)
+            try open(
+                UserSession(sessionId: event.sessionId, userId: event.userId, startedAt: at, renewedFrom: event.previousSessionId),
+                views
+            )
+        } else if type.elementsEqual(Self.engagement) {
+            let event = try UserSessionEngagementChanged.decode(payload)
+            try update(event.sessionId, views) { $0.contentEngaged = event.engaged }
+        } else if type.elementsEqual(Self.ended) {
+            let event = try UserSessionEnded.decode(payload)
+            try close(event.sessionId, as: .ended, at: at, renewedBy: nil, views)
+        } else if type.elementsEqual(Self.expired) {
+            let event = try UserSessionExpired.decode(payload)
+            try close(event.sessionId, as: .expired, at: at, renewedBy: event.renewedBy, views)
+        }
+    }
+
+    private func open(_ session: UserSession, _ views: ViewTransaction) throws {
+        try views.put("sessions", Self.key(session.sessionId), session.encoded())
+        try views.put("open_by_user", Self.userKey(session.userId, session.startedAt, session.sessionId), [])
+        try views.put("by_start", Self.time(session.startedAt) + Self.key(session.sessionId), [])
+    }
+
+    private func close(_ id: UUID, as status: UserSession.Status, at: Timestamp, renewedBy: UUID?, _ views: ViewTransaction) throws {
+        guard
+            let session = try update(
+                id,
+                views,
+                { session in
+                    session.status = status
+                    session.closedAt = at
+                    session.renewedBy = renewedBy
+                }
+            )
+        else { return }
+        try views.delete("open_by_user", Self.userKey(session.userId, session.startedAt, id))
+    }
+
+    /// Changes a stored row; an event for a session with no row (a log cut short by an
+    /// import range, say) changes nothing.
+    @discardableResult
+    private func update(_ id: UUID, _ views: ViewTransaction, _ change: (inout UserSession) -> Void) throws -> UserSession? {
+        let key = Self.key(id)
+        guard var session = try views.withValue("sessions", key, { bytes in try bytes.map { try UserSession(decoding: $0) } }) else {
+            return nil
+        }
+        change(&session)
+        try views.put("sessions", key, session.encoded())
+        return session
+    }
+
+    static let prefix = Array("user-session.".utf8)
+    static let started = Array(UserSessionStarted.eventType.utf8)
+    static let renewed = Array(UserSessionRenewed.eventType.utf8)
+    static let heartbeat = Array(UserSessionHeartbeat.eventType.utf8)
+    static let engagement = Array(UserSessionEngagementChanged.eventType.utf8)
+    static let ended = Array(UserSessionEnded.eventType.utf8)
+    static let expired = Array(UserSessionExpired.eventType.utf8)
+
+    static func key(_ id: UUID) -> [UInt8] { withUnsafeBytes(of: id.uuid) { Array($0) } }
+
+    static func time(_ time: Timestamp) -> [UInt8] {
+        let biased = UInt64(bitPattern: time.microsecondsSince1970) ^ (1 << 63)
+        return withUnsafeBytes(of: biased.bigEndian) { Array($0) }
+    }
+
+    static func userPrefix(_ userId: String) -> [UInt8] {
+        let utf8 = Array(userId.utf8)
+        return [UInt8(truncatingIfNeeded: utf8.count >> 8), UInt8(truncatingIfNeeded: utf8.count)] + utf8
+    }
+
+    static func userKey(_ userId: String, _ startedAt: Timestamp, _ id: UUID) -> [UInt8] {
+        userPrefix(userId) + time(startedAt) + key(id)
+    }
+}
+
+/// Session figures over a range of start times (see Docs/api.md for each definition).
+public struct SessionMetrics: Sendable, Hashable, Codable {
+    /// Sessions started in the range (renewals included).
+    public var totalSessions: Int = 0
+    /// Distinct users among them.
+    public var uniqueUsers: Int = 0
+    /// Those marked as engaged with content.
+    public var engagedSessions: Int = 0
+    /// `engagedSessions / totalSessions`, 0 when there are none.
+    public var engagementRate: Double = 0
+    /// Mean of start-to-last-activity, in seconds, 0 when there are none.
+    public var averageDurationSeconds: Double = 0
+    /// Those ended by their user.
+    public var endedSessions: Int = 0
+    /// Those found expired by a later heartbeat.
+    public var expiredSessions: Int = 0
+    /// Those that began as the renewal of an expired session.
+    public var renewedSessions: Int = 0
+
+    /// Empty figures.
+    public init() {}
+}
+
+/// The figures of one UTC day.
+public struct DailySessionMetrics: Sendable, Hashable, Codable {
+    /// The day, `YYYY-MM-DD`.
+    public var date: String
+    /// The figures of the sessions started that day.
+    public var metrics: SessionMetrics
+}
+
+/// The queries of the user-sessions module, answered from ``UserSessionsProjector``'s rows.
+public struct UserSessionQueries: Sendable {
+    /// The views to read.
+    public let views: InlineProjections
+    private let name = UserSessionsProjector().name
+
+    /// Reads from `views`.
+    public init(views: InlineProjections) { self.views = views }
+
+    /// The session's row; on the writer thread inside a batch, as the batch left it.
+    public func session(_ id: UUID) throws -> UserSession? {
+        try views.read(name) { tx in
+            try tx.withValue("sessions", UserSessionsProjector.key(id)) { bytes in try bytes.map { try UserSession(decoding: $0) } }
+        }
+    }
+
+    /// The user's sessions that are active at `now` (neither ended nor expired, with activity
+    /// within `timeout`), oldest first.
+    public func activeSessions(of userId: String, at now: Timestamp, timeout: Duration) throws -> [UserSession] {
+        try views.read(name) { tx in
+            var sessions: [UserSession] = []
+            try tx.forEach("open_by_user", prefix: UserSessionsProjector.userPrefix(userId)) { key, _ in
+                let id = key.suffix(16).withUnsafeBytes { UUID(uuid: $0.loadUnaligned(as: uuid_t.self)) }
+                if let session = try tx.withValue(
+                    "sessions",
+                    UserSessionsProjector.key(id),
+                    { bytes in try bytes.map { try UserSession(decoding: $0) } }
+                ),
+                    session.isActive(at: now, timeout: timeout)
+                {
+                    sessions.append(session)
+                }
+                return true
+            }
+            return sessions
+        }
+    }
+
+    /// Figures for the sessions started in `[start, end)`.
+    public func metrics(from start: Timestamp, to end: Timestamp) throws -> SessionMetrics {
+        var accumulator = MetricsAccumulator()
+        try visitSessions(from: start, to: end) { accumulator.add($0) }
+        return accumulator.metrics
+    }
+
+    /// Figures per UTC day for the days that `[start, end)` touches, every day present
+    /// (zeros when no session started on it).
+    public func dailyMetrics(from start: Timestamp, to end: Timestamp) throws -> [DailySessionMetrics] {
+        let dayMicros: Int64 = 86_400_000_000
+        func day(_ time: Timestamp) -> Int64 {
+            let micros = time.microsecondsSince1970
+            return micros >= 0 ? micros / dayMicros : (micros - dayMicros + 1) / dayMicros
+        }
+        let first = day(start)
+        let last = max(first, day(Timestamp(microsecondsSince1970: end.microsecondsSince1970 - 1)))
+        var days = Array(repeating: MetricsAccumulator(), count: Int(last - first + 1))
+        try visitSessions(from: start, to: end) { session in
+            days[Int(day(session.startedAt) - first)].add(session)
+        }
+        return days.enumerated().map { offset, accumulator in
+            let midnight = Timestamp(microsecondsSince1970: (first + Int64(offset)) * dayMicros)
+            return DailySessionMetrics(date: String(ISO8601Micros.format(midnight).prefix(10)), metrics: accumulator.metrics)
+        }
+    }
+
+    private func visitSessions(from start: Timestamp, to end: Timestamp, _ body: (UserSession) -> Void) throws {
+        let stop = UserSessionsProjector.time(end)
+        try views.read(name) { tx in
+            try tx.forEach("by_start", from: UserSessionsProjector.time(start)) { key, _ in
+                guard key.prefix(8).lexicographicallyPrecedes(stop) else { return false }
+                let id = key.suffix(16).withUnsafeBytes { UUID(uuid: $0.loadUnaligned(as: uuid_t.self)) }
+                if let session = try tx.withValue(
+                    "sessions",
+                    UserSessionsProjector.key(id),
+                    { bytes in try bytes.map { try UserSession(decoding: $0) } }
+                ) {
+                    body(session)
+                }
+                return true
+            }
+        }
+    }
+}
+
+/// Sums sessions into ``SessionMetrics``.
+private struct MetricsAccumulator {
+    var users: Set<String> = []
+    var total = 0
+    var engaged = 0
+    var ended = 0
+    var expired = 0
+    var renewed = 0
+    var durationMicros: Int64 = 0
+
+    mutating func add(_ session: UserSession) {
+        total += 1
+        users.insert(session.userId)
+        if session.contentEngaged { engaged += 1 }
+        switch session.status {
+        case .ended: ended += 1
+        case .expired: expired += 1
+        case .active: break
+        }
+        if session.renewedFrom != nil { renewed += 1 }
+        durationMicros += session.lastActiveAt.microsecondsSince1970 - session.startedAt.microsecondsSince1970
+    }
+
+    var metrics: SessionMetrics {
+        var metrics = SessionMetrics()
+        metrics.totalSessions = total
+        metrics.uniqueUsers = users.count
+        metrics.engagedSessions = engaged
+        metrics.endedSessions = ended
+        metrics.expiredSessions = expired
+        metrics.renewedSessions = renewed
+        if total > 0 {
+            metrics.engagementRate = Double(engaged) / Double(total)
+            metrics.averageDurationSeconds = Double(durationMicros) / Double(total) / 1_000_000
+        }
+        return metrics
+    }
+}

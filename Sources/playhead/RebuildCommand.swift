@@ -1,0 +1,95 @@
+import ArgumentParser
+import EventLog
+import Foundation
+import Projections
+
+/// `playhead rebuild`: folds the log into fresh views and swaps them in atomically.
+struct RebuildCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "rebuild",
+        abstract: "Fold the whole log into a fresh views environment and make it the live one.",
+        discussion: """
+            Works while `playhead serve` runs: the new views are written beside the live ones, \
+            published atomically (views.current), and the server switches to them within a \
+            second, catching up on what it appended meanwhile. With --projection, the other \
+            projections are copied from the live views and only the named one is folded again.
+            """
+    )
+
+    @OptionGroup var store: StoreOptions
+
+    @Option(help: "Rebuild only this projection (\(PlayheadStore.projectors.map(\.name).joined(separator: ", "))).")
+    var projection: String?
+
+    func validate() throws {
+        if let projection, !PlayheadStore.projectors.contains(where: { $0.name == projection }) {
+            throw ValidationError("no projection named '\(projection)'; there are \(PlayheadStore.projectors.map(\.name).joined(separator: ", "))")
+        }
+    }
+
+    func run() async throws {
+        let log = try store.openLog(.readOnly)
+        let location = ViewsLocation(store: store.resolvedDataDirectory)
+        let target = location.newGeneration()
+        let head = try log.head
+        let started = ContinuousClock.now
+        let bar = ProgressBar(total: head)
+        do {
+            if let projection {
+                let live = try InlineProjections(directory: location.current(), projectors: PlayheadStore.projectors)
+                try live.copy(to: target, refolding: [projection])
+            }
+            let folded = try log.withReader { reader in
+                try InlineProjections.build(directory: target, projectors: PlayheadStore.projectors, from: reader, through: head) {
+                    bar.update($0)
+                }
+            }
+            bar.finish()
+            try location.publish(target)
+            let seconds = (ContinuousClock.now - started).seconds
+            print(
+                "rebuild: \(folded) events folded into \((target as NSString).lastPathComponent) in "
+                    + String(format: "%.2f s (%.0f events/s)", seconds, Double(folded) / max(seconds, 1e-9))
+            )
+        } catch {
+            try? FileManager.default.removeItem(atPath: target)
+            throw error
+        }
+        if LMDBEventLog.hasWriter(directory: store.logDirectory) {
+            print("rebuild: the running server switches to the new views within a second")
+        } else {
+            location.removeGenerations(except: target)
+        }
+    }
+}
+
+/// A one-line progress bar on standard error, drawn only when it is a terminal.
+final class ProgressBar {
+    private let total: UInt64
+    private let enabled = isatty(STDERR_FILENO) != 0
+    private let started = ContinuousClock.now
+
+    init(total: UInt64) { self.total = total }
+
+    func update(_ position: UInt64) {
+        guard enabled, total > 0 else { return }
+        let fraction = min(1, Double(position) / Double(total))
+        let filled = Int(fraction * 30)
+        let rate = Double(position) / max((ContinuousClock.now - started).seconds, 1e-9)
+        let line = String(
+            format: "\r[%@%@] %3.0f%%  %llu/%llu events  %.0f events/s",
+            String(repeating: "#", count: filled),
+            String(repeating: " ", count: 30 - filled),
+            fraction * 100,
+            position,
+            total,
+            rate
+        )
+        FileHandle.standardError.write(Data(line.utf8))
+    }
+
+    func finish() {
+        guard enabled, total > 0 else { return }
+        FileHandle.standardError.write(Data("\n".utf8))
+    }
+}

@@ -1,0 +1,140 @@
+import ArgumentParser
+import EventLog
+import Foundation
+import Logging
+import PlayheadServer
+import Projections
+
+/// Where the HS256 secret comes from: `--jwt-secret`, else `PLAYHEAD_JWT_SECRET`, else the
+/// store's own `jwt-secret` file (made with 32 random bytes the first time, mode 0600), so
+/// that `serve` and `token` agree on a fresh machine without any set-up.
+struct SecretOptions: ParsableArguments {
+    @Option(name: .customLong("jwt-secret"), help: "The HS256 secret (default: $PLAYHEAD_JWT_SECRET, else <data-dir>/jwt-secret).")
+    var jwtSecret: String?
+
+    func resolve(_ store: StoreOptions) throws -> String {
+        if let jwtSecret { return try checked(jwtSecret, "--jwt-secret") }
+        if let secret = ProcessInfo.processInfo.environment["PLAYHEAD_JWT_SECRET"] { return try checked(secret, "PLAYHEAD_JWT_SECRET") }
+        let path = store.resolvedDataDirectory + "/jwt-secret"
+        if let data = FileManager.default.contents(atPath: path), let secret = String(data: data, encoding: .utf8) {
+            return try checked(secret.trimmingCharacters(in: .whitespacesAndNewlines), path)
+        }
+        try FileManager.default.createDirectory(atPath: store.resolvedDataDirectory, withIntermediateDirectories: true)
+        var generator = SystemRandomNumberGenerator()
+        let secret = (0..<32).map { _ in String(format: "%02x", UInt8.random(in: 0...255, using: &generator)) }.joined()
+        guard FileManager.default.createFile(atPath: path, contents: Data((secret + "\n").utf8), attributes: [.posixPermissions: 0o600]) else {
+            throw ValidationError("cannot write \(path)")
+        }
+        printError("playhead: made a new JWT secret in \(path)")
+        return secret
+    }
+
+    private func checked(_ secret: String, _ source: String) throws -> String {
+        guard secret.utf8.count >= TokenAuthority.minimumSecretBytes else {
+            throw ValidationError("the JWT secret from \(source) must be at least \(TokenAuthority.minimumSecretBytes) bytes")
+        }
+        return secret
+    }
+}
+
+/// Parses `90`, `90s`, `15m`, `1h` or `2d`.
+func parseDuration(_ text: String, option: String) throws -> Duration {
+    let units: [Character: Int64] = ["s": 1, "m": 60, "h": 3600, "d": 86_400]
+    var digits = Substring(text)
+    var unit: Int64 = 1
+    if let last = text.last, let scale = units[last] {
+        unit = scale
+        digits = digits.dropLast()
+    }
+    guard let value = Int64(digits), value > 0 else {
+        throw ValidationError("\(option) must be a positive duration like 90s, 15m, 1h or 2d")
+    }
+    return .seconds(value * unit)
+}
+
+/// `playhead serve`: the HTTP server on the embedded store.
+struct ServeCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "serve",
+        abstract: "Serve the REST API on the embedded store.",
+        discussion: "Stops cleanly on SIGINT or SIGTERM; every acknowledged request is durable before its answer."
+    )
+
+    @OptionGroup var store: StoreOptions
+    @OptionGroup var secret: SecretOptions
+
+    @Option(help: "The address to listen on.")
+    var host = "127.0.0.1"
+
+    @Option(help: "The port to listen on (0: any free port).")
+    var port = 8080
+
+    @Option(help: "How long a user session may be silent before it expires (e.g. 1h, 30m).")
+    var sessionTimeout = "1h"
+
+    @Option(help: "Log level: trace, debug, info, notice, warning, error or critical (default: $PLAYHEAD_LOG_LEVEL, else info).")
+    var logLevel: String?
+
+    func run() async throws {
+        let levelName = logLevel ?? ProcessInfo.processInfo.environment["PLAYHEAD_LOG_LEVEL"] ?? "info"
+        guard let level = Logger.Level(rawValue: levelName) else { throw ValidationError("unknown --log-level \(levelName)") }
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+        var configuration = ServerConfiguration(jwtSecret: try secret.resolve(store))
+        configuration.host = host
+        configuration.port = port
+        configuration.sessionTimeout = try parseDuration(sessionTimeout, option: "--session-timeout")
+        let logger = configuration.logger
+        let opened: PlayheadStore
+        do {
+            opened = try PlayheadStore(directory: store.resolvedDataDirectory) {
+                $0.commitObserver = PlayheadHTTPServer.commitObserver
+                $0.logger = logger
+            }
+        } catch let error as EventLogError {
+            throw ValidationError(error.message)
+        }
+        let host = configuration.host
+        do {
+            try await PlayheadHTTPServer.run(store: opened, configuration: configuration) { port in
+                logger.notice("playhead serving", metadata: ["address": "http://\(host):\(port)", "store": "\(opened.directory)"])
+            }
+        } catch {
+            await opened.close()
+            throw error
+        }
+        await opened.close()
+    }
+}
+
+/// `playhead token`: mints a bearer token for local use.
+struct TokenCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "token",
+        abstract: "Print a bearer token (HS256 JWT) for a user, signed with the server's secret."
+    )
+
+    @OptionGroup var store: StoreOptions
+    @OptionGroup var secret: SecretOptions
+
+    @Option(help: "The user id (the token's sub).")
+    var user: String
+
+    @Flag(help: "Mark the user as an administrator (role: admin).")
+    var admin = false
+
+    @Option(help: "How long the token is valid (e.g. 1h, 30m, 7d).")
+    var ttl = "1h"
+
+    func validate() throws {
+        guard (1...256).contains(user.utf8.count) else { throw ValidationError("--user must be 1 to 256 bytes") }
+    }
+
+    func run() async throws {
+        let authority = try await TokenAuthority(secret: try secret.resolve(store))
+        print(try await authority.token(userId: user, admin: admin, lifetime: try parseDuration(ttl, option: "--ttl")))
+    }
+}

@@ -1,0 +1,105 @@
+import EventLog
+import Foundation
+import Testing
+import WatchDomain
+
+@Suite("Binary codec")
+struct CodecTests {
+    @Test("varints, zig-zag integers, strings, UUIDs and optionals round-trip", arguments: [0, 1, 127, 128, 300, Int64.max, -1, Int64.min])
+    func roundTrip(value: Int64) throws {
+        var writer = BinaryWriter()
+        writer.write(value)
+        writer.write(UInt64(bitPattern: value))
+        writer.write("héllo, wörld")
+        let id = UUID()
+        writer.write(id)
+        writer.writeOptional(nil as String?) { $0.write($1) }
+        writer.writeOptional(Timestamp(microsecondsSince1970: value)) { $0.write($1) }
+        writer.write(Double(value) / 3)
+        let bytes = writer.bytes
+        try bytes.withUnsafeBytes { buffer in
+            var reader = BinaryReader(buffer)
+            #expect(try reader.readInt() == value)
+            #expect(try reader.readUInt() == UInt64(bitPattern: value))
+            #expect(try reader.readString() == "héllo, wörld")
+            #expect(try reader.readUUID() == id)
+            #expect(try reader.readOptional { reader throws(DomainCodecError) in try reader.readString() } == nil)
+            #expect(try reader.readOptional { reader throws(DomainCodecError) in try reader.readTimestamp() } == Timestamp(microsecondsSince1970: value))
+            #expect(try reader.readDouble() == Double(value) / 3)
+            #expect(reader.isAtEnd)
+        }
+    }
+
+    @Test("small values stay small: a heartbeat payload is 17 bytes")
+    func compact() {
+        #expect(UserSessionHeartbeat(sessionId: UUID()).encoded().count == 17)
+    }
+
+    @Test("truncated or lying bytes are an error, never a read past the end")
+    func truncated() throws {
+        let full = UserSessionStarted(sessionId: UUID(), userId: "alice", userAgent: "curl").encoded()
+        for length in 0..<full.count {
+            #expect(throws: DomainCodecError.self) { try UserSessionStarted.decode(Array(full.prefix(length))) }
+        }
+        // A string length far beyond the bytes there are.
+        var lying = Array(full.prefix(17))
+        lying += [0xFF, 0xFF, 0xFF, 0x0F]
+        #expect(throws: DomainCodecError.self) { try UserSessionStarted.decode(lying) }
+    }
+
+    @Test("a payload from a newer schema is refused with a clear reason")
+    func newerSchema() {
+        var bytes = UserSessionHeartbeat(sessionId: UUID()).encoded()
+        bytes[0] = 9
+        #expect(throws: DomainCodecError.self) { try UserSessionHeartbeat.decode(bytes) }
+    }
+}
+
+@Suite("Event schemas")
+struct EventSchemaTests {
+    /// `user-session.started` as schema 1 stored it (before `userAgent`): version byte 1,
+    /// the session id's 16 bytes, then "alice" with its length.
+    static let startedSchema1: [UInt8] =
+        [0x01] + [0x0f, 0x1e, 0x2d, 0x3c, 0x4b, 0x5a, 0x69, 0x78, 0x87, 0x96, 0xa5, 0xb4, 0xc3, 0xd2, 0xe1, 0xf0] + [0x05] + Array("alice".utf8)
+
+    @Test("a schema-1 started event still decodes, without a user agent")
+    func oldStartedDecodes() throws {
+        let event = try UserSessionStarted.decode(Self.startedSchema1)
+        #expect(event.sessionId == UUID(uuidString: "0F1E2D3C-4B5A-6978-8796-A5B4C3D2E1F0"))
+        #expect(event.userId == "alice")
+        #expect(event.userAgent == nil)
+    }
+
+    @Test("every event type round-trips through its binary and JSON forms")
+    func roundTrips() throws {
+        let id = UUID()
+        let events: [any DomainEvent] = [
+            UserSessionStarted(sessionId: id, userId: "u1", userAgent: "agent"),
+            UserSessionStarted(sessionId: id, userId: "u1"),
+            UserSessionRenewed(sessionId: UUID(), userId: "u1", previousSessionId: id),
+            UserSessionHeartbeat(sessionId: id),
+            UserSessionEngagementChanged(sessionId: id, engaged: true),
+            UserSessionEnded(sessionId: id),
+            UserSessionExpired(sessionId: id, lastActiveAt: Timestamp(microsecondsSince1970: 1_700_000_000_123_456), renewedBy: UUID()),
+            UserSessionExpired(sessionId: id, lastActiveAt: Timestamp(microsecondsSince1970: 5), renewedBy: nil),
+        ]
+        for event in events {
+            try check(event)
+        }
+        #expect(Set(events.map { type(of: $0).eventType }).count == UserSessionEvents.all.count)
+    }
+
+    private func check<Event: DomainEvent>(_ event: Event) throws {
+        let payload = event.encoded()
+        #expect(try Event.decode(payload) == event)
+        let json = try #require(try EventCatalog.json(type: Event.eventType, payload: payload))
+        #expect(try EventCatalog.payload(type: Event.eventType, json: json) == payload)
+        #expect(event.stream == "user-session/" + (try #require(event.stream.split(separator: "/").last)))
+    }
+
+    @Test("types the catalog does not know are left to the caller")
+    func unknownType() throws {
+        #expect(try EventCatalog.json(type: "other.thing", payload: [1, 2]) == nil)
+        #expect(!EventCatalog.knows("other.thing"))
+    }
+}
