@@ -110,7 +110,14 @@ let package = Package(
         ),
         .testTarget(
             name: "PlayheadServerTests",
-            dependencies: ["PlayheadServer", "Projections", "WatchDomain", "EventLog"],
+            dependencies: [
+                "PlayheadServer",
+                "Projections",
+                "WatchDomain",
+                "EventLog",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(

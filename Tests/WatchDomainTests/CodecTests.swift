@@ -23,8 +23,10 @@ struct CodecTests {
             #expect(try reader.readUInt() == UInt64(bitPattern: value))
             #expect(try reader.readString() == "héllo, wörld")
             #expect(try reader.readUUID() == id)
-            #expect(try reader.readOptional { reader throws(DomainCodecError) in try reader.readString() } == nil)
-            #expect(try reader.readOptional { reader throws(DomainCodecError) in try reader.readTimestamp() } == Timestamp(microsecondsSince1970: value))
+            let absent = try reader.readOptional { reader throws(DomainCodecError) in try reader.readString() }
+            #expect(absent == nil)
+            let present = try reader.readOptional { reader throws(DomainCodecError) in try reader.readTimestamp() }
+            #expect(present == Timestamp(microsecondsSince1970: value))
             #expect(try reader.readDouble() == Double(value) / 3)
             #expect(reader.isAtEnd)
         }
