@@ -118,13 +118,21 @@ struct UserSessionEndToEndTests {
             #expect(try await server.send("GET", "/ready").json["status"] as? String == "ready")
             let document = try await server.send("GET", "/openapi.yaml")
             #expect(document.status == 200)
-            for path in ["/user-sessions", "/user-sessions/heartbeat/{sessionId}", "/user-sessions/end/{sessionId}", "/metrics/sessions", "/metrics/sessions/daily"] {
+            for path in [
+                "/user-sessions", "/user-sessions/heartbeat/{sessionId}", "/user-sessions/end/{sessionId}", "/metrics/sessions",
+                "/metrics/sessions/daily",
+            ] {
                 #expect(document.text.contains("\(path):"), "openapi.yaml lacks \(path)")
             }
 
             let otherAuthority = try await TokenAuthority(secret: "another-secret-0123456789-abcdefghijkl")
             let forged = try await otherAuthority.token(userId: "alice", admin: true, lifetime: .seconds(60))
-            let expired = try await server.authority.token(userId: "alice", admin: false, lifetime: .seconds(60), now: Date().addingTimeInterval(-3600))
+            let expired = try await server.authority.token(
+                userId: "alice",
+                admin: false,
+                lifetime: .seconds(60),
+                now: Date().addingTimeInterval(-3600)
+            )
             let id = UUID().uuidString
             let routes = [
                 ("POST", "/user-sessions"), ("GET", "/user-sessions"), ("POST", "/user-sessions/heartbeat/\(id)"),

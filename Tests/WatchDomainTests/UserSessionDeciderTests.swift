@@ -25,7 +25,14 @@ struct UserSessionDeciderTests {
     @Test("within the timeout (inclusive) a heartbeat keeps the session active")
     func active() throws {
         let row = session()
-        let (events, outcome) = try UserSessionDecider.heartbeat(row, sessionId: row.sessionId, caller: alice, now: at(hour), timeout: hour, newSessionId: UUID())
+        let (events, outcome) = try UserSessionDecider.heartbeat(
+            row,
+            sessionId: row.sessionId,
+            caller: alice,
+            now: at(hour),
+            timeout: hour,
+            newSessionId: UUID()
+        )
         #expect(outcome == .active)
         #expect(events.map { type(of: $0).eventType } == [UserSessionHeartbeat.eventType])
     }
@@ -53,7 +60,14 @@ struct UserSessionDeciderTests {
     func retriedRenewal() throws {
         let newId = UUID()
         let row = session(status: .expired, renewedBy: newId)
-        let (events, outcome) = try UserSessionDecider.heartbeat(row, sessionId: row.sessionId, caller: alice, now: at(.seconds(5000)), timeout: hour, newSessionId: UUID())
+        let (events, outcome) = try UserSessionDecider.heartbeat(
+            row,
+            sessionId: row.sessionId,
+            caller: alice,
+            now: at(.seconds(5000)),
+            timeout: hour,
+            newSessionId: UUID()
+        )
         #expect(events.isEmpty)
         #expect(outcome == .renewed(newSessionId: newId))
     }
@@ -61,7 +75,14 @@ struct UserSessionDeciderTests {
     @Test("a session its user ended answers expired: the client must log in again")
     func ended() throws {
         let row = session(status: .ended)
-        let (events, outcome) = try UserSessionDecider.heartbeat(row, sessionId: row.sessionId, caller: alice, now: at(.seconds(1)), timeout: hour, newSessionId: UUID())
+        let (events, outcome) = try UserSessionDecider.heartbeat(
+            row,
+            sessionId: row.sessionId,
+            caller: alice,
+            now: at(.seconds(1)),
+            timeout: hour,
+            newSessionId: UUID()
+        )
         #expect(events.isEmpty && outcome == .expired)
     }
 
@@ -69,7 +90,14 @@ struct UserSessionDeciderTests {
     func ownership() throws {
         let row = session()
         #expect(throws: UserSessionError.self) {
-            try UserSessionDecider.heartbeat(row, sessionId: row.sessionId, caller: Caller(userId: "bob"), now: at(.zero), timeout: hour, newSessionId: UUID())
+            try UserSessionDecider.heartbeat(
+                row,
+                sessionId: row.sessionId,
+                caller: Caller(userId: "bob"),
+                now: at(.zero),
+                timeout: hour,
+                newSessionId: UUID()
+            )
         }
         #expect(throws: UserSessionError.self) {
             try UserSessionDecider.end(nil, sessionId: UUID(), caller: alice)

@@ -3,7 +3,7 @@ import Foundation
 import Testing
 
 /// The `playhead` executable SwiftPM built next to this test bundle.
-private let playheadBinary: String = {
+let playheadBinary: String = {
     let executable = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
     return URL(fileURLWithPath: executable).deletingLastPathComponent().appendingPathComponent("playhead").path
 }()

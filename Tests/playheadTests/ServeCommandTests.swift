@@ -1,0 +1,207 @@
+import EventLog
+import Foundation
+import Synchronization
+import Testing
+
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
+
+/// A `playhead serve` process on a free loopback port. Its state is set in `init` and only
+/// read afterwards (`Process` is thread-safe for `processIdentifier` and signalling).
+final class ServerProcess: @unchecked Sendable {
+    static let secret = "cli-test-secret-0123456789abcdefghijklmnop"
+    let process = Process()
+    let port: Int
+    let store: String
+
+    /// Starts the server on `store` and waits until it listens.
+    init(store: String) throws {
+        self.store = store
+        process.executableURL = URL(fileURLWithPath: playheadBinary)
+        process.arguments = ["serve", "--data-dir", store, "--port", "0", "--jwt-secret", Self.secret, "--log-level", "notice"]
+        let err = Pipe()
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = err
+        try process.run()
+        // The notice line names the bound address: "... address=http://127.0.0.1:PORT ...".
+        var text = ""
+        var port: Int?
+        let reader = err.fileHandleForReading
+        while port == nil {
+            let chunk = reader.availableData
+            if chunk.isEmpty { break }
+            text += String(decoding: chunk, as: UTF8.self)
+            if let range = text.range(of: "http://127.0.0.1:") {
+                port = Int(text[range.upperBound...].prefix { $0.isNumber })
+            }
+        }
+        guard let port else { throw ServerStartError(output: text) }
+        self.port = port
+        // Keep draining the log so the server never blocks on a full pipe.
+        reader.readabilityHandler = { handle in _ = handle.availableData }
+    }
+
+    func token(_ user: String, admin: Bool = false) throws -> String {
+        var arguments = ["token", "--user", user, "--jwt-secret", Self.secret, "--data-dir", store]
+        if admin { arguments.append("--admin") }
+        let output = try playhead(arguments)
+        #expect(output.status == 0, "\(output.stderr)")
+        return output.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
+    func send(_ method: String, _ path: String, token: String) async throws -> (status: Int, json: [String: Any]) {
+        var request = URLRequest(url: try #require(URL(string: "http://127.0.0.1:\(port)\(path)")))
+        request.httpMethod = method
+        request.setValue("Bearer \(token)", forHTTPHeaderField: "Authorization")
+        let (data, response) = try await URLSession.shared.data(for: request)
+        let json = ((try? JSONSerialization.jsonObject(with: data)) as? [String: Any]) ?? [:]
+        return ((response as? HTTPURLResponse)?.statusCode ?? 0, json)
+    }
+
+    func stop(signal: Int32 = SIGTERM) {
+        kill(process.processIdentifier, signal)
+        process.waitUntilExit()
+    }
+}
+
+struct ServerStartError: Error, CustomStringConvertible {
+    var output: String
+    var description: String { "playhead serve did not start:\n\(output)" }
+}
+
+/// How many heartbeats the server acknowledged, per session.
+final class Acknowledgements: Sendable {
+    private let counts = Mutex<[String: Int]>([:])
+    func add(_ session: String) { counts.withLock { $0[session, default: 0] += 1 } }
+    var all: [String: Int] { counts.withLock { $0 } }
+}
+
+@Suite("playhead serve, rebuild and verify --projections", .serialized, .timeLimit(.minutes(3)))
+struct ServeCommandTests {
+    @Test("after SIGKILL during a heartbeat load, every acknowledged heartbeat is in the log and the views equal a rebuild")
+    func crashDuringHeartbeats() async throws {
+        try await withTemporaryDirectory { directory in
+            let store = directory + "/store"
+            let server = try ServerProcess(store: store)
+            let token = try server.token("alice")
+            var sessions: [String] = []
+            for _ in 0..<8 {
+                let started = try await server.send("POST", "/user-sessions", token: token)
+                sessions.append(try #require(started.json["sessionId"] as? String))
+            }
+            let acknowledged = Acknowledgements()
+            await withTaskGroup(of: Void.self) { group in
+                for (index, session) in sessions.enumerated() {
+                    group.addTask {
+                        // Bounded: at most 400 heartbeats a session; the kill cuts it short.
+                        for _ in 0..<400 {
+                            guard let reply = try? await server.send("POST", "/user-sessions/heartbeat/\(session)", token: token) else { return }
+                            guard reply.status == 200 else { return }
+                            acknowledged.add(session)
+                        }
+                    }
+                    if index == 0 {
+                        group.addTask {
+                            try? await Task.sleep(for: .milliseconds(400))
+                            server.stop(signal: SIGKILL)
+                        }
+                    }
+                }
+            }
+            #expect(server.process.terminationReason == .uncaughtSignal)
+            let counts = acknowledged.all
+            #expect(counts.values.reduce(0, +) > 0)
+
+            let log = try LMDBEventLog(directory: store + "/log", mode: .readOnly)
+            for session in sessions {
+                let events = try log.readStream("user-session/\(session)", from: 1, limit: 10_000)
+                let heartbeats = events.filter { $0.type == "user-session.heartbeat" }.count
+                #expect(heartbeats >= counts[session, default: 0], "session \(session)")
+            }
+            await log.close()
+
+            // Restarted, the server catches its views up; stopped, the views equal a rebuild.
+            let restarted = try ServerProcess(store: store)
+            let listed = try await restarted.send("GET", "/user-sessions", token: token)
+            #expect((listed.json["data"] as? [Any])?.count == sessions.count)
+            restarted.stop()
+            let verify = try playhead(["verify", "--projections", "--data-dir", store])
+            #expect(verify.status == 0, "\(verify.stderr)")
+            #expect(verify.stdout.contains("verify: OK: projections (user-sessions) equal a rebuild"), "\(verify.stdout)")
+        }
+    }
+
+    @Test("rebuild while the server runs: it switches to the new views and keeps serving")
+    func rebuildWhileServing() async throws {
+        try await withTemporaryDirectory { directory in
+            let store = directory + "/store"
+            let server = try ServerProcess(store: store)
+            let token = try server.token("bob")
+            let first = try #require(try await server.send("POST", "/user-sessions", token: token).json["sessionId"] as? String)
+            #expect(try await server.send("POST", "/user-sessions/heartbeat/\(first)", token: token).status == 200)
+
+            let rebuild = try playhead(["rebuild", "--data-dir", store])
+            #expect(rebuild.status == 0, "\(rebuild.stderr)")
+            #expect(rebuild.stdout.contains("rebuild: 2 events folded into views-"), "\(rebuild.stdout)")
+            #expect(rebuild.stdout.contains("the running server switches"))
+            let generation = try String(contentsOfFile: store + "/views.current", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+
+            // Within a second the old views directory is gone: the server switched and removed it.
+            var switched = false
+            for _ in 0..<50 where !switched {
+                try await Task.sleep(for: .milliseconds(100))
+                switched = !FileManager.default.fileExists(atPath: store + "/views")
+            }
+            #expect(switched)
+            let second = try #require(try await server.send("POST", "/user-sessions", token: token).json["sessionId"] as? String)
+            let listed = try await server.send("GET", "/user-sessions", token: token)
+            #expect(Set((listed.json["data"] as? [[String: Any]] ?? []).compactMap { $0["sessionId"] as? String }) == [first, second])
+
+            let partial = try playhead(["rebuild", "--data-dir", store, "--projection", "user-sessions"])
+            #expect(partial.status == 0, "\(partial.stderr)")
+            let unknown = try playhead(["rebuild", "--data-dir", store, "--projection", "nope"])
+            #expect(unknown.status != 0)
+            #expect(unknown.stderr.contains("no projection named 'nope'"))
+
+            let verify = try playhead(["verify", "--projections", "--data-dir", store])
+            #expect(verify.status == 0, "\(verify.stderr)")
+            server.stop()
+            #expect(try String(contentsOfFile: store + "/views.current", encoding: .utf8) != generation + "\n")
+        }
+    }
+
+    @Test("an export of domain events shows their JSON payloads and round-trips byte for byte")
+    func domainExportRoundTrip() async throws {
+        try await withTemporaryDirectory { directory in
+            let store = directory + "/store"
+            let server = try ServerProcess(store: store)
+            let token = try server.token("carol")
+            let session = try #require(try await server.send("POST", "/user-sessions", token: token).json["sessionId"] as? String)
+            _ = try await server.send("POST", "/user-sessions/heartbeat/\(session)", token: token)
+            _ = try await server.send("POST", "/user-sessions/end/\(session)", token: token)
+            server.stop()
+
+            let export = try playhead(["export", "--data-dir", store])
+            #expect(export.status == 0)
+            let lines = try tailLines(export.stdout)
+            #expect(lines.count == 3)
+            let payload = try #require(lines.first?["payload"] as? [String: Any])
+            #expect(payload["userId"] as? String == "carol")
+            #expect(lines.allSatisfy { $0["payloadBase64"] == nil })
+
+            let file = directory + "/export.ndjson"
+            try export.stdout.write(toFile: file, atomically: true, encoding: .utf8)
+            let copy = directory + "/copy"
+            #expect(try playhead(["import", "--data-dir", copy, file]).status == 0)
+            #expect(try playhead(["export", "--data-dir", copy]).stdout == export.stdout)
+
+            // A payload that does not fit its type is refused, naming the line and field.
+            let bad = export.stdout.replacingOccurrences(of: "\"userId\":\"carol\"", with: "\"userId\":7")
+            try bad.write(toFile: file, atomically: true, encoding: .utf8)
+            let refused = try playhead(["import", "--data-dir", directory + "/other", file])
+            #expect(refused.status != 0)
+            #expect(refused.stderr.contains("line 1: payload does not match user-session.started"), "\(refused.stderr)")
+        }
+    }
+}
