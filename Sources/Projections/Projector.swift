@@ -20,12 +20,26 @@ public protocol Projector: Sendable {
 
 /// Access to one projector's databases inside a `views` transaction. Exists only for the
 /// duration of the call that hands it out; values it returns are copies.
+///
+/// During catch-up and rebuild, writes go to a ``ViewOverlay`` first (reads see them), and
+/// reach LMDB in key order when the overlay is flushed: a row changed by many events is
+/// written once per flush.
 public struct ViewTransaction {
     let txn: OpaquePointer
-    let handles: [String: MDB_dbi]
+    let handles: DatabaseHandles
     let owner: String
     /// Whether `put` and `delete` are allowed (a write transaction).
     public let isWritable: Bool
+    /// Where writes wait for the flush, when the fold uses one.
+    let overlay: ViewOverlay?
+
+    init(txn: OpaquePointer, handles: DatabaseHandles, owner: String, isWritable: Bool, overlay: ViewOverlay? = nil) {
+        self.txn = txn
+        self.handles = handles
+        self.owner = owner
+        self.isWritable = isWritable
+        self.overlay = overlay
+    }
 
     private func handle(_ database: String) throws -> MDB_dbi {
         guard let handle = handles[database] else {
@@ -37,20 +51,18 @@ public struct ViewTransaction {
     /// The value stored under `key`, nil when there is none.
     public func get(_ database: String, _ key: [UInt8]) throws -> [UInt8]? {
         let dbi = try handle(database)
-        return try key.withUnsafeBytes { keyBytes -> [UInt8]? in
-            var mdbKey = MDB_val(keyBytes)
-            var value = MDB_val()
-            let code = mdb_get(txn, dbi, &mdbKey, &value)
-            if code == MDB_NOTFOUND { return nil }
-            try check(code, "mdb_get \(owner).\(database)")
-            return Array(value.buffer)
-        }
+        if let overlay, let pending = overlay.pending(dbi, key) { return pending.bytes }
+        return try lookupStored(dbi, key)
     }
 
     /// Stores `value` under `key`, replacing what was there.
     public func put(_ database: String, _ key: [UInt8], _ value: [UInt8]) throws {
         guard isWritable else { throw ViewError("the views are read-only here") }
         let dbi = try handle(database)
+        if let overlay {
+            overlay.set(dbi, key, .value(value))
+            return
+        }
         try key.withUnsafeBytes { keyBytes in
             try value.withUnsafeBytes { valueBytes in
                 var mdbKey = MDB_val(keyBytes)
@@ -64,6 +76,10 @@ public struct ViewTransaction {
     public func delete(_ database: String, _ key: [UInt8]) throws {
         guard isWritable else { throw ViewError("the views are read-only here") }
         let dbi = try handle(database)
+        if let overlay {
+            overlay.set(dbi, key, .deleted)
+            return
+        }
         try key.withUnsafeBytes { keyBytes in
             var mdbKey = MDB_val(keyBytes)
             let code = mdb_del(txn, dbi, &mdbKey, nil)
@@ -83,6 +99,8 @@ public struct ViewTransaction {
     /// returns false (a range scan: `body` stops at the range's end).
     public func forEach(_ database: String, from start: [UInt8], _ body: ([UInt8], [UInt8]) throws -> Bool) throws {
         let dbi = try handle(database)
+        // A range must see the pending writes in order: they go to LMDB first.
+        try overlay?.flush(dbi, txn)
         var cursor: OpaquePointer?
         try check(mdb_cursor_open(txn, dbi, &cursor), "mdb_cursor_open \(owner).\(database)")
         defer { mdb_cursor_close(cursor) }
@@ -98,10 +116,42 @@ public struct ViewTransaction {
         }
     }
 
+    /// Changes the value stored under `key` with `body` and stores it again; returns false,
+    /// changing nothing, when there is no value. During a fold with an overlay the change
+    /// happens in place, without copying the row.
+    @discardableResult
+    public func update(_ database: String, _ key: [UInt8], _ body: (inout [UInt8]) throws -> Void) throws -> Bool {
+        guard isWritable else { throw ViewError("the views are read-only here") }
+        let dbi = try handle(database)
+        if let overlay {
+            return try overlay.update(dbi, key, fetch: { try lookupStored(dbi, key) }, body)
+        }
+        guard var bytes = try lookupStored(dbi, key) else { return false }
+        try body(&bytes)
+        try put(database, key, bytes)
+        return true
+    }
+
+    /// The value in LMDB (not the overlay), copied.
+    private func lookupStored(_ dbi: MDB_dbi, _ key: [UInt8]) throws -> [UInt8]? {
+        try key.withUnsafeBytes { keyBytes -> [UInt8]? in
+            var mdbKey = MDB_val(keyBytes)
+            var value = MDB_val()
+            let code = mdb_get(txn, dbi, &mdbKey, &value)
+            if code == MDB_NOTFOUND { return nil }
+            try check(code, "mdb_get \(owner)")
+            return Array(value.buffer)
+        }
+    }
+
     /// Runs `body` with the value stored under `key` in place (no copy), nil when there is
     /// none; the bytes are valid only during the call.
     public func withValue<T>(_ database: String, _ key: [UInt8], _ body: (UnsafeRawBufferPointer?) throws -> T) throws -> T {
         let dbi = try handle(database)
+        if let overlay, let pending = overlay.pending(dbi, key) {
+            guard let bytes = pending.bytes else { return try body(nil) }
+            return try bytes.withUnsafeBytes { try body($0) }
+        }
         return try key.withUnsafeBytes { keyBytes -> T in
             var mdbKey = MDB_val(keyBytes)
             var value = MDB_val()
@@ -113,6 +163,21 @@ public struct ViewTransaction {
     }
 }
 
+/// A projector's database handles by name. A projector has a few databases, so a scan of
+/// short names beats hashing them on every access.
+struct DatabaseHandles: Sendable {
+    let entries: [(name: String, dbi: MDB_dbi)]
+
+    static let none = DatabaseHandles(entries: [])
+
+    subscript(_ name: String) -> MDB_dbi? {
+        for entry in entries where entry.name == name { return entry.dbi }
+        return nil
+    }
+
+    var values: [MDB_dbi] { entries.map(\.dbi) }
+}
+
 /// A misuse of the views or a damaged views environment.
 public struct ViewError: Error, Hashable, CustomStringConvertible {
     /// What went wrong.
@@ -122,4 +187,126 @@ public struct ViewError: Error, Hashable, CustomStringConvertible {
     public init(_ message: String) { self.message = message }
 
     public var description: String { message }
+}
+
+/// Writes of a catch-up or rebuild waiting to reach LMDB: the newest value (or a delete)
+/// per database and key. Flushed in key order, so LMDB sees each changed row once and walks
+/// its pages in order.
+final class ViewOverlay {
+    /// A database and key. The key's first 16 bytes are kept inline as well: hashing and
+    /// comparing them needs no trip to the array's storage, which matters because a hash
+    /// table compares keys at every slot it probes.
+    private struct Key: Hashable {
+        let dbi: MDB_dbi
+        let head: (UInt64, UInt64)
+        let bytes: [UInt8]
+
+        init(dbi: MDB_dbi, bytes: [UInt8]) {
+            self.dbi = dbi
+            self.bytes = bytes
+            var head: (UInt64, UInt64) = (0, 0)
+            bytes.withUnsafeBytes { source in
+                withUnsafeMutableBytes(of: &head) { target in
+                    target.copyMemory(from: UnsafeRawBufferPointer(rebasing: source.prefix(16)))
+                }
+            }
+            self.head = head
+        }
+
+        func hash(into hasher: inout Hasher) {
+            hasher.combine(dbi)
+            hasher.combine(head.0)
+            hasher.combine(head.1)
+            hasher.combine(bytes.count)
+            if bytes.count > 16 { bytes.withUnsafeBytes { hasher.combine(bytes: UnsafeRawBufferPointer(rebasing: $0.dropFirst(16))) } }
+        }
+
+        /// LMDB's default order (bytes compared as unsigned, then the shorter first), by the
+        /// inline head where it decides.
+        func precedes(_ other: Key) -> Bool {
+            if dbi != other.dbi { return dbi < other.dbi }
+            if head.0 != other.head.0 { return UInt64(bigEndian: head.0) < UInt64(bigEndian: other.head.0) }
+            if head.1 != other.head.1 { return UInt64(bigEndian: head.1) < UInt64(bigEndian: other.head.1) }
+            return bytes.lexicographicallyPrecedes(other.bytes)
+        }
+
+        static func == (left: Key, right: Key) -> Bool {
+            left.dbi == right.dbi && left.head == right.head && left.bytes.count == right.bytes.count
+                && (left.bytes.count <= 16 || left.bytes.dropFirst(16).elementsEqual(right.bytes.dropFirst(16)))
+        }
+    }
+
+    /// What waits for a key.
+    enum Pending {
+        case value([UInt8])
+        case deleted
+
+        var bytes: [UInt8]? {
+            if case .value(let bytes) = self { return bytes }
+            return nil
+        }
+    }
+
+    private var pending: [Key: Pending] = [:]
+
+    /// How many keys wait.
+    var count: Int { pending.count }
+
+    /// What waits for the key, nil when nothing does.
+    func pending(_ dbi: MDB_dbi, _ key: [UInt8]) -> Pending? {
+        pending[Key(dbi: dbi, bytes: key)]
+    }
+
+    func set(_ dbi: MDB_dbi, _ key: [UInt8], _ value: Pending) {
+        pending[Key(dbi: dbi, bytes: key)] = value
+    }
+
+    /// Changes the key's value in place; `fetch` supplies the stored value when nothing is
+    /// pending. Returns false, changing nothing, when there is no value.
+    func update(_ dbi: MDB_dbi, _ key: [UInt8], fetch: () throws -> [UInt8]?, _ body: (inout [UInt8]) throws -> Void) throws -> Bool {
+        let key = Key(dbi: dbi, bytes: key)
+        guard let index = pending.index(forKey: key) else {
+            guard var bytes = try fetch() else { return false }
+            try body(&bytes)
+            pending[key] = .value(bytes)
+            return true
+        }
+        guard case .value(var bytes) = pending.values[index] else { return false }
+        // Leave the slot without a reference while `body` runs, so `bytes` is unique and
+        // changes in place.
+        pending.values[index] = .deleted
+        defer { pending.values[index] = .value(bytes) }
+        try body(&bytes)
+        return true
+    }
+
+    /// Writes every pending change in `txn`, in database and key order.
+    func flush(_ txn: OpaquePointer) throws {
+        try flush(txn) { _ in true }
+    }
+
+    /// Writes the pending changes of one database in `txn`, in key order.
+    func flush(_ dbi: MDB_dbi, _ txn: OpaquePointer) throws {
+        try flush(txn) { $0 == dbi }
+    }
+
+    private func flush(_ txn: OpaquePointer, where included: (MDB_dbi) -> Bool) throws {
+        let entries = pending.filter { included($0.key.dbi) }.sorted { $0.key.precedes($1.key) }
+        for (key, value) in entries {
+            pending.removeValue(forKey: key)
+            try key.bytes.withUnsafeBytes { keyBytes in
+                var mdbKey = MDB_val(keyBytes)
+                switch value {
+                case .value(let bytes):
+                    try bytes.withUnsafeBytes { valueBytes in
+                        var mdbValue = MDB_val(valueBytes)
+                        try check(mdb_put(txn, key.dbi, &mdbKey, &mdbValue, 0), "mdb_put (flush)")
+                    }
+                case .deleted:
+                    let code = mdb_del(txn, key.dbi, &mdbKey, nil)
+                    if code != MDB_NOTFOUND { try check(code, "mdb_del (flush)") }
+                }
+            }
+        }
+    }
 }

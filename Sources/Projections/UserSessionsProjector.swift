@@ -7,6 +7,12 @@ public import FoundationEssentials
 public import Foundation
 #endif
 
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 /// Folds the user-session events into the rows the module's queries read:
 ///
 /// | database | key | value |
@@ -19,7 +25,7 @@ public import Foundation
 /// that byte order is time order.
 public struct UserSessionsProjector: Projector {
     public let name = "user-sessions"
-    public let version: UInt32 = 1
+    public let version: UInt32 = 2
     public let databases = ["sessions", "open_by_user", "by_start"]
 
     /// Creates the projector.
@@ -27,31 +33,29 @@ public struct UserSessionsProjector: Projector {
 
     public func apply(_ record: EventRecord, to views: ViewTransaction) throws {
         let type = record.typeBytes
-        guard type.starts(with: Self.prefix) else { return }
+        guard Self.matches(type, prefixOf: Self.prefix) else { return }
         let payload = record.payload
         let at = record.recordedAt
-        if type.elementsEqual(Self.heartbeat) {
+        if Self.matches(type, Self.heartbeat) {
+            // The most frequent event: patched into the stored row without decoding it.
             let event = try UserSessionHeartbeat.decode(payload)
-            try update(event.sessionId, views) { session in
-                session.lastActiveAt = at
-                session.heartbeats += 1
-            }
-        } else if type.elementsEqual(Self.started) {
+            try views.update("sessions", Self.key(event.sessionId)) { row in try UserSession.recordActivity(in: &row, at: at) }
+        } else if Self.matches(type, Self.started) {
             let event = try UserSessionStarted.decode(payload)
             try open(UserSession(sessionId: event.sessionId, userId: event.userId, startedAt: at, userAgent: event.userAgent), views)
-        } else if type.elementsEqual(Self.renewed) {
+        } else if Self.matches(type, Self.renewed) {
             let event = try UserSessionRenewed.decode(payload)
             try open(
                 UserSession(sessionId: event.sessionId, userId: event.userId, startedAt: at, renewedFrom: event.previousSessionId),
                 views
             )
-        } else if type.elementsEqual(Self.engagement) {
+        } else if Self.matches(type, Self.engagement) {
             let event = try UserSessionEngagementChanged.decode(payload)
             try update(event.sessionId, views) { $0.contentEngaged = event.engaged }
-        } else if type.elementsEqual(Self.ended) {
+        } else if Self.matches(type, Self.ended) {
             let event = try UserSessionEnded.decode(payload)
             try close(event.sessionId, as: .ended, at: at, renewedBy: nil, views)
-        } else if type.elementsEqual(Self.expired) {
+        } else if Self.matches(type, Self.expired) {
             let event = try UserSessionExpired.decode(payload)
             try close(event.sessionId, as: .expired, at: at, renewedBy: event.renewedBy, views)
         }
@@ -98,6 +102,17 @@ public struct UserSessionsProjector: Projector {
     static let engagement = Array(UserSessionEngagementChanged.eventType.utf8)
     static let ended = Array(UserSessionEnded.eventType.utf8)
     static let expired = Array(UserSessionExpired.eventType.utf8)
+
+    /// Whether `type` is exactly `name` (a length check, then one memcmp).
+    static func matches(_ type: UnsafeRawBufferPointer, _ name: [UInt8]) -> Bool {
+        type.count == name.count && matches(type, prefixOf: name)
+    }
+
+    /// Whether `type` starts with `prefix`.
+    static func matches(_ type: UnsafeRawBufferPointer, prefixOf prefix: [UInt8]) -> Bool {
+        guard type.count >= prefix.count, let base = type.baseAddress else { return prefix.isEmpty }
+        return prefix.withUnsafeBytes { name in name.baseAddress.map { memcmp(base, $0, name.count) == 0 } ?? true }
+    }
 
     static func key(_ id: UUID) -> [UInt8] { withUnsafeBytes(of: id.uuid) { Array($0) } }
 

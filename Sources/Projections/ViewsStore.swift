@@ -8,7 +8,7 @@ import Foundation
 final class ViewsStore: @unchecked Sendable {
     let directory: String
     let environment: LMDBEnvironment
-    let handles: [String: [String: MDB_dbi]]
+    let handles: [String: DatabaseHandles]
     let checkpoints: MDB_dbi
 
     /// Opens (creating when missing) the views in `directory` for `projectors`.
@@ -27,14 +27,14 @@ final class ViewsStore: @unchecked Sendable {
         var txn: OpaquePointer?
         try check(mdb_txn_begin(environment.handle, nil, 0, &txn), "mdb_txn_begin (views open)")
         guard let transaction = txn else { throw ViewError("no transaction") }
-        var handles: [String: [String: MDB_dbi]] = [:]
+        var handles: [String: DatabaseHandles] = [:]
         do {
             for projector in projectors {
-                var own: [String: MDB_dbi] = [:]
+                var own: [(name: String, dbi: MDB_dbi)] = []
                 for database in projector.databases {
-                    own[database] = try environment.openDatabase("\(projector.name).\(database)", flags: UInt32(MDB_CREATE), in: transaction)
+                    own.append((database, try environment.openDatabase("\(projector.name).\(database)", flags: UInt32(MDB_CREATE), in: transaction)))
                 }
-                handles[projector.name] = own
+                handles[projector.name] = DatabaseHandles(entries: own)
             }
             checkpoints = try environment.openDatabase("checkpoints", flags: UInt32(MDB_CREATE), in: transaction)
             try check(mdb_txn_commit(transaction), "mdb_txn_commit (views open)")
@@ -47,8 +47,8 @@ final class ViewsStore: @unchecked Sendable {
         self.handles = handles
     }
 
-    func view(_ projector: String, _ txn: OpaquePointer, writable: Bool) -> ViewTransaction {
-        ViewTransaction(txn: txn, handles: handles[projector] ?? [:], owner: projector, isWritable: writable)
+    func view(_ projector: String, _ txn: OpaquePointer, writable: Bool, overlay: ViewOverlay? = nil) -> ViewTransaction {
+        ViewTransaction(txn: txn, handles: handles[projector] ?? .none, owner: projector, isWritable: writable, overlay: overlay)
     }
 
     func beginWrite() throws -> OpaquePointer {
@@ -95,8 +95,8 @@ final class ViewsStore: @unchecked Sendable {
 
     /// Folds the log into these views until they are at `last` (the reader's head when nil):
     /// empties the projectors whose version changed, then applies every event after each
-    /// projector's checkpoint, committing every 65,536 events. Grows the map when it fills.
-    /// Returns how many events were read.
+    /// projector's checkpoint through a write-back ``ViewOverlay``, flushing and committing
+    /// every 262,144 events. Grows the map when it fills. Returns how many events were read.
     @discardableResult
     func catchUp(
         _ projectors: [any Projector],
@@ -122,46 +122,51 @@ final class ViewsStore: @unchecked Sendable {
         // Nil while no transaction is open: a commit frees its transaction even when it fails.
         var open: OpaquePointer? = try beginWrite()
         defer { if let open { mdb_txn_abort(open) } }
-        var positions: [String: LogPosition] = [:]
+        // Per projector, by index: the last position applied.
+        var positions = [LogPosition](repeating: 0, count: projectors.count)
+        let overlay = ViewOverlay()
         func transaction() throws -> OpaquePointer {
             guard let open else { throw ViewError("no views transaction open") }
             return open
         }
         func commit() throws {
             let txn = try transaction()
-            for projector in projectors { try storeCheckpoint(projector, position: positions[projector.name] ?? 0, txn) }
+            try overlay.flush(txn)
+            for (index, projector) in projectors.enumerated() { try storeCheckpoint(projector, position: positions[index], txn) }
             open = nil
             try check(mdb_txn_commit(txn), "mdb_txn_commit (views catch-up)")
         }
-        for projector in projectors {
+        for (index, projector) in projectors.enumerated() {
             let txn = try transaction()
             let stored = try storedCheckpoint(projector.name, txn)
             if let stored, stored.version == projector.version {
-                positions[projector.name] = stored.position
+                positions[index] = stored.position
             } else {
-                for dbi in (handles[projector.name] ?? [:]).values { try check(mdb_drop(txn, dbi, 0), "mdb_drop") }
-                positions[projector.name] = 0
+                for dbi in (handles[projector.name] ?? .none).values { try check(mdb_drop(txn, dbi, 0), "mdb_drop") }
+                positions[index] = 0
             }
         }
-        let start = (positions.values.min() ?? 0) + 1
+        let start = (positions.min() ?? 0) + 1
         guard start <= last else {
             try commit()
             return 0
         }
         var sinceCommit = 0
         var read = 0
+        // The views of the open transaction, made again after each commit.
+        var views = try projectors.map { view($0.name, try transaction(), writable: true, overlay: overlay) }
         try reader.visit(from: start) { record in
             guard record.position <= last else { return false }
-            let txn = try transaction()
-            for projector in projectors where (positions[projector.name] ?? 0) < record.position {
-                try projector.apply(record, to: view(projector.name, txn, writable: true))
-                positions[projector.name] = record.position
+            for index in projectors.indices where positions[index] < record.position {
+                try projectors[index].apply(record, to: views[index])
+                positions[index] = record.position
             }
             read += 1
             sinceCommit += 1
-            if sinceCommit == 65_536 {
+            if sinceCommit == 262_144 {
                 try commit()
                 open = try beginWrite()
+                views = try projectors.map { view($0.name, try transaction(), writable: true, overlay: overlay) }
                 sinceCommit = 0
                 progress?(record.position)
             }

@@ -46,6 +46,11 @@ public struct BinaryWriter: Sendable {
     /// Appends a timestamp (microseconds since 1970, zig-zag varint).
     public mutating func write(_ value: Timestamp) { write(value.microsecondsSince1970) }
 
+    /// Appends an unsigned integer as 8 bytes, little-endian: for fields patched in place.
+    public mutating func writeFixed(_ value: UInt64) {
+        withUnsafeBytes(of: value.littleEndian) { bytes.append(contentsOf: $0) }
+    }
+
     /// Appends a double as its 8 IEEE 754 bytes, little-endian.
     public mutating func write(_ value: Double) {
         withUnsafeBytes(of: value.bitPattern.littleEndian) { bytes.append(contentsOf: $0) }
@@ -126,6 +131,13 @@ public struct BinaryReader {
     /// A timestamp.
     public mutating func readTimestamp() throws(DomainCodecError) -> Timestamp {
         Timestamp(microsecondsSince1970: try readInt())
+    }
+
+    /// An unsigned integer of 8 bytes, little-endian.
+    public mutating func readFixedUInt64() throws(DomainCodecError) -> UInt64 {
+        guard bytes.count - offset >= 8 else { throw DomainCodecError("ends inside a fixed integer at byte \(offset)") }
+        defer { offset += 8 }
+        return UInt64(littleEndian: bytes.loadUnaligned(fromByteOffset: offset, as: UInt64.self))
     }
 
     /// A double.

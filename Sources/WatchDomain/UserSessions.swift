@@ -97,39 +97,52 @@ public struct UserSession: Sendable, Hashable {
         .microseconds(lastActiveAt.microsecondsSince1970 - startedAt.microsecondsSince1970)
     }
 
-    /// The row's stored form.
+    /// The row's stored form: a version byte, then the two fields every heartbeat changes at
+    /// fixed offsets (last activity and heartbeat count, 8 bytes little-endian each, so that
+    /// ``recordActivity(in:at:)`` patches them in place), then the rest.
     public func encoded() -> [UInt8] {
         var writer = BinaryWriter(capacity: 80 + userId.utf8.count)
         writer.write(UInt8(1))
+        writer.writeFixed(UInt64(bitPattern: lastActiveAt.microsecondsSince1970))
+        writer.writeFixed(heartbeats)
         writer.write(sessionId)
         writer.write(userId)
         writer.write(startedAt)
-        writer.write(lastActiveAt)
         writer.write(contentEngaged)
         writer.write(status.rawValue)
         writer.writeOptional(closedAt) { $0.write($1) }
         writer.writeOptional(renewedFrom) { $0.write($1) }
         writer.writeOptional(renewedBy) { $0.write($1) }
-        writer.write(heartbeats)
         writer.writeOptional(userAgent) { $0.write($1) }
         return writer.bytes
+    }
+
+    /// Records a heartbeat at `time` in a stored row without decoding it: sets the last
+    /// activity and adds one to the heartbeat count.
+    public static func recordActivity(in row: inout [UInt8], at time: Timestamp) throws(DomainCodecError) {
+        guard row.count >= 17, row[0] == 1 else { throw DomainCodecError("not a user-session row") }
+        row.withUnsafeMutableBytes { bytes in
+            bytes.storeBytes(of: UInt64(bitPattern: time.microsecondsSince1970).littleEndian, toByteOffset: 1, as: UInt64.self)
+            let count = UInt64(littleEndian: bytes.loadUnaligned(fromByteOffset: 9, as: UInt64.self))
+            bytes.storeBytes(of: (count &+ 1).littleEndian, toByteOffset: 9, as: UInt64.self)
+        }
     }
 
     /// Reads a stored row.
     public init(decoding bytes: UnsafeRawBufferPointer) throws(DomainCodecError) {
         var reader = BinaryReader(bytes)
         guard try reader.readByte() == 1 else { throw DomainCodecError("unknown user-session row version") }
+        lastActiveAt = Timestamp(microsecondsSince1970: Int64(bitPattern: try reader.readFixedUInt64()))
+        heartbeats = try reader.readFixedUInt64()
         sessionId = try reader.readUUID()
         userId = try reader.readString()
         startedAt = try reader.readTimestamp()
-        lastActiveAt = try reader.readTimestamp()
         contentEngaged = try reader.readBool()
         guard let status = Status(rawValue: try reader.readByte()) else { throw DomainCodecError("unknown session status") }
         self.status = status
         closedAt = try reader.readOptional { reader throws(DomainCodecError) in try reader.readTimestamp() }
         renewedFrom = try reader.readOptional { reader throws(DomainCodecError) in try reader.readUUID() }
         renewedBy = try reader.readOptional { reader throws(DomainCodecError) in try reader.readUUID() }
-        heartbeats = try reader.readUInt()
         userAgent = try reader.readOptional { reader throws(DomainCodecError) in try reader.readString() }
     }
 }
