@@ -1,6 +1,7 @@
 public import Foundation
 import Hummingbird
 public import JWTKit
+import Synchronization
 public import WatchDomain
 
 /// The claims of a Playhead bearer token: `sub` is the user id, `role` `admin` marks an
@@ -26,8 +27,15 @@ public struct PlayheadClaims: JWTPayload, Equatable {
 }
 
 /// Signs and verifies HS256 bearer tokens with one secret.
-public struct TokenAuthority: Sendable {
+///
+/// Verified tokens are remembered (up to ``cacheCapacity``, until they expire), so that a
+/// client sending the same token with every heartbeat pays for parsing and checking it
+/// once. Only a byte-identical token, signature included, finds its entry.
+public final class TokenAuthority: Sendable {
     private let keys: JWTKeyCollection
+    private let verified = Mutex<[String: (caller: Caller, expires: Date)]>([:])
+    /// How many verified tokens are remembered; when full, the memory starts afresh.
+    public static let cacheCapacity = 16_384
 
     /// The shortest secret accepted: HS256 wants a key at least as long as its hash.
     public static let minimumSecretBytes = 32
@@ -50,6 +58,11 @@ public struct TokenAuthority: Sendable {
 
     /// The caller a token names, or a 401 saying why not.
     public func caller(fromToken token: String) async throws -> Caller {
+        let now = Date()
+        if let known = verified.withLock({ $0[token] }) {
+            guard now < known.expires else { throw Problem(.unauthorized, "the bearer token has expired") }
+            return known.caller
+        }
         let claims: PlayheadClaims
         do {
             claims = try await keys.verify(token, as: PlayheadClaims.self)
@@ -62,7 +75,12 @@ public struct TokenAuthority: Sendable {
         guard (1...256).contains(userId.utf8.count) else {
             throw Problem(.unauthorized, "the bearer token's sub must be 1 to 256 bytes")
         }
-        return Caller(userId: userId, isAdmin: claims.role == "admin")
+        let caller = Caller(userId: userId, isAdmin: claims.role == "admin")
+        verified.withLock { cache in
+            if cache.count >= Self.cacheCapacity { cache.removeAll(keepingCapacity: true) }
+            cache[token] = (caller, claims.exp.value)
+        }
+        return caller
     }
 }
 

@@ -21,15 +21,14 @@ struct UserSessionCommands: Sendable {
     }
 
     func heartbeat(_ sessionId: UUID, caller: Caller, correlation: UUID) async throws -> UserSessionDecider.HeartbeatOutcome {
-        let newSessionId = UUID()
-        return try await decide(caller, correlation) { [queries, clock, timeout] in
+        try await decide(caller, correlation) { [queries, clock, timeout] in
             try UserSessionDecider.heartbeat(
                 try queries.session(sessionId),
                 sessionId: sessionId,
                 caller: caller,
                 now: clock(),
                 timeout: timeout,
-                newSessionId: newSessionId
+                newSessionId: { UUID() }
             )
         }
     }
@@ -129,11 +128,14 @@ struct UserSessionRoutes {
 
     struct Sessions: ResponseEncodable { var data: [UserSessionBody] }
 
+    /// `{"needsNewSession":false,"status":"active"}`, as the response encoder writes it.
+    static let activeBody = ByteBuffer(string: #"{"needsNewSession":false,"status":"active"}"#)
+
     func add(to router: Router<PlayheadRequestContext>) {
         let group = router.group("user-sessions")
         group.post { request, context in
             let caller = try context.requireCaller()
-            let id = try await commands.start(caller: caller, userAgent: request.headers[.userAgent], correlation: UUID())
+            let id = try await commands.start(caller: caller, userAgent: request.headers[.userAgent], correlation: context.correlationID)
             let text = id.uuidString.lowercased()
             return EditedResponse(status: .created, response: Started(sessionId: text, userId: caller.userId, body: .init(sessionId: text)))
         }
@@ -142,21 +144,25 @@ struct UserSessionRoutes {
             let sessions = try queries.activeSessions(of: caller.userId, at: commands.clock(), timeout: commands.timeout)
             return Sessions(data: sessions.map(UserSessionBody.init))
         }
-        group.post("heartbeat/:sessionId") { _, context in
+        group.post("heartbeat/:sessionId") { request, context -> Response in
             let caller = try context.requireCaller()
             let sessionId = try context.uuidParameter("sessionId")
-            switch try await commands.heartbeat(sessionId, caller: caller, correlation: UUID()) {
-            case .active: return Heartbeat(status: "active", needsNewSession: false)
+            switch try await commands.heartbeat(sessionId, caller: caller, correlation: context.correlationID) {
+            case .active:
+                // The answer to nearly every heartbeat, encoded once.
+                return Response(status: .ok, headers: [.contentType: "application/json; charset=utf-8"], body: .init(byteBuffer: Self.activeBody))
             case .renewed(let newSessionId):
-                return Heartbeat(status: "renewed", needsNewSession: false, sessionId: newSessionId.uuidString.lowercased())
-            case .expired: return Heartbeat(status: "expired", needsNewSession: true)
+                return try Heartbeat(status: "renewed", needsNewSession: false, sessionId: newSessionId.uuidString.lowercased())
+                    .response(from: request, context: context)
+            case .expired:
+                return try Heartbeat(status: "expired", needsNewSession: true).response(from: request, context: context)
             }
         }
         group.post("end/:sessionId") { _, context in
             let caller = try context.requireCaller()
             let sessionId = try context.uuidParameter("sessionId")
             let text = sessionId.uuidString.lowercased()
-            switch try await commands.end(sessionId, caller: caller, correlation: UUID()) {
+            switch try await commands.end(sessionId, caller: caller, correlation: context.correlationID) {
             case .ended: return Ended(status: "success", message: "Session ended", sessionId: text)
             case .alreadyClosed(.expired): return Ended(status: "success", message: "Session had already expired", sessionId: text)
             case .alreadyClosed: return Ended(status: "success", message: "Session had already ended", sessionId: text)
@@ -166,7 +172,7 @@ struct UserSessionRoutes {
             let caller = try context.requireCaller()
             let sessionId = try context.uuidParameter("sessionId")
             let engaged = try await request.decodeJSON(Engagement.self).engaged
-            try await commands.setEngaged(engaged, sessionId, caller: caller, correlation: UUID())
+            try await commands.setEngaged(engaged, sessionId, caller: caller, correlation: context.correlationID)
             return EngagementUpdated(
                 status: "success",
                 message: "Content engaged status updated to \(engaged)",

@@ -208,16 +208,17 @@ public enum UserSessionDecider {
         UserSessionStarted(sessionId: sessionId, userId: userId, userAgent: userAgent)
     }
 
-    /// A heartbeat on `session`: active within `timeout`, renewed as `newSessionId` past it,
-    /// expired when its user ended it. A heartbeat on a session that was already renewed
-    /// answers that renewal again, so a retried heartbeat gets the same new session.
+    /// A heartbeat on `session`: active within `timeout`, renewed past it as a session whose
+    /// id `newSessionId` makes (called only then), expired when its user ended it. A
+    /// heartbeat on a session that was already renewed answers that renewal again, so a
+    /// retried heartbeat gets the same new session.
     public static func heartbeat(
         _ session: UserSession?,
         sessionId: UUID,
         caller: Caller,
         now: Timestamp,
         timeout: Duration,
-        newSessionId: UUID
+        newSessionId: () -> UUID
     ) throws(UserSessionError) -> (events: [any DomainEvent], outcome: HeartbeatOutcome) {
         let session = try owned(session, sessionId, by: caller)
         switch session.status {
@@ -230,6 +231,7 @@ public enum UserSessionDecider {
             if session.isActive(at: now, timeout: timeout) {
                 return ([UserSessionHeartbeat(sessionId: sessionId)], .active)
             }
+            let newSessionId = newSessionId()
             return (
                 [
                     UserSessionExpired(sessionId: sessionId, lastActiveAt: session.lastActiveAt, renewedBy: newSessionId),

@@ -31,7 +31,10 @@ struct UserSessionDeciderTests {
             caller: alice,
             now: at(hour),
             timeout: hour,
-            newSessionId: UUID()
+            newSessionId: {
+                Issue.record("an active session needs no new id")
+                return UUID()
+            }
         )
         #expect(outcome == .active)
         #expect(events.map { type(of: $0).eventType } == [UserSessionHeartbeat.eventType])
@@ -47,7 +50,7 @@ struct UserSessionDeciderTests {
             caller: alice,
             now: at(hour + .microseconds(1)),
             timeout: hour,
-            newSessionId: newId
+            newSessionId: { newId }
         )
         #expect(outcome == .renewed(newSessionId: newId))
         let expired = try #require(events.first as? UserSessionExpired)
@@ -66,7 +69,7 @@ struct UserSessionDeciderTests {
             caller: alice,
             now: at(.seconds(5000)),
             timeout: hour,
-            newSessionId: UUID()
+            newSessionId: { UUID() }
         )
         #expect(events.isEmpty)
         #expect(outcome == .renewed(newSessionId: newId))
@@ -81,7 +84,7 @@ struct UserSessionDeciderTests {
             caller: alice,
             now: at(.seconds(1)),
             timeout: hour,
-            newSessionId: UUID()
+            newSessionId: { UUID() }
         )
         #expect(events.isEmpty && outcome == .expired)
     }
@@ -96,7 +99,7 @@ struct UserSessionDeciderTests {
                 caller: Caller(userId: "bob"),
                 now: at(.zero),
                 timeout: hour,
-                newSessionId: UUID()
+                newSessionId: { UUID() }
             )
         }
         #expect(throws: UserSessionError.self) {
