@@ -35,7 +35,7 @@ public enum PlayheadHTTPServer {
         // Outermost first: every response, problem documents included, gets its request id,
         // is counted and logged with its final status.
         router.middlewares.add(RequestIDMiddleware())
-        router.middlewares.add(MetricsMiddleware())
+        router.middlewares.add(HTTPMetricsMiddleware())
         router.middlewares.add(LogRequestsMiddleware(.info))
         router.middlewares.add(ProblemMiddleware())
         router.middlewares.add(BearerAuthMiddleware(authority: authority))

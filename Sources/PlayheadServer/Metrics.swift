@@ -4,6 +4,7 @@ import Hummingbird
 import Metrics
 import Projections
 import Prometheus
+import Synchronization
 
 /// The process's Prometheus registry, bootstrapped into swift-metrics once: Hummingbird's
 /// request metrics and Playhead's own land in it, and `GET /metrics` prints it.
@@ -42,5 +43,57 @@ enum PlayheadMetrics {
         logHead.record(head)
         projectionLag.record(head >= applied ? head - applied : 0)
         return registry.emitToString()
+    }
+}
+
+/// Counts requests and times them per method, route pattern and status:
+/// `http_requests_total` and `http_request_duration_seconds`.
+///
+/// Hummingbird's `MetricsMiddleware` makes its metric objects anew for every request, which
+/// costs more than a heartbeat's whole write path; this one makes them once per label set
+/// and keeps them. Unmatched paths share the route label `unmatched`, so that scanners can't
+/// grow the label set without bound.
+struct HTTPMetricsMiddleware: RouterMiddleware {
+    typealias Context = PlayheadRequestContext
+
+    private struct Labels: Hashable {
+        var method: String
+        var route: String
+        var status: Int
+    }
+
+    private final class Store: Sendable {
+        let metrics = Mutex<[Labels: (requests: Metrics.Counter, duration: Metrics.Timer)]>([:])
+    }
+
+    private let store = Store()
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        let started = ContinuousClock.now
+        do {
+            let response = try await next(request, context)
+            record(request, context, status: response.status.code, since: started)
+            return response
+        } catch {
+            record(request, context, status: (error as? any HTTPResponseError)?.status.code ?? 500, since: started)
+            throw error
+        }
+    }
+
+    private func record(_ request: Request, _ context: Context, status: Int, since started: ContinuousClock.Instant) {
+        let labels = Labels(method: request.method.rawValue, route: context.endpointPath ?? "unmatched", status: status)
+        let (requests, duration) = store.metrics.withLock { metrics in
+            if let known = metrics[labels] { return known }
+            let dimensions = [("method", labels.method), ("route", labels.route), ("status", String(labels.status))]
+            let made = (
+                Metrics.Counter(label: "http_requests_total", dimensions: dimensions),
+                Metrics.Timer(label: "http_request_duration_seconds", dimensions: dimensions, preferredDisplayUnit: .seconds)
+            )
+            metrics[labels] = made
+            return made
+        }
+        requests.increment()
+        let elapsed = (ContinuousClock.now - started).components
+        duration.recordNanoseconds(elapsed.seconds * 1_000_000_000 + elapsed.attoseconds / 1_000_000_000)
     }
 }

@@ -99,7 +99,7 @@ struct SessionMetricsEndToEndTests {
             #expect(reply.status == 200)
             #expect(reply.header("Content-Type")?.hasPrefix("text/plain") == true)
             for name in [
-                "http_server_request_duration", "playhead_append_batch_events", "playhead_append_commit_seconds",
+                "http_requests_total{", "http_request_duration_seconds_bucket{", "playhead_append_batch_events", "playhead_append_commit_seconds",
                 "playhead_projection_lag_events 0", "playhead_log_head_position",
             ] {
                 #expect(reply.text.contains(name), "missing \(name)")
