@@ -25,10 +25,17 @@ public final class InlineProjections: BatchParticipant, @unchecked Sendable {
     /// A rebuilt views directory to switch to at the start of the next batch.
     private let pendingSwap = Mutex<String?>(nil)
 
-    // Batch state: touched only by the log's writer thread.
-    private var batchStore: ViewsStore?
-    private var batchTransaction: OpaquePointer?
-    private var batchThread: pthread_t?
+    /// The batch the writer has open. Published under a lock because readers on other
+    /// threads look at it to learn that it is not theirs; only the thread that opened the
+    /// transaction uses it.
+    private struct OpenBatch: @unchecked Sendable {
+        let store: ViewsStore
+        let transaction: OpaquePointer
+        let thread: pthread_t
+    }
+    private let openBatch = Mutex<OpenBatch?>(nil)
+
+    // Touched only by the log's writer thread.
     private var lastApplied: LogPosition = 0
     private var mapFull = false
 
@@ -53,9 +60,9 @@ public final class InlineProjections: BatchParticipant, @unchecked Sendable {
     /// Runs `body` with the views of `projector`: inside a batch on the writer thread (a
     /// command decider), the batch's own state; elsewhere, the last committed state.
     public func read<T>(_ projector: String, _ body: (ViewTransaction) throws -> T) throws -> T {
-        if let batchStore, let batchTransaction, let batchThread, pthread_equal(batchThread, pthread_self()) != 0 {
-            guard batchStore.handles[projector] != nil else { throw ViewError("no projector named '\(projector)'") }
-            return try body(batchStore.view(projector, batchTransaction, writable: false))
+        if let batch = openBatch.withLock({ $0 }), pthread_equal(batch.thread, pthread_self()) != 0 {
+            guard batch.store.handles[projector] != nil else { throw ViewError("no projector named '\(projector)'") }
+            return try body(batch.store.view(projector, batch.transaction, writable: false))
         }
         let store = current.withLock { $0 }
         guard store.handles[projector] != nil else { throw ViewError("no projector named '\(projector)'") }
@@ -139,9 +146,8 @@ public final class InlineProjections: BatchParticipant, @unchecked Sendable {
             try store.grow()
             mapFull = false
         }
-        batchTransaction = try store.beginWrite()
-        batchStore = store
-        batchThread = pthread_self()
+        let transaction = try store.beginWrite()
+        openBatch.withLock { $0 = OpenBatch(store: store, transaction: transaction, thread: pthread_self()) }
         lastApplied = 0
     }
 
@@ -162,7 +168,8 @@ public final class InlineProjections: BatchParticipant, @unchecked Sendable {
     }
 
     public func apply(_ record: EventRecord) throws {
-        guard let store = batchStore, let txn = batchTransaction else { throw ViewError("apply outside a batch") }
+        guard let batch = openBatch.withLock({ $0 }) else { throw ViewError("apply outside a batch") }
+        let (store, txn) = (batch.store, batch.transaction)
         do {
             for projector in projectors {
                 try projector.apply(record, to: store.view(projector.name, txn, writable: true))
@@ -175,7 +182,8 @@ public final class InlineProjections: BatchParticipant, @unchecked Sendable {
     }
 
     public func commitBatch() throws {
-        guard let store = batchStore, let txn = batchTransaction else { return }
+        guard let batch = openBatch.withLock({ $0 }) else { return }
+        let (store, txn) = (batch.store, batch.transaction)
         endBatch()
         do {
             if lastApplied > 0 {
@@ -189,13 +197,11 @@ public final class InlineProjections: BatchParticipant, @unchecked Sendable {
     }
 
     public func abortBatch() {
-        if let txn = batchTransaction { mdb_txn_abort(txn) }
+        if let batch = openBatch.withLock({ $0 }) { mdb_txn_abort(batch.transaction) }
         endBatch()
     }
 
     private func endBatch() {
-        batchTransaction = nil
-        batchStore = nil
-        batchThread = nil
+        openBatch.withLock { $0 = nil }
     }
 }

@@ -9,24 +9,38 @@ import Darwin
 
 /// ISO 8601 in UTC with exactly six fractional digits, so that no microsecond is lost.
 public enum ISO8601Micros {
-    /// `YYYY-MM-DDTHH:MM:SS.ffffffZ`.
+    /// `YYYY-MM-DDTHH:MM:SS.ffffffZ` (years 0 to 9999; the digits are written directly,
+    /// as responses and exports format many of these).
     public static func format(_ timestamp: Timestamp) -> String {
         let micros = timestamp.microsecondsSince1970
         let seconds = micros >= 0 ? micros / 1_000_000 : (micros - 999_999) / 1_000_000
-        let fraction = micros - seconds * 1_000_000
+        let fraction = Int(micros - seconds * 1_000_000)
         var time = time_t(seconds)
         var parts = tm()
         gmtime_r(&time, &parts)
-        return String(
-            format: "%04d-%02d-%02dT%02d:%02d:%02d.%06dZ",
-            Int(parts.tm_year) + 1900,
-            Int(parts.tm_mon) + 1,
-            Int(parts.tm_mday),
-            Int(parts.tm_hour),
-            Int(parts.tm_min),
-            Int(parts.tm_sec),
-            Int(fraction)
-        )
+        let fields: [(value: Int, digits: Int, separator: UInt8)] = [
+            (Int(parts.tm_year) + 1900, 4, UInt8(ascii: "-")),
+            (Int(parts.tm_mon) + 1, 2, UInt8(ascii: "-")),
+            (Int(parts.tm_mday), 2, UInt8(ascii: "T")),
+            (Int(parts.tm_hour), 2, UInt8(ascii: ":")),
+            (Int(parts.tm_min), 2, UInt8(ascii: ":")),
+            (Int(parts.tm_sec), 2, UInt8(ascii: ".")),
+            (fraction, 6, UInt8(ascii: "Z")),
+        ]
+        return String(unsafeUninitializedCapacity: 27) { buffer in
+            var index = 0
+            for field in fields {
+                var value = min(max(field.value, 0), 999_999)
+                for position in stride(from: index + field.digits - 1, through: index, by: -1) {
+                    buffer[position] = UInt8(ascii: "0") + UInt8(value % 10)
+                    value /= 10
+                }
+                index += field.digits
+                buffer[index] = field.separator
+                index += 1
+            }
+            return index
+        }
     }
 
     /// Parses `YYYY-MM-DDTHH:MM:SS[.f…]Z` (up to six fractional digits); nil otherwise.

@@ -105,3 +105,22 @@ struct EventSchemaTests {
         #expect(!EventCatalog.knows("other.thing"))
     }
 }
+
+@Suite("ISO 8601 times")
+struct ISO8601MicrosTests {
+    @Test(
+        "formats with six fractional digits and parses back",
+        arguments: [
+            (0, "1970-01-01T00:00:00.000000Z"),
+            (1, "1970-01-01T00:00:00.000001Z"),
+            (-1, "1969-12-31T23:59:59.999999Z"),
+            (1_800_000_000_123_456, "2027-01-15T08:00:00.123456Z"),
+            (951_782_400_000_000, "2000-02-29T00:00:00.000000Z"),
+            (253_402_300_799_999_999, "9999-12-31T23:59:59.999999Z"),
+        ] as [(Int64, String)]
+    )
+    func roundTrip(micros: Int64, text: String) {
+        #expect(ISO8601Micros.format(Timestamp(microsecondsSince1970: micros)) == text)
+        #expect(ISO8601Micros.parse(text) == Timestamp(microsecondsSince1970: micros))
+    }
+}
