@@ -96,16 +96,26 @@ struct BearerAuthMiddleware: RouterMiddleware {
         guard let header = request.headers[.authorization] else {
             throw unauthorized("a bearer token is required (Authorization: Bearer <token>)")
         }
-        guard header.count > 7, header.prefix(7).lowercased() == "bearer " else {
+        guard let token = Self.bearerToken(header) else {
             throw unauthorized("the Authorization header must be 'Bearer <token>'")
         }
         var context = context
         do {
-            context.caller = try await authority.caller(fromToken: String(header.dropFirst(7)))
+            context.caller = try await authority.caller(fromToken: token)
         } catch let problem as Problem {
             throw unauthorized(problem.detail)
         }
         return try await next(request, context)
+    }
+
+    /// The token of a `Bearer <token>` header (the scheme in any case), nil for anything else.
+    static func bearerToken(_ header: String) -> String? {
+        let scheme = "bearer ".utf8
+        let utf8 = header.utf8
+        guard utf8.count > scheme.count,
+            zip(utf8, scheme).allSatisfy({ byte, expected in (65...90).contains(byte) ? byte + 32 == expected : byte == expected })
+        else { return nil }
+        return String(header.utf8.dropFirst(scheme.count))
     }
 
     private func unauthorized(_ detail: String) -> Problem {

@@ -51,8 +51,9 @@ enum PlayheadMetrics {
 ///
 /// Hummingbird's `MetricsMiddleware` makes its metric objects anew for every request, which
 /// costs more than a heartbeat's whole write path; this one makes them once per label set
-/// and keeps them. Unmatched paths share the route label `unmatched`, so that scanners can't
-/// grow the label set without bound.
+/// and keeps them. Paths that match no route share one route label (Hummingbird's `NotFound`,
+/// or `unmatched` when a request is refused before routing), so that scanners can't grow
+/// the label set without bound.
 struct HTTPMetricsMiddleware: RouterMiddleware {
     typealias Context = PlayheadRequestContext
 

@@ -89,8 +89,11 @@ struct RequestIDMiddleware: RouterMiddleware {
     typealias Context = PlayheadRequestContext
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        var context = context
+        let id = context.id
+        context.requestID = id
         var response = try await next(request, context)
-        response.headers[.requestID] = context.id
+        response.headers[.requestID] = id
         return response
     }
 }

@@ -7,6 +7,8 @@ public struct PlayheadRequestContext: RequestContext {
     public var coreContext: CoreRequestContextStorage
     /// The caller, set by ``BearerAuthMiddleware`` (nil on the open routes).
     var caller: Caller?
+    /// The request id, read once from the logger's metadata by ``RequestIDMiddleware``.
+    var requestID: String?
 
     /// JSON with sorted keys and unescaped slashes, so that responses read and diff well.
     public var responseEncoder: JSONEncoder { Self.encoder }
@@ -20,6 +22,7 @@ public struct PlayheadRequestContext: RequestContext {
     public init(source: Source) {
         coreContext = .init(source: source)
         caller = nil
+        requestID = nil
     }
 
     /// The id that the events a request appends carry as their correlation id: the request
@@ -29,7 +32,7 @@ public struct PlayheadRequestContext: RequestContext {
         var bytes: [UInt8] = []
         bytes.reserveCapacity(16)
         var high: UInt8?
-        for character in id.utf8 {
+        for character in (requestID ?? id).utf8 {
             guard let digit = hexDigit(character) else { return UUID() }
             if let pending = high {
                 bytes.append(pending << 4 | digit)

@@ -38,6 +38,11 @@ public final class InlineProjections: BatchParticipant, @unchecked Sendable {
     // Touched only by the log's writer thread.
     private var lastApplied: LogPosition = 0
     private var mapFull = false
+    /// Set when a views commit failed after the log's: the views miss that batch, so the
+    /// next batch first folds what the log has beyond their checkpoint.
+    private var behindLog = false
+    /// Tests set it to make the next views commit fail.
+    var failNextCommit = false
 
     /// Opens (creating when missing) the views in `directory` for `projectors`.
     public init(
@@ -146,6 +151,11 @@ public final class InlineProjections: BatchParticipant, @unchecked Sendable {
             try store.grow()
             mapFull = false
         }
+        if behindLog {
+            try store.catchUp(projectors, from: log)
+            behindLog = false
+            logger.notice("views caught up after a failed commit")
+        }
         let transaction = try store.beginWrite()
         openBatch.withLock { $0 = OpenBatch(store: store, transaction: transaction, thread: pthread_self()) }
         lastApplied = 0
@@ -189,11 +199,21 @@ public final class InlineProjections: BatchParticipant, @unchecked Sendable {
             if lastApplied > 0 {
                 for projector in projectors { try store.storeCheckpoint(projector, position: lastApplied, txn) }
             }
+            if failNextCommit {
+                failNextCommit = false
+                throw ViewError("injected views commit failure")
+            }
         } catch {
             mdb_txn_abort(txn)
+            behindLog = true
             throw error
         }
-        try check(mdb_txn_commit(txn), "mdb_txn_commit (views)")
+        do {
+            try check(mdb_txn_commit(txn), "mdb_txn_commit (views)")
+        } catch {
+            behindLog = true
+            throw error
+        }
     }
 
     public func abortBatch() {

@@ -3,7 +3,7 @@ import Foundation
 /// Where a store keeps its live `views` environment, and how a rebuild replaces it.
 ///
 /// The file `views.current` in the store names the live views directory (`views` when the
-/// file is absent). A rebuild writes a new generation, `views-<time>`, then replaces the
+/// file is absent). A rebuild writes a new generation, `views-<milliseconds>-<random>`, then replaces the
 /// file atomically (write, fsync, rename); a running server notices and switches.
 public struct ViewsLocation: Sendable, Hashable {
     /// The store directory (the one holding `log/`).

@@ -249,3 +249,24 @@ private func failingAppend(_ log: LMDBEventLog) async throws {
         _ = try await log.append(deciding: { () throws -> (request: AppendRequest, decision: Int) in throw Refused() })
     }
 }
+
+@Suite("Views commit failures", .timeLimit(.minutes(1)))
+struct ViewsCommitFailureTests {
+    @Test("a views commit that fails after the log's is repaired by the next batch")
+    func failedViewsCommitCatchesUp() async throws {
+        try await withDirectory { directory in
+            let views = try InlineProjections(directory: directory + "/views", projectors: [EventCounts()])
+            let log = try openLog(directory, views)
+            _ = try await log.append(AppendRequest(events: [event("a", "s1")]))
+            views.failNextCommit = true
+            // The log commits (the append succeeds); the views miss the batch.
+            _ = try await log.append(AppendRequest(events: [event("a", "s1"), event("b", "s2")]))
+            #expect(try views.read("counts") { try EventCounts.count("a", in: $0) } == 1)
+            _ = try await log.append(AppendRequest(events: [event("b", "s3")]))
+            #expect(try views.read("counts") { try EventCounts.count("a", in: $0) } == 2)
+            #expect(try views.read("counts") { try EventCounts.count("b", in: $0) } == 2)
+            #expect(try views.checkpoint(of: "counts")?.position == (try log.head))
+            await log.close()
+        }
+    }
+}
