@@ -214,10 +214,9 @@ final class ViewOverlay {
         }
 
         func hash(into hasher: inout Hasher) {
-            hasher.combine(dbi)
-            hasher.combine(head.0)
-            hasher.combine(head.1)
-            hasher.combine(bytes.count)
+            // One word for the head, database and length (the hasher mixes it well); the
+            // tail, when there is one, as bytes.
+            hasher.combine(head.0 ^ (head.1 &* 0x9E37_79B9_7F4A_7C15) ^ (UInt64(dbi) << 48) ^ UInt64(bytes.count))
             if bytes.count > 16 { bytes.withUnsafeBytes { hasher.combine(bytes: UnsafeRawBufferPointer(rebasing: $0.dropFirst(16))) } }
         }
 
@@ -247,7 +246,9 @@ final class ViewOverlay {
         }
     }
 
-    private var pending: [Key: Pending] = [:]
+    /// Used by one fold on one thread at a time, so the per-access exclusivity checks of
+    /// this hot property are turned off.
+    @exclusivity(unchecked) private var pending: [Key: Pending] = [:]
 
     /// How many keys wait.
     var count: Int { pending.count }
