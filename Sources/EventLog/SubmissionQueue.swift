@@ -55,6 +55,10 @@ final class SubmissionQueue: @unchecked Sendable {
     private let condition = NSCondition()
     private let limits: Limits
     private var pending: [Submission] = []
+    /// How many pending submissions the waiting writer needs before it is worth waking: 1
+    /// while it waits for work, the batch it gathers while it waits out the window. Waking
+    /// it for every caller of a gathering batch would cost a context switch each.
+    private var wakeWriterAt = 1
     private var reservedCount = 0
     private var reservedBytes = 0
     private var spaceWaiters: [(bytes: Int, continuation: CheckedContinuation<Bool, Never>)] = []
@@ -86,7 +90,7 @@ final class SubmissionQueue: @unchecked Sendable {
             return
         }
         pending.append(submission)
-        condition.signal()
+        if pending.count >= wakeWriterAt { condition.signal() }
         condition.unlock()
     }
 
@@ -169,7 +173,9 @@ final class SubmissionQueue: @unchecked Sendable {
         }
         if gathering > 1 && window > .zero && pending.count < gathering && !closed {
             let deadline = Date(timeIntervalSinceNow: window.seconds)
+            wakeWriterAt = gathering
             while pending.count < gathering && !closed && condition.wait(until: deadline) {}
+            wakeWriterAt = 1
         }
         if pending.isEmpty {
             condition.unlock()
