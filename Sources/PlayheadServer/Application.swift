@@ -60,9 +60,18 @@ public enum PlayheadHTTPServer {
 struct OperationsRoutes {
     let store: PlayheadStore
 
-    /// The OpenAPI document shipped with the server.
-    static let openAPIDocument: String? = Bundle.module.url(forResource: "openapi", withExtension: "yaml")
-        .flatMap { try? String(contentsOf: $0, encoding: .utf8) }
+    /// The OpenAPI document shipped with the server: `openapi.yaml` in the resource bundle
+    /// SwiftPM puts beside the executable. Looked up by hand, because `Bundle.module` stops
+    /// the process when the bundle is missing (a binary copied elsewhere); here that is a 404.
+    static let openAPIDocument: String? = {
+        let bundle = "playhead_PlayheadServer.resources"
+        let directories = [Bundle.main.bundleURL, Bundle.main.executableURL?.deletingLastPathComponent()].compactMap { $0 }
+        for directory in directories {
+            let file = directory.appendingPathComponent(bundle).appendingPathComponent("openapi.yaml")
+            if let document = try? String(contentsOf: file, encoding: .utf8) { return document }
+        }
+        return nil
+    }()
 
     struct Readiness: ResponseEncodable {
         var status: String

@@ -42,6 +42,11 @@ struct VerifyCommand: AsyncParsableCommand {
     /// follow and the comparison is made again.
     private func verifyProjections(_ log: LMDBEventLog) throws {
         let location = ViewsLocation(store: store.resolvedDataDirectory)
+        guard FileManager.default.fileExists(atPath: location.current() + "/data.mdb") else {
+            // Nothing to compare, and verify must not create views: `serve` or `rebuild` does.
+            print("verify: no views yet at \(location.current()) (serve or rebuild makes them)")
+            return
+        }
         let live = try InlineProjections(directory: location.current(), projectors: PlayheadStore.projectors)
         let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("playhead-verify-\(UUID().uuidString)").path
         defer { try? FileManager.default.removeItem(atPath: scratch) }

@@ -205,3 +205,42 @@ struct ServeCommandTests {
         }
     }
 }
+
+@Suite("playhead verify --projections", .timeLimit(.minutes(2)))
+struct VerifyProjectionsTests {
+    @Test("views that do not match the log fail verify, naming the database and key")
+    func mismatchedViewsFail() async throws {
+        try await withTemporaryDirectory { directory in
+            let original = directory + "/original"
+            let server = try ServerProcess(store: original)
+            let token = try server.token("dave")
+            let session = try #require(try await server.send("POST", "/user-sessions", token: token).json["sessionId"] as? String)
+            _ = try await server.send("POST", "/user-sessions/heartbeat/\(session)", token: token)
+            server.stop()
+            #expect(try playhead(["verify", "--projections", "--data-dir", original]).status == 0)
+
+            // The same events but another user's: same positions, different rows.
+            let export = try playhead(["export", "--data-dir", original]).stdout
+            let altered = directory + "/altered.ndjson"
+            try export.replacingOccurrences(of: "\"userId\":\"dave\"", with: "\"userId\":\"erin\"").write(
+                toFile: altered,
+                atomically: true,
+                encoding: .utf8
+            )
+            let other = directory + "/other"
+            #expect(try playhead(["import", "--data-dir", other, altered]).status == 0)
+            #expect(try playhead(["verify", "--projections", "--data-dir", other]).stdout.contains("no views yet"))
+            #expect(!FileManager.default.fileExists(atPath: other + "/views"))
+            #expect(try playhead(["rebuild", "--data-dir", other]).status == 0)
+
+            // Serve the original log with the other store's views.
+            let generation = try String(contentsOfFile: other + "/views.current", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+            try FileManager.default.copyItem(atPath: other + "/" + generation, toPath: original + "/" + generation)
+            try FileManager.default.copyItem(atPath: other + "/views.current", toPath: original + "/views.current")
+            let verify = try playhead(["verify", "--projections", "--data-dir", original])
+            #expect(verify.status == 1)
+            #expect(verify.stderr.contains("verify: projections differ: user-sessions.sessions key"), "\(verify.stderr)")
+            #expect(verify.stderr.contains("user-sessions.open_by_user key"), "\(verify.stderr)")
+        }
+    }
+}
