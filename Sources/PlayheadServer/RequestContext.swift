@@ -29,34 +29,7 @@ public struct PlayheadRequestContext: RequestContext {
     /// id Hummingbird logs (`hb.request.id`, 32 hex digits) read as a UUID, so that log lines
     /// and events of one request can be matched.
     var correlationID: UUID {
-        var bytes: [UInt8] = []
-        bytes.reserveCapacity(16)
-        var high: UInt8?
-        for character in (requestID ?? id).utf8 {
-            guard let digit = hexDigit(character) else { return UUID() }
-            if let pending = high {
-                bytes.append(pending << 4 | digit)
-                high = nil
-            } else {
-                high = digit
-            }
-        }
-        guard bytes.count == 16 else { return UUID() }
-        return UUID(
-            uuid: (
-                bytes[0], bytes[1], bytes[2], bytes[3], bytes[4], bytes[5], bytes[6], bytes[7], bytes[8], bytes[9], bytes[10], bytes[11], bytes[12],
-                bytes[13], bytes[14], bytes[15]
-            )
-        )
-    }
-
-    private func hexDigit(_ character: UInt8) -> UInt8? {
-        switch character {
-        case UInt8(ascii: "0")...UInt8(ascii: "9"): character - UInt8(ascii: "0")
-        case UInt8(ascii: "a")...UInt8(ascii: "f"): character - UInt8(ascii: "a") + 10
-        case UInt8(ascii: "A")...UInt8(ascii: "F"): character - UInt8(ascii: "A") + 10
-        default: nil
-        }
+        UUID(hexadecimal: requestID ?? id) ?? UUID()
     }
 
     /// The caller, or a 401 when the request was not authenticated.

@@ -51,7 +51,7 @@ extension Request {
 extension PlayheadRequestContext {
     /// The path parameter `name` as a UUID (400 when it is not one).
     func uuidParameter(_ name: String) throws -> UUID {
-        guard let text = parameters.get(name), let id = UUID(uuidString: text) else {
+        guard let text = parameters.get(name), let id = UUID(hexadecimal: text) else {
             throw Problem.badField(name, "\(name) must be a UUID")
         }
         return id

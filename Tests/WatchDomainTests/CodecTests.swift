@@ -124,3 +124,29 @@ struct ISO8601MicrosTests {
         #expect(ISO8601Micros.parse(text) == Timestamp(microsecondsSince1970: micros))
     }
 }
+
+@Suite("UUIDs from text")
+struct UUIDTextTests {
+    @Test("the canonical form in either case and bare hex parse as Foundation parses them")
+    func parses() throws {
+        for _ in 0..<100 {
+            let id = UUID()
+            #expect(UUID(hexadecimal: id.uuidString) == id)
+            #expect(UUID(hexadecimal: id.uuidString.lowercased()) == id)
+            #expect(UUID(hexadecimal: id.uuidString.replacingOccurrences(of: "-", with: "")) == id)
+        }
+        #expect(UUID(hexadecimal: "fae5bf038b0a69bedb6bd5f04569f45a") == UUID(uuidString: "FAE5BF03-8B0A-69BE-DB6B-D5F04569F45A"))
+    }
+
+    @Test(
+        "anything else is nil",
+        arguments: [
+            "", "nope", "123", "0F1E2D3C-4B5A-6978-8796-A5B4C3D2E1F", "0F1E2D3C-4B5A-6978-8796-A5B4C3D2E1F0A",
+            "0F1E2D3C_4B5A-6978-8796-A5B4C3D2E1F0", "0F1E2D3C-4B5A-6978-8796-A5B4C3D2E1G0", "0F1E2D3C4B5A69788796A5B4C3D2E1F",
+            "-F1E2D3C-4B5A-6978-8796-A5B4C3D2E1F0",
+        ]
+    )
+    func rejects(text: String) {
+        #expect(UUID(hexadecimal: text) == nil)
+    }
+}
