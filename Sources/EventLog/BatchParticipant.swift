@@ -2,7 +2,7 @@
 /// command deciders read and that must hold exactly what the log holds.
 ///
 /// Every method runs on the log's writer thread, one batch at a time, so an implementation
-/// may keep an LMDB write transaction of its own environment open from ``beginBatch()``
+/// may keep an LMDB write transaction of its own environment open from ``beginBatch(_:)``
 /// to ``commitBatch()`` or ``abortBatch()``.
 public protocol BatchParticipant: AnyObject, Sendable {
     /// Called once, before the writer serves its first batch: apply every event the
@@ -22,7 +22,7 @@ public protocol BatchParticipant: AnyObject, Sendable {
     func commitBatch() throws
 
     /// The batch was not committed (or will be written again): forget everything since
-    /// ``beginBatch()``.
+    /// ``beginBatch(_:)``.
     func abortBatch()
 }
 

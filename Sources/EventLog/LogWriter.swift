@@ -310,6 +310,9 @@ final class LogWriter: @unchecked Sendable {
                 } catch {
                     logger.error("the batch participant failed to commit after the log did", metadata: ["error": "\(error)"])
                 }
+                // Published after the participant's commit, so that a reader who sees the new
+                // head finds the inline views at it too.
+                notifier.publish(head)
                 configuration.commitObserver?(
                     CommitReport(submissions: batch.count, events: Int(appended), duration: ContinuousClock.now - started)
                 )
@@ -372,7 +375,6 @@ final class LogWriter: @unchecked Sendable {
             dirtyStreams.removeAll(keepingCapacity: true)
             eventsSinceFlush = 0
         }
-        notifier.publish(head)
     }
 
     /// Puts back the committed rows of every stream the failed batch touched.

@@ -72,8 +72,8 @@ public final class TokenAuthority: Sendable {
             throw Problem(.unauthorized, "the bearer token is not valid")
         }
         let userId = claims.sub.value
-        guard (1...256).contains(userId.utf8.count) else {
-            throw Problem(.unauthorized, "the bearer token's sub must be 1 to 256 bytes")
+        guard (1...UserSessionEvents.maxUserIdBytes).contains(userId.utf8.count) else {
+            throw Problem(.unauthorized, "the bearer token's sub must be 1 to \(UserSessionEvents.maxUserIdBytes) bytes")
         }
         let caller = Caller(userId: userId, isAdmin: claims.role == "admin")
         verified.withLock { cache in

@@ -29,6 +29,8 @@ enum PlayheadMetrics {
 
     /// Records one commit of the log's writer (called on the writer thread).
     static func record(_ report: CommitReport) {
+        // The metric objects bind to the factory when first made: bootstrap it first.
+        _ = registry
         batchEvents.record(report.events)
         batchSubmissions.record(report.submissions)
         commitTime.recordNanoseconds(
@@ -68,6 +70,8 @@ struct HTTPMetricsMiddleware: RouterMiddleware {
     }
 
     private let store = Store()
+    /// Any other method (HTTP allows any token) is counted as `OTHER`.
+    private static let knownMethods: Set<String> = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         let started = ContinuousClock.now
@@ -82,7 +86,8 @@ struct HTTPMetricsMiddleware: RouterMiddleware {
     }
 
     private func record(_ request: Request, _ context: Context, status: Int, since started: ContinuousClock.Instant) {
-        let labels = Labels(method: request.method.rawValue, route: context.endpointPath ?? "unmatched", status: status)
+        let method = Self.knownMethods.contains(request.method.rawValue) ? request.method.rawValue : "OTHER"
+        let labels = Labels(method: method, route: context.endpointPath ?? "unmatched", status: status)
         let (requests, duration) = store.metrics.withLock { metrics in
             if let known = metrics[labels] { return known }
             let dimensions = [("method", labels.method), ("route", labels.route), ("status", String(labels.status))]

@@ -70,6 +70,8 @@ struct ProblemMiddleware: RouterMiddleware {
             }
         case let error as HTTPError:
             return Problem(error.status, error.body ?? error.status.reasonPhrase)
+        case let error as EventLogError where error.code == .invalidRequest:
+            return Problem(.badRequest, error.message)
         case let error as EventLogError where error.code == .overloaded:
             var problem = Problem(.serviceUnavailable, "the event log is overloaded; retry shortly")
             problem.headers[.retryAfter] = "1"

@@ -66,6 +66,9 @@ struct DateRange {
     /// The first instant after it.
     var end: Timestamp
 
+    /// 9999-12-31T00:00:00Z: later ends would need five-digit years to answer with.
+    static let lastDay: Int64 = 253_402_214_400_000_000
+
     /// The range a request's query names; a missing, malformed or reversed range is a 400.
     init(query request: Request, maxDays: Int64) throws {
         let query = request.uri.queryParameters
@@ -79,6 +82,7 @@ struct DateRange {
         start = try parse("startDate", endOfDay: false)
         end = try parse("endDate", endOfDay: true)
         guard start < end else { throw Problem.badField("endDate", "endDate must be after startDate") }
+        guard end.microsecondsSince1970 < Self.lastDay else { throw Problem.badField("endDate", "endDate must be before 9999-12-31") }
         guard end.microsecondsSince1970 - start.microsecondsSince1970 <= maxDays * 86_400_000_000 else {
             throw Problem.badField("endDate", "the range may span at most \(maxDays) days")
         }

@@ -110,7 +110,11 @@ public final class InlineProjections: BatchParticipant, @unchecked Sendable {
         progress: ((LogPosition) -> Void)? = nil
     ) throws -> Int {
         let store = try ViewsStore(directory: directory, projectors: projectors, initialMapSize: initialMapSize)
-        return try store.catchUp(projectors, from: reader, through: last, progress: progress)
+        let read = try store.catchUp(projectors, from: reader, through: last, progress: progress)
+        // Views are written without sync; a build that is about to be published must be
+        // whole on disk first.
+        try check(mdb_env_sync(store.environment.handle, 1), "mdb_env_sync \(directory)")
+        return read
     }
 
     /// Writes into the empty `directory` a copy of these views in which the projectors named

@@ -47,7 +47,7 @@ public final class PlayheadStore: Sendable {
         // A batch that appends nothing: the switch happens at its start.
         _ = try await log.append(deciding: { (nil, ()) })
         if projections.directory == published {
-            views.removeGenerations(except: published)
+            views.remove(live)
             return true
         }
         return false

@@ -61,7 +61,13 @@ public struct UserSessionsProjector: Projector {
         }
     }
 
+    /// Stores a new session's row and index keys; a second start of the same id replaces the
+    /// first, index keys included.
     private func open(_ session: UserSession, _ views: ViewTransaction) throws {
+        if let previous = try views.withValue("sessions", Self.key(session.sessionId), { bytes in try bytes.map { try UserSession(decoding: $0) } }) {
+            try views.delete("open_by_user", Self.userKey(previous.userId, previous.startedAt, previous.sessionId))
+            try views.delete("by_start", Self.time(previous.startedAt) + Self.key(previous.sessionId))
+        }
         try views.put("sessions", Self.key(session.sessionId), session.encoded())
         try views.put("open_by_user", Self.userKey(session.userId, session.startedAt, session.sessionId), [])
         try views.put("by_start", Self.time(session.startedAt) + Self.key(session.sessionId), [])
@@ -115,6 +121,12 @@ public struct UserSessionsProjector: Projector {
     }
 
     static func key(_ id: UUID) -> [UInt8] { withUnsafeBytes(of: id.uuid) { Array($0) } }
+
+    /// The time `time(_:)` wrote at the start of `key`.
+    static func timestamp(fromKey key: [UInt8]) -> Timestamp {
+        let biased = key.prefix(8).reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
+        return Timestamp(microsecondsSince1970: Int64(bitPattern: biased ^ (1 << 63)))
+    }
 
     static func time(_ time: Timestamp) -> [UInt8] {
         let biased = UInt64(bitPattern: time.microsecondsSince1970) ^ (1 << 63)
@@ -203,7 +215,7 @@ public struct UserSessionQueries: Sendable {
     /// Figures for the sessions started in `[start, end)`.
     public func metrics(from start: Timestamp, to end: Timestamp) throws -> SessionMetrics {
         var accumulator = MetricsAccumulator()
-        try visitSessions(from: start, to: end) { accumulator.add($0) }
+        try visitSessions(from: start, to: end) { accumulator.add($1) }
         return accumulator.metrics
     }
 
@@ -218,8 +230,9 @@ public struct UserSessionQueries: Sendable {
         let first = day(start)
         let last = max(first, day(Timestamp(microsecondsSince1970: end.microsecondsSince1970 - 1)))
         var days = Array(repeating: MetricsAccumulator(), count: Int(last - first + 1))
-        try visitSessions(from: start, to: end) { session in
-            days[Int(day(session.startedAt) - first)].add(session)
+        try visitSessions(from: start, to: end) { startedAt, session in
+            let index = day(startedAt) - first
+            if days.indices.contains(Int(index)) { days[Int(index)].add(session) }
         }
         return days.enumerated().map { offset, accumulator in
             let midnight = Timestamp(microsecondsSince1970: (first + Int64(offset)) * dayMicros)
@@ -227,7 +240,9 @@ public struct UserSessionQueries: Sendable {
         }
     }
 
-    private func visitSessions(from start: Timestamp, to end: Timestamp, _ body: (UserSession) -> Void) throws {
+    /// Visits the sessions whose `by_start` key lies in `[start, end)`, with the start time
+    /// the key holds.
+    private func visitSessions(from start: Timestamp, to end: Timestamp, _ body: (Timestamp, UserSession) -> Void) throws {
         let stop = UserSessionsProjector.time(end)
         try views.read(name) { tx in
             try tx.forEach("by_start", from: UserSessionsProjector.time(start)) { key, _ in
@@ -238,7 +253,7 @@ public struct UserSessionQueries: Sendable {
                     UserSessionsProjector.key(id),
                     { bytes in try bytes.map { try UserSession(decoding: $0) } }
                 ) {
-                    body(session)
+                    body(UserSessionsProjector.timestamp(fromKey: key), session)
                 }
                 return true
             }
@@ -248,7 +263,8 @@ public struct UserSessionQueries: Sendable {
 
 /// Sums sessions into ``SessionMetrics``.
 private struct MetricsAccumulator {
-    var users: Set<String> = []
+    /// Distinct user ids, by their bytes (as the rows store them).
+    var users: Set<[UInt8]> = []
     var total = 0
     var engaged = 0
     var ended = 0
@@ -258,7 +274,7 @@ private struct MetricsAccumulator {
 
     mutating func add(_ session: UserSession) {
         total += 1
-        users.insert(session.userId)
+        users.insert(Array(session.userId.utf8))
         if session.contentEngaged { engaged += 1 }
         switch session.status {
         case .ended: ended += 1
@@ -266,7 +282,8 @@ private struct MetricsAccumulator {
         case .active: break
         }
         if session.renewedFrom != nil { renewed += 1 }
-        durationMicros += session.lastActiveAt.microsecondsSince1970 - session.startedAt.microsecondsSince1970
+        // Wrapping: imported times are only as sane as the file they came from.
+        durationMicros &+= session.lastActiveAt.microsecondsSince1970 &- session.startedAt.microsecondsSince1970
     }
 
     var metrics: SessionMetrics {

@@ -24,9 +24,15 @@ public protocol DomainEvent: Sendable, Hashable, Codable {
     func encodeFields(to writer: inout BinaryWriter)
     /// Reads the fields of a payload written with schema `version` (1 through ``schemaVersion``).
     init(fieldsFrom reader: inout BinaryReader, version: UInt8) throws(DomainCodecError)
+    /// Checks what the codec can't: lengths and ranges of the fields. Events a command
+    /// handler decides pass by construction; an import checks every event it reads.
+    func validate() throws(DomainCodecError)
 }
 
 extension DomainEvent {
+    /// No constraint beyond the codec's.
+    public func validate() throws(DomainCodecError) {}
+
     /// The stored payload: the schema version, then the fields.
     public func encoded() -> [UInt8] {
         var writer = BinaryWriter()
@@ -79,6 +85,21 @@ public enum EventCatalog {
     public static func json(type: String, payload: [UInt8]) throws -> Data? {
         guard let eventType = byName[type] else { return nil }
         return try json(of: eventType, payload: payload)
+    }
+
+    /// Checks a stored domain event from outside (an import): its payload decodes as `type`,
+    /// its fields are valid and it belongs to `stream`. Types the catalog does not know pass.
+    public static func check(type: String, stream: String, payload: [UInt8]) throws(DomainCodecError) {
+        guard let eventType = byName[type] else { return }
+        try check(eventType, stream: stream, payload: payload)
+    }
+
+    private static func check<Event: DomainEvent>(_ type: Event.Type, stream: String, payload: [UInt8]) throws(DomainCodecError) {
+        let event = try Event.decode(payload)
+        try event.validate()
+        guard event.stream == stream else {
+            throw DomainCodecError("a \(Event.eventType) event of \(event.stream) can't be stored in \(stream)")
+        }
     }
 
     /// The stored payload of a JSON form, nil when `type` is not a domain event.

@@ -22,6 +22,28 @@ public enum UserSessionEvents {
 
     /// The stream of one session.
     public static func stream(_ sessionID: UUID) -> String { "user-session/" + sessionID.uuidString.lowercased() }
+
+    /// The longest user id, in UTF-8 bytes (a token's `sub` is held to the same).
+    public static let maxUserIdBytes = 256
+    /// The longest user agent kept, in UTF-8 bytes; a longer one is cut at a character boundary.
+    public static let maxUserAgentBytes = 256
+
+    static func validateUserId(_ userId: String) throws(DomainCodecError) {
+        guard (1...maxUserIdBytes).contains(userId.utf8.count) else {
+            throw DomainCodecError("userId must be 1 to \(maxUserIdBytes) bytes")
+        }
+    }
+
+    /// `agent` cut to ``maxUserAgentBytes`` bytes without splitting a character.
+    public static func truncatedUserAgent(_ agent: String) -> String {
+        guard agent.utf8.count > maxUserAgentBytes else { return agent }
+        var result = ""
+        for character in agent {
+            guard result.utf8.count + character.utf8.count <= maxUserAgentBytes else { break }
+            result.append(character)
+        }
+        return result
+    }
 }
 
 /// A user logged in and a session began.
@@ -45,6 +67,13 @@ public struct UserSessionStarted: DomainEvent {
     }
 
     public var stream: String { UserSessionEvents.stream(sessionId) }
+
+    public func validate() throws(DomainCodecError) {
+        try UserSessionEvents.validateUserId(userId)
+        if let userAgent, userAgent.utf8.count > UserSessionEvents.maxUserAgentBytes {
+            throw DomainCodecError("userAgent must be at most \(UserSessionEvents.maxUserAgentBytes) bytes")
+        }
+    }
 
     public func encodeFields(to writer: inout BinaryWriter) {
         writer.write(sessionId)
@@ -81,6 +110,8 @@ public struct UserSessionRenewed: DomainEvent {
     }
 
     public var stream: String { UserSessionEvents.stream(sessionId) }
+
+    public func validate() throws(DomainCodecError) { try UserSessionEvents.validateUserId(userId) }
 
     public func encodeFields(to writer: inout BinaryWriter) {
         writer.write(sessionId)

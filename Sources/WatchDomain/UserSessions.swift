@@ -19,8 +19,10 @@ public struct Caller: Sendable, Hashable {
         self.isAdmin = isAdmin
     }
 
-    /// Whether the caller may read or change what belongs to `owner`.
-    public func mayAccess(_ owner: String) -> Bool { isAdmin || owner == userId }
+    /// Whether the caller may read or change what belongs to `owner`. Ids are compared byte
+    /// for byte, as the read models key them: `String`'s `==` would take two different
+    /// encodings of an accented id for the same user.
+    public func mayAccess(_ owner: String) -> Bool { isAdmin || owner.utf8.elementsEqual(userId.utf8) }
 }
 
 /// One user session as the read models keep it: the fold of its stream.
@@ -205,7 +207,7 @@ public enum UserSessionDecider {
 
     /// Starts a session for `userId`.
     public static func start(sessionId: UUID, userId: String, userAgent: String?) -> UserSessionStarted {
-        UserSessionStarted(sessionId: sessionId, userId: userId, userAgent: userAgent)
+        UserSessionStarted(sessionId: sessionId, userId: userId, userAgent: userAgent.map(UserSessionEvents.truncatedUserAgent))
     }
 
     /// A heartbeat on `session`: active within `timeout`, renewed past it as a session whose

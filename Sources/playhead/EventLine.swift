@@ -89,6 +89,11 @@ enum EventLine {
             }
             payload = Array(bytes)
         }
+        do {
+            try EventCatalog.check(type: type, stream: stream, payload: payload)
+        } catch {
+            throw fail(object["payload"] == nil ? "payloadBase64" : "payload", "is not a valid \(type) event: \(error)")
+        }
         return ProposedEvent(
             type: type,
             stream: stream,

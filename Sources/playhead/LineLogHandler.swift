@@ -3,6 +3,14 @@ import Foundation
 import Logging
 import WatchDomain
 
+#if canImport(Glibc)
+import Glibc
+private let writeBytes = Glibc.write
+#elseif canImport(Darwin)
+import Darwin
+private let writeBytes = Darwin.write
+#endif
+
 /// Writes each log message as one line on standard error:
 /// `2026-01-31T12:00:00.000000Z info playhead.server: key=value … message`.
 ///
@@ -29,6 +37,8 @@ struct LineLogHandler: LogHandler {
         let merged = event.metadata.map { metadata.merging($0) { $1 } } ?? metadata
         for (key, value) in merged.sorted(by: { $0.key < $1.key }) { line += " \(key)=\(value)" }
         line += " \(event.message)\n"
-        FileHandle.standardError.write(Data(line.utf8))
+        // One write(2), errors ignored: a closed standard error must not stop the server.
+        var bytes = Array(line.utf8)
+        _ = bytes.withUnsafeMutableBytes { writeBytes(STDERR_FILENO, $0.baseAddress, $0.count) }
     }
 }

@@ -30,6 +30,15 @@ struct RebuildCommand: AsyncParsableCommand {
     func run() async throws {
         let log = try store.openLog(.readOnly)
         let location = ViewsLocation(store: store.resolvedDataDirectory)
+        let lock: RebuildLock
+        do {
+            lock = try location.lockRebuilds()
+        } catch let busy as RebuildLock.Busy {
+            throw ValidationError(busy.description)
+        }
+        defer { withExtendedLifetime(lock) {} }
+        location.removeStaleGenerations()
+        let previous = location.current()
         let target = location.newGeneration()
         let head = try log.head
         let started = ContinuousClock.now
@@ -56,9 +65,10 @@ struct RebuildCommand: AsyncParsableCommand {
             throw error
         }
         if LMDBEventLog.hasWriter(directory: store.logDirectory) {
+            // The server removes the views it switches away from.
             print("rebuild: the running server switches to the new views within a second")
         } else {
-            location.removeGenerations(except: target)
+            location.remove(previous)
         }
     }
 }

@@ -4,6 +4,7 @@ import Foundation
 import Logging
 import PlayheadServer
 import Projections
+import WatchDomain
 
 /// Where the HS256 secret comes from: `--jwt-secret`, else `PLAYHEAD_JWT_SECRET`, else the
 /// store's own `jwt-secret` file (made with 32 random bytes the first time, mode 0600), so
@@ -140,7 +141,9 @@ struct TokenCommand: AsyncParsableCommand {
     var ttl = "1h"
 
     func validate() throws {
-        guard (1...256).contains(user.utf8.count) else { throw ValidationError("--user must be 1 to 256 bytes") }
+        guard (1...UserSessionEvents.maxUserIdBytes).contains(user.utf8.count) else {
+            throw ValidationError("--user must be 1 to \(UserSessionEvents.maxUserIdBytes) bytes")
+        }
     }
 
     func run() async throws {

@@ -88,14 +88,14 @@ struct UserSessionsProjectorTests {
             #expect(!differences.isEmpty)
             #expect(
                 differences.allSatisfy {
-                    $0.database.hasPrefix("user-sessions.") && $0.reason == "only in the live views" || $0.reason == "values differ"
+                    $0.database.hasPrefix("user-sessions.") && ($0.reason == "only in the live views" || $0.reason == "values differ")
                 }
             )
             await store.close()
         }
     }
 
-    @Test("published views are adopted while appends go on, and lose nothing appended meanwhile")
+    @Test("published views are adopted, catching up on what was appended after the rebuild read the log")
     func swapWhileLive() async throws {
         try await withDirectory { directory in
             let generation = try await swapAndCheck(directory)

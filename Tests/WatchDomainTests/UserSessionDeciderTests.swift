@@ -143,3 +143,27 @@ struct UserSessionDeciderTests {
         #expect(row.duration == .seconds(30))
     }
 }
+
+@Suite("Ownership")
+struct OwnershipTests {
+    @Test("user ids are compared byte for byte: another encoding of the same text is another user")
+    func bytewise() {
+        let precomposed = "jos\u{E9}"
+        let decomposed = "jose\u{301}"
+        #expect(precomposed == decomposed)  // String equality is canonical equivalence…
+        #expect(!Caller(userId: decomposed).mayAccess(precomposed))  // …ownership is not.
+        #expect(Caller(userId: precomposed).mayAccess(precomposed))
+        #expect(Caller(userId: decomposed, isAdmin: true).mayAccess(precomposed))
+    }
+
+    @Test("a long user agent is cut at a character boundary")
+    func userAgent() {
+        let agent = String(repeating: "é", count: 200)
+        let kept = UserSessionEvents.truncatedUserAgent(agent)
+        #expect(kept.utf8.count <= UserSessionEvents.maxUserAgentBytes)
+        #expect(kept.count == 128)
+        #expect(UserSessionDecider.start(sessionId: UUID(), userId: "u", userAgent: agent).userAgent == kept)
+        #expect(throws: DomainCodecError.self) { try UserSessionStarted(sessionId: UUID(), userId: "u", userAgent: agent).validate() }
+        #expect(throws: DomainCodecError.self) { try UserSessionStarted(sessionId: UUID(), userId: "").validate() }
+    }
+}
