@@ -40,8 +40,12 @@ public final class TokenAuthority: Sendable {
     /// The shortest secret accepted: HS256 wants a key at least as long as its hash.
     public static let minimumSecretBytes = 32
 
+    /// What time it is, for expiry (tests move it).
+    private let clock: @Sendable () -> Date
+
     /// An authority for `secret` (at least ``minimumSecretBytes`` long).
-    public init(secret: String) async throws {
+    public init(secret: String, clock: @escaping @Sendable () -> Date = { Date() }) async throws {
+        self.clock = clock
         guard secret.utf8.count >= Self.minimumSecretBytes else {
             throw Problem(.internalServerError, "the JWT secret must be at least \(Self.minimumSecretBytes) bytes")
         }
@@ -58,7 +62,7 @@ public final class TokenAuthority: Sendable {
 
     /// The caller a token names, or a 401 saying why not.
     public func caller(fromToken token: String) async throws -> Caller {
-        let now = Date()
+        let now = clock()
         if let known = verified.withLock({ $0[token] }) {
             guard now < known.expires else { throw Problem(.unauthorized, "the bearer token has expired") }
             return known.caller
@@ -71,6 +75,7 @@ public final class TokenAuthority: Sendable {
         } catch {
             throw Problem(.unauthorized, "the bearer token is not valid")
         }
+        guard now < claims.exp.value else { throw Problem(.unauthorized, "the bearer token has expired") }
         let userId = claims.sub.value
         guard (1...UserSessionEvents.maxUserIdBytes).contains(userId.utf8.count) else {
             throw Problem(.unauthorized, "the bearer token's sub must be 1 to \(UserSessionEvents.maxUserIdBytes) bytes")

@@ -179,3 +179,29 @@ struct UserSessionEndToEndTests {
         }
     }
 }
+
+@Suite("Concurrent user-session commands", .timeLimit(.minutes(1)))
+struct ConcurrentUserSessionTests {
+    @Test("many heartbeats at once on an expired session renew it exactly once")
+    func oneRenewal() async throws {
+        try await TestServer.run { server in
+            let alice = try await server.token("alice")
+            let first = try await server.startSession(alice)
+            server.clock.advance(.seconds(4000))
+            let answers = try await withThrowingTaskGroup(of: String?.self) { group in
+                for _ in 0..<16 {
+                    group.addTask {
+                        try await server.send("POST", "/user-sessions/heartbeat/\(first)", token: alice).json["sessionId"] as? String
+                    }
+                }
+                return try await group.reduce(into: [String?]()) { $0.append($1) }
+            }
+            let renewals = Set(answers.compactMap { $0 })
+            #expect(renewals.count == 1)
+            #expect(answers.count == 16 && answers.allSatisfy { $0 != nil })
+            let types = try server.store.log.read(from: 1, limit: 100).map(\.type)
+            #expect(types.filter { $0 == "user-session.renewed" }.count == 1)
+            #expect(types.filter { $0 == "user-session.expired" }.count == 1)
+        }
+    }
+}
