@@ -44,17 +44,21 @@ public final class InlineProjections: BatchParticipant, @unchecked Sendable {
     /// Tests set it to make the next views commit fail.
     var failNextCommit = false
 
-    /// Opens (creating when missing) the views in `directory` for `projectors`.
+    /// Opens (creating when missing) the views in `directory` for `projectors`. With
+    /// `readOnly`, opens existing views only to read, compare and copy them (`verify
+    /// --projections`, `rebuild --projection` beside a server): such an instance can't take
+    /// part in a log's batches.
     public init(
         directory: String,
         projectors: [any Projector],
         initialMapSize: Int = 1 << 30,
+        readOnly: Bool = false,
         logger: Logger = Logger(label: "playhead.projections")
     ) throws {
         self.projectors = projectors
         self.initialMapSize = initialMapSize
         self.logger = logger
-        current = Mutex(try ViewsStore(directory: directory, projectors: projectors, initialMapSize: initialMapSize))
+        current = Mutex(try ViewsStore(directory: directory, projectors: projectors, initialMapSize: initialMapSize, readOnly: readOnly))
     }
 
     /// The directory of the live `views` environment.

@@ -11,32 +11,36 @@ final class ViewsStore: @unchecked Sendable {
     let handles: [String: DatabaseHandles]
     let checkpoints: MDB_dbi
 
-    /// Opens (creating when missing) the views in `directory` for `projectors`.
-    init(directory: String, projectors: [any Projector], initialMapSize: Int) throws {
+    /// Opens the views in `directory` for `projectors`: for writing, creating what is
+    /// missing; or, with `readOnly`, only to read views that exist (no write transaction, so
+    /// never waiting for a server's batch).
+    init(directory: String, projectors: [any Projector], initialMapSize: Int, readOnly: Bool = false) throws {
         guard Set(projectors.map(\.name)).count == projectors.count else {
             throw ViewError("two projectors share a name")
         }
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        if !readOnly { try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true) }
         let environment = try LMDBEnvironment(
             path: directory,
             mapSize: initialMapSize,
             maxReaders: 1024,
             maxDatabases: UInt32(2 + projectors.reduce(0) { $0 + $1.databases.count }),
-            flags: UInt32(MDB_NOSYNC)
+            flags: UInt32(MDB_NOSYNC) | (readOnly ? UInt32(MDB_RDONLY) : 0)
         )
+        // A read-only transaction keeps the handles it opens once it commits.
+        let openFlags = readOnly ? UInt32(0) : UInt32(MDB_CREATE)
         var txn: OpaquePointer?
-        try check(mdb_txn_begin(environment.handle, nil, 0, &txn), "mdb_txn_begin (views open)")
+        try check(mdb_txn_begin(environment.handle, nil, readOnly ? UInt32(MDB_RDONLY) : 0, &txn), "mdb_txn_begin (views open)")
         guard let transaction = txn else { throw ViewError("no transaction") }
         var handles: [String: DatabaseHandles] = [:]
         do {
             for projector in projectors {
                 var own: [(name: String, dbi: MDB_dbi)] = []
                 for database in projector.databases {
-                    own.append((database, try environment.openDatabase("\(projector.name).\(database)", flags: UInt32(MDB_CREATE), in: transaction)))
+                    own.append((database, try environment.openDatabase("\(projector.name).\(database)", flags: openFlags, in: transaction)))
                 }
                 handles[projector.name] = DatabaseHandles(entries: own)
             }
-            checkpoints = try environment.openDatabase("checkpoints", flags: UInt32(MDB_CREATE), in: transaction)
+            checkpoints = try environment.openDatabase("checkpoints", flags: openFlags, in: transaction)
             try check(mdb_txn_commit(transaction), "mdb_txn_commit (views open)")
         } catch {
             mdb_txn_abort(transaction)

@@ -45,7 +45,7 @@ struct RebuildCommand: AsyncParsableCommand {
         let bar = ProgressBar(total: head)
         do {
             if let projection {
-                let live = try InlineProjections(directory: location.current(), projectors: PlayheadStore.projectors)
+                let live = try InlineProjections(directory: location.current(), projectors: PlayheadStore.projectors, readOnly: true)
                 try live.copy(to: target, refolding: [projection])
             }
             let folded = try log.withReader { reader in

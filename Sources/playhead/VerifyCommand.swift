@@ -47,7 +47,7 @@ struct VerifyCommand: AsyncParsableCommand {
             print("verify: no views yet at \(location.current()) (serve or rebuild makes them)")
             return
         }
-        let live = try InlineProjections(directory: location.current(), projectors: PlayheadStore.projectors)
+        let live = try InlineProjections(directory: location.current(), projectors: PlayheadStore.projectors, readOnly: true)
         let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("playhead-verify-\(UUID().uuidString)").path
         defer { try? FileManager.default.removeItem(atPath: scratch) }
         var through = try live.appliedPosition()
