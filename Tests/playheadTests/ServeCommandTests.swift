@@ -188,6 +188,9 @@ struct ServeCommandTests {
             let session = try #require(try await server.send("POST", "/user-sessions", token: token).json["sessionId"] as? String)
             _ = try await server.send("POST", "/user-sessions/heartbeat/\(session)", token: token)
             _ = try await server.send("POST", "/user-sessions/end/\(session)", token: token)
+            let metricsPath = "/metrics/sessions/daily?startDate=2026-01-01&endDate=2027-12-31"
+            let served = try await server.send("GET", metricsPath, token: try server.token("root", admin: true))
+            #expect(served.status == 200)
             server.stop()
 
             let export = try playhead(["export", "--data-dir", store])
@@ -203,6 +206,14 @@ struct ServeCommandTests {
             let copy = directory + "/copy"
             #expect(try playhead(["import", "--data-dir", copy, file]).status == 0)
             #expect(try playhead(["export", "--data-dir", copy]).stdout == export.stdout)
+
+            // Served from the imported log, the figures are those the live server gave: they
+            // come from the events' recorded-at times, which the import kept.
+            let replayed = try ServerProcess(store: copy)
+            let answer = try await replayed.send("GET", metricsPath, token: try replayed.token("root", admin: true))
+            replayed.stop()
+            #expect(NSDictionary(dictionary: answer.json) == NSDictionary(dictionary: served.json))
+            #expect((served.json["data"] as? [[String: Any]])?.compactMap { $0["totalSessions"] as? Int }.reduce(0, +) == 1)
 
             // An event of another session's stream, or with a user id too long to key, is refused.
             let session2 = UUID().uuidString.lowercased()
