@@ -34,7 +34,7 @@ enum PlayheadMetrics {
         batchEvents.record(report.events)
         batchSubmissions.record(report.submissions)
         commitTime.recordNanoseconds(
-            Int64(report.duration.components.seconds) * 1_000_000_000 + report.duration.components.attoseconds / 1_000_000_000
+            report.duration.nanoseconds
         )
     }
 
@@ -99,7 +99,14 @@ struct HTTPMetricsMiddleware: RouterMiddleware {
             return made
         }
         requests.increment()
-        let elapsed = (ContinuousClock.now - started).components
-        duration.recordNanoseconds(elapsed.seconds * 1_000_000_000 + elapsed.attoseconds / 1_000_000_000)
+        duration.recordNanoseconds((ContinuousClock.now - started).nanoseconds)
+    }
+}
+
+extension Duration {
+    /// Whole nanoseconds, as swift-metrics timers take them.
+    fileprivate var nanoseconds: Int64 {
+        let (seconds, attoseconds) = components
+        return seconds * 1_000_000_000 + attoseconds / 1_000_000_000
     }
 }

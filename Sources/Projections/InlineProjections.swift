@@ -41,8 +41,8 @@ public final class InlineProjections: BatchParticipant, @unchecked Sendable {
     /// Set when a views commit failed after the log's: the views miss that batch, so the
     /// next batch first folds what the log has beyond their checkpoint.
     private var behindLog = false
-    /// Tests set it to make the next views commit fail.
-    var failNextCommit = false
+    /// Tests set it (from their own thread) to make the next views commit fail.
+    let failNextCommit = Atomic<Bool>(false)
 
     /// Opens (creating when missing) the views in `directory` for `projectors`. With
     /// `readOnly`, opens existing views only to read, compare and copy them (`verify
@@ -207,8 +207,7 @@ public final class InlineProjections: BatchParticipant, @unchecked Sendable {
             if lastApplied > 0 {
                 for projector in projectors { try store.storeCheckpoint(projector, position: lastApplied, txn) }
             }
-            if failNextCommit {
-                failNextCommit = false
+            if failNextCommit.exchange(false, ordering: .relaxed) {
                 throw ViewError("injected views commit failure")
             }
         } catch {

@@ -64,7 +64,7 @@ public struct UserSessionsProjector: Projector {
     /// Stores a new session's row and index keys; a second start of the same id replaces the
     /// first, index keys included.
     private func open(_ session: UserSession, _ views: ViewTransaction) throws {
-        if let previous = try views.withValue("sessions", Self.key(session.sessionId), { bytes in try bytes.map { try UserSession(decoding: $0) } }) {
+        if let previous = try Self.row(session.sessionId, in: views) {
             try views.delete("open_by_user", Self.userKey(previous.userId, previous.startedAt, previous.sessionId))
             try views.delete("by_start", Self.time(previous.startedAt) + Self.key(previous.sessionId))
         }
@@ -92,12 +92,9 @@ public struct UserSessionsProjector: Projector {
     /// import range, say) changes nothing.
     @discardableResult
     private func update(_ id: UUID, _ views: ViewTransaction, _ change: (inout UserSession) -> Void) throws -> UserSession? {
-        let key = Self.key(id)
-        guard var session = try views.withValue("sessions", key, { bytes in try bytes.map { try UserSession(decoding: $0) } }) else {
-            return nil
-        }
+        guard var session = try Self.row(id, in: views) else { return nil }
         change(&session)
-        try views.put("sessions", key, session.encoded())
+        try views.put("sessions", Self.key(id), session.encoded())
         return session
     }
 
@@ -121,6 +118,16 @@ public struct UserSessionsProjector: Projector {
     }
 
     static func key(_ id: UUID) -> [UInt8] { withUnsafeBytes(of: id.uuid) { Array($0) } }
+
+    /// The session id at the end of an `open_by_user` or `by_start` key.
+    static func sessionId(fromKey key: [UInt8]) -> UUID {
+        key.suffix(16).withUnsafeBytes { UUID(uuid: $0.loadUnaligned(as: uuid_t.self)) }
+    }
+
+    /// The stored row of a session, decoded; nil when there is none.
+    static func row(_ id: UUID, in views: ViewTransaction) throws -> UserSession? {
+        try views.withValue("sessions", key(id)) { bytes in try bytes.map { try UserSession(decoding: $0) } }
+    }
 
     /// The time `time(_:)` wrote at the start of `key`.
     static func timestamp(fromKey key: [UInt8]) -> Timestamp {
@@ -186,7 +193,7 @@ public struct UserSessionQueries: Sendable {
     /// The session's row; on the writer thread inside a batch, as the batch left it.
     public func session(_ id: UUID) throws -> UserSession? {
         try views.read(name) { tx in
-            try tx.withValue("sessions", UserSessionsProjector.key(id)) { bytes in try bytes.map { try UserSession(decoding: $0) } }
+            try UserSessionsProjector.row(id, in: tx)
         }
     }
 
@@ -196,12 +203,7 @@ public struct UserSessionQueries: Sendable {
         try views.read(name) { tx in
             var sessions: [UserSession] = []
             try tx.forEach("open_by_user", prefix: UserSessionsProjector.userPrefix(userId)) { key, _ in
-                let id = key.suffix(16).withUnsafeBytes { UUID(uuid: $0.loadUnaligned(as: uuid_t.self)) }
-                if let session = try tx.withValue(
-                    "sessions",
-                    UserSessionsProjector.key(id),
-                    { bytes in try bytes.map { try UserSession(decoding: $0) } }
-                ),
+                if let session = try UserSessionsProjector.row(UserSessionsProjector.sessionId(fromKey: key), in: tx),
                     session.isActive(at: now, timeout: timeout)
                 {
                     sessions.append(session)
@@ -247,12 +249,7 @@ public struct UserSessionQueries: Sendable {
         try views.read(name) { tx in
             try tx.forEach("by_start", from: UserSessionsProjector.time(start)) { key, _ in
                 guard key.prefix(8).lexicographicallyPrecedes(stop) else { return false }
-                let id = key.suffix(16).withUnsafeBytes { UUID(uuid: $0.loadUnaligned(as: uuid_t.self)) }
-                if let session = try tx.withValue(
-                    "sessions",
-                    UserSessionsProjector.key(id),
-                    { bytes in try bytes.map { try UserSession(decoding: $0) } }
-                ) {
+                if let session = try UserSessionsProjector.row(UserSessionsProjector.sessionId(fromKey: key), in: tx) {
                     body(UserSessionsProjector.timestamp(fromKey: key), session)
                 }
                 return true

@@ -258,7 +258,7 @@ struct ViewsCommitFailureTests {
             let views = try InlineProjections(directory: directory + "/views", projectors: [EventCounts()])
             let log = try openLog(directory, views)
             _ = try await log.append(AppendRequest(events: [event("a", "s1")]))
-            views.failNextCommit = true
+            views.failNextCommit.store(true, ordering: .relaxed)
             // The log commits (the append succeeds); the views miss the batch.
             _ = try await log.append(AppendRequest(events: [event("a", "s1"), event("b", "s2")]))
             #expect(try views.read("counts") { try EventCounts.count("a", in: $0) } == 1)
