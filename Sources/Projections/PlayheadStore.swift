@@ -10,7 +10,7 @@ import Foundation
 /// ```
 public final class PlayheadStore: Sendable {
     /// Every projector Playhead runs, in the order they are applied.
-    public static let projectors: [any Projector] = [UserSessionsProjector()]
+    public static let projectors: [any Projector] = [UserSessionsProjector(), WatchSessionsProjector(), VideoProgressProjector()]
 
     /// The store directory.
     public let directory: String

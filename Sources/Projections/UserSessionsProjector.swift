@@ -7,12 +7,6 @@ public import FoundationEssentials
 public import Foundation
 #endif
 
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
-
 /// Folds the user-session events into the rows the module's queries read:
 ///
 /// | database | key | value |
@@ -33,29 +27,29 @@ public struct UserSessionsProjector: Projector {
 
     public func apply(_ record: EventRecord, to views: ViewTransaction) throws {
         let type = record.typeBytes
-        guard Self.matches(type, prefixOf: Self.prefix) else { return }
+        guard ViewKey.matches(type, prefixOf: Self.prefix) else { return }
         let payload = record.payload
         let at = record.recordedAt
-        if Self.matches(type, Self.heartbeat) {
+        if ViewKey.matches(type, Self.heartbeat) {
             // The most frequent event: patched into the stored row without decoding it.
             let event = try UserSessionHeartbeat.decode(payload)
             try views.update("sessions", Self.key(event.sessionId)) { row in try UserSession.recordActivity(in: &row, at: at) }
-        } else if Self.matches(type, Self.started) {
+        } else if ViewKey.matches(type, Self.started) {
             let event = try UserSessionStarted.decode(payload)
             try open(UserSession(sessionId: event.sessionId, userId: event.userId, startedAt: at, userAgent: event.userAgent), views)
-        } else if Self.matches(type, Self.renewed) {
+        } else if ViewKey.matches(type, Self.renewed) {
             let event = try UserSessionRenewed.decode(payload)
             try open(
                 UserSession(sessionId: event.sessionId, userId: event.userId, startedAt: at, renewedFrom: event.previousSessionId),
                 views
             )
-        } else if Self.matches(type, Self.engagement) {
+        } else if ViewKey.matches(type, Self.engagement) {
             let event = try UserSessionEngagementChanged.decode(payload)
             try update(event.sessionId, views) { $0.contentEngaged = event.engaged }
-        } else if Self.matches(type, Self.ended) {
+        } else if ViewKey.matches(type, Self.ended) {
             let event = try UserSessionEnded.decode(payload)
             try close(event.sessionId, as: .ended, at: at, renewedBy: nil, views)
-        } else if Self.matches(type, Self.expired) {
+        } else if ViewKey.matches(type, Self.expired) {
             let event = try UserSessionExpired.decode(payload)
             try close(event.sessionId, as: .expired, at: at, renewedBy: event.renewedBy, views)
         }
@@ -66,11 +60,11 @@ public struct UserSessionsProjector: Projector {
     private func open(_ session: UserSession, _ views: ViewTransaction) throws {
         if let previous = try Self.row(session.sessionId, in: views) {
             try views.delete("open_by_user", Self.userKey(previous.userId, previous.startedAt, previous.sessionId))
-            try views.delete("by_start", Self.time(previous.startedAt) + Self.key(previous.sessionId))
+            try views.delete("by_start", ViewKey.time(previous.startedAt) + Self.key(previous.sessionId))
         }
         try views.put("sessions", Self.key(session.sessionId), session.encoded())
         try views.put("open_by_user", Self.userKey(session.userId, session.startedAt, session.sessionId), [])
-        try views.put("by_start", Self.time(session.startedAt) + Self.key(session.sessionId), [])
+        try views.put("by_start", ViewKey.time(session.startedAt) + Self.key(session.sessionId), [])
     }
 
     private func close(_ id: UUID, as status: UserSession.Status, at: Timestamp, renewedBy: UUID?, _ views: ViewTransaction) throws {
@@ -106,47 +100,17 @@ public struct UserSessionsProjector: Projector {
     static let ended = Array(UserSessionEnded.eventType.utf8)
     static let expired = Array(UserSessionExpired.eventType.utf8)
 
-    /// Whether `type` is exactly `name` (a length check, then one memcmp).
-    static func matches(_ type: UnsafeRawBufferPointer, _ name: [UInt8]) -> Bool {
-        type.count == name.count && matches(type, prefixOf: name)
-    }
-
-    /// Whether `type` starts with `prefix`.
-    static func matches(_ type: UnsafeRawBufferPointer, prefixOf prefix: [UInt8]) -> Bool {
-        guard type.count >= prefix.count, let base = type.baseAddress else { return prefix.isEmpty }
-        return prefix.withUnsafeBytes { name in name.baseAddress.map { memcmp(base, $0, name.count) == 0 } ?? true }
-    }
-
-    static func key(_ id: UUID) -> [UInt8] { withUnsafeBytes(of: id.uuid) { Array($0) } }
-
-    /// The session id at the end of an `open_by_user` or `by_start` key.
-    static func sessionId(fromKey key: [UInt8]) -> UUID {
-        key.suffix(16).withUnsafeBytes { UUID(uuid: $0.loadUnaligned(as: uuid_t.self)) }
-    }
+    static func key(_ id: UUID) -> [UInt8] { ViewKey.uuid(id) }
 
     /// The stored row of a session, decoded; nil when there is none.
     static func row(_ id: UUID, in views: ViewTransaction) throws -> UserSession? {
         try views.withValue("sessions", key(id)) { bytes in try bytes.map { try UserSession(decoding: $0) } }
     }
 
-    /// The time `time(_:)` wrote at the start of `key`.
-    static func timestamp(fromKey key: [UInt8]) -> Timestamp {
-        let biased = key.prefix(8).reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
-        return Timestamp(microsecondsSince1970: Int64(bitPattern: biased ^ (1 << 63)))
-    }
-
-    static func time(_ time: Timestamp) -> [UInt8] {
-        let biased = UInt64(bitPattern: time.microsecondsSince1970) ^ (1 << 63)
-        return withUnsafeBytes(of: biased.bigEndian) { Array($0) }
-    }
-
-    static func userPrefix(_ userId: String) -> [UInt8] {
-        let utf8 = Array(userId.utf8)
-        return [UInt8(truncatingIfNeeded: utf8.count >> 8), UInt8(truncatingIfNeeded: utf8.count)] + utf8
-    }
+    static func userPrefix(_ userId: String) -> [UInt8] { ViewKey.string(userId) }
 
     static func userKey(_ userId: String, _ startedAt: Timestamp, _ id: UUID) -> [UInt8] {
-        userPrefix(userId) + time(startedAt) + key(id)
+        userPrefix(userId) + ViewKey.time(startedAt) + key(id)
     }
 }
 
@@ -203,7 +167,7 @@ public struct UserSessionQueries: Sendable {
         try views.read(name) { tx in
             var sessions: [UserSession] = []
             try tx.forEach("open_by_user", prefix: UserSessionsProjector.userPrefix(userId)) { key, _ in
-                if let session = try UserSessionsProjector.row(UserSessionsProjector.sessionId(fromKey: key), in: tx),
+                if let session = try UserSessionsProjector.row(ViewKey.uuid(suffixOf: key), in: tx),
                     session.isActive(at: now, timeout: timeout)
                 {
                     sessions.append(session)
@@ -245,12 +209,12 @@ public struct UserSessionQueries: Sendable {
     /// Visits the sessions whose `by_start` key lies in `[start, end)`, with the start time
     /// the key holds.
     private func visitSessions(from start: Timestamp, to end: Timestamp, _ body: (Timestamp, UserSession) -> Void) throws {
-        let stop = UserSessionsProjector.time(end)
+        let stop = ViewKey.time(end)
         try views.read(name) { tx in
-            try tx.forEach("by_start", from: UserSessionsProjector.time(start)) { key, _ in
+            try tx.forEach("by_start", from: ViewKey.time(start)) { key, _ in
                 guard key.prefix(8).lexicographicallyPrecedes(stop) else { return false }
-                if let session = try UserSessionsProjector.row(UserSessionsProjector.sessionId(fromKey: key), in: tx) {
-                    body(UserSessionsProjector.timestamp(fromKey: key), session)
+                if let session = try UserSessionsProjector.row(ViewKey.uuid(suffixOf: key), in: tx) {
+                    body(ViewKey.timestamp(prefixOf: key), session)
                 }
                 return true
             }

@@ -1,0 +1,254 @@
+public import EventLog
+public import WatchDomain
+
+/// Folds the video catalogue and progress reports into read models that answer every
+/// progress query without scanning events:
+///
+/// | database | key | value |
+/// |---|---|---|
+/// | `videos` | video id | ``VideoInfo`` |
+/// | `progress` | user id (length-prefixed), video id | ``ProgressEntry``: the winning report |
+/// | `by_video` | video id (length-prefixed), user id | empty: the video's viewers |
+/// | `by_user_watched` | user id (length-prefixed), ~watched (8, BE), video id | empty: the user's videos, most watched first |
+/// | `video_totals` | video id | ``ProgressTotals`` of its viewers |
+/// | `user_totals` | user id | ``ProgressTotals`` of the user's videos |
+///
+/// A report changes the read models only when it supersedes the kept entry
+/// (``ProgressEntry/supersedes(_:)``), so they don't depend on arrival order.
+/// Registering a video's length recounts its completions: O(viewers), once per registration.
+public struct VideoProgressProjector: Projector {
+    public let name = "video-progress"
+    public let version: UInt32 = 1
+    public let databases = ["videos", "progress", "by_video", "by_user_watched", "video_totals", "user_totals"]
+
+    /// Creates the projector.
+    public init() {}
+
+    static let recorded = Array(ProgressRecorded.eventType.utf8)
+    static let deleted = Array(ProgressDeleted.eventType.utf8)
+    static let registered = Array(VideoRegistered.eventType.utf8)
+
+    public func apply(_ record: EventRecord, to views: ViewTransaction) throws {
+        let type = record.typeBytes
+        if ViewKey.matches(type, Self.recorded) {
+            let event = try ProgressRecorded.decode(record.payload)
+            let entry = ProgressEntry(event)
+            let old = try Self.entry(event.userId, event.videoId, in: views)
+            guard entry.supersedes(old) else { return }
+            try replace(old, with: entry, user: event.userId, video: event.videoId, views)
+        } else if ViewKey.matches(type, Self.deleted) {
+            let event = try ProgressDeleted.decode(record.payload)
+            guard let old = try Self.entry(event.userId, event.videoId, in: views) else { return }
+            try replace(old, with: nil, user: event.userId, video: event.videoId, views)
+        } else if ViewKey.matches(type, Self.registered) {
+            let event = try VideoRegistered.decode(record.payload)
+            try register(event, views)
+        }
+    }
+
+    /// Replaces a user's entry for a video (nil: removes it), keeping every index and total in step.
+    private func replace(_ old: ProgressEntry?, with new: ProgressEntry?, user: String, video: String, _ views: ViewTransaction) throws {
+        let info = try Self.video(video, in: views)
+        var change = ProgressTotals()
+        if let old {
+            change.subtract(old, completed: old.isCompleted(video: info))
+            try views.delete("by_user_watched", Self.watchedKey(user, old.watchedDuration, video))
+        }
+        if let new {
+            change.add(new, completed: new.isCompleted(video: info))
+            try views.put("progress", Self.progressKey(user, video), new.encoded())
+            try views.put("by_user_watched", Self.watchedKey(user, new.watchedDuration, video), [])
+            if old == nil { try views.put("by_video", ViewKey.string(video) + Array(user.utf8), []) }
+        } else {
+            try views.delete("progress", Self.progressKey(user, video))
+            try views.delete("by_video", ViewKey.string(video) + Array(user.utf8))
+        }
+        try Self.add(change, to: "video_totals", Array(video.utf8), views)
+        try Self.add(change, to: "user_totals", Array(user.utf8), views)
+    }
+
+    /// Stores the video's entry and recounts which of its viewers completed it.
+    private func register(_ event: VideoRegistered, _ views: ViewTransaction) throws {
+        let old = try Self.video(event.videoId, in: views)
+        let new = VideoInfo(durationMillis: event.durationMillis, title: event.title, completionThreshold: event.completionThreshold)
+        try views.put("videos", Array(event.videoId.utf8), new.encoded())
+        var viewers: [String] = []
+        let prefix = ViewKey.string(event.videoId)
+        try views.forEach("by_video", prefix: prefix) { key, _ in
+            viewers.append(String(decoding: key.dropFirst(prefix.count), as: UTF8.self))
+            return true
+        }
+        var videoChange = ProgressTotals()
+        for user in viewers {
+            guard let entry = try Self.entry(user, event.videoId, in: views) else { continue }
+            let before = entry.isCompleted(video: old)
+            let after = entry.isCompleted(video: new)
+            guard before != after else { continue }
+            var change = ProgressTotals()
+            change.completed = after ? 1 : UInt64.max  // +1 or -1, wrapping
+            videoChange.completed &+= change.completed
+            try Self.add(change, to: "user_totals", Array(user.utf8), views)
+        }
+        try Self.add(videoChange, to: "video_totals", Array(event.videoId.utf8), views)
+    }
+
+    static func progressKey(_ user: String, _ video: String) -> [UInt8] { ViewKey.string(user) + Array(video.utf8) }
+
+    static func watchedKey(_ user: String, _ watched: UInt64, _ video: String) -> [UInt8] {
+        ViewKey.string(user) + ViewKey.bigEndian(~watched) + Array(video.utf8)
+    }
+
+    static func entry(_ user: String, _ video: String, in views: ViewTransaction) throws -> ProgressEntry? {
+        try views.withValue("progress", progressKey(user, video)) { bytes in try bytes.map { try ProgressEntry(decoding: $0) } }
+    }
+
+    static func video(_ video: String, in views: ViewTransaction) throws -> VideoInfo? {
+        try views.withValue("videos", Array(video.utf8)) { bytes in try bytes.map { try VideoInfo(decoding: $0) } }
+    }
+
+    static func totals(_ database: String, _ key: String, in views: ViewTransaction) throws -> ProgressTotals {
+        try views.withValue(database, Array(key.utf8)) { bytes in bytes.map(ProgressTotals.init(decoding:)) } ?? ProgressTotals()
+    }
+
+    private static func add(_ change: ProgressTotals, to database: String, _ key: [UInt8], _ views: ViewTransaction) throws {
+        guard change != ProgressTotals() else { return }
+        var totals = try views.withValue(database, key) { bytes in bytes.map(ProgressTotals.init(decoding:)) } ?? ProgressTotals()
+        totals.viewers &+= change.viewers
+        totals.watchedDuration &+= change.watchedDuration
+        totals.completed &+= change.completed
+        if totals.viewers == 0 {
+            try views.delete(database, key)
+        } else {
+            try views.put(database, key, totals.encoded())
+        }
+    }
+}
+
+/// Sums over a set of progress entries: a video's viewers, or a user's videos. Kept up to
+/// date by every report, so a summary is one read.
+public struct ProgressTotals: Sendable, Hashable {
+    /// How many entries (viewers of a video, or videos of a user).
+    public var viewers: UInt64 = 0
+    /// Their watched durations added up, in seconds.
+    public var watchedDuration: UInt64 = 0
+    /// How many of them completed the video.
+    public var completed: UInt64 = 0
+
+    /// No entries.
+    public init() {}
+
+    /// Counts `entry` in (wrapping arithmetic: a change is a sum of additions and subtractions).
+    mutating func add(_ entry: ProgressEntry, completed isCompleted: Bool) {
+        viewers &+= 1
+        watchedDuration &+= entry.watchedDuration
+        if isCompleted { completed &+= 1 }
+    }
+
+    /// Counts `entry` out.
+    mutating func subtract(_ entry: ProgressEntry, completed isCompleted: Bool) {
+        viewers &-= 1
+        watchedDuration &-= entry.watchedDuration
+        if isCompleted { completed &-= 1 }
+    }
+
+    /// The stored form: three 8-byte big-endian integers.
+    func encoded() -> [UInt8] { ViewKey.bigEndian(viewers) + ViewKey.bigEndian(watchedDuration) + ViewKey.bigEndian(completed) }
+
+    init(decoding bytes: UnsafeRawBufferPointer) {
+        func field(_ index: Int) -> UInt64 {
+            guard bytes.count >= (index + 1) * 8 else { return 0 }
+            return UInt64(bigEndian: bytes.loadUnaligned(fromByteOffset: index * 8, as: UInt64.self))
+        }
+        viewers = field(0)
+        watchedDuration = field(1)
+        completed = field(2)
+    }
+}
+
+/// A video's progress summary.
+public struct VideoProgressSummary: Sendable, Hashable {
+    /// The video's catalogue entry, when it is registered.
+    public var video: VideoInfo?
+    /// Its viewers' totals.
+    public var totals: ProgressTotals
+}
+
+/// A user's engagement figures.
+public struct UserEngagement: Sendable, Hashable {
+    /// The totals over the user's videos.
+    public var totals: ProgressTotals
+    /// The most watched videos, most first (ties by video id).
+    public var mostWatched: [(videoId: String, watchedDuration: UInt64)]
+
+    public static func == (left: UserEngagement, right: UserEngagement) -> Bool {
+        left.totals == right.totals && left.mostWatched.elementsEqual(right.mostWatched) { $0 == $1 }
+    }
+
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(totals)
+        for video in mostWatched {
+            hasher.combine(video.videoId)
+            hasher.combine(video.watchedDuration)
+        }
+    }
+}
+
+/// The queries of the video-progress module, answered from ``VideoProgressProjector``'s rows.
+public struct VideoProgressQueries: Sendable {
+    /// The views to read.
+    public let views: InlineProjections
+    private let name = VideoProgressProjector().name
+
+    /// Reads from `views`.
+    public init(views: InlineProjections) { self.views = views }
+
+    /// The user's entry for the video.
+    public func entry(user: String, video: String) throws -> ProgressEntry? {
+        try views.read(name) { try VideoProgressProjector.entry(user, video, in: $0) }
+    }
+
+    /// The video's catalogue entry.
+    public func video(_ id: String) throws -> VideoInfo? {
+        try views.read(name) { try VideoProgressProjector.video(id, in: $0) }
+    }
+
+    /// Every entry of the user, by video id.
+    public func entries(user: String) throws -> [(videoId: String, entry: ProgressEntry)] {
+        try views.read(name) { tx in
+            let prefix = ViewKey.string(user)
+            var entries: [(String, ProgressEntry)] = []
+            try tx.forEach("progress", prefix: prefix) { key, value in
+                let entry = try value.withUnsafeBytes { try ProgressEntry(decoding: $0) }
+                entries.append((String(decoding: key.dropFirst(prefix.count), as: UTF8.self), entry))
+                return true
+            }
+            return entries
+        }
+    }
+
+    /// The video's summary: two reads, however many reports it has.
+    public func summary(video: String) throws -> VideoProgressSummary {
+        try views.read(name) { tx in
+            VideoProgressSummary(
+                video: try VideoProgressProjector.video(video, in: tx),
+                totals: try VideoProgressProjector.totals("video_totals", video, in: tx)
+            )
+        }
+    }
+
+    /// The user's totals and `limit` most watched videos.
+    public func engagement(user: String, limit: Int) throws -> UserEngagement {
+        try views.read(name) { tx in
+            let prefix = ViewKey.string(user)
+            var videos: [(videoId: String, watchedDuration: UInt64)] = []
+            if limit > 0 {
+                try tx.forEach("by_user_watched", prefix: prefix) { key, _ in
+                    let watched = ~ViewKey.integer(key[prefix.count..<(prefix.count + 8)])
+                    videos.append((String(decoding: key.dropFirst(prefix.count + 8), as: UTF8.self), watched))
+                    return videos.count < limit
+                }
+            }
+            return UserEngagement(totals: try VideoProgressProjector.totals("user_totals", user, in: tx), mostWatched: videos)
+        }
+    }
+}

@@ -1,0 +1,206 @@
+public import EventLog
+public import WatchDomain
+
+#if canImport(FoundationEssentials)
+public import FoundationEssentials
+#else
+public import Foundation
+#endif
+
+/// Folds the watch-session events into the rows the module's queries read:
+///
+/// | database | key | value |
+/// |---|---|---|
+/// | `sessions` | watch session id (16 bytes) | ``WatchSession`` row |
+/// | `player_events` | session id, event time (8), kind (1), video time in ms (8, BE) | empty: the session's player events in time order, each once |
+/// | `all` | created-at newest first (8), session id | empty: every session, for administrators |
+/// | `by_user` | user id (length-prefixed), created-at newest first, session id | empty |
+/// | `by_user_session` | user session id (16), created-at newest first, session id | empty |
+/// | `counts` | a list's scope: `0`, `1` + user id, or `2` + user session id | how many sessions it has (8 bytes BE) |
+///
+/// A deleted session leaves every database; its events stay in the log.
+public struct WatchSessionsProjector: Projector {
+    public let name = "watch-sessions"
+    public let version: UInt32 = 1
+    public let databases = ["sessions", "player_events", "all", "by_user", "by_user_session", "counts"]
+
+    /// Creates the projector.
+    public init() {}
+
+    static let prefix = Array("watch-session.".utf8)
+    static let started = Array(WatchSessionStarted.eventType.utf8)
+    static let updated = Array(WatchSessionUpdated.eventType.utf8)
+    static let playerEvent = Array(PlayerEventRecorded.eventType.utf8)
+    static let deleted = Array(WatchSessionDeleted.eventType.utf8)
+
+    public func apply(_ record: EventRecord, to views: ViewTransaction) throws {
+        let type = record.typeBytes
+        guard ViewKey.matches(type, prefixOf: Self.prefix) else { return }
+        let at = record.recordedAt
+        if ViewKey.matches(type, Self.playerEvent) {
+            let event = try PlayerEventRecorded.decode(record.payload)
+            guard try Self.row(event.sessionId, in: views) != nil else { return }
+            try views.put("player_events", Self.playerEventKey(event.sessionId, event.event), [])
+        } else if ViewKey.matches(type, Self.started) {
+            let event = try WatchSessionStarted.decode(record.payload)
+            // A second start of the same id (an import of a doctored log) replaces the first.
+            try remove(event.sessionId, views)
+            let session = WatchSession(event, at: at)
+            try views.put("sessions", ViewKey.uuid(session.sessionId), session.encoded())
+            for (database, key) in Self.listKeys(session) { try views.put(database, key, []) }
+            for scope in Self.scopes(session) { try count(scope, by: 1, views) }
+        } else if ViewKey.matches(type, Self.updated) {
+            let event = try WatchSessionUpdated.decode(record.payload)
+            guard var session = try Self.row(event.sessionId, in: views) else { return }
+            session.apply(event, at: at)
+            try views.put("sessions", ViewKey.uuid(session.sessionId), session.encoded())
+        } else if ViewKey.matches(type, Self.deleted) {
+            try remove(try WatchSessionDeleted.decode(record.payload).sessionId, views)
+        }
+    }
+
+    /// Removes a session with its list keys, counts and player events (nothing when there is no such session).
+    private func remove(_ id: UUID, _ views: ViewTransaction) throws {
+        guard let session = try Self.row(id, in: views) else { return }
+        try views.delete("sessions", ViewKey.uuid(id))
+        for (database, key) in Self.listKeys(session) { try views.delete(database, key) }
+        for scope in Self.scopes(session) { try count(scope, by: -1, views) }
+        var playerEvents: [[UInt8]] = []
+        try views.forEach("player_events", prefix: ViewKey.uuid(id)) { key, _ in
+            playerEvents.append(key)
+            return true
+        }
+        for key in playerEvents { try views.delete("player_events", key) }
+    }
+
+    private func count(_ scope: [UInt8], by change: Int64, _ views: ViewTransaction) throws {
+        let current = try views.get("counts", scope).map(ViewKey.integer) ?? 0
+        let next = UInt64(bitPattern: Int64(bitPattern: current) &+ change)
+        if next == 0 {
+            try views.delete("counts", scope)
+        } else {
+            try views.put("counts", scope, ViewKey.bigEndian(next))
+        }
+    }
+
+    /// The list index keys of a session.
+    static func listKeys(_ session: WatchSession) -> [(database: String, key: [UInt8])] {
+        let suffix = ViewKey.newestFirst(session.createdAt) + ViewKey.uuid(session.sessionId)
+        var keys = [("all", suffix), ("by_user", ViewKey.string(session.userId) + suffix)]
+        if let userSessionId = session.userSessionId { keys.append(("by_user_session", ViewKey.uuid(userSessionId) + suffix)) }
+        return keys
+    }
+
+    /// The `counts` keys of the lists a session is in.
+    static func scopes(_ session: WatchSession) -> [[UInt8]] {
+        var scopes = [WatchSessionList.all.countKey, WatchSessionList.user(session.userId).countKey]
+        if let userSessionId = session.userSessionId { scopes.append(WatchSessionList.userSession(userSessionId).countKey) }
+        return scopes
+    }
+
+    static func playerEventKey(_ id: UUID, _ event: PlayerEvent) -> [UInt8] {
+        ViewKey.uuid(id) + ViewKey.time(event.eventTime.timestamp) + [event.event.rawValue] + ViewKey.bigEndian(event.videoTimeMillis)
+    }
+
+    /// The stored row of a session, decoded; nil when there is none.
+    static func row(_ id: UUID, in views: ViewTransaction) throws -> WatchSession? {
+        try views.withValue("sessions", ViewKey.uuid(id)) { bytes in try bytes.map { try WatchSession(decoding: $0) } }
+    }
+}
+
+/// A list of watch sessions, newest first.
+public enum WatchSessionList: Sendable, Hashable {
+    /// Everyone's (administrators).
+    case all
+    /// One user's.
+    case user(String)
+    /// Those watched in one user session.
+    case userSession(UUID)
+
+    var database: String {
+        switch self {
+        case .all: "all"
+        case .user: "by_user"
+        case .userSession: "by_user_session"
+        }
+    }
+
+    var prefix: [UInt8] {
+        switch self {
+        case .all: []
+        case .user(let userId): ViewKey.string(userId)
+        case .userSession(let id): ViewKey.uuid(id)
+        }
+    }
+
+    var countKey: [UInt8] {
+        switch self {
+        case .all: [0]
+        case .user(let userId): [1] + ViewKey.string(userId)
+        case .userSession(let id): [2] + ViewKey.uuid(id)
+        }
+    }
+}
+
+/// A page of a ``WatchSessionList``.
+public struct WatchSessionPage: Sendable, Hashable {
+    /// How many sessions the whole list has.
+    public var total: Int
+    /// The sessions of the page, newest first.
+    public var sessions: [WatchSession]
+}
+
+/// The queries of the watch-sessions module, answered from ``WatchSessionsProjector``'s rows.
+public struct WatchSessionQueries: Sendable {
+    /// The views to read.
+    public let views: InlineProjections
+    private let name = WatchSessionsProjector().name
+
+    /// Reads from `views`.
+    public init(views: InlineProjections) { self.views = views }
+
+    /// The session's row; on the writer thread inside a batch, as the batch left it.
+    public func session(_ id: UUID) throws -> WatchSession? {
+        try views.read(name) { try WatchSessionsProjector.row(id, in: $0) }
+    }
+
+    /// The session's player events in event-time order.
+    public func playerEvents(of id: UUID) throws -> [PlayerEvent] {
+        try views.read(name) { tx in
+            var events: [PlayerEvent] = []
+            try tx.forEach("player_events", prefix: ViewKey.uuid(id)) { key, _ in
+                guard key.count == 33, let kind = PlayerEventKind(rawValue: key[24]) else { return true }
+                let time = ViewKey.timestamp(prefixOf: Array(key[16..<24]))
+                events.append(PlayerEvent(event: kind, eventTime: time, videoTimeMillis: ViewKey.integer(key[25..<33])))
+                return true
+            }
+            return events
+        }
+    }
+
+    /// Whether the session already has `event`.
+    public func isRecorded(_ event: PlayerEvent, in id: UUID) throws -> Bool {
+        try views.read(name) { tx in
+            try tx.withValue("player_events", WatchSessionsProjector.playerEventKey(id, event)) { $0 != nil }
+        }
+    }
+
+    /// `limit` sessions of `list` after skipping `offset`, with the list's total.
+    public func page(of list: WatchSessionList, limit: Int, offset: Int) throws -> WatchSessionPage {
+        try views.read(name) { tx in
+            let total = try tx.get("counts", list.countKey).map(ViewKey.integer) ?? 0
+            var sessions: [WatchSession] = []
+            var skipped = 0
+            guard limit > 0, offset < total else { return WatchSessionPage(total: Int(total), sessions: []) }
+            try tx.forEach(list.database, prefix: list.prefix) { key, _ in
+                if skipped < offset {
+                    skipped += 1
+                    return true
+                }
+                if let session = try WatchSessionsProjector.row(ViewKey.uuid(suffixOf: key), in: tx) { sessions.append(session) }
+                return sessions.count < limit
+            }
+            return WatchSessionPage(total: Int(total), sessions: sessions)
+        }
+    }
+}

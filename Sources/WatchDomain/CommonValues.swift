@@ -1,0 +1,141 @@
+public import EventLog
+
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+
+/// A client-supplied instant inside a domain event: stored as microseconds, shown in JSON
+/// as ISO 8601 UTC with six fractional digits (`2026-01-31T12:00:00.000000Z`).
+public struct UTCTime: Sendable, Hashable, Comparable, Codable {
+    /// The instant.
+    public var timestamp: Timestamp
+
+    /// Wraps `timestamp`.
+    public init(_ timestamp: Timestamp) { self.timestamp = timestamp }
+
+    public static func < (left: UTCTime, right: UTCTime) -> Bool { left.timestamp < right.timestamp }
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.singleValueContainer()
+        let text = try container.decode(String.self)
+        guard let timestamp = ISO8601Micros.parse(text) else {
+            throw DecodingError.dataCorruptedError(in: container, debugDescription: "not an ISO 8601 UTC time: \(text)")
+        }
+        self.timestamp = timestamp
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.singleValueContainer()
+        try container.encode(ISO8601Micros.format(timestamp))
+    }
+}
+
+extension BinaryWriter {
+    /// Appends a ``UTCTime``.
+    public mutating func write(_ value: UTCTime) { write(value.timestamp) }
+}
+
+extension BinaryReader {
+    /// A ``UTCTime``.
+    public mutating func readUTCTime() throws(DomainCodecError) -> UTCTime { UTCTime(try readTimestamp()) }
+}
+
+/// Positions and lengths in a video as `HH:MM:SS` (hours may have more digits), with an
+/// optional fraction of up to three digits: `00:08:30`, `1:02:03.250`, `120:00:00`.
+public enum Timecode {
+    /// The longest timecode accepted: 10,000 hours.
+    public static let maxMilliseconds: UInt64 = 10_000 * 3_600_000
+
+    /// Milliseconds of `text`, nil when it is not a timecode or is longer than ``maxMilliseconds``.
+    public static func parse(_ text: String) -> UInt64? {
+        let parts = text.split(separator: ":", omittingEmptySubsequences: false)
+        guard parts.count == 3, (1...5).contains(parts[0].utf8.count), parts[1].utf8.count == 2 else { return nil }
+        let secondsParts = parts[2].split(separator: ".", omittingEmptySubsequences: false)
+        guard (1...2).contains(secondsParts.count), secondsParts[0].utf8.count == 2 else { return nil }
+        func digits(_ text: Substring) -> UInt64? {
+            guard !text.isEmpty, text.utf8.allSatisfy({ (48...57).contains($0) }) else { return nil }
+            return UInt64(text)
+        }
+        guard let hours = digits(parts[0]), let minutes = digits(parts[1]), let seconds = digits(secondsParts[0]),
+            minutes < 60, seconds < 60
+        else { return nil }
+        var millis: UInt64 = 0
+        if secondsParts.count == 2 {
+            let fraction = secondsParts[1]
+            guard (1...3).contains(fraction.utf8.count), let value = digits(fraction) else { return nil }
+            millis = value * [100, 10, 1][fraction.utf8.count - 1]
+        }
+        let total = ((hours * 60 + minutes) * 60 + seconds) * 1_000 + millis
+        return total <= maxMilliseconds ? total : nil
+    }
+
+    /// `HH:MM:SS`, with `.mmm` when there is a fraction of a second.
+    public static func format(_ milliseconds: UInt64) -> String {
+        let seconds = milliseconds / 1_000
+        func two(_ value: UInt64) -> String { value < 10 ? "0\(value)" : "\(value)" }
+        var text = "\(two(seconds / 3_600)):\(two(seconds / 60 % 60)):\(two(seconds % 60))"
+        let fraction = milliseconds % 1_000
+        if fraction != 0 { text += "." + String(String(fraction + 1_000).dropFirst()) }
+        return text
+    }
+}
+
+/// Ids that clients choose (videos, users): 1 to 128 bytes of UTF-8, with no control
+/// characters and no `/`, so that they can stand in a path segment.
+public enum ClientIdentifier {
+    /// The longest id, in UTF-8 bytes.
+    public static let maxBytes = 128
+
+    /// Why `text` is not a valid id, nil when it is one.
+    public static func problem(_ text: String) -> String? {
+        guard !text.isEmpty else { return "must not be empty" }
+        guard text.utf8.count <= maxBytes else { return "must be at most \(maxBytes) bytes" }
+        guard !text.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7F || $0 == "/" }) else {
+            return "must not contain control characters or '/'"
+        }
+        return nil
+    }
+
+    /// Checks `text` as the field `field`.
+    public static func check(_ text: String, field: String) throws(CommandError) {
+        if let problem = problem(text) { throw CommandError(.invalid, "\(field) \(problem)", field: field) }
+    }
+
+    static func validate(_ text: String, field: String) throws(DomainCodecError) {
+        if let problem = problem(text) { throw DomainCodecError("\(field) \(problem)") }
+    }
+}
+
+/// Why a command of the watch-sessions or video-progress modules was refused.
+public struct CommandError: Error, Hashable, CustomStringConvertible {
+    /// The kinds of refusal; the set can grow.
+    public struct Code: Hashable, Sendable, CustomStringConvertible {
+        fileprivate enum Kind: Hashable, Sendable { case invalid, notFound, forbidden }
+        fileprivate let kind: Kind
+        /// A field of the request is missing, malformed or out of range (``CommandError/field`` names it).
+        public static let invalid = Code(kind: .invalid)
+        /// No such thing, or not the caller's to see (the two are not told apart).
+        public static let notFound = Code(kind: .notFound)
+        /// The caller named someone else's data.
+        public static let forbidden = Code(kind: .forbidden)
+        public var description: String { "\(kind)" }
+    }
+
+    /// What kind of refusal.
+    public var code: Code
+    /// A message for people.
+    public var message: String
+    /// The request field at fault, for ``Code/invalid``.
+    public var field: String?
+
+    /// Creates an error.
+    public init(_ code: Code, _ message: String, field: String? = nil) {
+        self.code = code
+        self.message = message
+        self.field = field
+    }
+
+    public var description: String { message }
+}

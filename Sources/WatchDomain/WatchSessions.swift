@@ -1,0 +1,269 @@
+public import EventLog
+
+#if canImport(FoundationEssentials)
+public import FoundationEssentials
+#else
+public import Foundation
+#endif
+
+/// One watch session as the read models keep it: the fold of its stream, without its
+/// player events (they are rows of their own).
+public struct WatchSession: Sendable, Hashable {
+    /// The watch session's id.
+    public var sessionId: UUID
+    /// Whose it is.
+    public var userId: String
+    /// The user session it was watched in, if any.
+    public var userSessionId: UUID?
+    /// Whether it was watched without logging in.
+    public var isGuest: Bool
+    /// The video.
+    public var videoId: String
+    /// When watching began (client clock).
+    public var startTime: Timestamp
+    /// When it ended, if known.
+    public var endTime: Timestamp?
+    /// Time actually spent watching, in milliseconds.
+    public var actualTimeWatchedMillis: UInt64
+    /// How much of the video was watched, 0 to 100.
+    public var percentageWatched: Double
+    /// The client's description of itself.
+    public var userMetadata: ClientMetadata
+    /// When it was recorded (server clock).
+    public var createdAt: Timestamp
+    /// When it last changed (server clock).
+    public var updatedAt: Timestamp
+
+    /// The row a ``WatchSessionStarted`` event recorded at `at` makes.
+    public init(_ event: WatchSessionStarted, at: Timestamp) {
+        sessionId = event.sessionId
+        userId = event.userId
+        userSessionId = event.userSessionId
+        isGuest = event.isGuest
+        videoId = event.videoId
+        startTime = event.startTime.timestamp
+        endTime = event.endTime?.timestamp
+        actualTimeWatchedMillis = event.actualTimeWatchedMillis
+        percentageWatched = event.percentageWatched
+        userMetadata = event.userMetadata
+        createdAt = at
+        updatedAt = at
+    }
+
+    /// Applies the fields an update carries.
+    public mutating func apply(_ event: WatchSessionUpdated, at: Timestamp) {
+        if let endTime = event.endTime { self.endTime = endTime.timestamp }
+        if let actual = event.actualTimeWatchedMillis { actualTimeWatchedMillis = actual }
+        if let percentage = event.percentageWatched { percentageWatched = percentage }
+        updatedAt = at
+    }
+
+    /// The row's stored form (version byte 1, then the fields).
+    public func encoded() -> [UInt8] {
+        var writer = BinaryWriter(capacity: 128)
+        writer.write(UInt8(1))
+        writer.write(sessionId)
+        writer.write(userId)
+        writer.writeOptional(userSessionId) { $0.write($1) }
+        writer.write(isGuest)
+        writer.write(videoId)
+        writer.write(startTime)
+        writer.writeOptional(endTime) { $0.write($1) }
+        writer.write(actualTimeWatchedMillis)
+        writer.write(percentageWatched)
+        userMetadata.encode(to: &writer)
+        writer.write(createdAt)
+        writer.write(updatedAt)
+        return writer.bytes
+    }
+
+    /// Reads a stored row.
+    public init(decoding bytes: UnsafeRawBufferPointer) throws(DomainCodecError) {
+        var reader = BinaryReader(bytes)
+        guard try reader.readByte() == 1 else { throw DomainCodecError("unknown watch-session row version") }
+        sessionId = try reader.readUUID()
+        userId = try reader.readString()
+        userSessionId = try reader.readOptional { reader throws(DomainCodecError) in try reader.readUUID() }
+        isGuest = try reader.readBool()
+        videoId = try reader.readString()
+        startTime = try reader.readTimestamp()
+        endTime = try reader.readOptional { reader throws(DomainCodecError) in try reader.readTimestamp() }
+        actualTimeWatchedMillis = try reader.readUInt()
+        percentageWatched = try reader.readDouble()
+        userMetadata = try ClientMetadata(from: &reader)
+        createdAt = try reader.readTimestamp()
+        updatedAt = try reader.readTimestamp()
+    }
+}
+
+/// A new watch session as a request describes it, its values parsed.
+public struct WatchSessionDraft: Sendable, Hashable {
+    public var userSessionId: UUID?
+    public var isGuest: Bool
+    public var videoId: String
+    public var startTime: Timestamp
+    public var endTime: Timestamp?
+    public var actualTimeWatchedMillis: UInt64
+    public var percentageWatched: Double
+    public var playerEvents: [PlayerEvent]
+    public var userMetadata: ClientMetadata
+
+    /// Creates a draft.
+    public init(
+        userSessionId: UUID? = nil,
+        isGuest: Bool = false,
+        videoId: String,
+        startTime: Timestamp,
+        endTime: Timestamp? = nil,
+        actualTimeWatchedMillis: UInt64 = 0,
+        percentageWatched: Double = 0,
+        playerEvents: [PlayerEvent] = [],
+        userMetadata: ClientMetadata = ClientMetadata()
+    ) {
+        self.userSessionId = userSessionId
+        self.isGuest = isGuest
+        self.videoId = videoId
+        self.startTime = startTime
+        self.endTime = endTime
+        self.actualTimeWatchedMillis = actualTimeWatchedMillis
+        self.percentageWatched = percentageWatched
+        self.playerEvents = playerEvents
+        self.userMetadata = userMetadata
+    }
+}
+
+/// The changes a `PATCH` asks for; absent fields stay as they are.
+public struct WatchSessionChanges: Sendable, Hashable {
+    public var endTime: Timestamp?
+    public var actualTimeWatchedMillis: UInt64?
+    public var percentageWatched: Double?
+    /// The player events as the client knows them; those already recorded are skipped.
+    public var playerEvents: [PlayerEvent]
+
+    /// Creates changes.
+    public init(endTime: Timestamp? = nil, actualTimeWatchedMillis: UInt64? = nil, percentageWatched: Double? = nil, playerEvents: [PlayerEvent] = []) {
+        self.endTime = endTime
+        self.actualTimeWatchedMillis = actualTimeWatchedMillis
+        self.percentageWatched = percentageWatched
+        self.playerEvents = playerEvents
+    }
+}
+
+/// Decides the events of watch-session commands. Pure: the state they need comes in as
+/// arguments.
+public enum WatchSessionDecider {
+    /// Records a new watch session `sessionId` for `caller`. `userSession` is the row of
+    /// the draft's user session, `videoDurationMillis` the video's registered length.
+    public static func create(
+        _ draft: WatchSessionDraft,
+        sessionId: UUID,
+        caller: Caller,
+        userSession: UserSession?,
+        videoDurationMillis: UInt64?
+    ) throws(CommandError) -> [any DomainEvent] {
+        try ClientIdentifier.check(draft.videoId, field: "videoId")
+        if let userSessionId = draft.userSessionId {
+            guard !draft.isGuest else {
+                throw CommandError(.invalid, "a guest watch session has no userSessionId", field: "userSessionId")
+            }
+            guard let userSession, userSession.sessionId == userSessionId, caller.mayAccess(userSession.userId) else {
+                throw CommandError(.invalid, "userSessionId names no user session of yours", field: "userSessionId")
+            }
+        }
+        try checkTimes(start: draft.startTime, end: draft.endTime)
+        try checkFigures(actual: draft.actualTimeWatchedMillis, percentage: draft.percentageWatched)
+        for field in draft.userMetadata.fields where (field.value?.utf8.count ?? 0) > WatchSessionEvents.maxMetadataBytes {
+            throw CommandError(
+                .invalid,
+                "userMetadata.\(field.name) must be at most \(WatchSessionEvents.maxMetadataBytes) bytes",
+                field: "userMetadata.\(field.name)"
+            )
+        }
+        let playerEvents = try distinctPlayerEvents(draft.playerEvents, videoDurationMillis: videoDurationMillis)
+        let started = WatchSessionStarted(
+            sessionId: sessionId,
+            userId: caller.userId,
+            userSessionId: draft.userSessionId,
+            isGuest: draft.isGuest,
+            videoId: draft.videoId,
+            startTime: draft.startTime,
+            endTime: draft.endTime,
+            actualTimeWatchedMillis: draft.actualTimeWatchedMillis,
+            percentageWatched: draft.percentageWatched,
+            userMetadata: draft.userMetadata
+        )
+        return [started] + playerEvents.map { PlayerEventRecorded(sessionId: sessionId, event: $0) }
+    }
+
+    /// Applies `changes` to `session`: an update event when a figure changes, and one event
+    /// per player event not yet recorded (`isRecorded` answers from the read models).
+    public static func update(
+        _ changes: WatchSessionChanges,
+        session: WatchSession?,
+        sessionId: UUID,
+        caller: Caller,
+        videoDurationMillis: UInt64?,
+        isRecorded: (PlayerEvent) throws -> Bool
+    ) throws -> [any DomainEvent] {
+        let session = try owned(session, sessionId, by: caller)
+        try checkTimes(start: session.startTime, end: changes.endTime)
+        try checkFigures(actual: changes.actualTimeWatchedMillis ?? 0, percentage: changes.percentageWatched ?? 0)
+        let playerEvents = try distinctPlayerEvents(changes.playerEvents, videoDurationMillis: videoDurationMillis).filter { try !isRecorded($0) }
+        var events: [any DomainEvent] = []
+        let endTime = changes.endTime.flatMap { $0 == session.endTime ? nil : $0 }
+        let actual = changes.actualTimeWatchedMillis.flatMap { $0 == session.actualTimeWatchedMillis ? nil : $0 }
+        let percentage = changes.percentageWatched.flatMap { $0 == session.percentageWatched ? nil : $0 }
+        if endTime != nil || actual != nil || percentage != nil {
+            events.append(WatchSessionUpdated(sessionId: sessionId, endTime: endTime, actualTimeWatchedMillis: actual, percentageWatched: percentage))
+        }
+        events += playerEvents.map { PlayerEventRecorded(sessionId: sessionId, event: $0) }
+        return events
+    }
+
+    /// Deletes `session`.
+    public static func delete(_ session: WatchSession?, sessionId: UUID, caller: Caller) throws(CommandError) -> [any DomainEvent] {
+        _ = try owned(session, sessionId, by: caller)
+        return [WatchSessionDeleted(sessionId: sessionId)]
+    }
+
+    private static func owned(_ session: WatchSession?, _ sessionId: UUID, by caller: Caller) throws(CommandError) -> WatchSession {
+        guard let session, caller.mayAccess(session.userId) else {
+            throw CommandError(.notFound, "no watch session \(sessionId.uuidString.lowercased())")
+        }
+        return session
+    }
+
+    private static func checkTimes(start: Timestamp, end: Timestamp?) throws(CommandError) {
+        if let end, end < start { throw CommandError(.invalid, "endTime must not be before startTime", field: "endTime") }
+    }
+
+    private static func checkFigures(actual: UInt64, percentage: Double) throws(CommandError) {
+        guard percentage.isFinite, (0...100).contains(percentage) else {
+            throw CommandError(.invalid, "percentageWatched must be 0 to 100", field: "percentageWatched")
+        }
+        guard actual <= Timecode.maxMilliseconds else {
+            throw CommandError(.invalid, "actualTimeWatched must be at most 10000:00:00", field: "actualTimeWatched")
+        }
+    }
+
+    /// The events of `reported` without repeats, in the order given, each checked against
+    /// the video's length.
+    private static func distinctPlayerEvents(_ reported: [PlayerEvent], videoDurationMillis: UInt64?) throws(CommandError) -> [PlayerEvent] {
+        guard reported.count <= WatchSessionEvents.maxPlayerEventsPerRequest else {
+            throw CommandError(.invalid, "userEvent may hold at most \(WatchSessionEvents.maxPlayerEventsPerRequest) events", field: "userEvent")
+        }
+        var seen: Set<PlayerEvent> = []
+        var distinct: [PlayerEvent] = []
+        for (index, event) in reported.enumerated() {
+            if let duration = videoDurationMillis, event.videoTimeMillis > duration {
+                throw CommandError(
+                    .invalid,
+                    "userEvent[\(index)].videoTime is past the end of the video (\(Timecode.format(duration)))",
+                    field: "userEvent[\(index)].videoTime"
+                )
+            }
+            if seen.insert(event).inserted { distinct.append(event) }
+        }
+        return distinct
+    }
+}
