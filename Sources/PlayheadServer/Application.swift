@@ -44,6 +44,16 @@ public enum PlayheadHTTPServer {
         let commands = UserSessionCommands(store: store, queries: queries, clock: configuration.clock, timeout: configuration.sessionTimeout)
         UserSessionRoutes(commands: commands, queries: queries).add(to: router)
         SessionMetricsRoutes(queries: queries).add(to: router)
+        let runner = CommandRunner(store: store)
+        let progress = VideoProgressQueries(views: store.projections)
+        WatchSessionRoutes(runner: runner, queries: WatchSessionQueries(views: store.projections), userSessions: queries, progress: progress)
+            .add(to: router)
+        ProgressRoutes(
+            runner: runner,
+            queries: progress,
+            feed: ProgressFeed(keepAliveInterval: configuration.streamKeepAliveInterval),
+            clock: configuration.clock
+        ).add(to: router)
         OperationsRoutes(store: store).add(to: router)
 
         return Application(

@@ -15,6 +15,8 @@ public struct ServerConfiguration: Sendable {
     public var clock: @Sendable () -> Timestamp = { Timestamp.now() }
     /// How often the server looks for views published by `playhead rebuild`.
     public var viewsPollInterval: Duration = .seconds(1)
+    /// How often a quiet progress stream (`GET /progress/stream/:userId`) gets a keep-alive comment.
+    public var streamKeepAliveInterval: Duration = .seconds(15)
     /// The server's logger.
     public var logger = Logger(label: "playhead.server")
 

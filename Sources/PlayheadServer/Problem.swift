@@ -68,6 +68,12 @@ struct ProblemMiddleware: RouterMiddleware {
             case .notFound: return Problem(.notFound, error.message)
             default: return Problem(.conflict, error.message)
             }
+        case let error as CommandError:
+            switch error.code {
+            case .notFound: return Problem(.notFound, error.message)
+            case .forbidden: return Problem(.forbidden, error.message, field: error.field)
+            default: return Problem(.badRequest, error.message, field: error.field)
+            }
         case let error as HTTPError:
             return Problem(error.status, error.body ?? error.status.reasonPhrase)
         case let error as EventLogError where error.code == .invalidRequest:

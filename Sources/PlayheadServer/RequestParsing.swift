@@ -166,3 +166,55 @@ enum QueryTime {
         return era * 146_097 + dayOfEra - 719_468
     }
 }
+
+/// Values inside JSON bodies.
+enum BodyValue {
+    /// An ISO 8601 date and time (`2026-01-31T12:00:00Z`, fractions and offsets allowed).
+    static func time(_ text: String, field: String) throws -> Timestamp {
+        guard text.utf8.count > 10, let time = QueryTime.parse(text, endOfDay: false), time.microsecondsSince1970 < DateRange.lastDay else {
+            throw Problem.badField(field, "\(field) must be an ISO 8601 time such as 2026-01-31T12:00:00Z")
+        }
+        return time
+    }
+
+    /// A `HH:MM:SS` timecode, in milliseconds.
+    static func timecode(_ text: String, field: String) throws -> UInt64 {
+        guard let millis = Timecode.parse(text) else {
+            throw Problem.badField(field, "\(field) must be a duration HH:MM:SS (at most 10000:00:00)")
+        }
+        return millis
+    }
+
+    /// A number of seconds, at least 0 and at most `maximum`, as milliseconds.
+    static func secondsAsMillis(_ value: Double, field: String, maximum: Double = 36_000_000) throws -> UInt64 {
+        guard value.isFinite, value >= 0, value <= maximum else {
+            throw Problem.badField(field, "\(field) must be a number of seconds from 0 to \(Int(maximum))")
+        }
+        return UInt64((value * 1_000).rounded())
+    }
+}
+
+/// `limit` and `offset` of a paginated list.
+struct Pagination {
+    /// The most items a page may have.
+    static let maxLimit = 200
+    /// The furthest a page may start.
+    static let maxOffset = 1_000_000
+
+    var limit: Int
+    var offset: Int
+
+    /// Reads the query; `limit` defaults to `defaultLimit`, `offset` to 0.
+    init(query request: Request, defaultLimit: Int = 50) throws {
+        let query = request.uri.queryParameters
+        func number(_ name: String, default value: Int, in range: ClosedRange<Int>) throws -> Int {
+            guard let text = query.get(name) else { return value }
+            guard let number = Int(text), range.contains(number) else {
+                throw Problem.badField(name, "\(name) must be a whole number from \(range.lowerBound) to \(range.upperBound)")
+            }
+            return number
+        }
+        limit = try number("limit", default: defaultLimit, in: 1...Self.maxLimit)
+        offset = try number("offset", default: 0, in: 0...Self.maxOffset)
+    }
+}

@@ -53,17 +53,12 @@ struct UserSessionCommands: Sendable {
         }
     }
 
-    /// Appends what `decide` returns (nothing when it returns no events).
     private func decide<Outcome: Sendable>(
         _ caller: Caller,
         _ correlation: UUID,
         _ decide: @escaping @Sendable () throws -> (events: [any DomainEvent], outcome: Outcome)
     ) async throws -> Outcome {
-        try await store.log.append(deciding: {
-            let (events, outcome) = try decide()
-            let request = events.isEmpty ? nil : AppendRequest(events: events.map { $0.proposed(actor: caller.userId, correlationID: correlation) })
-            return (request, outcome)
-        }).decision
+        try await CommandRunner(store: store).run(caller: caller, correlation: correlation, decide)
     }
 }
 

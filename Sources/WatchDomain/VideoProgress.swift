@@ -109,7 +109,14 @@ public struct ProgressRecorded: DomainEvent {
     public var source: ProgressSource
 
     /// Creates the event.
-    public init(userId: String, videoId: String, watchedDuration: UInt64, lastWatched: Timestamp, videoDurationMillis: UInt64?, source: ProgressSource) {
+    public init(
+        userId: String,
+        videoId: String,
+        watchedDuration: UInt64,
+        lastWatched: Timestamp,
+        videoDurationMillis: UInt64?,
+        source: ProgressSource
+    ) {
         self.userId = userId
         self.videoId = videoId
         self.watchedDuration = watchedDuration
@@ -325,7 +332,11 @@ public enum VideoProgressDecider {
             let prefix = fieldPrefix(index)
             try ClientIdentifier.check(report.videoId, field: prefix + "videoId")
             guard report.watchedDuration <= VideoProgressEvents.maxWatchedSeconds else {
-                throw CommandError(.invalid, "\(prefix)watchedDuration must be 0 to \(VideoProgressEvents.maxWatchedSeconds)", field: prefix + "watchedDuration")
+                throw CommandError(
+                    .invalid,
+                    "\(prefix)watchedDuration must be 0 to \(VideoProgressEvents.maxWatchedSeconds)",
+                    field: prefix + "watchedDuration"
+                )
             }
             guard report.lastWatched.microsecondsSince1970 <= latest else {
                 throw CommandError(.invalid, "\(prefix)lastWatched is in the future", field: prefix + "lastWatched")

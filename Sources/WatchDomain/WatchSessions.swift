@@ -141,7 +141,8 @@ public struct WatchSessionChanges: Sendable, Hashable {
     public var playerEvents: [PlayerEvent]
 
     /// Creates changes.
-    public init(endTime: Timestamp? = nil, actualTimeWatchedMillis: UInt64? = nil, percentageWatched: Double? = nil, playerEvents: [PlayerEvent] = []) {
+    public init(endTime: Timestamp? = nil, actualTimeWatchedMillis: UInt64? = nil, percentageWatched: Double? = nil, playerEvents: [PlayerEvent] = [])
+    {
         self.endTime = endTime
         self.actualTimeWatchedMillis = actualTimeWatchedMillis
         self.percentageWatched = percentageWatched

@@ -1,0 +1,256 @@
+import EventLog
+import Foundation
+import Hummingbird
+import Projections
+import WatchDomain
+
+/// A player event as requests and responses carry it.
+struct PlayerEventBody: Codable {
+    var event: String
+    var eventTime: String
+    var videoTime: String
+
+    init(_ event: PlayerEvent) {
+        self.event = event.event.name
+        eventTime = ISO8601Micros.format(event.eventTime.timestamp)
+        videoTime = Timecode.format(event.videoTimeMillis)
+    }
+
+    /// The parsed event; `field` names it in errors (`userEvent[2]`).
+    func parsed(field: String) throws -> PlayerEvent {
+        guard let kind = PlayerEventKind(name: event) else {
+            let names = PlayerEventKind.allCases.map(\.name).joined(separator: ", ")
+            throw Problem.badField("\(field).event", "\(field).event must be one of \(names)")
+        }
+        return PlayerEvent(
+            event: kind,
+            eventTime: try BodyValue.time(eventTime, field: "\(field).eventTime"),
+            videoTimeMillis: try BodyValue.timecode(videoTime, field: "\(field).videoTime")
+        )
+    }
+}
+
+/// `userMetadata` as requests and responses carry it.
+struct ClientMetadataBody: Codable {
+    var userAgent: String?
+    var ipAddress: String?
+    var device: String?
+    var browser: String?
+    var os: String?
+    var deviceType: String?
+
+    init(_ metadata: ClientMetadata) {
+        userAgent = metadata.userAgent
+        ipAddress = metadata.ipAddress
+        device = metadata.device
+        browser = metadata.browser
+        os = metadata.os
+        deviceType = metadata.deviceType
+    }
+
+    var metadata: ClientMetadata {
+        ClientMetadata(userAgent: userAgent, ipAddress: ipAddress, device: device, browser: browser, os: os, deviceType: deviceType)
+    }
+}
+
+/// A watch session as the API shows it: the spec's fields, its id and owner, and when it
+/// was recorded and last changed.
+struct WatchSessionBody: ResponseEncodable {
+    var id: String
+    var userId: String
+    var userSessionId: String?
+    var isGuestWatchSession: Bool
+    var videoId: String
+    var startTime: String
+    var endTime: String?
+    var actualTimeWatched: String
+    var percentageWatched: Double
+    var userEvent: [PlayerEventBody]
+    var userMetadata: ClientMetadataBody
+    var createdAt: String
+    var updatedAt: String
+
+    init(_ session: WatchSession, playerEvents: [PlayerEvent]) {
+        id = session.sessionId.uuidString.lowercased()
+        userId = session.userId
+        userSessionId = session.userSessionId?.uuidString.lowercased()
+        isGuestWatchSession = session.isGuest
+        videoId = session.videoId
+        startTime = ISO8601Micros.format(session.startTime)
+        endTime = session.endTime.map(ISO8601Micros.format)
+        actualTimeWatched = Timecode.format(session.actualTimeWatchedMillis)
+        percentageWatched = session.percentageWatched
+        userEvent = playerEvents.map(PlayerEventBody.init)
+        userMetadata = ClientMetadataBody(session.userMetadata)
+        createdAt = ISO8601Micros.format(session.createdAt)
+        updatedAt = ISO8601Micros.format(session.updatedAt)
+    }
+}
+
+/// The routes of the watch-sessions module (../shared/spec/watch-sessions.md).
+struct WatchSessionRoutes {
+    let runner: CommandRunner
+    let queries: WatchSessionQueries
+    let userSessions: UserSessionQueries
+    let progress: VideoProgressQueries
+
+    /// The largest body accepted: a thousand player events fit with room to spare.
+    static let maxBodyBytes = 1 << 20
+
+    struct CreateRequest: Decodable {
+        var userSessionId: String?
+        var isGuestWatchSession: Bool?
+        var videoId: String
+        var startTime: String
+        var endTime: String?
+        var actualTimeWatched: String?
+        var percentageWatched: Double?
+        var userEvent: [PlayerEventBody]?
+        var userMetadata: ClientMetadataBody?
+    }
+
+    struct UpdateRequest: Decodable {
+        var endTime: String?
+        var actualTimeWatched: String?
+        var percentageWatched: Double?
+        var userEvent: [PlayerEventBody]?
+    }
+
+    struct Page: ResponseEncodable {
+        var data: [WatchSessionBody]
+        var total: Int
+        var limit: Int
+        var offset: Int
+    }
+
+    struct Deleted: ResponseEncodable {
+        var message: String
+        var id: String
+    }
+
+    func add(to router: Router<PlayheadRequestContext>) {
+        let group = router.group("watch-sessions")
+        group.post { request, context in
+            let caller = try context.requireCaller()
+            let draft = try Self.draft(try await request.decodeJSON(CreateRequest.self, limit: Self.maxBodyBytes))
+            let id = UUID()
+            try await runner.run(caller: caller, correlation: context.correlationID) { [userSessions, progress] in
+                let userSession = try draft.userSessionId.flatMap { try userSessions.session($0) }
+                let length = try progress.video(draft.videoId)?.durationMillis
+                let events = try WatchSessionDecider.create(
+                    draft,
+                    sessionId: id,
+                    caller: caller,
+                    userSession: userSession,
+                    videoDurationMillis: length
+                )
+                return (events, ())
+            }
+            return EditedResponse(status: .created, response: try body(of: id, caller: caller))
+        }
+        group.get { request, context in
+            let caller = try context.requireCaller()
+            let page = try Pagination(query: request)
+            return try self.page(caller.isAdmin ? .all : .user(caller.userId), page)
+        }
+        group.get(":id") { _, context in
+            try body(of: try context.uuidParameter("id"), caller: try context.requireCaller())
+        }
+        group.patch(":id") { request, context in
+            let caller = try context.requireCaller()
+            let id = try context.uuidParameter("id")
+            let changes = try Self.changes(try await request.decodeJSON(UpdateRequest.self, limit: Self.maxBodyBytes))
+            try await runner.run(caller: caller, correlation: context.correlationID) { [queries, progress] in
+                let session = try queries.session(id)
+                let length = try session.flatMap { try progress.video($0.videoId)?.durationMillis }
+                let events = try WatchSessionDecider.update(
+                    changes,
+                    session: session,
+                    sessionId: id,
+                    caller: caller,
+                    videoDurationMillis: length,
+                    isRecorded: { try queries.isRecorded($0, in: id) }
+                )
+                return (events, ())
+            }
+            return try body(of: id, caller: caller)
+        }
+        group.delete(":id") { _, context in
+            let caller = try context.requireCaller()
+            let id = try context.uuidParameter("id")
+            try await runner.run(caller: caller, correlation: context.correlationID) { [queries] in
+                (try WatchSessionDecider.delete(try queries.session(id), sessionId: id, caller: caller), ())
+            }
+            return Deleted(message: "Watch session deleted successfully", id: id.uuidString.lowercased())
+        }
+        group.get("user-session/:userSessionId") { request, context in
+            let caller = try context.requireCaller()
+            let id = try context.uuidParameter("userSessionId")
+            let page = try Pagination(query: request)
+            if !caller.isAdmin {
+                guard let owner = try userSessions.session(id)?.userId, caller.mayAccess(owner) else {
+                    throw Problem(.notFound, "no user session \(id.uuidString.lowercased())")
+                }
+            }
+            return try self.page(.userSession(id), page)
+        }
+        group.get("user/:userId") { request, context in
+            let caller = try context.requireCaller()
+            let userId = try context.parameters.require("userId")
+            guard caller.mayAccess(userId) else { throw Problem(.forbidden, "you may only list your own watch sessions", field: "userId") }
+            return try self.page(.user(userId), try Pagination(query: request))
+        }
+    }
+
+    /// The stored session with its player events, as the caller may see it (404 otherwise).
+    private func body(of id: UUID, caller: Caller) throws -> WatchSessionBody {
+        guard let session = try queries.session(id), caller.mayAccess(session.userId) else {
+            throw Problem(.notFound, "no watch session \(id.uuidString.lowercased())")
+        }
+        return WatchSessionBody(session, playerEvents: try queries.playerEvents(of: id))
+    }
+
+    private func page(_ list: WatchSessionList, _ page: Pagination) throws -> Page {
+        let result = try queries.page(of: list, limit: page.limit, offset: page.offset)
+        return Page(
+            data: try result.sessions.map { WatchSessionBody($0, playerEvents: try queries.playerEvents(of: $0.sessionId)) },
+            total: result.total,
+            limit: page.limit,
+            offset: page.offset
+        )
+    }
+
+    static func draft(_ body: CreateRequest) throws -> WatchSessionDraft {
+        WatchSessionDraft(
+            userSessionId: try body.userSessionId.map { text in
+                guard let id = UUID(hexadecimal: text) else { throw Problem.badField("userSessionId", "userSessionId must be a UUID") }
+                return id
+            },
+            isGuest: body.isGuestWatchSession ?? false,
+            videoId: body.videoId,
+            startTime: try BodyValue.time(body.startTime, field: "startTime"),
+            endTime: try body.endTime.map { try BodyValue.time($0, field: "endTime") },
+            actualTimeWatchedMillis: try body.actualTimeWatched.map { try BodyValue.timecode($0, field: "actualTimeWatched") } ?? 0,
+            percentageWatched: body.percentageWatched ?? 0,
+            playerEvents: try playerEvents(body.userEvent),
+            userMetadata: body.userMetadata?.metadata ?? ClientMetadata()
+        )
+    }
+
+    static func changes(_ body: UpdateRequest) throws -> WatchSessionChanges {
+        WatchSessionChanges(
+            endTime: try body.endTime.map { try BodyValue.time($0, field: "endTime") },
+            actualTimeWatchedMillis: try body.actualTimeWatched.map { try BodyValue.timecode($0, field: "actualTimeWatched") },
+            percentageWatched: body.percentageWatched,
+            playerEvents: try playerEvents(body.userEvent)
+        )
+    }
+
+    private static func playerEvents(_ bodies: [PlayerEventBody]?) throws -> [PlayerEvent] {
+        guard let bodies else { return [] }
+        guard bodies.count <= WatchSessionEvents.maxPlayerEventsPerRequest else {
+            throw Problem.badField("userEvent", "userEvent may hold at most \(WatchSessionEvents.maxPlayerEventsPerRequest) events")
+        }
+        return try bodies.enumerated().map { index, body in try body.parsed(field: "userEvent[\(index)]") }
+    }
+}
