@@ -91,6 +91,54 @@ struct EventSchemaTests {
         #expect(Set(events.map { type(of: $0).eventType }).count == UserSessionEvents.all.count)
     }
 
+    @Test("the watch-session and progress events round-trip through their binary and JSON forms")
+    func newModulesRoundTrip() throws {
+        let id = UUID()
+        let time = Timestamp(microsecondsSince1970: 1_700_000_000_123_456)
+        let events: [any DomainEvent] = [
+            WatchSessionStarted(
+                sessionId: id,
+                userId: "u1",
+                userSessionId: UUID(),
+                isGuest: false,
+                videoId: "v1",
+                startTime: time,
+                endTime: nil,
+                actualTimeWatchedMillis: 510_000,
+                percentageWatched: 85.5,
+                userMetadata: ClientMetadata(userAgent: "agent", os: "Linux")
+            ),
+            WatchSessionUpdated(sessionId: id, endTime: time, actualTimeWatchedMillis: nil, percentageWatched: 90),
+            PlayerEventRecorded(sessionId: id, event: PlayerEvent(event: .rateChange, eventTime: time, videoTimeMillis: 1_250)),
+            WatchSessionDeleted(sessionId: id),
+            VideoRegistered(videoId: "v1", durationMillis: 600_000, title: "Intro", completionThreshold: 0.9),
+            ProgressRecorded(userId: "u1", videoId: "v1", watchedDuration: 42, lastWatched: time, videoDurationMillis: nil, source: .realtime),
+            ProgressDeleted(userId: "u1", videoId: "v1"),
+        ]
+        for event in events {
+            try roundTrip(event)
+        }
+        #expect(Set(events.map { type(of: $0).eventType }).count == WatchSessionEvents.all.count + VideoProgressEvents.all.count)
+    }
+
+    @Test("a stored progress report of schema 1 decodes to the same values")
+    func storedProgressBytes() throws {
+        // user "u", video "v", 42 s, lastWatched 1 µs after 1970, no player length, realtime.
+        let stored: [UInt8] = [1, 1, 0x75, 1, 0x76, 42, 2, 0, 2]
+        let event = try ProgressRecorded.decode(stored)
+        #expect(event == ProgressRecorded(userId: "u", videoId: "v", watchedDuration: 42, lastWatched: Timestamp(microsecondsSince1970: 1), videoDurationMillis: nil, source: .realtime))
+        #expect(event.encoded() == stored)
+    }
+
+    private func roundTrip<Event: DomainEvent>(_ event: Event) throws {
+        let payload = event.encoded()
+        #expect(try Event.decode(payload) == event)
+        try event.validate()
+        let json = try #require(try EventCatalog.json(type: Event.eventType, payload: payload))
+        #expect(try EventCatalog.payload(type: Event.eventType, json: json) == payload)
+        try EventCatalog.check(type: Event.eventType, stream: event.stream, payload: payload)
+    }
+
     private func check<Event: DomainEvent>(_ event: Event) throws {
         let payload = event.encoded()
         #expect(try Event.decode(payload) == event)

@@ -1,0 +1,73 @@
+import EventLog
+import Foundation
+import Testing
+import WatchDomain
+
+@Suite("Video-progress decisions and the merge rule")
+struct VideoProgressDeciderTests {
+    let now = Timestamp(microsecondsSince1970: 1_800_000_000_000_000)
+
+    func time(_ seconds: Int64) -> Timestamp { Timestamp(microsecondsSince1970: now.microsecondsSince1970 + seconds * 1_000_000) }
+
+    @Test("the latest lastWatched wins, then the larger watched duration, whatever the order")
+    func mergeRule() {
+        let entries = [
+            ProgressEntry(watchedDuration: 100, lastWatched: time(-60)),
+            ProgressEntry(watchedDuration: 30, lastWatched: time(-10)),
+            ProgressEntry(watchedDuration: 50, lastWatched: time(-10)),
+            ProgressEntry(watchedDuration: 900, lastWatched: time(-3600)),
+        ]
+        func merge(_ order: [ProgressEntry]) -> ProgressEntry? {
+            order.reduce(nil) { kept, next in next.supersedes(kept) ? next : kept }
+        }
+        var orders: [[ProgressEntry]] = [[]]
+        for entry in entries {
+            orders = orders.flatMap { order in (0...order.count).map { var copy = order; copy.insert(entry, at: $0); return copy } }
+        }
+        #expect(orders.count == 24)
+        for order in orders { #expect(merge(order) == entries[2]) }
+        #expect(!entries[2].supersedes(entries[2]))
+    }
+
+    @Test("completion uses the catalogue's length and threshold, else the player's length at 90%")
+    func completion() {
+        let entry = ProgressEntry(watchedDuration: 540, lastWatched: now, videoDurationMillis: 600_000)
+        #expect(entry.isCompleted(video: nil))
+        #expect(!ProgressEntry(watchedDuration: 539, lastWatched: now, videoDurationMillis: 600_000).isCompleted(video: nil))
+        #expect(!entry.isCompleted(video: VideoInfo(durationMillis: 1_200_000, title: nil, completionThreshold: 0.9)))
+        #expect(entry.isCompleted(video: VideoInfo(durationMillis: 1_200_000, title: nil, completionThreshold: 0.45)))
+        #expect(!ProgressEntry(watchedDuration: 10_000, lastWatched: now).isCompleted(video: nil), "no known length: not completed")
+    }
+
+    @Test("reports are checked field by field, and only the owner or an administrator may write")
+    func validation() {
+        func field(_ body: () throws -> Void) -> String? {
+            do { try body() } catch let error as CommandError { return error.field } catch { return "unexpected" }
+            return nil
+        }
+        let alice = Caller(userId: "alice")
+        let report = ProgressReport(videoId: "v", watchedDuration: 10, lastWatched: now)
+        func record(_ reports: [ProgressReport], user: String = "alice", caller: Caller = Caller(userId: "alice")) throws {
+            _ = try VideoProgressDecider.record(reports, userId: user, caller: caller, now: now, source: .sync, fieldPrefix: { "progressData[\($0)]." })
+        }
+        #expect(field { try record([report]) } == nil)
+        #expect(field { try record([report], user: "bob") } == "userId")
+        #expect(field { try record([report], user: "bob", caller: Caller(userId: "root", isAdmin: true)) } == nil)
+        var future = report
+        future.lastWatched = time(601)
+        #expect(field { try record([report, future]) } == "progressData[1].lastWatched")
+        future.lastWatched = time(600)
+        #expect(field { try record([future]) } == nil, "ten minutes of clock skew are allowed")
+        var long = report
+        long.watchedDuration = VideoProgressEvents.maxWatchedSeconds + 1
+        #expect(field { try record([long]) } == "progressData[0].watchedDuration")
+        var badVideo = report
+        badVideo.videoId = ""
+        #expect(field { try record([badVideo]) } == "progressData[0].videoId")
+        #expect(field { try record(Array(repeating: report, count: VideoProgressEvents.maxSyncEntries + 1)) } == "progressData")
+        #expect(throws: CommandError.self) { try VideoProgressDecider.delete(userId: "alice", videoId: "v", entry: nil, caller: alice) }
+        #expect(field { _ = try VideoProgressDecider.register(videoId: "v", durationMillis: 0, title: nil, completionThreshold: nil, caller: Caller(userId: "r", isAdmin: true)) } == "duration")
+        #expect(field { _ = try VideoProgressDecider.register(videoId: "v", durationMillis: 5, title: nil, completionThreshold: 1.5, caller: Caller(userId: "r", isAdmin: true)) } == "completionThreshold")
+        #expect(throws: CommandError.self) { _ = try VideoProgressDecider.register(videoId: "v", durationMillis: 5, title: nil, completionThreshold: nil, caller: alice) }
+    }
+}
