@@ -269,6 +269,7 @@ struct ProgressRoutes {
         videos.get(":videoId") { _, context in
             _ = try context.requireCaller()
             let videoId = try context.parameters.require("videoId")
+            try ClientIdentifier.check(videoId, field: "videoId")
             guard let video = try queries.video(videoId) else { throw Problem(.notFound, "no video \(videoId)") }
             return VideoBody(videoId: videoId, video: video)
         }
@@ -371,8 +372,11 @@ struct ProgressRoutes {
         )
     }
 
+    /// The path's user and video ids, the video id checked (the user id is checked with the caller's rights).
     private static func userAndVideo(_ context: PlayheadRequestContext) throws -> (String, String) {
-        (try context.parameters.require("userId"), try context.parameters.require("videoId"))
+        let videoId = try context.parameters.require("videoId")
+        try ClientIdentifier.check(videoId, field: "videoId")
+        return (try context.parameters.require("userId"), videoId)
     }
 }
 

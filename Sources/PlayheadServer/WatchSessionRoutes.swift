@@ -197,6 +197,7 @@ struct WatchSessionRoutes {
         group.get("user/:userId") { request, context in
             let caller = try context.requireCaller()
             let userId = try context.parameters.require("userId")
+            try ClientIdentifier.checkUser(userId)
             guard caller.mayAccess(userId) else { throw Problem(.forbidden, "you may only list your own watch sessions", field: "userId") }
             return try self.page(.user(userId), try Pagination(query: request))
         }
@@ -221,7 +222,9 @@ struct WatchSessionRoutes {
     }
 
     static func draft(_ body: CreateRequest) throws -> WatchSessionDraft {
-        WatchSessionDraft(
+        // Checked before the video's length is looked up by this id.
+        try ClientIdentifier.check(body.videoId, field: "videoId")
+        return WatchSessionDraft(
             userSessionId: try body.userSessionId.map { text in
                 guard let id = UUID(hexadecimal: text) else { throw Problem.badField("userSessionId", "userSessionId must be a UUID") }
                 return id

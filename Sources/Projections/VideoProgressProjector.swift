@@ -99,15 +99,19 @@ public struct VideoProgressProjector: Projector {
     }
 
     static func entry(_ user: String, _ video: String, in views: ViewTransaction) throws -> ProgressEntry? {
-        try views.withValue("progress", progressKey(user, video)) { bytes in try bytes.map { try ProgressEntry(decoding: $0) } }
+        guard !video.isEmpty else { return nil }
+        return try views.withValue("progress", progressKey(user, video)) { bytes in try bytes.map { try ProgressEntry(decoding: $0) } }
     }
 
+    /// The catalogue entry of `video`; nil for none (and for the empty id, which LMDB can't use as a key).
     static func video(_ video: String, in views: ViewTransaction) throws -> VideoInfo? {
-        try views.withValue("videos", Array(video.utf8)) { bytes in try bytes.map { try VideoInfo(decoding: $0) } }
+        guard !video.isEmpty else { return nil }
+        return try views.withValue("videos", Array(video.utf8)) { bytes in try bytes.map { try VideoInfo(decoding: $0) } }
     }
 
     static func totals(_ database: String, _ key: String, in views: ViewTransaction) throws -> ProgressTotals {
-        try views.withValue(database, Array(key.utf8)) { bytes in bytes.map(ProgressTotals.init(decoding:)) } ?? ProgressTotals()
+        guard !key.isEmpty else { return ProgressTotals() }
+        return try views.withValue(database, Array(key.utf8)) { bytes in bytes.map(ProgressTotals.init(decoding:)) } ?? ProgressTotals()
     }
 
     private static func add(_ change: ProgressTotals, to database: String, _ key: [UInt8], _ views: ViewTransaction) throws {

@@ -13,9 +13,9 @@ public import Foundation
 /// |---|---|---|
 /// | `sessions` | watch session id (16 bytes) | ``WatchSession`` row |
 /// | `player_events` | session id, event time (8), kind (1), video time in ms (8, BE) | empty: the session's player events in time order, each once |
-/// | `all` | created-at newest first (8), session id | empty: every session, for administrators |
-/// | `by_user` | user id (length-prefixed), created-at newest first, session id | empty |
-/// | `by_user_session` | user session id (16), created-at newest first, session id | empty |
+/// | `all` | created-at newest first (8), log position newest first (8), session id | empty: every session, for administrators |
+/// | `by_user` | user id (length-prefixed), then as `all` | empty |
+/// | `by_user_session` | user session id (16), then as `all` | empty |
 /// | `counts` | a list's scope: `0`, `1` + user id, or `2` + user session id | how many sessions it has (8 bytes BE) |
 ///
 /// A deleted session leaves every database; its events stay in the log.
@@ -45,7 +45,7 @@ public struct WatchSessionsProjector: Projector {
             let event = try WatchSessionStarted.decode(record.payload)
             // A second start of the same id (an import of a doctored log) replaces the first.
             try remove(event.sessionId, views)
-            let session = WatchSession(event, at: at)
+            let session = WatchSession(event, at: at, position: record.position)
             try views.put("sessions", ViewKey.uuid(session.sessionId), session.encoded())
             for (database, key) in Self.listKeys(session) { try views.put(database, key, []) }
             for scope in Self.scopes(session) { try count(scope, by: 1, views) }
@@ -85,7 +85,8 @@ public struct WatchSessionsProjector: Projector {
 
     /// The list index keys of a session.
     static func listKeys(_ session: WatchSession) -> [(database: String, key: [UInt8])] {
-        let suffix = ViewKey.newestFirst(session.createdAt) + ViewKey.uuid(session.sessionId)
+        // The log position breaks ties between sessions recorded in the same microsecond.
+        let suffix = ViewKey.newestFirst(session.createdAt) + ViewKey.bigEndian(~session.position) + ViewKey.uuid(session.sessionId)
         var keys = [("all", suffix), ("by_user", ViewKey.string(session.userId) + suffix)]
         if let userSessionId = session.userSessionId { keys.append(("by_user_session", ViewKey.uuid(userSessionId) + suffix)) }
         return keys

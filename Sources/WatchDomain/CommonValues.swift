@@ -82,14 +82,15 @@ public enum Timecode {
     }
 }
 
-/// Ids that clients choose (videos, users): 1 to 128 bytes of UTF-8, with no control
-/// characters and no `/`, so that they can stand in a path segment.
+/// Ids that clients choose or name in paths: video ids (1 to 128 bytes of UTF-8) and user
+/// ids (1 to 256, as a token's `sub`), with no control characters and no `/`, so that they
+/// can stand in a path segment and fit in read-model keys.
 public enum ClientIdentifier {
-    /// The longest id, in UTF-8 bytes.
+    /// The longest video id, in UTF-8 bytes.
     public static let maxBytes = 128
 
-    /// Why `text` is not a valid id, nil when it is one.
-    public static func problem(_ text: String) -> String? {
+    /// Why `text` is not a valid id of at most `maxBytes` bytes, nil when it is one.
+    public static func problem(_ text: String, maxBytes: Int = maxBytes) -> String? {
         guard !text.isEmpty else { return "must not be empty" }
         guard text.utf8.count <= maxBytes else { return "must be at most \(maxBytes) bytes" }
         guard !text.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7F || $0 == "/" }) else {
@@ -99,12 +100,17 @@ public enum ClientIdentifier {
     }
 
     /// Checks `text` as the field `field`.
-    public static func check(_ text: String, field: String) throws(CommandError) {
-        if let problem = problem(text) { throw CommandError(.invalid, "\(field) \(problem)", field: field) }
+    public static func check(_ text: String, field: String, maxBytes: Int = maxBytes) throws(CommandError) {
+        if let problem = problem(text, maxBytes: maxBytes) { throw CommandError(.invalid, "\(field) \(problem)", field: field) }
     }
 
-    static func validate(_ text: String, field: String) throws(DomainCodecError) {
-        if let problem = problem(text) { throw DomainCodecError("\(field) \(problem)") }
+    /// Checks `text` as the user id in the field `field`.
+    public static func checkUser(_ text: String, field: String = "userId") throws(CommandError) {
+        try check(text, field: field, maxBytes: UserSessionEvents.maxUserIdBytes)
+    }
+
+    static func validate(_ text: String, field: String, maxBytes: Int = maxBytes) throws(DomainCodecError) {
+        if let problem = problem(text, maxBytes: maxBytes) { throw DomainCodecError("\(field) \(problem)") }
     }
 }
 

@@ -128,7 +128,7 @@ public struct ProgressRecorded: DomainEvent {
     public var stream: String { VideoProgressEvents.progressStream(userId) }
 
     public func validate() throws(DomainCodecError) {
-        try ClientIdentifier.validate(userId, field: "userId")
+        try ClientIdentifier.validate(userId, field: "userId", maxBytes: UserSessionEvents.maxUserIdBytes)
         try ClientIdentifier.validate(videoId, field: "videoId")
         guard watchedDuration <= VideoProgressEvents.maxWatchedSeconds else { throw DomainCodecError("watchedDuration is out of range") }
         if let videoDurationMillis, !(1...Timecode.maxMilliseconds).contains(videoDurationMillis) {
@@ -177,7 +177,7 @@ public struct ProgressDeleted: DomainEvent {
     public var stream: String { VideoProgressEvents.progressStream(userId) }
 
     public func validate() throws(DomainCodecError) {
-        try ClientIdentifier.validate(userId, field: "userId")
+        try ClientIdentifier.validate(userId, field: "userId", maxBytes: UserSessionEvents.maxUserIdBytes)
         try ClientIdentifier.validate(videoId, field: "videoId")
     }
 
@@ -307,7 +307,7 @@ public struct ProgressReport: Sendable, Hashable {
 public enum VideoProgressDecider {
     /// Checks that `caller` may read or write the progress of `userId`.
     public static func authorize(_ caller: Caller, userId: String, field: String = "userId") throws(CommandError) {
-        try ClientIdentifier.check(userId, field: field)
+        try ClientIdentifier.checkUser(userId, field: field)
         guard caller.mayAccess(userId) else { throw CommandError(.forbidden, "you may only use your own progress", field: field) }
     }
 

@@ -33,9 +33,11 @@ public struct WatchSession: Sendable, Hashable {
     public var createdAt: Timestamp
     /// When it last changed (server clock).
     public var updatedAt: Timestamp
+    /// The log position of its start, which orders sessions recorded in the same microsecond.
+    public var position: UInt64
 
-    /// The row a ``WatchSessionStarted`` event recorded at `at` makes.
-    public init(_ event: WatchSessionStarted, at: Timestamp) {
+    /// The row a ``WatchSessionStarted`` event recorded at `at`, at log `position`, makes.
+    public init(_ event: WatchSessionStarted, at: Timestamp, position: UInt64 = 0) {
         sessionId = event.sessionId
         userId = event.userId
         userSessionId = event.userSessionId
@@ -48,6 +50,7 @@ public struct WatchSession: Sendable, Hashable {
         userMetadata = event.userMetadata
         createdAt = at
         updatedAt = at
+        self.position = position
     }
 
     /// Applies the fields an update carries.
@@ -74,6 +77,7 @@ public struct WatchSession: Sendable, Hashable {
         userMetadata.encode(to: &writer)
         writer.write(createdAt)
         writer.write(updatedAt)
+        writer.write(position)
         return writer.bytes
     }
 
@@ -93,6 +97,7 @@ public struct WatchSession: Sendable, Hashable {
         userMetadata = try ClientMetadata(from: &reader)
         createdAt = try reader.readTimestamp()
         updatedAt = try reader.readTimestamp()
+        position = try reader.readUInt()
     }
 }
 

@@ -19,7 +19,14 @@ func appendWatchWorkload(_ log: LMDBEventLog, steps: Int, users: Int = 5, videos
         var events: [any DomainEvent] = []
         switch random.next() % 10 {
         case 0:
-            events.append(VideoRegistered(videoId: video, durationMillis: 60_000 * (1 + random.next() % 20), title: "t\(step)", completionThreshold: 0.5 + Double(random.next() % 5) / 10))
+            events.append(
+                VideoRegistered(
+                    videoId: video,
+                    durationMillis: 60_000 * (1 + random.next() % 20),
+                    title: "t\(step)",
+                    completionThreshold: 0.5 + Double(random.next() % 5) / 10
+                )
+            )
         case 1:
             events.append(ProgressDeleted(userId: user, videoId: video))
         case 2, 3, 4, 5:
@@ -56,7 +63,9 @@ func appendWatchWorkload(_ log: LMDBEventLog, steps: Int, users: Int = 5, videos
             let event = PlayerEvent(event: kind, eventTime: clientTime, videoTimeMillis: random.next() % 600_000)
             events.append(PlayerEventRecorded(sessionId: session.id, event: event))
             events.append(PlayerEventRecorded(sessionId: session.id, event: event))
-            events.append(WatchSessionUpdated(sessionId: session.id, endTime: nil, actualTimeWatchedMillis: random.next() % 600_000, percentageWatched: 42))
+            events.append(
+                WatchSessionUpdated(sessionId: session.id, endTime: nil, actualTimeWatchedMillis: random.next() % 600_000, percentageWatched: 42)
+            )
         default:
             guard !sessions.isEmpty else { continue }
             let session = sessions.remove(at: Int(random.next() % UInt64(sessions.count)))
@@ -143,7 +152,14 @@ struct WatchAndProgressProjectorTests {
             var events: [any DomainEvent] = []
             for (index, watched) in [50, 80, 95, 120].enumerated() {
                 events.append(
-                    ProgressRecorded(userId: "u\(index)", videoId: "v", watchedDuration: UInt64(watched), lastWatched: Timestamp(microsecondsSince1970: 1), videoDurationMillis: nil, source: .update)
+                    ProgressRecorded(
+                        userId: "u\(index)",
+                        videoId: "v",
+                        watchedDuration: UInt64(watched),
+                        lastWatched: Timestamp(microsecondsSince1970: 1),
+                        videoDurationMillis: nil,
+                        source: .update
+                    )
                 )
             }
             _ = try await store.log.append(AppendRequest(events: events.map { $0.proposed(actor: "t") }))
@@ -170,7 +186,14 @@ struct WatchAndProgressProjectorTests {
             let store = try PlayheadStore(directory: directory)
             let queries = VideoProgressQueries(views: store.projections)
             for (video, watched, time) in [("a", 10, 1), ("b", 30, 1), ("c", 20, 1), ("a", 40, 2)] as [(String, UInt64, Int64)] {
-                let event = ProgressRecorded(userId: "u", videoId: video, watchedDuration: watched, lastWatched: Timestamp(microsecondsSince1970: time), videoDurationMillis: nil, source: .realtime)
+                let event = ProgressRecorded(
+                    userId: "u",
+                    videoId: video,
+                    watchedDuration: watched,
+                    lastWatched: Timestamp(microsecondsSince1970: time),
+                    videoDurationMillis: nil,
+                    source: .realtime
+                )
                 _ = try await store.log.append(AppendRequest(events: [event.proposed(actor: "u")]))
             }
             let engagement = try queries.engagement(user: "u", limit: 2)

@@ -126,7 +126,17 @@ struct EventSchemaTests {
         // user "u", video "v", 42 s, lastWatched 1 µs after 1970, no player length, realtime.
         let stored: [UInt8] = [1, 1, 0x75, 1, 0x76, 42, 2, 0, 2]
         let event = try ProgressRecorded.decode(stored)
-        #expect(event == ProgressRecorded(userId: "u", videoId: "v", watchedDuration: 42, lastWatched: Timestamp(microsecondsSince1970: 1), videoDurationMillis: nil, source: .realtime))
+        #expect(
+            event
+                == ProgressRecorded(
+                    userId: "u",
+                    videoId: "v",
+                    watchedDuration: 42,
+                    lastWatched: Timestamp(microsecondsSince1970: 1),
+                    videoDurationMillis: nil,
+                    source: .realtime
+                )
+        )
         #expect(event.encoded() == stored)
     }
 

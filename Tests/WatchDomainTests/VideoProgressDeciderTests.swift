@@ -22,7 +22,13 @@ struct VideoProgressDeciderTests {
         }
         var orders: [[ProgressEntry]] = [[]]
         for entry in entries {
-            orders = orders.flatMap { order in (0...order.count).map { var copy = order; copy.insert(entry, at: $0); return copy } }
+            orders = orders.flatMap { order in
+                (0...order.count).map {
+                    var copy = order
+                    copy.insert(entry, at: $0)
+                    return copy
+                }
+            }
         }
         #expect(orders.count == 24)
         for order in orders { #expect(merge(order) == entries[2]) }
@@ -48,7 +54,14 @@ struct VideoProgressDeciderTests {
         let alice = Caller(userId: "alice")
         let report = ProgressReport(videoId: "v", watchedDuration: 10, lastWatched: now)
         func record(_ reports: [ProgressReport], user: String = "alice", caller: Caller = Caller(userId: "alice")) throws {
-            _ = try VideoProgressDecider.record(reports, userId: user, caller: caller, now: now, source: .sync, fieldPrefix: { "progressData[\($0)]." })
+            _ = try VideoProgressDecider.record(
+                reports,
+                userId: user,
+                caller: caller,
+                now: now,
+                source: .sync,
+                fieldPrefix: { "progressData[\($0)]." }
+            )
         }
         #expect(field { try record([report]) } == nil)
         #expect(field { try record([report], user: "bob") } == "userId")
@@ -66,8 +79,30 @@ struct VideoProgressDeciderTests {
         #expect(field { try record([badVideo]) } == "progressData[0].videoId")
         #expect(field { try record(Array(repeating: report, count: VideoProgressEvents.maxSyncEntries + 1)) } == "progressData")
         #expect(throws: CommandError.self) { try VideoProgressDecider.delete(userId: "alice", videoId: "v", entry: nil, caller: alice) }
-        #expect(field { _ = try VideoProgressDecider.register(videoId: "v", durationMillis: 0, title: nil, completionThreshold: nil, caller: Caller(userId: "r", isAdmin: true)) } == "duration")
-        #expect(field { _ = try VideoProgressDecider.register(videoId: "v", durationMillis: 5, title: nil, completionThreshold: 1.5, caller: Caller(userId: "r", isAdmin: true)) } == "completionThreshold")
-        #expect(throws: CommandError.self) { _ = try VideoProgressDecider.register(videoId: "v", durationMillis: 5, title: nil, completionThreshold: nil, caller: alice) }
+        #expect(
+            field {
+                _ = try VideoProgressDecider.register(
+                    videoId: "v",
+                    durationMillis: 0,
+                    title: nil,
+                    completionThreshold: nil,
+                    caller: Caller(userId: "r", isAdmin: true)
+                )
+            } == "duration"
+        )
+        #expect(
+            field {
+                _ = try VideoProgressDecider.register(
+                    videoId: "v",
+                    durationMillis: 5,
+                    title: nil,
+                    completionThreshold: 1.5,
+                    caller: Caller(userId: "r", isAdmin: true)
+                )
+            } == "completionThreshold"
+        )
+        #expect(throws: CommandError.self) {
+            _ = try VideoProgressDecider.register(videoId: "v", durationMillis: 5, title: nil, completionThreshold: nil, caller: alice)
+        }
     }
 }

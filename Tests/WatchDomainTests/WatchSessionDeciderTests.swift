@@ -11,7 +11,14 @@ struct WatchSessionDeciderTests {
     func at(seconds: Int64) -> Timestamp { Timestamp(microsecondsSince1970: start.microsecondsSince1970 + seconds * 1_000_000) }
 
     func draft(events: [PlayerEvent] = [], end: Timestamp? = nil, percentage: Double = 50) -> WatchSessionDraft {
-        WatchSessionDraft(videoId: "video-1", startTime: start, endTime: end, actualTimeWatchedMillis: 510_000, percentageWatched: percentage, playerEvents: events)
+        WatchSessionDraft(
+            videoId: "video-1",
+            startTime: start,
+            endTime: end,
+            actualTimeWatchedMillis: 510_000,
+            percentageWatched: percentage,
+            playerEvents: events
+        )
     }
 
     func field(of body: () throws -> Void) -> String? {
@@ -65,7 +72,10 @@ struct WatchSessionDeciderTests {
         #expect(field { try create(someoneElses, userSession: nil) } == "userSessionId")
         var guest = someoneElses
         guest.isGuest = true
-        #expect(field { try create(guest, userSession: UserSession(sessionId: userSession.sessionId, userId: "alice", startedAt: start)) } == "userSessionId")
+        #expect(
+            field { try create(guest, userSession: UserSession(sessionId: userSession.sessionId, userId: "alice", startedAt: start)) }
+                == "userSessionId"
+        )
         var badVideo = draft()
         badVideo.videoId = "a/b"
         #expect(field { try create(badVideo) } == "videoId")
@@ -141,15 +151,21 @@ struct WatchSessionDeciderTests {
         #expect(throws: CommandError.self) { try WatchSessionDecider.delete(nil, sessionId: id, caller: alice) }
     }
 
-    @Test("timecodes parse and format as HH:MM:SS with an optional fraction", arguments: [
-        ("00:08:30", UInt64(510_000)), ("1:02:03.25", 3_723_250), ("120:00:00", 432_000_000), ("00:00:00.001", 1),
-    ])
+    @Test(
+        "timecodes parse and format as HH:MM:SS with an optional fraction",
+        arguments: [
+            ("00:08:30", UInt64(510_000)), ("1:02:03.25", 3_723_250), ("120:00:00", 432_000_000), ("00:00:00.001", 1),
+        ]
+    )
     func timecodes(text: String, millis: UInt64) {
         #expect(Timecode.parse(text) == millis)
         #expect(Timecode.parse(Timecode.format(millis)) == millis)
     }
 
-    @Test("malformed timecodes are refused", arguments: ["", "8:30", "00:60:00", "00:00:60", "aa:00:00", "00:00:00.", "00:00:00.1234", "10001:00:00", "-1:00:00"])
+    @Test(
+        "malformed timecodes are refused",
+        arguments: ["", "8:30", "00:60:00", "00:00:60", "aa:00:00", "00:00:00.", "00:00:00.1234", "10001:00:00", "-1:00:00"]
+    )
     func badTimecodes(text: String) {
         #expect(Timecode.parse(text) == nil)
     }
