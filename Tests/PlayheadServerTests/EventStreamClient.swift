@@ -60,11 +60,12 @@ final class EventStreamClient: Sendable {
         while true {
             let count = recv(descriptor, &buffer, buffer.count, 0)
             guard count > 0 else { break }
-            pending += String(decoding: buffer[0..<count], as: UTF8.self)
+            // "\r\n" is one Character to Swift: normalised, lines split on "\n" alone.
+            pending += String(decoding: buffer[0..<count], as: UTF8.self).replacingOccurrences(of: "\r\n", with: "\n")
             if !inBody {
-                guard let end = pending.range(of: "\r\n\r\n") else { continue }
+                guard let end = pending.range(of: "\n\n") else { continue }
                 let head = pending[..<end.lowerBound]
-                continuation.yield(Event(fields: ["status": head.split(separator: "\r\n").first.map(String.init) ?? ""], comments: []))
+                continuation.yield(Event(fields: ["status": head.split(separator: "\n").first.map(String.init) ?? ""], comments: []))
                 pending = String(pending[end.upperBound...])
                 inBody = true
             }
@@ -74,7 +75,6 @@ final class EventStreamClient: Sendable {
                 pending = String(pending[separator.upperBound...])
                 var event = Event(fields: [:], comments: [])
                 for line in block.split(separator: "\n", omittingEmptySubsequences: true) {
-                    let line = line.trimmingCharacters(in: .init(charactersIn: "\r"))
                     if line.hasPrefix(":") {
                         event.comments.append(String(line.dropFirst()).trimmingCharacters(in: .whitespaces))
                     } else if let colon = line.firstIndex(of: ":") {

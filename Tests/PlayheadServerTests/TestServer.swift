@@ -45,7 +45,11 @@ struct TestServer {
     let authority: TokenAuthority
 
     /// Runs `body` against a server on 127.0.0.1, then stops it and removes its store.
-    static func run(sessionTimeout: Duration = .seconds(3600), _ body: (TestServer) async throws -> Void) async throws {
+    static func run(
+        sessionTimeout: Duration = .seconds(3600),
+        streamKeepAlive: Duration = .seconds(15),
+        _ body: (TestServer) async throws -> Void
+    ) async throws {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("playhead-server-\(UUID().uuidString)").path
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let clock = TestClock()
@@ -58,6 +62,7 @@ struct TestServer {
         configuration.clock = { clock.now }
         configuration.sessionTimeout = sessionTimeout
         configuration.viewsPollInterval = .milliseconds(50)
+        configuration.streamKeepAliveInterval = streamKeepAlive
         configuration.logger.logLevel = .warning
         let bound = AsyncStream.makeStream(of: Int.self)
         let app = try await PlayheadHTTPServer.application(store: store, configuration: configuration) { port in
