@@ -30,7 +30,12 @@ struct ProgressEndToEndTests {
             #expect(updated.json["lastWatched"] as? String == "2026-01-01T10:00:00.000000Z")
             #expect(updated.json["completed"] as? Bool == true)
 
-            let realtime = try await server.send("POST", "/progress/realtime", token: alice, json: ["userId": "alice", "videoId": "other", "watchedDuration": 30.7])
+            let realtime = try await server.send(
+                "POST",
+                "/progress/realtime",
+                token: alice,
+                json: ["userId": "alice", "videoId": "other", "watchedDuration": 30.7]
+            )
             #expect(realtime.status == 200)
             #expect(realtime.json["status"] as? String == "received")
 
@@ -44,7 +49,12 @@ struct ProgressEndToEndTests {
             #expect(entries.last?["lastWatched"] as? String == ISO8601Micros.format(server.clock.now), "no lastWatched: the server's time")
 
             let bob = try await server.token("bob")
-            _ = try await server.send("POST", "/progress/update", token: bob, json: ["userId": "bob", "videoId": "intro", "watchedDuration": 60, "lastWatched": "2026-01-01T10:00:00Z"])
+            _ = try await server.send(
+                "POST",
+                "/progress/update",
+                token: bob,
+                json: ["userId": "bob", "videoId": "intro", "watchedDuration": 60, "lastWatched": "2026-01-01T10:00:00Z"]
+            )
             let summary = try await server.send("GET", "/progress/summary/intro", token: bob)
             #expect(summary.json["videoId"] as? String == "intro")
             #expect(summary.json["averageWatchedDuration"] as? Int == 300)
@@ -69,7 +79,12 @@ struct ProgressEndToEndTests {
             #expect(try await server.send("DELETE", "/progress/alice/intro", token: alice).status == 404)
             #expect(try await server.send("GET", "/progress/summary/intro", token: bob).json["viewers"] as? Int == 1)
             // Re-created by a later report, even one older than the deleted entry.
-            _ = try await server.send("POST", "/progress/update", token: alice, json: ["userId": "alice", "videoId": "intro", "watchedDuration": 5, "lastWatched": "2025-01-01T00:00:00Z"])
+            _ = try await server.send(
+                "POST",
+                "/progress/update",
+                token: alice,
+                json: ["userId": "alice", "videoId": "intro", "watchedDuration": 5, "lastWatched": "2025-01-01T00:00:00Z"]
+            )
             #expect(try await server.send("GET", "/progress/alice/intro", token: alice).json["watchedDuration"] as? Int == 5)
         }
     }
@@ -168,14 +183,22 @@ struct ProgressEndToEndTests {
             #expect(try await field(with("userId", "")) == "userId")
             #expect(try await field(with("videoDuration", 0)) == "videoDuration")
             #expect(try await field(with("watchedDuration", 1e12), "/progress/realtime") == "watchedDuration")
-            let sync: [String: Any] = ["userId": "alice", "progressData": [["videoId": "v", "watchedDuration": 1, "lastWatched": "2026-01-01T00:00:00Z"], ["videoId": "w", "watchedDuration": -3]]]
+            let sync: [String: Any] = [
+                "userId": "alice",
+                "progressData": [
+                    ["videoId": "v", "watchedDuration": 1, "lastWatched": "2026-01-01T00:00:00Z"], ["videoId": "w", "watchedDuration": -3],
+                ],
+            ]
             #expect(try await field(sync, "/progress/sync") == "progressData[1].watchedDuration")
             #expect(try await field(["userId": "alice"], "/progress/sync") == "progressData")
             #expect(try server.store.log.head == head, "nothing was stored")
 
             let videoField = try await server.send("PUT", "/videos/v", token: admin, json: ["duration": -5])
             #expect(videoField.json["field"] as? String == "duration")
-            #expect(try await server.send("PUT", "/videos/v", token: admin, json: ["duration": 5, "completionThreshold": 0]).json["field"] as? String == "completionThreshold")
+            #expect(
+                try await server.send("PUT", "/videos/v", token: admin, json: ["duration": 5, "completionThreshold": 0]).json["field"] as? String
+                    == "completionThreshold"
+            )
             #expect(try await server.send("GET", "/videos/unknown", token: alice).status == 404)
             #expect(try await server.send("GET", "/progress/engagement/alice?limit=0", token: alice).json["field"] as? String == "limit")
         }
@@ -195,8 +218,18 @@ struct ProgressEndToEndTests {
 
             let bob = try await server.token("bob")
             _ = try await server.send("POST", "/progress/realtime", token: bob, json: ["userId": "bob", "videoId": "v", "watchedDuration": 99])
-            _ = try await server.send("POST", "/progress/realtime", token: alice, json: ["userId": "alice", "videoId": "v", "watchedDuration": 42, "lastWatched": "2026-01-01T00:00:00Z"])
-            _ = try await server.send("POST", "/progress/realtime", token: alice, json: ["userId": "alice", "videoId": "v", "watchedDuration": 7, "lastWatched": "2025-01-01T00:00:00Z"])
+            _ = try await server.send(
+                "POST",
+                "/progress/realtime",
+                token: alice,
+                json: ["userId": "alice", "videoId": "v", "watchedDuration": 42, "lastWatched": "2026-01-01T00:00:00Z"]
+            )
+            _ = try await server.send(
+                "POST",
+                "/progress/realtime",
+                token: alice,
+                json: ["userId": "alice", "videoId": "v", "watchedDuration": 7, "lastWatched": "2025-01-01T00:00:00Z"]
+            )
             _ = try await server.send("DELETE", "/progress/alice/v", token: alice)
 
             var received: [(String, [String: Any])] = []

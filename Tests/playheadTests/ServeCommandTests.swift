@@ -50,10 +50,11 @@ final class ServerProcess: @unchecked Sendable {
         return output.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
     }
 
-    func send(_ method: String, _ path: String, token: String) async throws -> (status: Int, json: [String: Any]) {
+    func send(_ method: String, _ path: String, token: String, json: [String: Any]? = nil) async throws -> (status: Int, json: [String: Any]) {
         var request = URLRequest(url: try #require(URL(string: "http://127.0.0.1:\(port)\(path)")))
         request.httpMethod = method
         request.setValue("Bearer \(token)", forHTTPHeaderField: "Authorization")
+        if let json { request.httpBody = try JSONSerialization.data(withJSONObject: json) }
         let (data, response) = try await URLSession.shared.data(for: request)
         let json = ((try? JSONSerialization.jsonObject(with: data)) as? [String: Any]) ?? [:]
         return ((response as? HTTPURLResponse)?.statusCode ?? 0, json)
@@ -130,7 +131,10 @@ struct ServeCommandTests {
             restarted.stop()
             let verify = try playhead(["verify", "--projections", "--data-dir", store])
             #expect(verify.status == 0, "\(verify.stderr)")
-            #expect(verify.stdout.contains("verify: OK: projections (user-sessions) equal a rebuild"), "\(verify.stdout)")
+            #expect(
+                verify.stdout.contains("verify: OK: projections (user-sessions, watch-sessions, video-progress) equal a rebuild"),
+                "\(verify.stdout)"
+            )
         }
     }
 
@@ -176,6 +180,86 @@ struct ServeCommandTests {
             let verify = try playhead(["verify", "--projections", "--data-dir", store])
             #expect(verify.status == 0, "\(verify.stderr)")
             server.stop()
+        }
+    }
+
+    @Test("a mixed watch-session and progress workload: the views equal a rebuild, and the export round-trips")
+    func watchWorkload() async throws {
+        try await withTemporaryDirectory { directory in
+            let store = directory + "/store"
+            let server = try ServerProcess(store: store)
+            let admin = try server.token("root", admin: true)
+            let users = try (0..<3).map { try server.token("user-\($0)") }
+            for video in 0..<4 {
+                let reply = try await server.send(
+                    "PUT",
+                    "/videos/video-\(video)",
+                    token: admin,
+                    json: ["duration": 60 * (video + 1), "title": "Video \(video)"]
+                )
+                #expect(reply.status == 200)
+            }
+            var sessions: [(token: String, id: String)] = []
+            for step in 0..<120 {
+                let user = step % 3
+                let token = users[user]
+                let video = "video-\(step * 7 % 5)"
+                let time = "2026-01-\(String(format: "%02d", 1 + step * 11 % 28))T10:00:00Z"
+                let status: Int
+                switch step % 6 {
+                case 0:
+                    let body: [String: Any] = [
+                        "videoId": video, "startTime": time, "actualTimeWatched": "00:00:30", "percentageWatched": 20,
+                        "userEvent": [["event": "play", "eventTime": time, "videoTime": "00:00:00"]],
+                    ]
+                    let reply = try await server.send("POST", "/watch-sessions", token: token, json: body)
+                    if let id = reply.json["id"] as? String { sessions.append((token, id)) }
+                    status = reply.status
+                case 1:
+                    guard let session = sessions.last else { continue }
+                    let body: [String: Any] = [
+                        "percentageWatched": 40, "userEvent": [["event": "pause", "eventTime": time, "videoTime": "00:00:20"]],
+                    ]
+                    status = try await server.send("PATCH", "/watch-sessions/\(session.id)", token: session.token, json: body).status
+                case 2:
+                    guard step % 4 == 0, let session = sessions.popLast() else { continue }
+                    status = try await server.send("DELETE", "/watch-sessions/\(session.id)", token: session.token).status
+                case 3:
+                    let body: [String: Any] = [
+                        "userId": "user-\(user)",
+                        "progressData": [
+                            ["videoId": video, "watchedDuration": step * 3, "lastWatched": time],
+                            ["videoId": "video-4", "watchedDuration": step, "lastWatched": time],
+                        ],
+                    ]
+                    status = try await server.send("POST", "/progress/sync", token: token, json: body).status
+                case 4:
+                    let body: [String: Any] = ["userId": "user-\(user)", "videoId": video, "watchedDuration": step * 2, "lastWatched": time]
+                    status = try await server.send("POST", step % 2 == 0 ? "/progress/realtime" : "/progress/update", token: token, json: body).status
+                default:
+                    let reply = try await server.send("DELETE", "/progress/user-\(user)/\(video)", token: token)
+                    #expect(reply.status == 200 || reply.status == 404)
+                    continue
+                }
+                #expect(status == 200 || status == 201, "step \(step)")
+            }
+            server.stop()
+
+            let verify = try playhead(["verify", "--projections", "--data-dir", store])
+            #expect(verify.status == 0, "\(verify.stderr)")
+            #expect(verify.stdout.contains("watch-sessions") && verify.stdout.contains("video-progress"), "\(verify.stdout)")
+            let export = try playhead(["export", "--data-dir", store])
+            let lines = try tailLines(export.stdout)
+            #expect(
+                Set(lines.compactMap { $0["type"] as? String }).isSuperset(of: ["watch-session.started", "progress.recorded", "video.registered"])
+            )
+            #expect(lines.allSatisfy { $0["payloadBase64"] == nil }, "every event has a JSON payload")
+            let file = directory + "/export.ndjson"
+            try export.stdout.write(toFile: file, atomically: true, encoding: .utf8)
+            let copy = directory + "/copy"
+            #expect(try playhead(["import", "--data-dir", copy, file]).status == 0)
+            #expect(try playhead(["export", "--data-dir", copy]).stdout == export.stdout)
+            #expect(try playhead(["verify", "--projections", "--data-dir", copy]).status == 0)
         }
     }
 
