@@ -18,12 +18,23 @@ struct HeartbeatResponse: ResponseEncodable {
     let needsNewSession: Bool
 }
 
-/// Body of `POST /progress/realtime`.
+/// Body of `POST /progress/realtime`, as the spec and Playhead have it.
 struct RealtimeProgress: Decodable {
     let userId: String
     let videoId: String
-    let currentTime: Double
-    let duration: Double?
+    let watchedDuration: Double
+    let lastWatched: String?
+    let videoDuration: Double?
+}
+
+/// Response of `GET /progress/summary/:videoId`, in Playhead's shape.
+struct SummaryResponse: ResponseEncodable {
+    let videoId: String
+    let averageWatchedDuration: Int
+    let completionRate: Double
+    let viewers: UInt64
+    let completedViewers: UInt64
+    let videoDuration: Double?
 }
 
 struct StatusResponse: ResponseEncodable {
@@ -73,7 +84,11 @@ router.post("/user-sessions/heartbeat/:sessionId") { _, context -> HeartbeatResp
 }
 router.post("/progress/realtime") { request, context -> StatusResponse in
     _ = try await request.decode(as: RealtimeProgress.self, context: context)
-    return StatusResponse(status: "ok")
+    return StatusResponse(status: "received")
+}
+router.get("/progress/summary/:videoId") { _, context -> SummaryResponse in
+    let videoId = try context.parameters.require("videoId")
+    return SummaryResponse(videoId: videoId, averageWatchedDuration: 1_800, completionRate: 0.1, viewers: 100_000, completedViewers: 10_000, videoDuration: 3_600)
 }
 router.get("/health") { _, _ in "ok" }
 
