@@ -109,9 +109,6 @@ struct ProgressRoutes {
     /// What `POST /progress/realtime` answers, encoded once.
     static let receivedBody = ByteBuffer(string: #"{"status":"received"}"#)
 
-    /// The path words after `/progress/` that are routes of their own, never user ids.
-    static let reservedWords: Set<String> = ["update", "sync", "realtime", "summary", "engagement", "stream"]
-
     func add(to router: Router<PlayheadRequestContext>) {
         let group = router.group("progress")
         group.post("update") { request, context in
@@ -178,7 +175,7 @@ struct ProgressRoutes {
         }
         group.get("summary/:videoId") { _, context in
             _ = try context.requireCaller()
-            let videoId = try context.parameters.require("videoId")
+            let videoId = try context.pathParameter("videoId")
             try ClientIdentifier.check(videoId, field: "videoId")
             let summary = try queries.summary(video: videoId)
             let totals = summary.totals
@@ -193,7 +190,7 @@ struct ProgressRoutes {
         }
         group.get("engagement/:userId") { request, context in
             let caller = try context.requireCaller()
-            let userId = try context.parameters.require("userId")
+            let userId = try context.pathParameter("userId")
             try VideoProgressDecider.authorize(caller, userId: userId)
             let limitText = request.uri.queryParameters.get("limit")
             let limit =
@@ -214,16 +211,13 @@ struct ProgressRoutes {
         }
         group.get("stream/:userId") { _, context in
             let caller = try context.requireCaller()
-            let userId = try context.parameters.require("userId")
+            let userId = try context.pathParameter("userId")
             try VideoProgressDecider.authorize(caller, userId: userId)
             return stream(userId)
         }
         group.get(":userId") { _, context in
             let caller = try context.requireCaller()
-            let userId = try context.parameters.require("userId")
-            if Self.reservedWords.contains(userId) {
-                throw Problem(.notFound, "/progress/\(userId) needs one more path segment")
-            }
+            let userId = try context.pathParameter("userId")
             try VideoProgressDecider.authorize(caller, userId: userId)
             return try progressList(of: userId)
         }
@@ -249,8 +243,8 @@ struct ProgressRoutes {
 
         let videos = router.group("videos")
         videos.put(":videoId") { request, context in
-            let caller = try context.requireCaller()
-            let videoId = try context.parameters.require("videoId")
+            let caller = try context.requireAdmin()
+            let videoId = try context.pathParameter("videoId")
             let body = try await request.decodeJSON(VideoRequest.self)
             let durationMillis = try BodyValue.secondsAsMillis(body.duration, field: "duration")
             let event = try VideoProgressDecider.register(
@@ -268,7 +262,7 @@ struct ProgressRoutes {
         }
         videos.get(":videoId") { _, context in
             _ = try context.requireCaller()
-            let videoId = try context.parameters.require("videoId")
+            let videoId = try context.pathParameter("videoId")
             try ClientIdentifier.check(videoId, field: "videoId")
             guard let video = try queries.video(videoId) else { throw Problem(.notFound, "no video \(videoId)") }
             return VideoBody(videoId: videoId, video: video)
@@ -374,9 +368,9 @@ struct ProgressRoutes {
 
     /// The path's user and video ids, the video id checked (the user id is checked with the caller's rights).
     private static func userAndVideo(_ context: PlayheadRequestContext) throws -> (String, String) {
-        let videoId = try context.parameters.require("videoId")
+        let videoId = try context.pathParameter("videoId")
         try ClientIdentifier.check(videoId, field: "videoId")
-        return (try context.parameters.require("userId"), videoId)
+        return (try context.pathParameter("userId"), videoId)
     }
 }
 

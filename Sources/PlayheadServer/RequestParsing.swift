@@ -43,12 +43,23 @@ extension Request {
         case is String.Type: "a string"
         case is Int.Type, is Int64.Type, is UInt64.Type: "a whole number"
         case is Double.Type: "a number"
+        case is [String: Any].Type: "an object"
+        case is any Collection.Type: "an array"
         default: "of type \(type)"
         }
     }
 }
 
 extension PlayheadRequestContext {
+    /// The path parameter `name`, percent-decoded (`zo%C3%AB` is `zoë`); a 400 when it is
+    /// missing or not valid UTF-8 once decoded.
+    func pathParameter(_ name: String) throws -> String {
+        guard let raw = parameters.get(name), let text = raw.removingPercentEncoding else {
+            throw Problem.badField(name, "\(name) must be a percent-encoded UTF-8 path segment")
+        }
+        return text
+    }
+
     /// The path parameter `name` as a UUID (400 when it is not one).
     func uuidParameter(_ name: String) throws -> UUID {
         guard let text = parameters.get(name), let id = UUID(hexadecimal: text) else {

@@ -187,16 +187,14 @@ struct WatchSessionRoutes {
             let caller = try context.requireCaller()
             let id = try context.uuidParameter("userSessionId")
             let page = try Pagination(query: request)
-            if !caller.isAdmin {
-                guard let owner = try userSessions.session(id)?.userId, caller.mayAccess(owner) else {
-                    throw Problem(.notFound, "no user session \(id.uuidString.lowercased())")
-                }
+            guard let owner = try userSessions.session(id)?.userId, caller.mayAccess(owner) else {
+                throw Problem(.notFound, "no user session \(id.uuidString.lowercased())")
             }
             return try self.page(.userSession(id), page)
         }
         group.get("user/:userId") { request, context in
             let caller = try context.requireCaller()
-            let userId = try context.parameters.require("userId")
+            let userId = try context.pathParameter("userId")
             try ClientIdentifier.checkUser(userId)
             guard caller.mayAccess(userId) else { throw Problem(.forbidden, "you may only list your own watch sessions", field: "userId") }
             return try self.page(.user(userId), try Pagination(query: request))

@@ -50,14 +50,17 @@ public struct VideoProgressProjector: Projector {
     private func replace(_ old: ProgressEntry?, with new: ProgressEntry?, user: String, video: String, _ views: ViewTransaction) throws {
         let info = try Self.video(video, in: views)
         var change = ProgressTotals()
+        // A report that doesn't move the watched duration (a paused player) leaves the
+        // most-watched index as it is.
+        let watchedChanged = old?.watchedDuration != new?.watchedDuration
         if let old {
             change.subtract(old, completed: old.isCompleted(video: info))
-            try views.delete("by_user_watched", Self.watchedKey(user, old.watchedDuration, video))
+            if watchedChanged { try views.delete("by_user_watched", Self.watchedKey(user, old.watchedDuration, video)) }
         }
         if let new {
             change.add(new, completed: new.isCompleted(video: info))
             try views.put("progress", Self.progressKey(user, video), new.encoded())
-            try views.put("by_user_watched", Self.watchedKey(user, new.watchedDuration, video), [])
+            if watchedChanged { try views.put("by_user_watched", Self.watchedKey(user, new.watchedDuration, video), []) }
             if old == nil { try views.put("by_video", ViewKey.string(video) + Array(user.utf8), []) }
         } else {
             try views.delete("progress", Self.progressKey(user, video))

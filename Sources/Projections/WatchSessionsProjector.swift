@@ -21,7 +21,8 @@ public import Foundation
 /// A deleted session leaves every database; its events stay in the log.
 public struct WatchSessionsProjector: Projector {
     public let name = "watch-sessions"
-    public let version: UInt32 = 1
+    /// 2: rows carry the log position of their start.
+    public let version: UInt32 = 2
     public let databases = ["sessions", "player_events", "all", "by_user", "by_user_session", "counts"]
 
     /// Creates the projector.

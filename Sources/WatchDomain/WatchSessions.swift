@@ -172,7 +172,9 @@ public enum WatchSessionDecider {
             guard !draft.isGuest else {
                 throw CommandError(.invalid, "a guest watch session has no userSessionId", field: "userSessionId")
             }
-            guard let userSession, userSession.sessionId == userSessionId, caller.mayAccess(userSession.userId) else {
+            // The caller's own, administrators included: a watch session belongs to whoever
+            // records it, and must not show up in another user's lists.
+            guard let userSession, userSession.sessionId == userSessionId, userSession.userId.utf8.elementsEqual(caller.userId.utf8) else {
                 throw CommandError(.invalid, "userSessionId names no user session of yours", field: "userSessionId")
             }
         }

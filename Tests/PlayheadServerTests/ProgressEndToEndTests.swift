@@ -204,6 +204,35 @@ struct ProgressEndToEndTests {
         }
     }
 
+    @Test("path ids are percent-decoded, and the route words are never user ids")
+    func pathIds() async throws {
+        try await TestServer.run { server in
+            let zoe = try await server.token("zoë")
+            let report: [String: Any] = ["userId": "zoë", "videoId": "vidéo 1", "watchedDuration": 12, "lastWatched": "2026-01-01T00:00:00Z"]
+            #expect(try await server.send("POST", "/progress/update", token: zoe, json: report).status == 200)
+            let one = try await server.send("GET", "/progress/zo%C3%AB/vid%C3%A9o%201", token: zoe)
+            #expect(one.status == 200, "\(one.text)")
+            #expect(one.json["videoId"] as? String == "vidéo 1")
+            #expect(try await server.send("GET", "/progress/summary/vid%C3%A9o%201", token: zoe).json["viewers"] as? Int == 1)
+
+            let admin = try await server.token("root", admin: true)
+            for path in ["/progress/update/v", "/progress/sync/v", "/progress/realtime/v"] {
+                let reply = try await server.send("GET", path, token: admin)
+                #expect(reply.status == 400, "\(path): \(reply.text)")
+                #expect(reply.json["field"] as? String == "userId")
+            }
+            let summaryUser = try await server.token("summary")
+            let refused = try await server.send(
+                "POST",
+                "/progress/update",
+                token: summaryUser,
+                json: ["userId": "summary", "videoId": "v", "watchedDuration": 1]
+            )
+            #expect(refused.status == 400)
+            #expect(refused.json["field"] as? String == "userId")
+        }
+    }
+
     @Test("a user's other devices follow their progress as Server-Sent Events")
     func liveStream() async throws {
         try await TestServer.run(streamKeepAlive: .milliseconds(200)) { server in

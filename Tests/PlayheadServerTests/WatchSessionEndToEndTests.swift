@@ -125,6 +125,16 @@ struct WatchSessionEndToEndTests {
             let aliceSession = try await server.startSession(alice)
             #expect(try await server.send("GET", "/watch-sessions/user-session/\(aliceSession)", token: bob).status == 404)
             #expect(try await server.send("GET", "/watch-sessions/user-session/\(aliceSession)", token: alice).status == 200)
+            #expect(try await server.send("GET", "/watch-sessions/user-session/\(UUID().uuidString)", token: admin).status == 404)
+            // Not even an administrator records a watch session in someone else's user session.
+            let linked = try await server.send(
+                "POST",
+                "/watch-sessions",
+                token: admin,
+                json: ["videoId": "v", "startTime": "2023-01-01T00:00:00Z", "userSessionId": aliceSession]
+            )
+            #expect(linked.status == 400)
+            #expect(linked.json["field"] as? String == "userSessionId")
             for (method, path) in [
                 ("GET", "/watch-sessions"), ("POST", "/watch-sessions"), ("GET", "/watch-sessions/\(id)"), ("DELETE", "/watch-sessions/\(id)"),
             ] {
@@ -164,6 +174,7 @@ struct WatchSessionEndToEndTests {
                 (with("userEvent", event("play", at: "noon")), "userEvent[0].eventTime"),
                 (with("userEvent", Array(repeating: event("play")[0], count: 1_001)), "userEvent"),
                 (with("userEvent", "play"), "userEvent"),
+                (with("userMetadata", "desktop"), "userMetadata"),
                 (with("userSessionId", "not-a-uuid"), "userSessionId"),
                 (with("userSessionId", userSession), "userSessionId"),
                 (with("videoId", ""), "videoId"),
@@ -180,6 +191,10 @@ struct WatchSessionEndToEndTests {
             missing["videoId"] = nil
             #expect(try await server.send("POST", "/watch-sessions", token: alice, json: missing).json["field"] as? String == "videoId")
             #expect(try await server.send("POST", "/watch-sessions", token: alice, rawBody: "{").status == 400)
+            let wrongType = try await server.send("POST", "/watch-sessions", token: alice, json: with("userEvent", "play"))
+            #expect(wrongType.json["detail"] as? String == "userEvent must be an array")
+            let wrongObject = try await server.send("POST", "/watch-sessions", token: alice, json: with("userMetadata", 1))
+            #expect(wrongObject.json["detail"] as? String == "userMetadata must be an object")
             #expect(try server.store.log.head == head, "nothing was stored")
 
             let created = try await server.send("POST", "/watch-sessions", token: alice, json: Self.body)
