@@ -54,7 +54,10 @@ extension PlayheadRequestContext {
     /// The path parameter `name`, percent-decoded (`zo%C3%AB` is `zoë`); a 400 when it is
     /// missing or not valid UTF-8 once decoded.
     func pathParameter(_ name: String) throws -> String {
-        guard let raw = parameters.get(name), let text = raw.removingPercentEncoding else {
+        guard let raw = parameters.get(name) else { throw Problem.badField(name, "\(name) is required") }
+        // Most ids need no escaping; Foundation's decoder is slow enough to show in a profile.
+        guard raw.utf8.contains(UInt8(ascii: "%")) else { return raw }
+        guard let text = raw.removingPercentEncoding else {
             throw Problem.badField(name, "\(name) must be a percent-encoded UTF-8 path segment")
         }
         return text
