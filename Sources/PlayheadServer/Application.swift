@@ -54,6 +54,7 @@ public enum PlayheadHTTPServer {
             feed: ProgressFeed(keepAliveInterval: configuration.streamKeepAliveInterval),
             clock: configuration.clock
         ).add(to: router)
+        InteractionRoutes(runner: runner, queries: InteractionQueries(views: store.projections), clock: configuration.clock).add(to: router)
         OperationsRoutes(store: store).add(to: router)
 
         return Application(

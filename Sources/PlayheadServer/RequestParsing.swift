@@ -43,6 +43,7 @@ extension Request {
         case is String.Type: "a string"
         case is Int.Type, is Int64.Type, is UInt64.Type: "a whole number"
         case is Double.Type: "a number"
+        case is FlexibleID.Type: "a string or a whole number"
         case is [String: Any].Type: "an object"
         case is any Collection.Type: "an array"
         default: "of type \(type)"

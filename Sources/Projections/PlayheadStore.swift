@@ -10,7 +10,9 @@ import Foundation
 /// ```
 public final class PlayheadStore: Sendable {
     /// Every projector Playhead runs, in the order they are applied.
-    public static let projectors: [any Projector] = [UserSessionsProjector(), WatchSessionsProjector(), VideoProgressProjector()]
+    public static let projectors: [any Projector] = [
+        UserSessionsProjector(), WatchSessionsProjector(), VideoProgressProjector(), InteractionsProjector(),
+    ]
 
     /// The store directory.
     public let directory: String

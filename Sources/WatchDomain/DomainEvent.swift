@@ -72,7 +72,8 @@ extension DomainEvent {
 /// tails, and the stored payload of a JSON form for imports.
 public enum EventCatalog {
     /// The event types this build knows.
-    public static let types: [any DomainEvent.Type] = UserSessionEvents.all + WatchSessionEvents.all + VideoProgressEvents.all
+    public static let types: [any DomainEvent.Type] =
+        UserSessionEvents.all + WatchSessionEvents.all + VideoProgressEvents.all + InteractionEvents.all
 
     private static let byName: [String: any DomainEvent.Type] = Dictionary(
         uniqueKeysWithValues: types.map { ($0.eventType, $0) }

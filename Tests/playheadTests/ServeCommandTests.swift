@@ -132,7 +132,7 @@ struct ServeCommandTests {
             let verify = try playhead(["verify", "--projections", "--data-dir", store])
             #expect(verify.status == 0, "\(verify.stderr)")
             #expect(
-                verify.stdout.contains("verify: OK: projections (user-sessions, watch-sessions, video-progress) equal a rebuild"),
+                verify.stdout.contains("verify: OK: projections (user-sessions, watch-sessions, video-progress, interactions) equal a rebuild"),
                 "\(verify.stdout)"
             )
         }

@@ -1,0 +1,379 @@
+import EventLog
+import Foundation
+import HTTPTypes
+import Hummingbird
+import Projections
+import WatchDomain
+
+/// An id that clients send as a JSON string or a whole number (the spec's examples use
+/// both: `"userId": 1`, `"contentId": "123"`); both forms name the same id, `1` and `"1"`.
+struct FlexibleID: Decodable, Sendable {
+    var text: String
+
+    init(from decoder: any Decoder) throws {
+        let container = try decoder.singleValueContainer()
+        if let text = try? container.decode(String.self) {
+            self.text = text
+        } else if let number = try? container.decode(Int64.self) {
+            text = String(number)
+        } else {
+            throw DecodingError.typeMismatch(
+                FlexibleID.self,
+                .init(codingPath: decoder.codingPath, debugDescription: "expected a string or a whole number")
+            )
+        }
+    }
+}
+
+/// An interaction as the API shows it: the spec's columns, camel-cased.
+struct InteractionBody: ResponseEncodable {
+    var id: String
+    var userId: String
+    var contentId: String
+    var interactionType: String
+    var interactionValue: Int64?
+    var moodAtInteraction: String?
+    var moodIntensityAtInteraction: Int64?
+    var interactionDurationSeconds: Int64?
+    var context: String?
+    var notes: String?
+    var contentType: String?
+    /// How many times it was tracked.
+    var count: UInt64
+    var createdAt: String
+    var updatedAt: String
+
+    init(_ interaction: Interaction, includeMood: Bool = true) {
+        id = interaction.interactionId.uuidString.lowercased()
+        userId = interaction.userId
+        contentId = interaction.contentId
+        interactionType = interaction.interactionType.name
+        let details = interaction.details
+        interactionValue = details.interactionValue
+        moodAtInteraction = includeMood ? details.moodAtInteraction : nil
+        moodIntensityAtInteraction = includeMood ? details.moodIntensityAtInteraction : nil
+        interactionDurationSeconds = details.interactionDurationSeconds
+        context = details.context
+        notes = details.notes
+        contentType = details.contentType
+        count = interaction.count
+        createdAt = ISO8601Micros.format(interaction.createdAt)
+        updatedAt = ISO8601Micros.format(interaction.updatedAt)
+    }
+}
+
+/// The routes of the content-interactions module (../shared/spec/content-interactions.md).
+struct InteractionRoutes {
+    let runner: CommandRunner
+    let queries: InteractionQueries
+    let clock: @Sendable () -> Timestamp
+
+    struct TrackRequest: Decodable {
+        var userId: FlexibleID
+        var contentId: FlexibleID
+        var interactionType: String
+        var interactionValue: Int64?
+        var moodAtInteraction: String?
+        var moodIntensityAtInteraction: Int64?
+        var interactionDurationSeconds: Int64?
+        var context: String?
+        var notes: String?
+        var contentType: String?
+    }
+
+    struct History: ResponseEncodable {
+        var userId: String
+        var data: [InteractionBody]
+        var total: Int
+        var limit: Int
+        var offset: Int
+    }
+
+    func add(to router: Router<PlayheadRequestContext>) {
+        let group = router.group("interactions")
+        group.post("track") { request, context in
+            let caller = try context.requireCaller()
+            let body = try await request.decodeJSON(TrackRequest.self)
+            guard let type = InteractionType(name: body.interactionType) else {
+                let names = InteractionType.allCases.map(\.name).joined(separator: ", ")
+                throw Problem.badField("interactionType", "interactionType must be one of \(names)")
+            }
+            let userId = body.userId.text
+            let contentId = body.contentId.text
+            let details = InteractionDetails(
+                interactionValue: body.interactionValue,
+                moodAtInteraction: body.moodAtInteraction,
+                moodIntensityAtInteraction: body.moodIntensityAtInteraction,
+                interactionDurationSeconds: body.interactionDurationSeconds,
+                context: body.context,
+                notes: body.notes,
+                contentType: body.contentType
+            )
+            // Checked before the ids become keys of the lookup below.
+            try ClientIdentifier.checkUser(userId)
+            try ClientIdentifier.check(contentId, field: "contentId")
+            let created = try await runner.run(caller: caller, correlation: context.correlationID) { [queries] in
+                let existing = try queries.interaction(user: userId, content: contentId, type: type)
+                let event = try InteractionDecider.track(
+                    userId: userId,
+                    contentId: contentId,
+                    type: type,
+                    details: details,
+                    caller: caller,
+                    existing: existing,
+                    newId: { UUID() }
+                )
+                return ([event], existing == nil)
+            }
+            guard let interaction = try queries.interaction(user: userId, content: contentId, type: type) else {
+                throw Problem(.internalServerError, "the tracked interaction could not be read back")
+            }
+            return EditedResponse(status: created ? .created : .ok, response: InteractionBody(interaction))
+        }
+        group.get("history/:userId") { request, context in
+            let userId = try Self.owned(context)
+            let page = try Pagination(query: request)
+            let filter = try Self.filter(userId, request, typeAllowed: true)
+            let result = try queries.history(filter, limit: page.limit, offset: page.offset)
+            return History(
+                userId: userId,
+                data: result.interactions.map { InteractionBody($0) },
+                total: result.total,
+                limit: page.limit,
+                offset: page.offset
+            )
+        }
+        group.get("patterns/:userId") { request, context in
+            let userId = try Self.owned(context)
+            let zone = try Self.timeZone(request)
+            let patterns = try queries.patterns(user: userId, now: clock()) { time in
+                let seconds = zone.secondsFromGMT(for: time.date)
+                return Int(((time.microsecondsSince1970 / 1_000_000 + Int64(seconds)) % 86_400 + 86_400) % 86_400 / 60)
+            }
+            return PatternsBody(patterns, timeZone: zone.identifier)
+        }
+        group.get("export/:userId") { request, context in
+            let userId = try Self.owned(context)
+            let query = request.uri.queryParameters
+            let format = query.get("format") ?? "json"
+            guard format == "json" || format == "csv" else { throw Problem.badField("format", "format must be json or csv") }
+            let includeMood = try Self.boolean(query.get("includeMoodData"), name: "includeMoodData") ?? false
+            let filter = try Self.filter(userId, request, typeAllowed: false)
+            return InteractionExport(queries: queries, filter: filter, includeMood: includeMood, csv: format == "csv").response()
+        }
+    }
+
+    /// The path's user id, when the caller may read it (their own, or anyone's for an administrator).
+    private static func owned(_ context: PlayheadRequestContext) throws -> String {
+        let caller = try context.requireCaller()
+        let userId = try context.pathParameter("userId")
+        try ClientIdentifier.checkUser(userId)
+        guard caller.mayAccess(userId) else { throw Problem(.forbidden, "you may only read your own interactions", field: "userId") }
+        return userId
+    }
+
+    /// The filter a history or export query names; dates are ISO 8601 (a date alone is the
+    /// whole UTC day), and a reversed range is a 400.
+    private static func filter(_ userId: String, _ request: Request, typeAllowed: Bool) throws -> InteractionFilter {
+        let query = request.uri.queryParameters
+        var filter = InteractionFilter(userId: userId)
+        if typeAllowed, let name = query.get("interactionType") {
+            guard let type = InteractionType(name: name) else {
+                let names = InteractionType.allCases.map(\.name).joined(separator: ", ")
+                throw Problem.badField("interactionType", "interactionType must be one of \(names)")
+            }
+            filter.type = type
+        }
+        func time(_ name: String, endOfDay: Bool) throws -> Timestamp? {
+            guard let text = query.get(name) else { return nil }
+            guard let time = QueryTime.parse(text, endOfDay: endOfDay), time.microsecondsSince1970 < DateRange.lastDay else {
+                throw Problem.badField(name, "\(name) must be an ISO 8601 date (2026-01-31) or time (2026-01-31T12:00:00Z)")
+            }
+            return time
+        }
+        filter.start = try time("startDate", endOfDay: false)
+        filter.end = try time("endDate", endOfDay: true)
+        if let start = filter.start, let end = filter.end, end <= start {
+            throw Problem.badField("endDate", "endDate must be after startDate")
+        }
+        return filter
+    }
+
+    private static func boolean(_ text: String?, name: String) throws -> Bool? {
+        switch text {
+        case nil: nil
+        case "true", "1": true
+        case "false", "0": false
+        default: throw Problem.badField(name, "\(name) must be true or false")
+        }
+    }
+
+    /// `tz`: an IANA time zone (`Europe/Paris`), `UTC`, or an offset (`+05:30`); UTC by default.
+    private static func timeZone(_ request: Request) throws -> TimeZone {
+        guard let name = request.uri.queryParameters.get("tz"), !name.isEmpty else { return TimeZone(identifier: "UTC") ?? .current }
+        if let zone = TimeZone(identifier: name) { return zone }
+        let bytes = Array(name.utf8)
+        if bytes.count == 6, bytes[0] == UInt8(ascii: "+") || bytes[0] == UInt8(ascii: "-"), bytes[3] == UInt8(ascii: ":"),
+            let hours = Int(String(decoding: bytes[1..<3], as: UTF8.self)), let minutes = Int(String(decoding: bytes[4..<6], as: UTF8.self)),
+            hours <= 14, minutes < 60,
+            let zone = TimeZone(secondsFromGMT: (hours * 3_600 + minutes * 60) * (bytes[0] == UInt8(ascii: "-") ? -1 : 1))
+        {
+            return zone
+        }
+        throw Problem.badField("tz", "tz must be an IANA time zone such as Europe/Paris, or an offset such as +05:30")
+    }
+}
+
+/// `GET /interactions/patterns/:userId`, in the spec's shape.
+struct PatternsBody: ResponseEncodable {
+    struct DateRangeBody: Encodable {
+        var start: String?
+        var end: String?
+
+        func encode(to encoder: any Encoder) throws {
+            var container = encoder.container(keyedBy: CodingKeys.self)
+            try container.encode(start, forKey: .start)
+            try container.encode(end, forKey: .end)
+        }
+
+        private enum CodingKeys: String, CodingKey { case start, end }
+    }
+
+    struct Patterns: Encodable {
+        var mostCommonType: String?
+        var averageDuration: Double
+        var moodCorrelation: Double?
+        var timeOfDayPattern: String?
+        var contentTypePreference: String?
+
+        func encode(to encoder: any Encoder) throws {
+            var container = encoder.container(keyedBy: CodingKeys.self)
+            try container.encode(mostCommonType, forKey: .mostCommonType)
+            try container.encode(averageDuration, forKey: .averageDuration)
+            try container.encode(moodCorrelation, forKey: .moodCorrelation)
+            try container.encode(timeOfDayPattern, forKey: .timeOfDayPattern)
+            try container.encode(contentTypePreference, forKey: .contentTypePreference)
+        }
+
+        private enum CodingKeys: String, CodingKey { case mostCommonType, averageDuration, moodCorrelation, timeOfDayPattern, contentTypePreference }
+    }
+
+    struct Trends: Encodable {
+        var interactionFrequency: String
+        var moodCorrelation: String
+        var recentInteractions: UInt64
+        var previousInteractions: UInt64
+    }
+
+    var totalInteractions: Int
+    var dateRange: DateRangeBody
+    var patterns: Patterns
+    var trends: Trends
+    var timeZone: String
+
+    init(_ patterns: InteractionPatterns, timeZone: String) {
+        totalInteractions = patterns.totalInteractions
+        dateRange = DateRangeBody(start: patterns.firstCreatedAt.map(ISO8601Micros.format), end: patterns.lastUpdatedAt.map(ISO8601Micros.format))
+        self.patterns = Patterns(
+            mostCommonType: patterns.mostCommonType?.name,
+            averageDuration: patterns.averageDuration,
+            moodCorrelation: patterns.moodCorrelation,
+            timeOfDayPattern: patterns.timeOfDay?.rawValue,
+            contentTypePreference: patterns.contentTypePreference
+        )
+        trends = Trends(
+            interactionFrequency: patterns.frequencyTrend.rawValue,
+            moodCorrelation: patterns.moodTrend.rawValue,
+            recentInteractions: patterns.recentTrackings,
+            previousInteractions: patterns.previousTrackings
+        )
+        self.timeZone = timeZone
+    }
+}
+
+/// A streamed export of a user's interactions: JSON (an array) or CSV (RFC 4180, a header
+/// row, CRLF line ends), newest first, read in chunks of 1,000 so that memory stays flat.
+struct InteractionExport: Sendable {
+    let queries: InteractionQueries
+    let filter: InteractionFilter
+    let includeMood: Bool
+    let csv: Bool
+
+    static let chunkSize = 1_000
+
+    func response() -> Response {
+        let safeUser = String(
+            filter.userId.unicodeScalars.map {
+                $0.isASCII && ($0.properties.isAlphabetic || $0.properties.numericType != nil || "._-".unicodeScalars.contains($0))
+                    ? Character($0) : "_"
+            }
+        )
+        let name = "interactions-\(safeUser).\(csv ? "csv" : "json")"
+        var headers: HTTPFields = [
+            .contentType: csv ? "text/csv; charset=utf-8; header=present" : "application/json; charset=utf-8",
+            .contentDisposition: "attachment; filename=\"\(name)\"",
+        ]
+        headers[.cacheControl] = "no-store"
+        return Response(
+            status: .ok,
+            headers: headers,
+            body: ResponseBody { writer in
+                let encoder = JSONEncoder()
+                encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+                var cursor: [UInt8]?
+                var first = true
+                try await writer.write(ByteBuffer(string: csv ? Self.csvHeader(includeMood: includeMood) : "["))
+                repeat {
+                    let (rows, next) = try queries.chunk(filter, after: cursor, limit: Self.chunkSize)
+                    var text = ""
+                    for row in rows {
+                        if csv {
+                            text += Self.csvLine(row, includeMood: includeMood)
+                        } else {
+                            text +=
+                                (first ? "\n" : ",\n")
+                                + String(decoding: try encoder.encode(InteractionBody(row, includeMood: includeMood)), as: UTF8.self)
+                            first = false
+                        }
+                    }
+                    if !text.isEmpty { try await writer.write(ByteBuffer(string: text)) }
+                    cursor = next
+                } while cursor != nil
+                if !csv { try await writer.write(ByteBuffer(string: first ? "]\n" : "\n]\n")) }
+                try await writer.finish(nil)
+            }
+        )
+    }
+
+    static func columns(includeMood: Bool) -> [String] {
+        var columns = ["id", "userId", "contentId", "interactionType", "interactionValue"]
+        if includeMood { columns += ["moodAtInteraction", "moodIntensityAtInteraction"] }
+        return columns + ["interactionDurationSeconds", "context", "notes", "contentType", "count", "createdAt", "updatedAt"]
+    }
+
+    static func csvHeader(includeMood: Bool) -> String { columns(includeMood: includeMood).joined(separator: ",") + "\r\n" }
+
+    static func csvLine(_ row: Interaction, includeMood: Bool) -> String {
+        let details = row.details
+        var fields: [String?] = [
+            row.interactionId.uuidString.lowercased(), row.userId, row.contentId, row.interactionType.name, details.interactionValue.map(String.init),
+        ]
+        if includeMood { fields += [details.moodAtInteraction, details.moodIntensityAtInteraction.map(String.init)] }
+        fields += [
+            details.interactionDurationSeconds.map(String.init), details.context, details.notes, details.contentType, String(row.count),
+            ISO8601Micros.format(row.createdAt), ISO8601Micros.format(row.updatedAt),
+        ]
+        return fields.map { csvField($0 ?? "") }.joined(separator: ",") + "\r\n"
+    }
+
+    /// A field as RFC 4180 writes it: quoted, with quotes doubled, when it holds a comma, a
+    /// quote or a line break.
+    static func csvField(_ text: String) -> String {
+        guard text.utf8.contains(where: { $0 == UInt8(ascii: ",") || $0 == UInt8(ascii: "\"") || $0 == 10 || $0 == 13 }) else { return text }
+        return "\"" + text.replacingOccurrences(of: "\"", with: "\"\"") + "\""
+    }
+}
+
+extension HTTPField.Name {
+    static let contentDisposition = Self("Content-Disposition")!
+}

@@ -1,0 +1,401 @@
+public import EventLog
+public import WatchDomain
+
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+
+/// Folds tracked interactions into the read models of the content-interactions module:
+///
+/// | database | key | value |
+/// |---|---|---|
+/// | `rows` | interaction id (16) | ``Interaction``: the latest details, the count, created and updated times |
+/// | `by_triple` | user (length-prefixed), content (length-prefixed), type (1) | interaction id: the spec's unique (user, content, type) |
+/// | `by_time` | user, created-at newest first (8), log position newest first (8) | interaction id: history, newest first |
+/// | `by_type_time` | user, type (1), created-at newest first, position newest first | interaction id: history of one type |
+/// | `counts` | user, `0xFF` or a type (1) | interactions (8 BE): totals without a date filter |
+/// | `daily` | user, `0xFF` or a type, UTC day (8 BE, sign flipped) | interactions created that day: totals with a date filter |
+/// | `activity` | user, UTC day | tracking events that day (re-trackings included): frequency trends |
+///
+/// An interaction is created by its first tracking and never moves in the history (its
+/// created-at is fixed); later trackings update its row and the day's activity.
+public struct InteractionsProjector: Projector {
+    public let name = "interactions"
+    public let version: UInt32 = 1
+    public let databases = ["rows", "by_triple", "by_time", "by_type_time", "counts", "daily", "activity"]
+
+    /// Creates the projector.
+    public init() {}
+
+    static let tracked = Array(InteractionTracked.eventType.utf8)
+    /// The `counts` and `daily` kind of every type together.
+    static let allTypes: UInt8 = 0xFF
+    static let dayMicros: Int64 = 86_400_000_000
+
+    public func apply(_ record: EventRecord, to views: ViewTransaction) throws {
+        guard ViewKey.matches(record.typeBytes, Self.tracked) else { return }
+        let event = try InteractionTracked.decode(record.payload)
+        let at = record.recordedAt
+        let user = ViewKey.string(event.userId)
+        let triple = Self.tripleKey(event.userId, event.contentId, event.interactionType)
+        // The triple decides the interaction, whatever id an imported event carries.
+        let id = try views.get("by_triple", triple).map(ViewKey.uuid(bytes:)) ?? event.interactionId
+        if var row = try Self.row(id, in: views) {
+            row.details = event.details
+            row.count += 1
+            row.updatedAt = at
+            try views.put("rows", ViewKey.uuid(id), row.encoded())
+        } else {
+            var row = Interaction(event, at: at, position: record.position)
+            row.interactionId = id
+            let idBytes = ViewKey.uuid(id)
+            let order = ViewKey.newestFirst(at) + ViewKey.bigEndian(~record.position)
+            try views.put("rows", idBytes, row.encoded())
+            try views.put("by_triple", triple, idBytes)
+            try views.put("by_time", user + order, idBytes)
+            try views.put("by_type_time", user + [event.interactionType.rawValue] + order, idBytes)
+            let day = Self.dayKey(at)
+            for kind in [Self.allTypes, event.interactionType.rawValue] {
+                try Self.increment("counts", user + [kind], views)
+                try Self.increment("daily", user + [kind] + day, views)
+            }
+        }
+        try Self.increment("activity", user + Self.dayKey(at), views)
+    }
+
+    private static func increment(_ database: String, _ key: [UInt8], _ views: ViewTransaction) throws {
+        let count = try views.get(database, key).map(ViewKey.integer) ?? 0
+        try views.put(database, key, ViewKey.bigEndian(count + 1))
+    }
+
+    static func tripleKey(_ user: String, _ content: String, _ type: InteractionType) -> [UInt8] {
+        ViewKey.string(user) + ViewKey.string(content) + [type.rawValue]
+    }
+
+    /// The UTC day of `time` (days since 1970, floored).
+    static func day(_ time: Timestamp) -> Int64 {
+        let micros = time.microsecondsSince1970
+        return micros >= 0 ? micros / dayMicros : (micros - dayMicros + 1) / dayMicros
+    }
+
+    static func dayKey(_ time: Timestamp) -> [UInt8] { dayKey(day: day(time)) }
+
+    static func dayKey(day: Int64) -> [UInt8] { ViewKey.bigEndian(UInt64(bitPattern: day) ^ (1 << 63)) }
+
+    static func day(fromKey bytes: some Collection<UInt8>) -> Int64 { Int64(bitPattern: ViewKey.integer(bytes) ^ (1 << 63)) }
+
+    static func row(_ id: UUID, in views: ViewTransaction) throws -> Interaction? {
+        try views.withValue("rows", ViewKey.uuid(id)) { bytes in try bytes.map { try Interaction(decoding: $0) } }
+    }
+}
+
+extension ViewKey {
+    /// The UUID whose 16 bytes `bytes` holds.
+    static func uuid(bytes: [UInt8]) -> UUID { uuid(suffixOf: bytes) }
+}
+
+/// What a history or export reads: one user's interactions, newest first, optionally of one
+/// type and created in `[start, end)`.
+public struct InteractionFilter: Sendable, Hashable {
+    /// Whose.
+    public var userId: String
+    /// Only this type, when set.
+    public var type: InteractionType?
+    /// Created at or after this, when set.
+    public var start: Timestamp?
+    /// Created before this, when set.
+    public var end: Timestamp?
+
+    /// Creates a filter.
+    public init(userId: String, type: InteractionType? = nil, start: Timestamp? = nil, end: Timestamp? = nil) {
+        self.userId = userId
+        self.type = type
+        self.start = start
+        self.end = end
+    }
+
+    var database: String { type == nil ? "by_time" : "by_type_time" }
+    var prefix: [UInt8] { ViewKey.string(userId) + (type.map { [$0.rawValue] } ?? []) }
+    var kind: [UInt8] { ViewKey.string(userId) + [type?.rawValue ?? InteractionsProjector.allTypes] }
+}
+
+/// A page of interactions.
+public struct InteractionPage: Sendable, Hashable {
+    /// How many interactions match the filter.
+    public var total: Int
+    /// The page, newest first.
+    public var interactions: [Interaction]
+}
+
+/// The queries of the content-interactions module, answered from ``InteractionsProjector``'s rows.
+public struct InteractionQueries: Sendable {
+    /// The views to read.
+    public let views: InlineProjections
+    private let name = InteractionsProjector().name
+
+    /// Reads from `views`.
+    public init(views: InlineProjections) { self.views = views }
+
+    /// The interaction of `user` with `content` of `type`, if tracked.
+    public func interaction(user: String, content: String, type: InteractionType) throws -> Interaction? {
+        try views.read(name) { tx in
+            guard let id = try tx.get("by_triple", InteractionsProjector.tripleKey(user, content, type)) else { return nil }
+            return try InteractionsProjector.row(ViewKey.uuid(bytes: id), in: tx)
+        }
+    }
+
+    /// `limit` interactions matching `filter` after skipping `offset`, with the total:
+    /// a range scan of the history index, and counters for the total.
+    public func history(_ filter: InteractionFilter, limit: Int, offset: Int) throws -> InteractionPage {
+        try views.read(name) { tx in
+            let total = try count(filter, tx)
+            var skipped = 0
+            var rows: [Interaction] = []
+            if limit > 0, offset < total {
+                _ = try scan(filter, after: nil, tx) { id in
+                    if skipped < offset {
+                        skipped += 1
+                        return true
+                    }
+                    if let row = try InteractionsProjector.row(id, in: tx) { rows.append(row) }
+                    return rows.count < limit
+                }
+            }
+            return InteractionPage(total: total, interactions: rows)
+        }
+    }
+
+    /// Up to `limit` interactions matching `filter` after the index key `cursor` (from the
+    /// newest when nil), and the key to continue after; nil when the range is done. Each
+    /// call is one short read transaction, so an export of any size holds none for long.
+    public func chunk(_ filter: InteractionFilter, after cursor: [UInt8]?, limit: Int) throws -> (rows: [Interaction], next: [UInt8]?) {
+        try views.read(name) { tx in
+            var rows: [Interaction] = []
+            let last = try scan(filter, after: cursor, tx) { id in
+                if let row = try InteractionsProjector.row(id, in: tx) { rows.append(row) }
+                return rows.count < limit
+            }
+            return (rows, rows.count < limit ? nil : last)
+        }
+    }
+
+    /// Visits every interaction of `user` (newest first).
+    public func forEach(user: String, _ body: (Interaction) throws -> Void) throws {
+        var cursor: [UInt8]?
+        repeat {
+            let (rows, next) = try chunk(InteractionFilter(userId: user), after: cursor, limit: 4_096)
+            for row in rows { try body(row) }
+            cursor = next
+        } while cursor != nil
+    }
+
+    /// Tracking events of `user` per UTC day, for days in `[firstDay, lastDay]` (days since 1970).
+    public func activity(user: String, firstDay: Int64, lastDay: Int64) throws -> [Int64: UInt64] {
+        try views.read(name) { tx in
+            let prefix = ViewKey.string(user)
+            var days: [Int64: UInt64] = [:]
+            try tx.forEach("activity", from: prefix + InteractionsProjector.dayKey(day: firstDay)) { key, value in
+                guard key.starts(with: prefix) else { return false }
+                let day = InteractionsProjector.day(fromKey: key.dropFirst(prefix.count))
+                guard day <= lastDay else { return false }
+                days[day] = ViewKey.integer(value)
+                return true
+            }
+            return days
+        }
+    }
+
+    /// Visits the ids of the interactions matching `filter`, newest first, after index key
+    /// `cursor`, until `body` returns false; returns the last key visited.
+    private func scan(_ filter: InteractionFilter, after cursor: [UInt8]?, _ tx: ViewTransaction, _ body: (UUID) throws -> Bool) throws -> [UInt8]? {
+        let prefix = filter.prefix
+        var start = prefix
+        if let end = filter.end { start += ViewKey.newestFirst(Timestamp(microsecondsSince1970: end.microsecondsSince1970 - 1)) }
+        if let cursor, cursor.lexicographicallyPrecedes(start) == false { start = cursor + [0] }
+        let stop = filter.start.map { ViewKey.newestFirst($0) }
+        var last: [UInt8]?
+        try tx.forEach(filter.database, from: start) { key, value in
+            guard key.starts(with: prefix) else { return false }
+            if let stop, stop.lexicographicallyPrecedes(key[prefix.count..<(prefix.count + 8)]) { return false }
+            last = key
+            return try body(ViewKey.uuid(bytes: value))
+        }
+        return last
+    }
+
+    /// How many interactions match `filter`: a counter without dates; with dates, the day
+    /// counters before each end of the range plus the keys of the day each end falls in.
+    private func count(_ filter: InteractionFilter, _ tx: ViewTransaction) throws -> Int {
+        guard filter.start != nil || filter.end != nil else {
+            return Int(try tx.get("counts", filter.kind).map(ViewKey.integer) ?? 0)
+        }
+        let total = Int(try tx.get("counts", filter.kind).map(ViewKey.integer) ?? 0)
+        let end = try filter.end.map { try createdBefore($0, filter, tx) } ?? total
+        let start = try filter.start.map { try createdBefore($0, filter, tx) } ?? 0
+        return max(end - start, 0)
+    }
+
+    /// Interactions matching `filter`'s user and type created before `time`.
+    private func createdBefore(_ time: Timestamp, _ filter: InteractionFilter, _ tx: ViewTransaction) throws -> Int {
+        let day = InteractionsProjector.day(time)
+        var count: UInt64 = 0
+        let kind = filter.kind
+        try tx.forEach("daily", from: kind) { key, value in
+            guard key.starts(with: kind), InteractionsProjector.day(fromKey: key.dropFirst(kind.count)) < day else { return false }
+            count += ViewKey.integer(value)
+            return true
+        }
+        // The day `time` falls in: its interactions created before `time`.
+        var sameDay = filter
+        sameDay.start = Timestamp(microsecondsSince1970: day * InteractionsProjector.dayMicros)
+        sameDay.end = time
+        _ = try scan(sameDay, after: nil, tx) { _ in
+            count += 1
+            return true
+        }
+        return Int(count)
+    }
+}
+
+/// A user's interaction patterns (Docs/api.md defines each figure).
+public struct InteractionPatterns: Sendable, Hashable {
+    /// A part of the day, by the local time an interaction was created.
+    public enum TimeOfDay: String, Sendable, Hashable, CaseIterable {
+        /// 05:00 to 11:59.
+        case morning
+        /// 12:00 to 16:59.
+        case afternoon
+        /// 17:00 to 21:59.
+        case evening
+        /// 22:00 to 04:59.
+        case night
+
+        /// The part of the day of `minute` (0 to 1439 after midnight).
+        public init(minuteOfDay minute: Int) {
+            switch minute / 60 {
+            case 5..<12: self = .morning
+            case 12..<17: self = .afternoon
+            case 17..<22: self = .evening
+            default: self = .night
+            }
+        }
+    }
+
+    /// How the number of trackings moved: the last 30 days against the 30 before.
+    public enum FrequencyTrend: String, Sendable, Hashable {
+        case increasing, decreasing, stable
+    }
+
+    /// The sign of the mood correlation.
+    public enum MoodTrend: String, Sendable, Hashable {
+        case positive, negative, neutral
+    }
+
+    /// Interactions (distinct user, content and type).
+    public var totalInteractions = 0
+    /// When the first of them was created.
+    public var firstCreatedAt: Timestamp?
+    /// When the last of them was last tracked.
+    public var lastUpdatedAt: Timestamp?
+    /// The type with the most interactions (ties: the earlier in ``InteractionType``'s order).
+    public var mostCommonType: InteractionType?
+    /// The mean duration in seconds over the interactions that have one; 0 when none does.
+    public var averageDuration: Double = 0
+    /// Pearson's correlation of mood intensity and interaction value, over the interactions
+    /// with both; nil for fewer than two or when either does not vary.
+    public var moodCorrelation: Double?
+    /// The part of the day with the most interactions created (ties: morning first).
+    public var timeOfDay: TimeOfDay?
+    /// The content type with the most interactions (ties: the first in byte order).
+    public var contentTypePreference: String?
+    /// Trackings in the last 30 UTC days (today included).
+    public var recentTrackings: UInt64 = 0
+    /// Trackings in the 30 days before those.
+    public var previousTrackings: UInt64 = 0
+    /// Increasing when the recent trackings exceed the previous ones by more than 10%,
+    /// decreasing when they fall short by more than 10%, stable otherwise.
+    public var frequencyTrend: FrequencyTrend = .stable
+    /// Positive at a correlation of 0.3 or more, negative at −0.3 or less, neutral otherwise.
+    public var moodTrend: MoodTrend = .neutral
+
+    /// No interactions.
+    public init() {}
+}
+
+extension InteractionQueries {
+    /// The patterns of `user`'s interactions at `now`. `minuteOfDay` turns a time into the
+    /// minute after local midnight in the caller's time zone. Reads each of the user's
+    /// interactions once (in chunks) and 60 days of activity counters.
+    public func patterns(user: String, now: Timestamp, minuteOfDay: (Timestamp) -> Int) throws -> InteractionPatterns {
+        var patterns = InteractionPatterns()
+        var types: [InteractionType: Int] = [:]
+        var parts: [InteractionPatterns.TimeOfDay: Int] = [:]
+        var contentTypes: [String: Int] = [:]
+        var durationSum = 0.0
+        var durations = 0
+        var pairs: [(x: Double, y: Double)] = []
+        try forEach(user: user) { row in
+            patterns.totalInteractions += 1
+            patterns.firstCreatedAt = min(patterns.firstCreatedAt ?? row.createdAt, row.createdAt)
+            patterns.lastUpdatedAt = max(patterns.lastUpdatedAt ?? row.updatedAt, row.updatedAt)
+            types[row.interactionType, default: 0] += 1
+            parts[InteractionPatterns.TimeOfDay(minuteOfDay: minuteOfDay(row.createdAt)), default: 0] += 1
+            if let contentType = row.details.contentType { contentTypes[contentType, default: 0] += 1 }
+            if let duration = row.details.interactionDurationSeconds {
+                durationSum += Double(duration)
+                durations += 1
+            }
+            if let intensity = row.details.moodIntensityAtInteraction, let value = row.details.interactionValue {
+                pairs.append((Double(intensity), Double(value)))
+            }
+        }
+        patterns.mostCommonType = Self.first(of: InteractionType.allCases, by: types)
+        patterns.timeOfDay = Self.first(of: InteractionPatterns.TimeOfDay.allCases, by: parts)
+        patterns.contentTypePreference = Self.first(of: contentTypes.keys.sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) }, by: contentTypes)
+        patterns.averageDuration = durations == 0 ? 0 : durationSum / Double(durations)
+        patterns.moodCorrelation = Self.correlation(pairs)
+
+        let today = InteractionsProjector.day(now)
+        let activity = try activity(user: user, firstDay: today - 59, lastDay: today)
+        for (day, count) in activity {
+            if day > today - 30 { patterns.recentTrackings += count } else { patterns.previousTrackings += count }
+        }
+        let recent = Double(patterns.recentTrackings)
+        let previous = Double(patterns.previousTrackings)
+        patterns.frequencyTrend = recent > previous * 1.1 ? .increasing : recent < previous * 0.9 ? .decreasing : .stable
+        if let correlation = patterns.moodCorrelation {
+            patterns.moodTrend = correlation >= 0.3 ? .positive : correlation <= -0.3 ? .negative : .neutral
+        }
+        return patterns
+    }
+
+    /// The first of `candidates` with the highest count, nil when none is counted.
+    private static func first<Key: Hashable>(of candidates: [Key], by counts: [Key: Int]) -> Key? {
+        var best: (key: Key, count: Int)?
+        for key in candidates {
+            guard let count = counts[key], count > (best?.count ?? 0) else { continue }
+            best = (key, count)
+        }
+        return best?.key
+    }
+
+    /// Pearson's correlation coefficient; nil for fewer than two pairs or no variance.
+    static func correlation(_ pairs: [(x: Double, y: Double)]) -> Double? {
+        guard pairs.count >= 2 else { return nil }
+        let n = Double(pairs.count)
+        let meanX = pairs.reduce(0) { $0 + $1.x } / n
+        let meanY = pairs.reduce(0) { $0 + $1.y } / n
+        var covariance = 0.0
+        var varianceX = 0.0
+        var varianceY = 0.0
+        for pair in pairs {
+            covariance += (pair.x - meanX) * (pair.y - meanY)
+            varianceX += (pair.x - meanX) * (pair.x - meanX)
+            varianceY += (pair.y - meanY) * (pair.y - meanY)
+        }
+        guard varianceX > 0, varianceY > 0 else { return nil }
+        return covariance / (varianceX * varianceY).squareRoot()
+    }
+}
