@@ -183,7 +183,7 @@ struct ServeCommandTests {
         }
     }
 
-    @Test("a mixed watch-session and progress workload: the views equal a rebuild, and the export round-trips")
+    @Test("a mixed watch-session, progress and interaction workload: the views equal a rebuild, and the export round-trips")
     func watchWorkload() async throws {
         try await withTemporaryDirectory { directory in
             let store = directory + "/store"
@@ -242,6 +242,14 @@ struct ServeCommandTests {
                     continue
                 }
                 #expect(status == 200 || status == 201, "step \(step)")
+            }
+            for step in 0..<30 {
+                let body: [String: Any] = [
+                    "userId": step % 3, "contentId": "content-\(step % 7)", "interactionType": ["like", "view", "rate"][step % 3],
+                    "interactionValue": 1 + step % 10, "notes": "note, \"\(step)\"\nline",
+                ]
+                let status = try await server.send("POST", "/interactions/track", token: try server.token("\(step % 3)"), json: body).status
+                #expect(status == 200 || status == 201)
             }
             server.stop()
 
