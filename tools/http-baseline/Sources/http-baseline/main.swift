@@ -41,6 +41,73 @@ struct StatusResponse: ResponseEncodable {
     let status: String
 }
 
+/// An id sent as a string or a number, as `POST /interactions/track` accepts it.
+struct FlexibleID: Decodable {
+    let text: String
+    init(from decoder: any Decoder) throws {
+        let container = try decoder.singleValueContainer()
+        if let text = try? container.decode(String.self) { self.text = text } else { text = String(try container.decode(Int64.self)) }
+    }
+}
+
+/// Body of `POST /interactions/track`, as the spec and Playhead have it.
+struct TrackInteraction: Decodable {
+    let userId: FlexibleID
+    let contentId: FlexibleID
+    let interactionType: String
+    let interactionValue: Int64?
+    let moodAtInteraction: String?
+    let moodIntensityAtInteraction: Int64?
+    let interactionDurationSeconds: Int64?
+    let context: String?
+    let notes: String?
+    let contentType: String?
+}
+
+/// An interaction in Playhead's shape.
+struct InteractionResponse: ResponseEncodable {
+    let id: String
+    let userId: String
+    let contentId: String
+    let interactionType: String
+    let interactionValue: Int64?
+    let moodAtInteraction: String?
+    let moodIntensityAtInteraction: Int64?
+    let interactionDurationSeconds: Int64?
+    let context: String?
+    let notes: String?
+    let contentType: String?
+    let count: UInt64
+    let createdAt: String
+    let updatedAt: String
+
+    init(userId: String, contentId: String, type: String, value: Int64?) {
+        id = "6a1f0c3e-2b7d-4c9a-8e51-0d4b7f2a9c13"
+        self.userId = userId
+        self.contentId = contentId
+        interactionType = type
+        interactionValue = value
+        moodAtInteraction = nil
+        moodIntensityAtInteraction = nil
+        interactionDurationSeconds = 120
+        context = "benchmark"
+        notes = nil
+        contentType = "movies"
+        count = 1
+        createdAt = "2026-01-01T00:00:00.000000Z"
+        updatedAt = "2026-01-01T00:00:00.000000Z"
+    }
+}
+
+/// `GET /interactions/history/:userId` in Playhead's shape.
+struct HistoryResponse: ResponseEncodable {
+    let userId: String
+    let data: [InteractionResponse]
+    let total: Int
+    let limit: Int
+    let offset: Int
+}
+
 // Arguments, by hand: --host H, --port P (also --host=H, --port=P).
 var host = "127.0.0.1"
 var port = 8090
@@ -89,6 +156,35 @@ router.post("/progress/realtime") { request, context -> StatusResponse in
 router.get("/progress/summary/:videoId") { _, context -> SummaryResponse in
     let videoId = try context.parameters.require("videoId")
     return SummaryResponse(videoId: videoId, averageWatchedDuration: 1_800, completionRate: 0.1, viewers: 100_000, completedViewers: 10_000, videoDuration: 3_600)
+}
+router.post("/interactions/track") { request, context -> InteractionResponse in
+    let body = try await request.decode(as: TrackInteraction.self, context: context)
+    return InteractionResponse(userId: body.userId.text, contentId: body.contentId.text, type: body.interactionType, value: body.interactionValue)
+}
+router.get("/interactions/history/:userId") { _, context -> HistoryResponse in
+    let userId = try context.parameters.require("userId")
+    let page = (0..<50).map { InteractionResponse(userId: userId, contentId: "content-\($0)", type: "like", value: 5) }
+    return HistoryResponse(userId: userId, data: page, total: 100_000, limit: 50, offset: 0)
+}
+/// `GET /stream/:lines`: a CSV-like download of that many 120-byte lines in chunks of
+/// 1,000, the floor for an export streamed in chunks.
+router.get("/stream/:lines") { _, context -> Response in
+    let lines = Int(try context.parameters.require("lines")) ?? 0
+    let line = String(repeating: "x", count: 119) + "\n"
+    let chunk = String(repeating: line, count: 1_000)
+    return Response(
+        status: .ok,
+        headers: [.contentType: "text/csv"],
+        body: ResponseBody { writer in
+            var left = lines
+            while left > 0 {
+                let count = min(left, 1_000)
+                try await writer.write(ByteBuffer(string: count == 1_000 ? chunk : String(repeating: line, count: count)))
+                left -= count
+            }
+            try await writer.finish(nil)
+        }
+    )
 }
 router.get("/health") { _, _ in "ok" }
 
