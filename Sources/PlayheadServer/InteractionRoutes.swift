@@ -81,12 +81,36 @@ struct InteractionRoutes {
         var contentType: String?
     }
 
-    struct History: ResponseEncodable {
+    /// A history page: `{"data":[…],"limit":…,"offset":…,"total":…,"userId":…}`, written
+    /// with ``JSONText`` (a page of 50 through `JSONEncoder` cost most of the request).
+    struct History: ResponseGenerator {
         var userId: String
         var data: [InteractionBody]
         var total: Int
         var limit: Int
         var offset: Int
+
+        var json: String {
+            var json = JSONText(capacity: 400 * data.count + 100)
+            json.beginObject()
+            json.key("data")
+            json.beginArray()
+            for item in data { item.write(to: &json) }
+            json.endArray()
+            json.key("limit")
+            json.value(limit)
+            json.key("offset")
+            json.value(offset)
+            json.key("total")
+            json.value(total)
+            json.field("userId", userId)
+            json.endObject()
+            return json.text
+        }
+
+        func response(from request: Request, context: some RequestContext) throws -> Response {
+            Response(status: .ok, headers: [.contentType: "application/json; charset=utf-8"], body: .init(byteBuffer: ByteBuffer(string: json)))
+        }
     }
 
     func add(to router: Router<PlayheadRequestContext>) {
@@ -318,8 +342,6 @@ struct InteractionExport: Sendable {
             status: .ok,
             headers: headers,
             body: ResponseBody { writer in
-                let encoder = JSONEncoder()
-                encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
                 var cursor: [UInt8]?
                 var first = true
                 try await writer.write(ByteBuffer(string: csv ? Self.csvHeader(includeMood: includeMood) : "["))
@@ -330,9 +352,9 @@ struct InteractionExport: Sendable {
                         if csv {
                             text += Self.csvLine(row, includeMood: includeMood)
                         } else {
-                            text +=
-                                (first ? "\n" : ",\n")
-                                + String(decoding: try encoder.encode(InteractionBody(row, includeMood: includeMood)), as: UTF8.self)
+                            var json = JSONText(capacity: 400)
+                            InteractionBody(row, includeMood: includeMood).write(to: &json)
+                            text += (first ? "\n" : ",\n") + json.text
                             first = false
                         }
                     }

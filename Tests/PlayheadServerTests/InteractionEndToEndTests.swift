@@ -1,9 +1,10 @@
 import EventLog
 import Foundation
-import PlayheadServer
 import Projections
 import Testing
 import WatchDomain
+
+@testable import PlayheadServer
 
 @Suite("Content interactions over HTTP", .timeLimit(.minutes(2)))
 struct InteractionEndToEndTests {
@@ -209,5 +210,74 @@ struct InteractionEndToEndTests {
         process.waitUntilExit()
         #expect(process.terminationStatus == 0)
         return try #require(try JSONSerialization.jsonObject(with: result) as? [[String]])
+    }
+}
+
+@Suite("Hand-written JSON")
+struct JSONTextTests {
+    @Test("an interaction written by hand is byte for byte what the server's JSONEncoder writes")
+    func sameAsEncoder() throws {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        let awkward = (0..<0x20).map { String(UnicodeScalar(UInt8($0))) }.joined() + "\"\\/ é 😀 \u{7F} end"
+        let variants: [InteractionDetails] = [
+            InteractionDetails(),
+            InteractionDetails(
+                interactionValue: 10,
+                moodAtInteraction: "happy",
+                moodIntensityAtInteraction: 1,
+                interactionDurationSeconds: 0,
+                context: "a, b",
+                notes: awkward,
+                contentType: "movies"
+            ),
+            InteractionDetails(interactionValue: -3, notes: "line\nbreak", contentType: "tab\there"),
+        ]
+        for (index, details) in variants.enumerated() {
+            let event = InteractionTracked(
+                interactionId: UUID(),
+                userId: "user \"\(index)\"",
+                contentId: awkward,
+                interactionType: .rate,
+                details: details
+            )
+            let row = Interaction(event, at: Timestamp(microsecondsSince1970: 1_700_000_000_123_456), position: 3)
+            for includeMood in [true, false] {
+                let body = InteractionBody(row, includeMood: includeMood)
+                var json = JSONText()
+                body.write(to: &json)
+                #expect(json.text == String(decoding: try encoder.encode(body), as: UTF8.self))
+            }
+        }
+    }
+}
+
+extension JSONTextTests {
+    @Test("a history page written by hand is what the encoder writes for the same page")
+    func historyPage() throws {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        struct Page: Encodable {
+            var data: [InteractionBody]
+            var limit: Int
+            var offset: Int
+            var total: Int
+            var userId: String
+        }
+        let rows = (0..<3).map { index in
+            let event = InteractionTracked(
+                interactionId: UUID(),
+                userId: "u",
+                contentId: "c\(index)",
+                interactionType: .like,
+                details: InteractionDetails(interactionValue: Int64(index + 1))
+            )
+            return InteractionBody(Interaction(event, at: Timestamp(microsecondsSince1970: Int64(index)), position: UInt64(index)))
+        }
+        for data in [rows, []] {
+            let page = InteractionRoutes.History(userId: "u", data: data, total: 7, limit: 50, offset: 2)
+            let expected = try encoder.encode(Page(data: data, limit: 50, offset: 2, total: 7, userId: "u"))
+            #expect(page.json == String(decoding: expected, as: UTF8.self))
+        }
     }
 }
