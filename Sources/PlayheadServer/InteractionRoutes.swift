@@ -115,7 +115,7 @@ struct InteractionRoutes {
 
     func add(to router: Router<PlayheadRequestContext>) {
         let group = router.group("interactions")
-        group.post("track") { request, context in
+        group.post("track") { request, context -> Response in
             let caller = try context.requireCaller()
             let body = try await request.decodeJSON(TrackRequest.self)
             guard let type = InteractionType(name: body.interactionType) else {
@@ -152,7 +152,13 @@ struct InteractionRoutes {
             guard let interaction = try queries.interaction(user: userId, content: contentId, type: type) else {
                 throw Problem(.internalServerError, "the tracked interaction could not be read back")
             }
-            return EditedResponse(status: created ? .created : .ok, response: InteractionBody(interaction))
+            var json = JSONText(capacity: 512)
+            InteractionBody(interaction).write(to: &json)
+            return Response(
+                status: created ? .created : .ok,
+                headers: [.contentType: "application/json; charset=utf-8"],
+                body: .init(byteBuffer: ByteBuffer(string: json.text))
+            )
         }
         group.get("history/:userId") { request, context in
             let userId = try Self.owned(context)
@@ -169,12 +175,12 @@ struct InteractionRoutes {
         }
         group.get("patterns/:userId") { request, context in
             let userId = try Self.owned(context)
-            let zone = try Self.timeZone(request)
+            let (zone, zoneName) = try Self.timeZone(request)
             let patterns = try queries.patterns(user: userId, now: clock()) { time in
                 let seconds = zone.secondsFromGMT(for: time.date)
                 return Int(((time.microsecondsSince1970 / 1_000_000 + Int64(seconds)) % 86_400 + 86_400) % 86_400 / 60)
             }
-            return PatternsBody(patterns, timeZone: zone.identifier)
+            return PatternsBody(patterns, timeZone: zoneName)
         }
         group.get("export/:userId") { request, context in
             let userId = try Self.owned(context)
@@ -232,17 +238,21 @@ struct InteractionRoutes {
         }
     }
 
-    /// `tz`: an IANA time zone (`Europe/Paris`), `UTC`, or an offset (`+05:30`); UTC by default.
-    private static func timeZone(_ request: Request) throws -> TimeZone {
-        guard let name = request.uri.queryParameters.get("tz"), !name.isEmpty else { return TimeZone(identifier: "UTC") ?? .current }
-        if let zone = TimeZone(identifier: name) { return zone }
+    /// `tz`: an IANA time zone (`Europe/Paris`), `UTC`, or an offset (`+05:30`); UTC by
+    /// default. Returns the zone and the name to answer with: the one the client gave.
+    private static func timeZone(_ request: Request) throws -> (TimeZone, String) {
+        guard let name = request.uri.queryParameters.get("tz"), !name.isEmpty else { return (TimeZone(secondsFromGMT: 0) ?? .current, "UTC") }
+        if let zone = TimeZone(identifier: name) { return (zone, name) }
         let bytes = Array(name.utf8)
+        func digits(_ range: Range<Int>) -> Int? {
+            guard bytes[range].allSatisfy({ (48...57).contains($0) }) else { return nil }
+            return Int(String(decoding: bytes[range], as: UTF8.self))
+        }
         if bytes.count == 6, bytes[0] == UInt8(ascii: "+") || bytes[0] == UInt8(ascii: "-"), bytes[3] == UInt8(ascii: ":"),
-            let hours = Int(String(decoding: bytes[1..<3], as: UTF8.self)), let minutes = Int(String(decoding: bytes[4..<6], as: UTF8.self)),
-            hours <= 14, minutes < 60,
+            let hours = digits(1..<3), let minutes = digits(4..<6), hours <= 14, minutes < 60,
             let zone = TimeZone(secondsFromGMT: (hours * 3_600 + minutes * 60) * (bytes[0] == UInt8(ascii: "-") ? -1 : 1))
         {
-            return zone
+            return (zone, name)
         }
         throw Problem.badField("tz", "tz must be an IANA time zone such as Europe/Paris, or an offset such as +05:30")
     }

@@ -40,8 +40,13 @@ public struct InteractionsProjector: Projector {
         let at = record.recordedAt
         let user = ViewKey.string(event.userId)
         let triple = Self.tripleKey(event.userId, event.contentId, event.interactionType)
-        // The triple decides the interaction, whatever id an imported event carries.
-        let id = try views.get("by_triple", triple).map(ViewKey.uuid(bytes:)) ?? event.interactionId
+        // The triple decides the interaction, whatever id an imported event carries; an id
+        // that another triple already has (a doctored import) gets one made from the
+        // event's position, so that rebuilds agree.
+        var id = try views.get("by_triple", triple).map(ViewKey.uuid(bytes:)) ?? event.interactionId
+        if let other = try Self.row(id, in: views), Self.tripleKey(other.userId, other.contentId, other.interactionType) != triple {
+            id = Self.derivedID(record.position)
+        }
         if var row = try Self.row(id, in: views) {
             row.details = event.details
             row.count += 1
@@ -68,6 +73,14 @@ public struct InteractionsProjector: Projector {
     private static func increment(_ database: String, _ key: [UInt8], _ views: ViewTransaction) throws {
         let count = try views.get(database, key).map(ViewKey.integer) ?? 0
         try views.put(database, key, ViewKey.bigEndian(count + 1))
+    }
+
+    /// An interaction id made from a log position.
+    static func derivedID(_ position: UInt64) -> UUID {
+        let bytes = ViewKey.bigEndian(position)
+        return UUID(
+            uuid: (0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, bytes[0], bytes[1], bytes[2], bytes[3], bytes[4], bytes[5], bytes[6], bytes[7])
+        )
     }
 
     static func tripleKey(_ user: String, _ content: String, _ type: InteractionType) -> [UInt8] {

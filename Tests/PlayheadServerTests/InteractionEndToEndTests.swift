@@ -133,8 +133,13 @@ struct InteractionEndToEndTests {
             #expect(figures["moodCorrelation"] is NSNull)
             #expect(patterns.json["timeZone"] as? String == "Europe/Paris")
 
+            let offset = try await server.send("GET", "/interactions/patterns/7?tz=%2B05:30", token: user)
+            #expect(offset.json["timeZone"] as? String == "+05:30")
+            #expect(try await server.send("GET", "/interactions/patterns/7?tz=%2B-5:30", token: user).json["field"] as? String == "tz")
+
             let nobody = try await server.send("GET", "/interactions/patterns/8", token: try await server.token("8"))
             #expect(nobody.status == 200)
+            #expect(nobody.json["timeZone"] as? String == "UTC")
             #expect(nobody.json["totalInteractions"] as? Int == 0)
             let empty = try #require(nobody.json["patterns"] as? [String: Any])
             #expect(empty["mostCommonType"] is NSNull)

@@ -155,6 +155,29 @@ struct InteractionsProjectorTests {
         }
     }
 
+    @Test("an imported event whose id another interaction has still makes its own interaction")
+    func doctoredIds() async throws {
+        try await withDirectory { directory in
+            let store = try PlayheadStore(directory: directory)
+            let id = UUID()
+            let events = [("a", InteractionType.like), ("b", .like), ("a", .like)].map { content, type in
+                InteractionTracked(interactionId: id, userId: "u", contentId: content, interactionType: type, details: InteractionDetails()).proposed(
+                    actor: "u"
+                )
+            }
+            _ = try await store.log.append(AppendRequest(events: events))
+            let queries = InteractionQueries(views: store.projections)
+            let a = try #require(try queries.interaction(user: "u", content: "a", type: .like))
+            let b = try #require(try queries.interaction(user: "u", content: "b", type: .like))
+            #expect(a.count == 2)
+            #expect(b.count == 1)
+            #expect(a.interactionId == id)
+            #expect(b.interactionId != id)
+            #expect(try queries.history(InteractionFilter(userId: "u"), limit: 10, offset: 0).total == 2)
+            await store.close()
+        }
+    }
+
     @Test("after a mixed workload, the live views equal a rebuild, key by key")
     func rebuildEqualsLive() async throws {
         try await withDirectory { directory in
