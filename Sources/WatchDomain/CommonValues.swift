@@ -145,3 +145,32 @@ public struct CommandError: Error, Hashable, CustomStringConvertible {
 
     public var description: String { message }
 }
+
+/// A closed set of values that clients name with strings (player events, interaction
+/// types): the JSON form is the name, and an unknown name is an error that says so.
+public protocol NamedValue: CaseIterable, Codable, Hashable, Sendable {
+    /// The name clients send and receive.
+    var name: String { get }
+}
+
+extension NamedValue {
+    /// The value a name stands for, nil for names Playhead does not know.
+    public init?(name: String) {
+        guard let value = Self.allCases.first(where: { $0.name == name }) else { return nil }
+        self = value
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.singleValueContainer()
+        let name = try container.decode(String.self)
+        guard let value = Self(name: name) else {
+            throw DecodingError.dataCorruptedError(in: container, debugDescription: "unknown name \(name)")
+        }
+        self = value
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.singleValueContainer()
+        try container.encode(name)
+    }
+}

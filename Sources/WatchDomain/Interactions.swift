@@ -28,7 +28,7 @@ public enum InteractionEvents {
 }
 
 /// How a user interacted with content.
-public enum InteractionType: UInt8, Sendable, Hashable, CaseIterable, Codable {
+public enum InteractionType: UInt8, NamedValue {
     case like = 0
     case dislike = 1
     case save = 2
@@ -52,26 +52,6 @@ public enum InteractionType: UInt8, Sendable, Hashable, CaseIterable, Codable {
         case .rate: "rate"
         case .view: "view"
         }
-    }
-
-    /// The type a name stands for, nil for names Playhead does not know.
-    public init?(name: String) {
-        guard let type = Self.allCases.first(where: { $0.name == name }) else { return nil }
-        self = type
-    }
-
-    public init(from decoder: any Decoder) throws {
-        let container = try decoder.singleValueContainer()
-        let name = try container.decode(String.self)
-        guard let type = InteractionType(name: name) else {
-            throw DecodingError.dataCorruptedError(in: container, debugDescription: "unknown interaction type \(name)")
-        }
-        self = type
-    }
-
-    public func encode(to encoder: any Encoder) throws {
-        var container = encoder.singleValueContainer()
-        try container.encode(name)
     }
 }
 

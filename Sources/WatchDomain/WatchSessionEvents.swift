@@ -31,7 +31,7 @@ public enum WatchSessionEvents {
 }
 
 /// What a player reports: the kinds of ``PlayerEvent``.
-public enum PlayerEventKind: UInt8, Sendable, Hashable, CaseIterable, Codable {
+public enum PlayerEventKind: UInt8, NamedValue {
     case play = 0
     case pause = 1
     case seek = 2
@@ -51,26 +51,6 @@ public enum PlayerEventKind: UInt8, Sendable, Hashable, CaseIterable, Codable {
         case .rateChange: "ratechange"
         case .volumeChange: "volumechange"
         }
-    }
-
-    /// The kind a client's name stands for, nil for names Playhead does not know.
-    public init?(name: String) {
-        guard let kind = Self.allCases.first(where: { $0.name == name }) else { return nil }
-        self = kind
-    }
-
-    public init(from decoder: any Decoder) throws {
-        let container = try decoder.singleValueContainer()
-        let name = try container.decode(String.self)
-        guard let kind = PlayerEventKind(name: name) else {
-            throw DecodingError.dataCorruptedError(in: container, debugDescription: "unknown player event \(name)")
-        }
-        self = kind
-    }
-
-    public func encode(to encoder: any Encoder) throws {
-        var container = encoder.singleValueContainer()
-        try container.encode(name)
     }
 }
 
