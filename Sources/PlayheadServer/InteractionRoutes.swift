@@ -136,7 +136,7 @@ struct InteractionRoutes {
             // Checked before the ids become keys of the lookup below.
             try ClientIdentifier.checkUser(userId)
             try ClientIdentifier.check(contentId, field: "contentId")
-            let created = try await runner.run(caller: caller, correlation: context.correlationID) { [queries] in
+            let outcome = try await runner.run(caller: caller, correlation: context.correlationID) { [queries] in
                 let existing = try queries.interaction(user: userId, content: contentId, type: type)
                 let event = try InteractionDecider.track(
                     userId: userId,
@@ -147,15 +147,15 @@ struct InteractionRoutes {
                     existing: existing,
                     newId: { UUID() }
                 )
-                return ([event], existing == nil)
+                return ([event], (id: event.interactionId, created: existing == nil))
             }
-            guard let interaction = try queries.interaction(user: userId, content: contentId, type: type) else {
+            guard let interaction = try queries.interaction(id: outcome.id) else {
                 throw Problem(.internalServerError, "the tracked interaction could not be read back")
             }
             var json = JSONText(capacity: 512)
             InteractionBody(interaction).write(to: &json)
             return Response(
-                status: created ? .created : .ok,
+                status: outcome.created ? .created : .ok,
                 headers: [.contentType: "application/json; charset=utf-8"],
                 body: .init(byteBuffer: ByteBuffer(string: json.text))
             )

@@ -32,11 +32,13 @@ struct JSONText {
         needsComma.removeLast()
     }
 
-    /// A key; the value written next belongs to it.
-    mutating func key(_ name: String) {
+    /// A key; the value written next belongs to it. Keys are the response's own field
+    /// names, which need no escaping.
+    mutating func key(_ name: StaticString) {
         separate()
-        Self.appendQuoted(name, to: &text)
-        text.append(":")
+        text.append("\"")
+        name.withUTF8Buffer { text.append(String(decoding: $0, as: UTF8.self)) }
+        text.append("\":")
         // The value follows the colon without a comma.
         if !needsComma.isEmpty { needsComma[needsComma.count - 1] = false }
     }
@@ -62,14 +64,14 @@ struct JSONText {
     }
 
     /// `key: value`, skipped when `value` is nil (as the encoder skips nil optionals).
-    mutating func field(_ name: String, _ value: String?) {
+    mutating func field(_ name: StaticString, _ value: String?) {
         guard let value else { return }
         key(name)
         self.value(value)
     }
 
     /// `key: value`, skipped when `value` is nil.
-    mutating func field(_ name: String, _ value: Int64?) {
+    mutating func field(_ name: StaticString, _ value: Int64?) {
         guard let value else { return }
         key(name)
         self.value(value)

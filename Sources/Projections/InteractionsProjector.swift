@@ -2,9 +2,9 @@ public import EventLog
 public import WatchDomain
 
 #if canImport(FoundationEssentials)
-import FoundationEssentials
+public import FoundationEssentials
 #else
-import Foundation
+public import Foundation
 #endif
 
 /// Folds tracked interactions into the read models of the content-interactions module:
@@ -157,6 +157,11 @@ public struct InteractionQueries: Sendable {
             guard let id = try tx.get("by_triple", InteractionsProjector.tripleKey(user, content, type)) else { return nil }
             return try InteractionsProjector.row(ViewKey.uuid(bytes: id), in: tx)
         }
+    }
+
+    /// The interaction with `id`.
+    public func interaction(id: UUID) throws -> Interaction? {
+        try views.read(name) { try InteractionsProjector.row(id, in: $0) }
     }
 
     /// `limit` interactions matching `filter` after skipping `offset`, with the total:
