@@ -18,6 +18,8 @@ import Synchronization
 public final class InlineProjections: BatchParticipant, @unchecked Sendable {
     /// The projectors, in the order they are applied.
     public let projectors: [any Projector]
+    /// Which of them each event goes to.
+    private let routing: ProjectorRouting
     private let initialMapSize: Int
     private let logger: Logger
     /// The live views; readers take a reference and keep the store open while they read.
@@ -56,6 +58,7 @@ public final class InlineProjections: BatchParticipant, @unchecked Sendable {
         logger: Logger = Logger(label: "playhead.projections")
     ) throws {
         self.projectors = projectors
+        routing = ProjectorRouting(projectors)
         self.initialMapSize = initialMapSize
         self.logger = logger
         current = Mutex(try ViewsStore(directory: directory, projectors: projectors, initialMapSize: initialMapSize, readOnly: readOnly))
@@ -189,7 +192,8 @@ public final class InlineProjections: BatchParticipant, @unchecked Sendable {
         guard let batch = openBatch.withLock({ $0 }) else { throw ViewError("apply outside a batch") }
         let (store, txn) = (batch.store, batch.transaction)
         do {
-            for projector in projectors {
+            let type = record.typeBytes
+            for (index, projector) in projectors.enumerated() where routing.wants(index, type) {
                 try projector.apply(record, to: store.view(projector.name, txn, writable: true))
             }
         } catch let error as LMDBError where error.isMapFull {

@@ -25,6 +25,7 @@ public struct InteractionsProjector: Projector {
     public let name = "interactions"
     public let version: UInt32 = 1
     public let databases = ["rows", "by_triple", "by_time", "by_type_time", "counts", "daily", "activity"]
+    public let eventTypePrefixes = ["interaction."]
 
     /// Creates the projector.
     public init() {}

@@ -21,6 +21,7 @@ public struct UserSessionsProjector: Projector {
     public let name = "user-sessions"
     public let version: UInt32 = 2
     public let databases = ["sessions", "open_by_user", "by_start"]
+    public let eventTypePrefixes = ["user-session."]
 
     /// Creates the projector.
     public init() {}

@@ -20,6 +20,7 @@ public struct VideoProgressProjector: Projector {
     public let name = "video-progress"
     public let version: UInt32 = 1
     public let databases = ["videos", "progress", "by_video", "by_user_watched", "video_totals", "user_totals"]
+    public let eventTypePrefixes = ["progress.", "video."]
 
     /// Creates the projector.
     public init() {}

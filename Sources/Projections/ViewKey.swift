@@ -69,6 +69,9 @@ public enum ViewKey {
     /// Whether an event's type starts with `prefix`.
     static func matches(_ type: UnsafeRawBufferPointer, prefixOf prefix: [UInt8]) -> Bool {
         guard type.count >= prefix.count, let base = type.baseAddress else { return prefix.isEmpty }
+        // Most types differ from a prefix in their first byte.
+        guard let first = prefix.first else { return true }
+        guard type[0] == first else { return false }
         return prefix.withUnsafeBytes { name in name.baseAddress.map { memcmp(base, $0, name.count) == 0 } ?? true }
     }
 }

@@ -159,10 +159,12 @@ final class ViewsStore: @unchecked Sendable {
         var read = 0
         // The views of the open transaction, made again after each commit.
         var views = try projectors.map { view($0.name, try transaction(), writable: true, overlay: overlay) }
+        let routing = ProjectorRouting(projectors)
         try reader.visit(from: start) { record in
             guard record.position <= last else { return false }
+            let type = record.typeBytes
             for index in projectors.indices where positions[index] < record.position {
-                try projectors[index].apply(record, to: views[index])
+                if routing.wants(index, type) { try projectors[index].apply(record, to: views[index]) }
                 positions[index] = record.position
             }
             read += 1

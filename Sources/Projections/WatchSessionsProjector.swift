@@ -24,6 +24,7 @@ public struct WatchSessionsProjector: Projector {
     /// 2: rows carry the log position of their start.
     public let version: UInt32 = 2
     public let databases = ["sessions", "player_events", "all", "by_user", "by_user_session", "counts"]
+    public let eventTypePrefixes = ["watch-session."]
 
     /// Creates the projector.
     public init() {}
