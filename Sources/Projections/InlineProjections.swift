@@ -34,6 +34,8 @@ public final class InlineProjections: BatchParticipant, @unchecked Sendable {
         let store: ViewsStore
         let transaction: OpaquePointer
         let thread: pthread_t
+        /// Each projector's view of the batch's transaction, by index, made once per batch.
+        let views: [ViewTransaction]
     }
     private let openBatch = Mutex<OpenBatch?>(nil)
 
@@ -168,7 +170,8 @@ public final class InlineProjections: BatchParticipant, @unchecked Sendable {
             logger.notice("views caught up after a failed commit")
         }
         let transaction = try store.beginWrite()
-        openBatch.withLock { $0 = OpenBatch(store: store, transaction: transaction, thread: pthread_self()) }
+        let views = projectors.map { store.view($0.name, transaction, writable: true) }
+        openBatch.withLock { $0 = OpenBatch(store: store, transaction: transaction, thread: pthread_self(), views: views) }
         lastApplied = 0
     }
 
@@ -190,11 +193,10 @@ public final class InlineProjections: BatchParticipant, @unchecked Sendable {
 
     public func apply(_ record: EventRecord) throws {
         guard let batch = openBatch.withLock({ $0 }) else { throw ViewError("apply outside a batch") }
-        let (store, txn) = (batch.store, batch.transaction)
         do {
             let type = record.typeBytes
-            for (index, projector) in projectors.enumerated() where routing.wants(index, type) {
-                try projector.apply(record, to: store.view(projector.name, txn, writable: true))
+            for index in projectors.indices where routing.wants(index, type) {
+                try projectors[index].apply(record, to: batch.views[index])
             }
         } catch let error as LMDBError where error.isMapFull {
             mapFull = true

@@ -133,9 +133,15 @@ final class ViewsStore: @unchecked Sendable {
             guard let open else { throw ViewError("no views transaction open") }
             return open
         }
+        // The last event visited; past `caughtUpFrom`, every projector has applied it.
+        var visited: LogPosition = 0
+        var caughtUpFrom: LogPosition = 0
         func commit() throws {
             let txn = try transaction()
             try overlay.flush(txn)
+            if visited >= caughtUpFrom {
+                for index in positions.indices { positions[index] = max(positions[index], visited) }
+            }
             for (index, projector) in projectors.enumerated() { try storeCheckpoint(projector, position: positions[index], txn) }
             open = nil
             try check(mdb_txn_commit(txn), "mdb_txn_commit (views catch-up)")
@@ -160,13 +166,23 @@ final class ViewsStore: @unchecked Sendable {
         // The views of the open transaction, made again after each commit.
         var views = try projectors.map { view($0.name, try transaction(), writable: true, overlay: overlay) }
         let routing = ProjectorRouting(projectors)
+        caughtUpFrom = (positions.max() ?? 0) + 1
         try reader.visit(from: start) { record in
             guard record.position <= last else { return false }
             let type = record.typeBytes
-            for index in projectors.indices where positions[index] < record.position {
-                if routing.wants(index, type) { try projectors[index].apply(record, to: views[index]) }
-                positions[index] = record.position
+            if record.position >= caughtUpFrom {
+                // Every projector takes every event from here on (all of a rebuild): no
+                // per-projector positions to check and move.
+                for index in projectors.indices where routing.wants(index, type) {
+                    try projectors[index].apply(record, to: views[index])
+                }
+            } else {
+                for index in projectors.indices where positions[index] < record.position {
+                    if routing.wants(index, type) { try projectors[index].apply(record, to: views[index]) }
+                    positions[index] = record.position
+                }
             }
+            visited = record.position
             read += 1
             sinceCommit += 1
             if sinceCommit == 262_144 {
