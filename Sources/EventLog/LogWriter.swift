@@ -485,7 +485,9 @@ final class LogWriter: @unchecked Sendable {
         }
         let positions = first...overlay.head
         if let key = request.idempotencyKey { overlay.idempotency[key] = positions }
-        return .success(AppendResult(positions: positions, deduplicated: false))
+        return .success(
+            AppendResult(positions: positions, deduplicated: false, recordedAt: Timestamp(microsecondsSince1970: overlay.lastRecordedAt))
+        )
     }
 
     /// The cache slot of `stream`, loading its stored row on a miss (a stream missing from

@@ -142,6 +142,15 @@ public struct AppendResult: Sendable, Hashable {
     public var positions: ClosedRange<LogPosition>
     /// True when the idempotency key was already stored and nothing was written.
     public var deduplicated: Bool
+    /// The recorded-at time of the request's last event; nil when it was deduplicated.
+    public var recordedAt: Timestamp?
+
+    /// Creates a result.
+    public init(positions: ClosedRange<LogPosition>, deduplicated: Bool, recordedAt: Timestamp? = nil) {
+        self.positions = positions
+        self.deduplicated = deduplicated
+        self.recordedAt = recordedAt
+    }
 }
 
 /// Which way to read.

@@ -14,10 +14,21 @@ struct CommandRunner: Sendable {
         correlation: UUID,
         _ decide: @escaping @Sendable () throws -> (events: [any DomainEvent], outcome: Outcome)
     ) async throws -> Outcome {
-        try await store.log.append(deciding: {
+        try await runAppending(caller: caller, correlation: correlation, decide).outcome
+    }
+
+    /// ``run(caller:correlation:_:)``, also returning what the append did (nil when the
+    /// decision appended nothing): its positions and recorded-at time.
+    func runAppending<Outcome: Sendable>(
+        caller: Caller,
+        correlation: UUID,
+        _ decide: @escaping @Sendable () throws -> (events: [any DomainEvent], outcome: Outcome)
+    ) async throws -> (outcome: Outcome, append: AppendResult?) {
+        let (result, outcome) = try await store.log.append(deciding: {
             let (events, outcome) = try decide()
             let request = events.isEmpty ? nil : AppendRequest(events: events.map { $0.proposed(actor: caller.userId, correlationID: correlation) })
             return (request, outcome)
-        }).decision
+        })
+        return (outcome, result)
     }
 }

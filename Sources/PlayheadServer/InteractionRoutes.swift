@@ -136,7 +136,7 @@ struct InteractionRoutes {
             // Checked before the ids become keys of the lookup below.
             try ClientIdentifier.checkUser(userId)
             try ClientIdentifier.check(contentId, field: "contentId")
-            let outcome = try await runner.run(caller: caller, correlation: context.correlationID) { [queries] in
+            let (decided, append) = try await runner.runAppending(caller: caller, correlation: context.correlationID) { [queries] in
                 let existing = try queries.interaction(user: userId, content: contentId, type: type)
                 let event = try InteractionDecider.track(
                     userId: userId,
@@ -147,15 +147,21 @@ struct InteractionRoutes {
                     existing: existing,
                     newId: { UUID() }
                 )
-                return ([event], (id: event.interactionId, created: existing == nil))
+                return ([event], (existing: existing, event: event))
             }
-            guard let interaction = try queries.interaction(id: outcome.id) else {
-                throw Problem(.internalServerError, "the tracked interaction could not be read back")
+            guard let append, let recordedAt = append.recordedAt else {
+                throw Problem(.internalServerError, "the tracking was not appended")
             }
+            // The interaction as the projector made it from this event, in the same batch:
+            // the answer needs no read, and shows this tracking even when another one of the
+            // same interaction follows at once.
+            let interaction =
+                decided.existing.map { InteractionsProjector.tracked($0, decided.event, at: recordedAt) }
+                ?? Interaction(decided.event, at: recordedAt, position: append.positions.upperBound)
             var json = JSONText(capacity: 512)
             InteractionBody(interaction).write(to: &json)
             return Response(
-                status: outcome.created ? .created : .ok,
+                status: decided.existing == nil ? .created : .ok,
                 headers: [.contentType: "application/json; charset=utf-8"],
                 body: .init(byteBuffer: ByteBuffer(string: json.text))
             )

@@ -48,11 +48,8 @@ public struct InteractionsProjector: Projector {
         if let other = try Self.row(id, in: views), Self.tripleKey(other.userId, other.contentId, other.interactionType) != triple {
             id = Self.derivedID(record.position)
         }
-        if var row = try Self.row(id, in: views) {
-            row.details = event.details
-            row.count += 1
-            row.updatedAt = at
-            try views.put("rows", ViewKey.uuid(id), row.encoded())
+        if let row = try Self.row(id, in: views) {
+            try views.put("rows", ViewKey.uuid(id), Self.tracked(row, event, at: at).encoded())
         } else {
             var row = Interaction(event, at: at, position: record.position)
             row.interactionId = id
@@ -74,6 +71,15 @@ public struct InteractionsProjector: Projector {
     private static func increment(_ database: String, _ key: [UInt8], _ views: ViewTransaction) throws {
         let count = try views.get(database, key).map(ViewKey.integer) ?? 0
         try views.put(database, key, ViewKey.bigEndian(count + 1))
+    }
+
+    /// `row` tracked again by `event` at `at`: the latest details, one more in the count.
+    public static func tracked(_ row: Interaction, _ event: InteractionTracked, at: Timestamp) -> Interaction {
+        var row = row
+        row.details = event.details
+        row.count += 1
+        row.updatedAt = at
+        return row
     }
 
     /// An interaction id made from a log position.

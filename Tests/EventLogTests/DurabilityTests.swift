@@ -87,7 +87,7 @@ struct DurabilityTests {
                     idempotencyKey: "lost"
                 )
             )
-            #expect(retry == AppendResult(positions: 2...3, deduplicated: false))
+            #expect(retry.positions == 2...3 && !retry.deduplicated)
             #expect(try log.verify().isSound)
         }
     }
