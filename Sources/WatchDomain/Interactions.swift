@@ -29,14 +29,23 @@ public enum InteractionEvents {
 
 /// How a user interacted with content.
 public enum InteractionType: UInt8, NamedValue {
+    /// Liked it.
     case like = 0
+    /// Disliked it.
     case dislike = 1
+    /// Saved it for later.
     case save = 2
+    /// Shared it.
     case share = 3
+    /// Skipped it.
     case skip = 4
+    /// Played it.
     case play = 5
+    /// Finished it.
     case complete = 6
+    /// Rated it (`interactionValue` is the rating).
     case rate = 7
+    /// Viewed its page.
     case view = 8
 
     /// The name clients send and receive.

@@ -291,8 +291,11 @@ public struct ProgressEntry: Sendable, Hashable {
 
 /// A progress report as a request carries it, its values parsed.
 public struct ProgressReport: Sendable, Hashable {
+    /// The video.
     public var videoId: String
+    /// Seconds watched.
     public var watchedDuration: UInt64
+    /// When the device last played it (client clock).
     public var lastWatched: Timestamp
     /// The video's length as the player knows it, in milliseconds.
     public var videoDurationMillis: UInt64?

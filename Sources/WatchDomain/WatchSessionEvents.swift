@@ -32,12 +32,19 @@ public enum WatchSessionEvents {
 
 /// What a player reports: the kinds of ``PlayerEvent``.
 public enum PlayerEventKind: UInt8, NamedValue {
+    /// Playback started or resumed.
     case play = 0
+    /// Playback paused.
     case pause = 1
+    /// The viewer jumped to another position.
     case seek = 2
+    /// Playback reached the end.
     case ended = 3
+    /// Playback waited for data.
     case buffering = 4
+    /// The playback rate changed.
     case rateChange = 5
+    /// The volume changed.
     case volumeChange = 6
 
     /// The name clients send and receive.
@@ -74,11 +81,17 @@ public struct PlayerEvent: Sendable, Hashable, Codable {
 
 /// What the client said about itself when the watch session began. Every field is optional.
 public struct ClientMetadata: Sendable, Hashable, Codable {
+    /// The browser's `User-Agent`.
     public var userAgent: String?
+    /// The client's address as it reported it.
     public var ipAddress: String?
+    /// The device ("desktop", a model name).
     public var device: String?
+    /// The browser ("Chrome").
     public var browser: String?
+    /// The operating system ("Windows").
     public var os: String?
+    /// The kind of device ("desktop", "mobile", "tv").
     public var deviceType: String?
 
     /// Creates metadata.

@@ -103,14 +103,23 @@ public struct WatchSession: Sendable, Hashable {
 
 /// A new watch session as a request describes it, its values parsed.
 public struct WatchSessionDraft: Sendable, Hashable {
+    /// The user session it was watched in, for logged-in users.
     public var userSessionId: UUID?
+    /// Whether it was watched without logging in.
     public var isGuest: Bool
+    /// The video.
     public var videoId: String
+    /// When watching began (client clock).
     public var startTime: Timestamp
+    /// When it ended, if known.
     public var endTime: Timestamp?
+    /// Time actually spent watching, in milliseconds.
     public var actualTimeWatchedMillis: UInt64
+    /// How much of the video was watched, 0 to 100.
     public var percentageWatched: Double
+    /// What the player reported.
     public var playerEvents: [PlayerEvent]
+    /// The client's description of itself.
     public var userMetadata: ClientMetadata
 
     /// Creates a draft.
@@ -139,8 +148,11 @@ public struct WatchSessionDraft: Sendable, Hashable {
 
 /// The changes a `PATCH` asks for; absent fields stay as they are.
 public struct WatchSessionChanges: Sendable, Hashable {
+    /// The new end time.
     public var endTime: Timestamp?
+    /// The new time actually watched, in milliseconds.
     public var actualTimeWatchedMillis: UInt64?
+    /// The new percentage watched.
     public var percentageWatched: Double?
     /// The player events as the client knows them; those already recorded are skipped.
     public var playerEvents: [PlayerEvent]
