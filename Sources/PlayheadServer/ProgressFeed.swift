@@ -15,7 +15,14 @@ final class ProgressFeed: Sendable {
         case keepAlive
     }
 
-    private let subscribers = Mutex<[String: [UInt64: AsyncStream<Message>.Continuation]]>([:])
+    private struct State {
+        /// The subscribers of each followed user, by subscription id.
+        var subscribers: [String: [UInt64: AsyncStream<Message>.Continuation]] = [:]
+        /// The log position of the last message sent per followed user and video.
+        var lastPositions: [String: [String: UInt64]] = [:]
+    }
+
+    private let state = Mutex(State())
     private let lastID = Atomic<UInt64>(0)
     /// How often a quiet stream gets a keep-alive.
     let keepAliveInterval: Duration
@@ -28,7 +35,7 @@ final class ProgressFeed: Sendable {
     func subscribe(_ userId: String) -> (messages: AsyncStream<Message>, finish: @Sendable () -> Void) {
         let (stream, continuation) = AsyncStream.makeStream(of: Message.self, bufferingPolicy: .bufferingNewest(256))
         let id = lastID.add(1, ordering: .relaxed).newValue
-        subscribers.withLock { $0[userId, default: [:]][id] = continuation }
+        state.withLock { $0.subscribers[userId, default: [:]][id] = continuation }
         let interval = keepAliveInterval
         let pinger = Task {
             while !Task.isCancelled {
@@ -38,20 +45,31 @@ final class ProgressFeed: Sendable {
         }
         continuation.onTermination = { [weak self] _ in
             pinger.cancel()
-            self?.subscribers.withLock { subscribers in
-                subscribers[userId]?[id] = nil
-                if subscribers[userId]?.isEmpty == true { subscribers[userId] = nil }
+            self?.state.withLock { state in
+                state.subscribers[userId]?[id] = nil
+                if state.subscribers[userId]?.isEmpty == true {
+                    state.subscribers[userId] = nil
+                    state.lastPositions[userId] = nil
+                }
             }
         }
         return (stream, { continuation.finish() })
     }
 
     /// Whether anyone follows `userId` (so that writers skip preparing messages nobody reads).
-    func hasSubscribers(_ userId: String) -> Bool { subscribers.withLock { $0[userId] != nil } }
+    func hasSubscribers(_ userId: String) -> Bool { state.withLock { $0.subscribers[userId] != nil } }
 
-    /// Sends `message` to every subscriber of `userId`.
-    func publish(_ message: Message, to userId: String) {
-        let continuations = subscribers.withLock { $0[userId].map { Array($0.values) } } ?? []
+    /// Sends `message`, about `videoId` and made by the append at log `position`, to every
+    /// subscriber of `userId`. Requests answered by one commit resume in any order, so a
+    /// message older (by position) than the last one sent for the same video is dropped:
+    /// subscribers never end on a stale state.
+    func publish(_ message: Message, about videoId: String, at position: UInt64, to userId: String) {
+        let continuations = state.withLock { state -> [AsyncStream<Message>.Continuation] in
+            guard let followers = state.subscribers[userId] else { return [] }
+            if let last = state.lastPositions[userId]?[videoId], last >= position { return [] }
+            state.lastPositions[userId, default: [:]][videoId] = position
+            return Array(followers.values)
+        }
         for continuation in continuations { continuation.yield(message) }
     }
 }

@@ -142,7 +142,7 @@ struct ProgressRoutes {
                     now: clock()
                 )
             }
-            try await runner.run(caller: caller, correlation: context.correlationID) { [clock] in
+            let (_, append) = try await runner.runAppending(caller: caller, correlation: context.correlationID) { [clock] in
                 let events = try VideoProgressDecider.record(
                     reports,
                     userId: userId,
@@ -154,23 +154,20 @@ struct ProgressRoutes {
                 return (events, ())
             }
             let list = try progressList(of: userId)
-            if feed.hasSubscribers(userId) {
+            if let position = append?.positions.upperBound, feed.hasSubscribers(userId) {
                 let synced = Set(reports.map(\.videoId))
                 for entry in list.progressData where synced.contains(entry.videoId) {
-                    feed.publish(
-                        .progress(
-                            ProgressBody(
-                                userId: userId,
-                                videoId: entry.videoId,
-                                watchedDuration: entry.watchedDuration,
-                                lastWatched: entry.lastWatched,
-                                completed: entry.completed
-                            )
-                        ),
-                        to: userId
+                    let body = ProgressBody(
+                        userId: userId,
+                        videoId: entry.videoId,
+                        watchedDuration: entry.watchedDuration,
+                        lastWatched: entry.lastWatched,
+                        completed: entry.completed
                     )
+                    feed.publish(.progress(body), about: entry.videoId, at: position, to: userId)
                 }
             }
+
             return list
         }
         group.get("summary/:videoId") { _, context in
@@ -233,11 +230,15 @@ struct ProgressRoutes {
         group.delete(":userId/:videoId") { _, context in
             let caller = try context.requireCaller()
             let (userId, videoId) = try Self.userAndVideo(context)
-            try await runner.run(caller: caller, correlation: context.correlationID) { [queries] in
+            // Checked before the ids become a key of the lookup below.
+            try VideoProgressDecider.authorize(caller, userId: userId)
+            let (_, append) = try await runner.runAppending(caller: caller, correlation: context.correlationID) { [queries] in
                 let entry = try queries.entry(user: userId, video: videoId)
                 return ([try VideoProgressDecider.delete(userId: userId, videoId: videoId, entry: entry, caller: caller)], ())
             }
-            feed.publish(.deleted(videoId: videoId), to: userId)
+            if let position = append?.positions.upperBound {
+                feed.publish(.deleted(videoId: videoId), about: videoId, at: position, to: userId)
+            }
             return Message(message: "Progress deleted successfully")
         }
 
@@ -279,7 +280,7 @@ struct ProgressRoutes {
         answer: Bool
     ) async throws -> ProgressBody? {
         let wanted = answer || feed.hasSubscribers(userId)
-        let merged = try await runner.run(caller: caller, correlation: context.correlationID) { [queries, clock] in
+        let (merged, append) = try await runner.runAppending(caller: caller, correlation: context.correlationID) { [queries, clock] in
             let events = try VideoProgressDecider.record([report], userId: userId, caller: caller, now: clock(), source: source)
             guard wanted else { return (events, ProgressBody?.none) }
             let new = ProgressEntry(
@@ -291,7 +292,9 @@ struct ProgressRoutes {
             let kept = new.supersedes(old) ? new : old ?? new
             return (events, ProgressBody(userId: userId, videoId: report.videoId, entry: kept, video: try queries.video(report.videoId)))
         }
-        if let merged { feed.publish(.progress(merged), to: userId) }
+        if let merged, let position = append?.positions.upperBound {
+            feed.publish(.progress(merged), about: report.videoId, at: position, to: userId)
+        }
         return merged
     }
 

@@ -83,6 +83,8 @@ struct DateRange {
 
     /// 9999-12-31T00:00:00Z: later ends would need five-digit years to answer with.
     static let lastDay: Int64 = 253_402_214_400_000_000
+    /// 0001-01-01T00:00:00Z: earlier times would need years before 1 to answer with.
+    static let firstDay: Int64 = -62_135_596_800_000_000
 
     /// The range a request's query names; a missing, malformed or reversed range is a 400.
     init(query request: Request, maxDays: Int64) throws {
@@ -186,7 +188,9 @@ enum QueryTime {
 enum BodyValue {
     /// An ISO 8601 date and time (`2026-01-31T12:00:00Z`, fractions and offsets allowed).
     static func time(_ text: String, field: String) throws -> Timestamp {
-        guard text.utf8.count > 10, let time = QueryTime.parse(text, endOfDay: false), time.microsecondsSince1970 < DateRange.lastDay else {
+        guard text.utf8.count > 10, let time = QueryTime.parse(text, endOfDay: false),
+            (DateRange.firstDay..<DateRange.lastDay).contains(time.microsecondsSince1970)
+        else {
             throw Problem.badField(field, "\(field) must be an ISO 8601 time such as 2026-01-31T12:00:00Z")
         }
         return time

@@ -21,8 +21,8 @@ public import Foundation
 /// A deleted session leaves every database; its events stay in the log.
 public struct WatchSessionsProjector: Projector {
     public let name = "watch-sessions"
-    /// 2: rows carry the log position of their start.
-    public let version: UInt32 = 2
+    /// 2: rows carry the log position of their start; 3: and their player-event count.
+    public let version: UInt32 = 3
     public let databases = ["sessions", "player_events", "all", "by_user", "by_user_session", "counts"]
     public let eventTypePrefixes = ["watch-session."]
 
@@ -41,8 +41,12 @@ public struct WatchSessionsProjector: Projector {
         let at = record.recordedAt
         if ViewKey.matches(type, Self.playerEvent) {
             let event = try PlayerEventRecorded.decode(record.payload)
-            guard try Self.row(event.sessionId, in: views) != nil else { return }
-            try views.put("player_events", Self.playerEventKey(event.sessionId, event.event), [])
+            guard var session = try Self.row(event.sessionId, in: views) else { return }
+            let key = Self.playerEventKey(event.sessionId, event.event)
+            guard try views.get("player_events", key) == nil else { return }
+            try views.put("player_events", key, [])
+            session.playerEventCount += 1
+            try views.put("sessions", ViewKey.uuid(session.sessionId), session.encoded())
         } else if ViewKey.matches(type, Self.started) {
             let event = try WatchSessionStarted.decode(record.payload)
             // A second start of the same id (an import of a doctored log) replaces the first.

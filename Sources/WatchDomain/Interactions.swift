@@ -103,7 +103,12 @@ public struct InteractionDetails: Sendable, Hashable, Codable {
     /// The first field that breaks a rule, with why; nil when all hold.
     public func problem() -> (field: String, message: String)? {
         if let value = interactionValue, !(1...10).contains(value) { return ("interactionValue", "interactionValue must be 1 to 10") }
-        if let mood = moodAtInteraction, mood.count > InteractionEvents.maxMoodCharacters || mood.isEmpty {
+        // Characters, as the spec's VARCHAR(50) counts them, and bytes, since one character
+        // may carry any number of combining marks.
+        if let mood = moodAtInteraction,
+            mood.isEmpty || mood.utf8.count > 4 * InteractionEvents.maxMoodCharacters
+                || mood.count > InteractionEvents.maxMoodCharacters
+        {
             return ("moodAtInteraction", "moodAtInteraction must be 1 to \(InteractionEvents.maxMoodCharacters) characters")
         }
         if let intensity = moodIntensityAtInteraction, !(1...10).contains(intensity) {

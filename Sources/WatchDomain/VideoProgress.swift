@@ -253,12 +253,14 @@ public struct ProgressEntry: Sendable, Hashable {
     }
 
     /// The merge rule of multi-device sync: the entry with the later `lastWatched` wins; at
-    /// equal times, the one with more watched; at equal both, the one already kept. So the
-    /// result doesn't depend on the order in which reports arrive.
+    /// equal times, the one with more watched; then the one whose player knew the longer
+    /// video length (a known length over none); at equal all three, the entries are the
+    /// same. So the result doesn't depend on the order in which reports arrive.
     public func supersedes(_ kept: ProgressEntry?) -> Bool {
         guard let kept else { return true }
         if lastWatched != kept.lastWatched { return lastWatched > kept.lastWatched }
-        return watchedDuration > kept.watchedDuration
+        if watchedDuration != kept.watchedDuration { return watchedDuration > kept.watchedDuration }
+        return (videoDurationMillis ?? 0) > (kept.videoDurationMillis ?? 0)
     }
 
     /// Whether the entry completes the video: watched at least `threshold` of its length

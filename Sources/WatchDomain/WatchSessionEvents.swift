@@ -22,6 +22,8 @@ public enum WatchSessionEvents {
 
     /// The most player events one request may carry.
     public static let maxPlayerEventsPerRequest = 1_000
+    /// The most player events one watch session may hold (each read with the session).
+    public static let maxPlayerEventsPerSession = 5_000
     /// The longest metadata value kept, in UTF-8 bytes.
     public static let maxMetadataBytes = 512
 

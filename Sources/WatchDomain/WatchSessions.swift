@@ -35,6 +35,8 @@ public struct WatchSession: Sendable, Hashable {
     public var updatedAt: Timestamp
     /// The log position of its start, which orders sessions recorded in the same microsecond.
     public var position: UInt64
+    /// How many distinct player events it has.
+    public var playerEventCount: UInt64 = 0
 
     /// The row a ``WatchSessionStarted`` event recorded at `at`, at log `position`, makes.
     public init(_ event: WatchSessionStarted, at: Timestamp, position: UInt64 = 0) {
@@ -78,6 +80,7 @@ public struct WatchSession: Sendable, Hashable {
         writer.write(createdAt)
         writer.write(updatedAt)
         writer.write(position)
+        writer.write(playerEventCount)
         return writer.bytes
     }
 
@@ -98,6 +101,7 @@ public struct WatchSession: Sendable, Hashable {
         createdAt = try reader.readTimestamp()
         updatedAt = try reader.readTimestamp()
         position = try reader.readUInt()
+        playerEventCount = reader.isAtEnd ? 0 : try reader.readUInt()
     }
 }
 
@@ -229,6 +233,13 @@ public enum WatchSessionDecider {
         try checkTimes(start: session.startTime, end: changes.endTime)
         try checkFigures(actual: changes.actualTimeWatchedMillis ?? 0, percentage: changes.percentageWatched ?? 0)
         let playerEvents = try distinctPlayerEvents(changes.playerEvents, videoDurationMillis: videoDurationMillis).filter { try !isRecorded($0) }
+        guard session.playerEventCount + UInt64(playerEvents.count) <= UInt64(WatchSessionEvents.maxPlayerEventsPerSession) else {
+            throw CommandError(
+                .invalid,
+                "a watch session may hold at most \(WatchSessionEvents.maxPlayerEventsPerSession) player events; it has \(session.playerEventCount)",
+                field: "userEvent"
+            )
+        }
         var events: [any DomainEvent] = []
         let endTime = changes.endTime.flatMap { $0 == session.endTime ? nil : $0 }
         let actual = changes.actualTimeWatchedMillis.flatMap { $0 == session.actualTimeWatchedMillis ? nil : $0 }

@@ -152,6 +152,10 @@ struct ProgressEndToEndTests {
                 #expect(try await server.send("GET", path, token: bob).status == 403, "\(path)")
             }
             #expect(try await server.send("DELETE", "/progress/alice/v", token: bob).status == 403)
+            let longUser = String(repeating: "a", count: 400)
+            let long = try await server.send("DELETE", "/progress/\(longUser)/\(String(repeating: "v", count: 128))", token: admin)
+            #expect(long.status == 400, "a user id too long to be a key is a 400, not a 500: \(long.text)")
+            #expect(long.json["field"] as? String == "userId")
             #expect(try await server.send("GET", "/progress/alice/v", token: admin).status == 200)
             #expect(try await server.send("PUT", "/videos/v", token: alice, json: ["duration": 10]).status == 403)
             for (method, path) in [("GET", "/progress/alice"), ("POST", "/progress/update"), ("GET", "/progress/summary/v"), ("PUT", "/videos/v")] {

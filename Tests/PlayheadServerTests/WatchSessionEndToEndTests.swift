@@ -163,6 +163,7 @@ struct WatchSessionEndToEndTests {
                 (with("endTime", "2022-12-31T23:59:59Z"), "endTime"),
                 (with("endTime", "yesterday"), "endTime"),
                 (with("startTime", "2023-13-01T00:00:00Z"), "startTime"),
+                (with("startTime", "0000-01-01T00:00:00+23:59"), "startTime"),
                 (with("percentageWatched", 101), "percentageWatched"),
                 (with("percentageWatched", -0.5), "percentageWatched"),
                 (with("percentageWatched", "lots"), "percentageWatched"),

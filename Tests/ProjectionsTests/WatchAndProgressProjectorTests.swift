@@ -239,6 +239,7 @@ struct WatchAndProgressProjectorTests {
             let recorded = [play, seek, play].map { PlayerEventRecorded(sessionId: ids[0], event: $0).proposed(actor: "t") }
             _ = try await store.log.append(AppendRequest(events: recorded))
             #expect(try queries.playerEvents(of: ids[0]) == [seek, play], "in event-time order, each once")
+            #expect(try queries.session(ids[0])?.playerEventCount == 2)
             #expect(try queries.isRecorded(seek, in: ids[0]))
 
             _ = try await store.log.append(AppendRequest(events: [WatchSessionDeleted(sessionId: ids[0]).proposed(actor: "t")]))

@@ -33,6 +33,10 @@ struct VideoProgressDeciderTests {
         #expect(orders.count == 24)
         for order in orders { #expect(merge(order) == entries[2]) }
         #expect(!entries[2].supersedes(entries[2]))
+        // Equal times and durations: the entry with the player's (longer) length wins, either way round.
+        let withLength = ProgressEntry(watchedDuration: 50, lastWatched: time(-10), videoDurationMillis: 600_000)
+        #expect(withLength.supersedes(entries[2]))
+        #expect(!entries[2].supersedes(withLength))
     }
 
     @Test("completion uses the catalogue's length and threshold, else the player's length at 90%")

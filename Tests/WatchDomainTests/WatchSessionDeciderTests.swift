@@ -147,6 +147,21 @@ struct WatchSessionDeciderTests {
                 isRecorded: { _ in false }
             )
         }
+        var full = session
+        full.playerEventCount = UInt64(WatchSessionEvents.maxPlayerEventsPerSession - 1)
+        #expect(
+            field {
+                _ = try WatchSessionDecider.update(
+                    WatchSessionChanges(playerEvents: [new, known]),
+                    session: full,
+                    sessionId: id,
+                    caller: alice,
+                    videoDurationMillis: nil,
+                    isRecorded: { _ in false }
+                )
+            } == "userEvent",
+            "past the per-session cap"
+        )
         #expect(try WatchSessionDecider.delete(session, sessionId: id, caller: Caller(userId: "root", isAdmin: true)).count == 1)
         #expect(throws: CommandError.self) { try WatchSessionDecider.delete(nil, sessionId: id, caller: alice) }
     }
