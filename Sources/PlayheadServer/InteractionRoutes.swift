@@ -119,8 +119,7 @@ struct InteractionRoutes {
             let caller = try context.requireCaller()
             let body = try await request.decodeJSON(TrackRequest.self)
             guard let type = InteractionType(name: body.interactionType) else {
-                let names = InteractionType.allCases.map(\.name).joined(separator: ", ")
-                throw Problem.badField("interactionType", "interactionType must be one of \(names)")
+                throw Problem.badField("interactionType", "interactionType must be one of \(InteractionType.allNames)")
             }
             let userId = body.userId.text
             let contentId = body.contentId.text
@@ -215,8 +214,7 @@ struct InteractionRoutes {
         var filter = InteractionFilter(userId: userId)
         if typeAllowed, let name = query.get("interactionType") {
             guard let type = InteractionType(name: name) else {
-                let names = InteractionType.allCases.map(\.name).joined(separator: ", ")
-                throw Problem.badField("interactionType", "interactionType must be one of \(names)")
+                throw Problem.badField("interactionType", "interactionType must be one of \(InteractionType.allNames)")
             }
             filter.type = type
         }

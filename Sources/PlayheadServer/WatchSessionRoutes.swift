@@ -19,8 +19,7 @@ struct PlayerEventBody: Codable {
     /// The parsed event; `field` names it in errors (`userEvent[2]`).
     func parsed(field: String) throws -> PlayerEvent {
         guard let kind = PlayerEventKind(name: event) else {
-            let names = PlayerEventKind.allCases.map(\.name).joined(separator: ", ")
-            throw Problem.badField("\(field).event", "\(field).event must be one of \(names)")
+            throw Problem.badField("\(field).event", "\(field).event must be one of \(PlayerEventKind.allNames)")
         }
         return PlayerEvent(
             event: kind,

@@ -44,7 +44,7 @@ public struct InteractionsProjector: Projector {
         // The triple decides the interaction, whatever id an imported event carries; an id
         // that another triple already has (a doctored import) gets one made from the
         // event's position, so that rebuilds agree.
-        var id = try views.get("by_triple", triple).map(ViewKey.uuid(bytes:)) ?? event.interactionId
+        var id = try views.get("by_triple", triple).map(ViewKey.uuid(suffixOf:)) ?? event.interactionId
         if let other = try Self.row(id, in: views), Self.tripleKey(other.userId, other.contentId, other.interactionType) != triple {
             id = Self.derivedID(record.position)
         }
@@ -61,16 +61,11 @@ public struct InteractionsProjector: Projector {
             try views.put("by_type_time", user + [event.interactionType.rawValue] + order, idBytes)
             let day = Self.dayKey(at)
             for kind in [Self.allTypes, event.interactionType.rawValue] {
-                try Self.increment("counts", user + [kind], views)
-                try Self.increment("daily", user + [kind] + day, views)
+                try views.addToCounter("counts", user + [kind], 1)
+                try views.addToCounter("daily", user + [kind] + day, 1)
             }
         }
-        try Self.increment("activity", user + Self.dayKey(at), views)
-    }
-
-    private static func increment(_ database: String, _ key: [UInt8], _ views: ViewTransaction) throws {
-        let count = try views.get(database, key).map(ViewKey.integer) ?? 0
-        try views.put(database, key, ViewKey.bigEndian(count + 1))
+        try views.addToCounter("activity", user + Self.dayKey(at), 1)
     }
 
     /// `row` tracked again by `event` at `at`: the latest details, one more in the count.
@@ -109,11 +104,6 @@ public struct InteractionsProjector: Projector {
     static func row(_ id: UUID, in views: ViewTransaction) throws -> Interaction? {
         try views.withValue("rows", ViewKey.uuid(id)) { bytes in try bytes.map { try Interaction(decoding: $0) } }
     }
-}
-
-extension ViewKey {
-    /// The UUID whose 16 bytes `bytes` holds.
-    static func uuid(bytes: [UInt8]) -> UUID { uuid(suffixOf: bytes) }
 }
 
 /// What a history or export reads: one user's interactions, newest first, optionally of one
@@ -162,7 +152,7 @@ public struct InteractionQueries: Sendable {
     public func interaction(user: String, content: String, type: InteractionType) throws -> Interaction? {
         try views.read(name) { tx in
             guard let id = try tx.get("by_triple", InteractionsProjector.tripleKey(user, content, type)) else { return nil }
-            return try InteractionsProjector.row(ViewKey.uuid(bytes: id), in: tx)
+            return try InteractionsProjector.row(ViewKey.uuid(suffixOf: id), in: tx)
         }
     }
 
@@ -245,7 +235,7 @@ public struct InteractionQueries: Sendable {
             guard key.starts(with: prefix) else { return false }
             if let stop, stop.lexicographicallyPrecedes(key[prefix.count..<(prefix.count + 8)]) { return false }
             last = key
-            return try body(ViewKey.uuid(bytes: value))
+            return try body(ViewKey.uuid(suffixOf: value))
         }
         return last
     }

@@ -188,6 +188,20 @@ public struct ViewTransaction {
     }
 }
 
+extension ViewTransaction {
+    /// Adds `change` to the counter stored under `key` (8 bytes big-endian; absent is 0),
+    /// removing the key when the counter comes back to 0.
+    public func addToCounter(_ database: String, _ key: [UInt8], _ change: Int64) throws {
+        let current = try get(database, key).map(ViewKey.integer) ?? 0
+        let next = UInt64(bitPattern: Int64(bitPattern: current) &+ change)
+        if next == 0 {
+            try delete(database, key)
+        } else {
+            try put(database, key, ViewKey.bigEndian(next))
+        }
+    }
+}
+
 /// A projector's database handles by name. A projector has a few databases, so a scan of
 /// short names beats hashing them on every access.
 struct DatabaseHandles: Sendable {

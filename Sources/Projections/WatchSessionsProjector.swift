@@ -54,7 +54,7 @@ public struct WatchSessionsProjector: Projector {
             let session = WatchSession(event, at: at, position: record.position)
             try views.put("sessions", ViewKey.uuid(session.sessionId), session.encoded())
             for (database, key) in Self.listKeys(session) { try views.put(database, key, []) }
-            for scope in Self.scopes(session) { try count(scope, by: 1, views) }
+            for scope in Self.scopes(session) { try views.addToCounter("counts", scope, 1) }
         } else if ViewKey.matches(type, Self.updated) {
             let event = try WatchSessionUpdated.decode(record.payload)
             guard var session = try Self.row(event.sessionId, in: views) else { return }
@@ -70,23 +70,13 @@ public struct WatchSessionsProjector: Projector {
         guard let session = try Self.row(id, in: views) else { return }
         try views.delete("sessions", ViewKey.uuid(id))
         for (database, key) in Self.listKeys(session) { try views.delete(database, key) }
-        for scope in Self.scopes(session) { try count(scope, by: -1, views) }
+        for scope in Self.scopes(session) { try views.addToCounter("counts", scope, -1) }
         var playerEvents: [[UInt8]] = []
         try views.forEach("player_events", prefix: ViewKey.uuid(id)) { key, _ in
             playerEvents.append(key)
             return true
         }
         for key in playerEvents { try views.delete("player_events", key) }
-    }
-
-    private func count(_ scope: [UInt8], by change: Int64, _ views: ViewTransaction) throws {
-        let current = try views.get("counts", scope).map(ViewKey.integer) ?? 0
-        let next = UInt64(bitPattern: Int64(bitPattern: current) &+ change)
-        if next == 0 {
-            try views.delete("counts", scope)
-        } else {
-            try views.put("counts", scope, ViewKey.bigEndian(next))
-        }
     }
 
     /// The list index keys of a session.

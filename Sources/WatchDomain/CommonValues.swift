@@ -154,6 +154,9 @@ public protocol NamedValue: CaseIterable, Codable, Hashable, Sendable {
 }
 
 extension NamedValue {
+    /// Every name, in declaration order, for messages: `play, pause, seek`.
+    public static var allNames: String { allCases.map(\.name).joined(separator: ", ") }
+
     /// The value a name stands for, nil for names Playhead does not know.
     public init?(name: String) {
         guard let value = Self.allCases.first(where: { $0.name == name }) else { return nil }

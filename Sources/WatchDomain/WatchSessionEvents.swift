@@ -132,10 +132,16 @@ public struct ClientMetadata: Sendable, Hashable, Codable {
         deviceType = try next()
     }
 
-    func validate() throws(DomainCodecError) {
+    /// The first field longer than ``WatchSessionEvents/maxMetadataBytes``, with why; nil when none is.
+    public func problem() -> (field: String, message: String)? {
         for field in fields where (field.value?.utf8.count ?? 0) > WatchSessionEvents.maxMetadataBytes {
-            throw DomainCodecError("userMetadata.\(field.name) must be at most \(WatchSessionEvents.maxMetadataBytes) bytes")
+            return ("userMetadata.\(field.name)", "userMetadata.\(field.name) must be at most \(WatchSessionEvents.maxMetadataBytes) bytes")
         }
+        return nil
+    }
+
+    func validate() throws(DomainCodecError) {
+        if let problem = problem() { throw DomainCodecError(problem.message) }
     }
 }
 

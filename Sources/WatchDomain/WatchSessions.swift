@@ -196,13 +196,7 @@ public enum WatchSessionDecider {
         }
         try checkTimes(start: draft.startTime, end: draft.endTime)
         try checkFigures(actual: draft.actualTimeWatchedMillis, percentage: draft.percentageWatched)
-        for field in draft.userMetadata.fields where (field.value?.utf8.count ?? 0) > WatchSessionEvents.maxMetadataBytes {
-            throw CommandError(
-                .invalid,
-                "userMetadata.\(field.name) must be at most \(WatchSessionEvents.maxMetadataBytes) bytes",
-                field: "userMetadata.\(field.name)"
-            )
-        }
+        if let problem = draft.userMetadata.problem() { throw CommandError(.invalid, problem.message, field: problem.field) }
         let playerEvents = try distinctPlayerEvents(draft.playerEvents, videoDurationMillis: videoDurationMillis)
         let started = WatchSessionStarted(
             sessionId: sessionId,
