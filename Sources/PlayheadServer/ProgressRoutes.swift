@@ -283,11 +283,7 @@ struct ProgressRoutes {
         let (merged, append) = try await runner.runAppending(caller: caller, correlation: context.correlationID) { [queries, clock] in
             let events = try VideoProgressDecider.record([report], userId: userId, caller: caller, now: clock(), source: source)
             guard wanted else { return (events, ProgressBody?.none) }
-            let new = ProgressEntry(
-                watchedDuration: report.watchedDuration,
-                lastWatched: report.lastWatched,
-                videoDurationMillis: report.videoDurationMillis
-            )
+            let new = ProgressEntry(events[0])
             let old = try queries.entry(user: userId, video: report.videoId)
             let kept = new.supersedes(old) ? new : old ?? new
             return (events, ProgressBody(userId: userId, videoId: report.videoId, entry: kept, video: try queries.video(report.videoId)))
@@ -299,11 +295,8 @@ struct ProgressRoutes {
     }
 
     private func progressList(of userId: String) throws -> ProgressList {
-        var videos: [String: VideoInfo?] = [:]
-        let entries = try queries.entries(user: userId).map { videoId, entry in
-            let video = try videos[videoId] ?? queries.video(videoId)
-            videos[videoId] = video
-            return ProgressList.Entry(
+        let entries = try queries.entries(user: userId).map { videoId, entry, video in
+            ProgressList.Entry(
                 videoId: videoId,
                 watchedDuration: entry.watchedDuration,
                 lastWatched: ISO8601Micros.format(entry.lastWatched),

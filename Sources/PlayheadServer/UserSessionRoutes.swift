@@ -21,7 +21,7 @@ struct UserSessionCommands: Sendable {
     }
 
     func heartbeat(_ sessionId: UUID, caller: Caller, correlation: UUID) async throws -> UserSessionDecider.HeartbeatOutcome {
-        try await decide(caller, correlation) { [queries, clock, timeout] in
+        try await runner.run(caller: caller, correlation: correlation) { [queries, clock, timeout] in
             try UserSessionDecider.heartbeat(
                 try queries.session(sessionId),
                 sessionId: sessionId,
@@ -34,13 +34,13 @@ struct UserSessionCommands: Sendable {
     }
 
     func end(_ sessionId: UUID, caller: Caller, correlation: UUID) async throws -> UserSessionDecider.EndOutcome {
-        try await decide(caller, correlation) { [queries] in
+        try await runner.run(caller: caller, correlation: correlation) { [queries] in
             try UserSessionDecider.end(try queries.session(sessionId), sessionId: sessionId, caller: caller)
         }
     }
 
     func setEngaged(_ engaged: Bool, _ sessionId: UUID, caller: Caller, correlation: UUID) async throws {
-        try await decide(caller, correlation) { [queries, clock, timeout] in
+        try await runner.run(caller: caller, correlation: correlation) { [queries, clock, timeout] in
             let events = try UserSessionDecider.setEngaged(
                 engaged,
                 try queries.session(sessionId),
@@ -53,13 +53,7 @@ struct UserSessionCommands: Sendable {
         }
     }
 
-    private func decide<Outcome: Sendable>(
-        _ caller: Caller,
-        _ correlation: UUID,
-        _ decide: @escaping @Sendable () throws -> (events: [any DomainEvent], outcome: Outcome)
-    ) async throws -> Outcome {
-        try await CommandRunner(store: store).run(caller: caller, correlation: correlation, decide)
-    }
+    private var runner: CommandRunner { CommandRunner(store: store) }
 }
 
 /// A session as the API shows it.

@@ -202,16 +202,16 @@ struct WatchSessionRoutes {
 
     /// The stored session with its player events, as the caller may see it (404 otherwise).
     private func body(of id: UUID, caller: Caller) throws -> WatchSessionBody {
-        guard let session = try queries.session(id), caller.mayAccess(session.userId) else {
+        guard let (session, playerEvents) = try queries.sessionWithPlayerEvents(id), caller.mayAccess(session.userId) else {
             throw Problem(.notFound, "no watch session \(id.uuidString.lowercased())")
         }
-        return WatchSessionBody(session, playerEvents: try queries.playerEvents(of: id))
+        return WatchSessionBody(session, playerEvents: playerEvents)
     }
 
     private func page(_ list: WatchSessionList, _ page: Pagination) throws -> Page {
         let result = try queries.page(of: list, limit: page.limit, offset: page.offset)
         return Page(
-            data: try result.sessions.map { WatchSessionBody($0, playerEvents: try queries.playerEvents(of: $0.sessionId)) },
+            data: zip(result.sessions, result.playerEvents).map { WatchSessionBody($0, playerEvents: $1) },
             total: result.total,
             limit: page.limit,
             offset: page.offset

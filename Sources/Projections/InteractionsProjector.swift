@@ -243,10 +243,8 @@ public struct InteractionQueries: Sendable {
     /// How many interactions match `filter`: a counter without dates; with dates, the day
     /// counters before each end of the range plus the keys of the day each end falls in.
     private func count(_ filter: InteractionFilter, _ tx: ViewTransaction) throws -> Int {
-        guard filter.start != nil || filter.end != nil else {
-            return Int(try tx.get("counts", filter.kind).map(ViewKey.integer) ?? 0)
-        }
         let total = Int(try tx.get("counts", filter.kind).map(ViewKey.integer) ?? 0)
+        guard filter.start != nil || filter.end != nil else { return total }
         let end = try filter.end.map { try createdBefore($0, filter, tx) } ?? total
         let start = try filter.start.map { try createdBefore($0, filter, tx) } ?? 0
         return max(end - start, 0)

@@ -220,8 +220,9 @@ public struct VideoProgressQueries: Sendable {
         try views.read(name) { try VideoProgressProjector.video(id, in: $0) }
     }
 
-    /// Every entry of the user, by video id.
-    public func entries(user: String) throws -> [(videoId: String, entry: ProgressEntry)] {
+    /// Every entry of the user, by video id, each with its video's catalogue entry (read in
+    /// the same snapshot: completion depends on it).
+    public func entries(user: String) throws -> [(videoId: String, entry: ProgressEntry, video: VideoInfo?)] {
         try views.read(name) { tx in
             let prefix = ViewKey.string(user)
             var entries: [(String, ProgressEntry)] = []
@@ -230,7 +231,7 @@ public struct VideoProgressQueries: Sendable {
                 entries.append((String(decoding: key.dropFirst(prefix.count), as: UTF8.self), entry))
                 return true
             }
-            return entries
+            return try entries.map { videoId, entry in (videoId, entry, try VideoProgressProjector.video(videoId, in: tx)) }
         }
     }
 

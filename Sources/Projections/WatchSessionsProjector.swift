@@ -99,6 +99,18 @@ public struct WatchSessionsProjector: Projector {
         ViewKey.uuid(id) + ViewKey.time(event.eventTime.timestamp) + [event.event.rawValue] + ViewKey.bigEndian(event.videoTimeMillis)
     }
 
+    /// A session's player events in event-time order: its `player_events` keys, decoded.
+    static func playerEvents(_ id: UUID, in views: ViewTransaction) throws -> [PlayerEvent] {
+        var events: [PlayerEvent] = []
+        try views.forEach("player_events", prefix: ViewKey.uuid(id)) { key, _ in
+            guard key.count == 33, let kind = PlayerEventKind(rawValue: key[24]) else { return true }
+            let time = ViewKey.timestamp(prefixOf: Array(key[16..<24]))
+            events.append(PlayerEvent(event: kind, eventTime: time, videoTimeMillis: ViewKey.integer(key[25..<33])))
+            return true
+        }
+        return events
+    }
+
     /// The stored row of a session, decoded; nil when there is none.
     static func row(_ id: UUID, in views: ViewTransaction) throws -> WatchSession? {
         try views.withValue("sessions", ViewKey.uuid(id)) { bytes in try bytes.map { try WatchSession(decoding: $0) } }
@@ -145,6 +157,8 @@ public struct WatchSessionPage: Sendable, Hashable {
     public var total: Int
     /// The sessions of the page, newest first.
     public var sessions: [WatchSession]
+    /// Each session's player events, in the order of ``sessions``.
+    public var playerEvents: [[PlayerEvent]]
 }
 
 /// The queries of the watch-sessions module, answered from ``WatchSessionsProjector``'s rows.
@@ -163,15 +177,14 @@ public struct WatchSessionQueries: Sendable {
 
     /// The session's player events in event-time order.
     public func playerEvents(of id: UUID) throws -> [PlayerEvent] {
+        try views.read(name) { try WatchSessionsProjector.playerEvents(id, in: $0) }
+    }
+
+    /// The session's row and its player events, read in one snapshot.
+    public func sessionWithPlayerEvents(_ id: UUID) throws -> (session: WatchSession, playerEvents: [PlayerEvent])? {
         try views.read(name) { tx in
-            var events: [PlayerEvent] = []
-            try tx.forEach("player_events", prefix: ViewKey.uuid(id)) { key, _ in
-                guard key.count == 33, let kind = PlayerEventKind(rawValue: key[24]) else { return true }
-                let time = ViewKey.timestamp(prefixOf: Array(key[16..<24]))
-                events.append(PlayerEvent(event: kind, eventTime: time, videoTimeMillis: ViewKey.integer(key[25..<33])))
-                return true
-            }
-            return events
+            guard let session = try WatchSessionsProjector.row(id, in: tx) else { return nil }
+            return (session, try WatchSessionsProjector.playerEvents(id, in: tx))
         }
     }
 
@@ -188,7 +201,7 @@ public struct WatchSessionQueries: Sendable {
             let total = try tx.get("counts", list.countKey).map(ViewKey.integer) ?? 0
             var sessions: [WatchSession] = []
             var skipped = 0
-            guard limit > 0, offset < total else { return WatchSessionPage(total: Int(total), sessions: []) }
+            guard limit > 0, offset < total else { return WatchSessionPage(total: Int(total), sessions: [], playerEvents: []) }
             try tx.forEach(list.database, prefix: list.prefix) { key, _ in
                 if skipped < offset {
                     skipped += 1
@@ -197,7 +210,8 @@ public struct WatchSessionQueries: Sendable {
                 if let session = try WatchSessionsProjector.row(ViewKey.uuid(suffixOf: key), in: tx) { sessions.append(session) }
                 return sessions.count < limit
             }
-            return WatchSessionPage(total: Int(total), sessions: sessions)
+            let playerEvents = try sessions.map { try WatchSessionsProjector.playerEvents($0.sessionId, in: tx) }
+            return WatchSessionPage(total: Int(total), sessions: sessions, playerEvents: playerEvents)
         }
     }
 }

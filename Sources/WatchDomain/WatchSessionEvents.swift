@@ -27,8 +27,15 @@ public enum WatchSessionEvents {
     /// The longest metadata value kept, in UTF-8 bytes.
     public static let maxMetadataBytes = 512
 
-    static func validatePercentage(_ value: Double) throws(DomainCodecError) {
-        guard value.isFinite, (0...100).contains(value) else { throw DomainCodecError("percentageWatched must be 0 to 100") }
+    /// The first of the figures that is out of range, with why; nil when both are in range.
+    static func figuresProblem(actual: UInt64?, percentage: Double?) -> (field: String, message: String)? {
+        if let percentage, !percentage.isFinite || !(0...100).contains(percentage) {
+            return ("percentageWatched", "percentageWatched must be 0 to 100")
+        }
+        if let actual, actual > Timecode.maxMilliseconds {
+            return ("actualTimeWatched", "actualTimeWatched must be at most 10000:00:00")
+        }
+        return nil
     }
 }
 
@@ -202,9 +209,10 @@ public struct WatchSessionStarted: DomainEvent {
     public func validate() throws(DomainCodecError) {
         try UserSessionEvents.validateUserId(userId)
         try ClientIdentifier.validate(videoId, field: "videoId")
-        try WatchSessionEvents.validatePercentage(percentageWatched)
+        if let problem = WatchSessionEvents.figuresProblem(actual: actualTimeWatchedMillis, percentage: percentageWatched) {
+            throw DomainCodecError(problem.message)
+        }
         if let endTime, endTime < startTime { throw DomainCodecError("endTime is before startTime") }
-        guard actualTimeWatchedMillis <= Timecode.maxMilliseconds else { throw DomainCodecError("actualTimeWatched is too long") }
         try userMetadata.validate()
     }
 
@@ -261,9 +269,8 @@ public struct WatchSessionUpdated: DomainEvent {
     public var stream: String { WatchSessionEvents.stream(sessionId) }
 
     public func validate() throws(DomainCodecError) {
-        if let percentageWatched { try WatchSessionEvents.validatePercentage(percentageWatched) }
-        if let actualTimeWatchedMillis, actualTimeWatchedMillis > Timecode.maxMilliseconds {
-            throw DomainCodecError("actualTimeWatched is too long")
+        if let problem = WatchSessionEvents.figuresProblem(actual: actualTimeWatchedMillis, percentage: percentageWatched) {
+            throw DomainCodecError(problem.message)
         }
     }
 

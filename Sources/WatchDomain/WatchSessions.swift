@@ -225,7 +225,7 @@ public enum WatchSessionDecider {
     ) throws -> [any DomainEvent] {
         let session = try owned(session, sessionId, by: caller)
         try checkTimes(start: session.startTime, end: changes.endTime)
-        try checkFigures(actual: changes.actualTimeWatchedMillis ?? 0, percentage: changes.percentageWatched ?? 0)
+        try checkFigures(actual: changes.actualTimeWatchedMillis, percentage: changes.percentageWatched)
         let playerEvents = try distinctPlayerEvents(changes.playerEvents, videoDurationMillis: videoDurationMillis).filter { try !isRecorded($0) }
         guard session.playerEventCount + UInt64(playerEvents.count) <= UInt64(WatchSessionEvents.maxPlayerEventsPerSession) else {
             throw CommandError(
@@ -262,12 +262,9 @@ public enum WatchSessionDecider {
         if let end, end < start { throw CommandError(.invalid, "endTime must not be before startTime", field: "endTime") }
     }
 
-    private static func checkFigures(actual: UInt64, percentage: Double) throws(CommandError) {
-        guard percentage.isFinite, (0...100).contains(percentage) else {
-            throw CommandError(.invalid, "percentageWatched must be 0 to 100", field: "percentageWatched")
-        }
-        guard actual <= Timecode.maxMilliseconds else {
-            throw CommandError(.invalid, "actualTimeWatched must be at most 10000:00:00", field: "actualTimeWatched")
+    private static func checkFigures(actual: UInt64?, percentage: Double?) throws(CommandError) {
+        if let problem = WatchSessionEvents.figuresProblem(actual: actual, percentage: percentage) {
+            throw CommandError(.invalid, problem.message, field: problem.field)
         }
     }
 
