@@ -8,12 +8,14 @@ let package = Package(
     name: "http-baseline",
     platforms: [.macOS(.v15)],
     dependencies: [
-        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.0")
     ],
     targets: [
+        // liblmdb, for --durable (the same module map as Playhead's Sources/CLMDB).
+        .systemLibrary(name: "CLMDB", path: "Sources/CLMDB"),
         .executableTarget(
             name: "http-baseline",
-            dependencies: [.product(name: "Hummingbird", package: "hummingbird")]
+            dependencies: ["CLMDB", .product(name: "Hummingbird", package: "hummingbird")]
         ),
     ]
 )

@@ -2,7 +2,11 @@
 // handler of that shape must do (read the path parameter, decode/encode JSON with Codable)
 // and nothing else: no auth, no storage, no middleware.
 //
-// Usage: http-baseline [--host HOST] [--port PORT]     (defaults 127.0.0.1, 8090)
+// Usage: http-baseline [--host HOST] [--port PORT] [--durable DIR]   (defaults 127.0.0.1, 8090)
+//
+// With --durable DIR, the three write routes (heartbeat, realtime, track) also append the
+// request's bytes to a raw LMDB table in DIR and answer after its fsync (DurableLog.swift):
+// the floor for a server that acknowledges only what is durable.
 import Hummingbird
 import Logging
 
@@ -111,9 +115,10 @@ struct HistoryResponse: ResponseEncodable {
 // Arguments, by hand: --host H, --port P (also --host=H, --port=P).
 var host = "127.0.0.1"
 var port = 8090
+var durableDirectory: String?
 var args = CommandLine.arguments.dropFirst()
 func fail(_ message: String) -> Never {
-    let text = "http-baseline: \(message)\nusage: http-baseline [--host HOST] [--port PORT]\n"
+    let text = "http-baseline: \(message)\nusage: http-baseline [--host HOST] [--port PORT] [--durable DIR]\n"
     _ = text.withCString { write(2, $0, strlen($0)) }  // stderr; `stderr` itself is not Sendable
     exit(2)
 }
@@ -133,8 +138,11 @@ while let arg = args.popFirst() {
             fail("--port needs a number 0...65535")
         }
         port = p
+    case "--durable":
+        guard let v = value ?? args.popFirst() else { fail("--durable needs a directory") }
+        durableDirectory = v
     case "-h", "--help":
-        print("usage: http-baseline [--host HOST] [--port PORT]")
+        print("usage: http-baseline [--host HOST] [--port PORT] [--durable DIR]")
         exit(0)
     default:
         fail("unknown argument \(arg)")
@@ -144,20 +152,47 @@ while let arg = args.popFirst() {
 var logger = Logger(label: "http-baseline")
 logger.logLevel = .warning  // per-request logging would skew the figures
 
+let log: DurableLog?
+do {
+    log = try durableDirectory.map { try DurableLog(directory: $0) }
+} catch {
+    fail("cannot open the durable log: \(error)")
+}
+
+/// With --durable, appends the request's body (read whole, and left readable for the
+/// decoder) and returns once it is durable; else does nothing.
+func appendBody(_ request: inout Request) async throws {
+    guard let log else { return }
+    let body = try await request.collectBody(upTo: 1 << 16)
+    try await log.append(Array(body.readableBytesView))
+}
+
 let router = Router()
 router.post("/user-sessions/heartbeat/:sessionId") { _, context -> HeartbeatResponse in
-    _ = try context.parameters.require("sessionId")
+    let sessionId = try context.parameters.require("sessionId")
+    try await log?.append(Array("heartbeat \(sessionId)".utf8))
     return HeartbeatResponse(status: "active", needsNewSession: false)
 }
 router.post("/progress/realtime") { request, context -> StatusResponse in
+    var request = request
+    try await appendBody(&request)
     _ = try await request.decode(as: RealtimeProgress.self, context: context)
     return StatusResponse(status: "received")
 }
 router.get("/progress/summary/:videoId") { _, context -> SummaryResponse in
     let videoId = try context.parameters.require("videoId")
-    return SummaryResponse(videoId: videoId, averageWatchedDuration: 1_800, completionRate: 0.1, viewers: 100_000, completedViewers: 10_000, videoDuration: 3_600)
+    return SummaryResponse(
+        videoId: videoId,
+        averageWatchedDuration: 1_800,
+        completionRate: 0.1,
+        viewers: 100_000,
+        completedViewers: 10_000,
+        videoDuration: 3_600
+    )
 }
 router.post("/interactions/track") { request, context -> InteractionResponse in
+    var request = request
+    try await appendBody(&request)
     let body = try await request.decode(as: TrackInteraction.self, context: context)
     return InteractionResponse(userId: body.userId.text, contentId: body.contentId.text, type: body.interactionType, value: body.interactionValue)
 }
