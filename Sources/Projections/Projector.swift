@@ -232,17 +232,20 @@ public struct ViewError: Error, Hashable, CustomStringConvertible {
 /// per database and key. Flushed in key order, so LMDB sees each changed row once and walks
 /// its pages in order.
 final class ViewOverlay {
-    /// A database and key. The key's first 16 bytes are kept inline as well: hashing and
-    /// comparing them needs no trip to the array's storage, which matters because a hash
-    /// table compares keys at every slot it probes.
+    /// A database and key. The key's length and first 16 bytes are kept inline as well:
+    /// hashing and comparing them needs no trip to the array's storage, which matters
+    /// because a hash table compares keys at every slot it probes, and the stored key's
+    /// array is a cache miss away.
     private struct Key: Hashable {
         let dbi: MDB_dbi
+        let count: UInt32
         let head: (UInt64, UInt64)
         let bytes: [UInt8]
 
         init(dbi: MDB_dbi, bytes: [UInt8]) {
             self.dbi = dbi
             self.bytes = bytes
+            count = UInt32(truncatingIfNeeded: bytes.count)
             var head: (UInt64, UInt64) = (0, 0)
             bytes.withUnsafeBytes { source in
                 withUnsafeMutableBytes(of: &head) { target in
@@ -255,8 +258,8 @@ final class ViewOverlay {
         func hash(into hasher: inout Hasher) {
             // One word for the head, database and length (the hasher mixes it well); the
             // tail, when there is one, as bytes.
-            hasher.combine(head.0 ^ (head.1 &* 0x9E37_79B9_7F4A_7C15) ^ (UInt64(dbi) << 48) ^ UInt64(bytes.count))
-            if bytes.count > 16 { bytes.withUnsafeBytes { hasher.combine(bytes: UnsafeRawBufferPointer(rebasing: $0.dropFirst(16))) } }
+            hasher.combine(head.0 ^ (head.1 &* 0x9E37_79B9_7F4A_7C15) ^ (UInt64(dbi) << 48) ^ UInt64(count))
+            if count > 16 { bytes.withUnsafeBytes { hasher.combine(bytes: UnsafeRawBufferPointer(rebasing: $0.dropFirst(16))) } }
         }
 
         /// LMDB's default order (bytes compared as unsigned, then the shorter first), by the
@@ -269,8 +272,8 @@ final class ViewOverlay {
         }
 
         static func == (left: Key, right: Key) -> Bool {
-            left.dbi == right.dbi && left.head == right.head && left.bytes.count == right.bytes.count
-                && (left.bytes.count <= 16 || left.bytes.dropFirst(16).elementsEqual(right.bytes.dropFirst(16)))
+            guard left.dbi == right.dbi && left.count == right.count && left.head == right.head else { return false }
+            return left.count <= 16 || left.bytes.withUnsafeBytes { l in right.bytes.withUnsafeBytes { r in l.elementsEqual(r) } }
         }
     }
 
