@@ -10,6 +10,15 @@ import WatchDomain
 struct FlexibleID: Decodable, Sendable {
     var text: String
 
+    /// A string or whole number of a flat body; nil for anything else.
+    init?(_ value: FlatJSONObject.Value?) {
+        switch value {
+        case .string(let text)?: self.text = text
+        case .integer(let number)?: text = String(number)
+        default: return nil
+        }
+    }
+
     init(from decoder: any Decoder) throws {
         let container = try decoder.singleValueContainer()
         if let text = try? container.decode(String.self) {
@@ -68,7 +77,7 @@ struct InteractionRoutes {
     let queries: InteractionQueries
     let clock: @Sendable () -> Timestamp
 
-    struct TrackRequest: Decodable {
+    struct TrackRequest: FlatDecodable {
         var userId: FlexibleID
         var contentId: FlexibleID
         var interactionType: String
@@ -79,6 +88,29 @@ struct InteractionRoutes {
         var context: String?
         var notes: String?
         var contentType: String?
+
+        init?(flat object: FlatJSONObject) {
+            guard let userId = FlexibleID(object["userId"]), let contentId = FlexibleID(object["contentId"]),
+                case .string(let interactionType)? = object["interactionType"],
+                let interactionValue = object.optionalInteger("interactionValue"),
+                let moodAtInteraction = object.optionalString("moodAtInteraction"),
+                let moodIntensityAtInteraction = object.optionalInteger("moodIntensityAtInteraction"),
+                let interactionDurationSeconds = object.optionalInteger("interactionDurationSeconds"),
+                let context = object.optionalString("context"),
+                let notes = object.optionalString("notes"),
+                let contentType = object.optionalString("contentType")
+            else { return nil }
+            self.userId = userId
+            self.contentId = contentId
+            self.interactionType = interactionType
+            self.interactionValue = interactionValue
+            self.moodAtInteraction = moodAtInteraction
+            self.moodIntensityAtInteraction = moodIntensityAtInteraction
+            self.interactionDurationSeconds = interactionDurationSeconds
+            self.context = context
+            self.notes = notes
+            self.contentType = contentType
+        }
     }
 
     /// A history page: `{"data":[…],"limit":…,"offset":…,"total":…,"userId":…}`, written

@@ -10,6 +10,11 @@ extension Request {
     func decodeJSON<T: Decodable>(_ type: T.Type, limit: Int = 1 << 16) async throws -> T {
         let buffer = try await body.collect(upTo: limit)
         guard buffer.readableBytes > 0 else { throw Problem.badField("body", "the request needs a JSON body") }
+        if let flat = T.self as? any FlatDecodable.Type,
+            let value = buffer.withUnsafeReadableBytes({ bytes in FlatJSONObject(bytes).flatMap { flat.init(flat: $0) } }) as? T
+        {
+            return value
+        }
         do {
             return try JSONDecoder().decode(T.self, from: Data(buffer.readableBytesView))
         } catch let error as DecodingError {

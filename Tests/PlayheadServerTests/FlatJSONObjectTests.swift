@@ -1,0 +1,108 @@
+import Foundation
+import Testing
+
+@testable import PlayheadServer
+
+@Suite("Flat JSON bodies: the fast path reads the common shape and declines the rest")
+struct FlatJSONObjectTests {
+    private func read(_ text: String) -> FlatJSONObject? {
+        Array(text.utf8).withUnsafeBytes { FlatJSONObject($0) }
+    }
+
+    private func read(bytes: [UInt8]) -> FlatJSONObject? {
+        bytes.withUnsafeBytes { FlatJSONObject($0) }
+    }
+
+    @Test("strings, whole numbers, booleans and null, with any JSON whitespace")
+    func readsPlainMembers() throws {
+        let object = try #require(
+            read(
+                " {\r\n\t\"a\" : \"zoë 🎬\", \"b\":-42,\"c\":0, \"d\":true,\"e\":false,\"f\":null, \"g\":\"\",\"h\":9223372036854775807,\"i\":-9223372036854775808 } \n"
+            )
+        )
+        #expect(object["a"] == .string("zoë 🎬"))
+        #expect(object["b"] == .integer(-42))
+        #expect(object["c"] == .integer(0))
+        #expect(object["d"] == .boolean(true))
+        #expect(object["e"] == .boolean(false))
+        #expect(object["f"] == .null)
+        #expect(object["g"] == .string(""))
+        #expect(object["h"] == .integer(.max))
+        #expect(object["i"] == .integer(.min))
+        #expect(object["missing"] == nil)
+        #expect(try #require(read("{}")).members.isEmpty)
+        #expect(try #require(read(" { } ")).members.isEmpty)
+    }
+
+    @Test(
+        "declines what it does not read itself",
+        arguments: [
+            "", " ", "[]", "\"text\"", "42", "{", "}", "{\"a\"}", "{\"a\":}", "{\"a\" 1}", "{\"a\":1,}", "{,}", "{\"a\":1 \"b\":2}",
+            "{\"a\":1}x", "{\"a\":1}{}", "{a:1}", "{'a':1}", "{\"a\":\"tab\\there\"}", "{\"a\\u0062\":1}", "{\"a\":\"\\\"\"}",
+            "{\"a\":1.5}", "{\"a\":1e3}", "{\"a\":1E3}", "{\"a\":1.0}", "{\"a\":01}", "{\"a\":-}", "{\"a\":+1}", "{\"a\":--1}",
+            "{\"a\":9223372036854775808}", "{\"a\":-9223372036854775809}", "{\"a\":99999999999999999999999}", "{\"a\":{}}",
+            "{\"a\":[]}", "{\"a\":[1]}", "{\"a\":{\"b\":1}}", "{\"a\":1,\"a\":2}", "{\"a\":nul}", "{\"a\":nulls}", "{\"a\":True}",
+            "{\"a\":\"unterminated}", "{\"a\":\"line\nbreak\"}", "{\"a\":NaN}", "{\"a\":0x10}",
+        ]
+    )
+    func declines(_ text: String) {
+        #expect(read(text) == nil, "\(text)")
+    }
+
+    @Test("declines invalid UTF-8 in a key or a value")
+    func declinesInvalidUTF8() {
+        #expect(read(bytes: Array("{\"a\":\"".utf8) + [0xC3, 0x28] + Array("\"}".utf8)) == nil)
+        #expect(read(bytes: Array("{\"".utf8) + [0xFF] + Array("\":1}".utf8)) == nil)
+        #expect(read(bytes: Array("{\"a\":\"".utf8) + [0xED, 0xA0, 0x80] + Array("\"}".utf8)) == nil, "a lone surrogate")
+    }
+
+    /// The fast path must never give a track body another meaning than `JSONDecoder` does: it
+    /// reads what `JSONDecoder` reads to the same values, and declines everything else.
+    @Test("a track body means the same through the fast path as through JSONDecoder")
+    func trackBodiesAgreeWithJSONDecoder() throws {
+        let bodies = [
+            #"{"userId":"u1","contentId":"c1","interactionType":"like"}"#,
+            #"{"userId":7,"contentId":-3,"interactionType":"rate","interactionValue":10,"moodIntensityAtInteraction":1}"#,
+            #"{"userId":"7","contentId":"x","interactionType":"view","interactionDurationSeconds":0,"moodAtInteraction":null,"notes":null}"#,
+            #"{"userId":"u","contentId":"c","interactionType":"play","context":"evening, with friends","notes":"zoë 🎬","contentType":"movie"}"#,
+            #"{"userId":"u","contentId":"c","interactionType":"play","unknown":true,"other":null,"more":12}"#,
+            #"{"userId":"u","contentId":"c","interactionType":"play","notes":"say \"hi\""}"#,
+            #"{"userId":1.5,"contentId":"c","interactionType":"play"}"#,
+            #"{"userId":null,"contentId":"c","interactionType":"play"}"#,
+            #"{"userId":true,"contentId":"c","interactionType":"play"}"#,
+            #"{"contentId":"c","interactionType":"play"}"#,
+            #"{"userId":"u","contentId":"c"}"#,
+            #"{"userId":"u","contentId":"c","interactionType":null}"#,
+            #"{"userId":"u","contentId":"c","interactionType":5}"#,
+            #"{"userId":"u","contentId":"c","interactionType":"play","interactionValue":"five"}"#,
+            #"{"userId":"u","contentId":"c","interactionType":"play","interactionValue":5.0}"#,
+            #"{"userId":"u","contentId":"c","interactionType":"play","interactionValue":9223372036854775807}"#,
+            #"{"userId":"u","contentId":"c","interactionType":"play","interactionValue":-9223372036854775808}"#,
+            #"{"userId":"u","contentId":"c","interactionType":"play","interactionValue":9223372036854775808}"#,
+            #"{"userId":"u","contentId":"c","interactionType":"play","notes":5}"#,
+            #"{"userId":"u","contentId":"c","interactionType":"play","notes":{"a":1}}"#,
+            #"{"userId":"u","contentId":"c","interactionType":"play","nested":{"a":[1,2]}}"#,
+            #"{"userId":"u","contentId":"c","interactionType":"play"} trailing"#,
+            #"[{"userId":"u","contentId":"c","interactionType":"play"}]"#,
+        ]
+        typealias Track = InteractionRoutes.TrackRequest
+        func fields(_ track: Track) -> [String?] {
+            [
+                track.userId.text, track.contentId.text, track.interactionType, track.interactionValue.map { "\($0)" },
+                track.moodAtInteraction, track.moodIntensityAtInteraction.map { "\($0)" },
+                track.interactionDurationSeconds.map { "\($0)" }, track.context, track.notes, track.contentType,
+            ]
+        }
+        var fastReads = 0
+        for body in bodies {
+            let decoded = try? JSONDecoder().decode(Track.self, from: Data(body.utf8))
+            let fast = read(body).flatMap { Track(flat: $0) }
+            if let fast {
+                fastReads += 1
+                let decoded = try #require(decoded, "the fast path read a body JSONDecoder rejects: \(body)")
+                #expect(fields(fast) == fields(decoded), "\(body)")
+            }
+        }
+        #expect(fastReads == 7, "the common bodies take the fast path")
+    }
+}
