@@ -22,6 +22,7 @@ struct FlatJSONObject {
     /// Reads `bytes`, or returns nil when they are not of the shape described above.
     init?(_ bytes: UnsafeRawBufferPointer) {
         var reader = Reader(bytes: bytes)
+        members.reserveCapacity(16)  // the hot bodies have about ten members: no regrowth
         guard reader.skipSpace(), reader.take(UInt8(ascii: "{")), reader.skipSpace() else { return nil }
         if reader.take(UInt8(ascii: "}")) {
             guard reader.skipSpace(), reader.atEnd else { return nil }
