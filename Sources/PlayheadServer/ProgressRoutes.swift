@@ -46,13 +46,27 @@ struct ProgressRoutes {
     let feed: ProgressFeed
     let clock: @Sendable () -> Timestamp
 
-    struct ReportRequest: Decodable {
+    struct ReportRequest: FlatDecodable {
         var userId: String
         var videoId: String
         var watchedDuration: Double
         var lastWatched: String?
         /// The video's length in seconds, as the player knows it.
         var videoDuration: Double?
+
+        init?(flat object: FlatJSONObject) {
+            guard case .string(let userId)? = object["userId"], case .string(let videoId)? = object["videoId"],
+                case .integer(let watchedDuration)? = object["watchedDuration"],
+                let lastWatched = object.optionalString("lastWatched"),
+                let videoDuration = object.optionalInteger("videoDuration")
+            else { return nil }
+            self.userId = userId
+            self.videoId = videoId
+            // A whole number in JSON is that Double to JSONDecoder too (both round to nearest).
+            self.watchedDuration = Double(watchedDuration)
+            self.lastWatched = lastWatched
+            self.videoDuration = videoDuration.map(Double.init)
+        }
     }
 
     struct SyncRequest: Decodable {

@@ -105,4 +105,34 @@ struct FlatJSONObjectTests {
         }
         #expect(fastReads == 7, "the common bodies take the fast path")
     }
+
+    @Test("a progress report means the same through the fast path as through JSONDecoder")
+    func progressReportsAgreeWithJSONDecoder() throws {
+        let bodies = [
+            #"{"userId":"u","videoId":"v","watchedDuration":120}"#,
+            #"{"userId":"u","videoId":"v","watchedDuration":0,"lastWatched":"2026-11-24T10:00:00Z","videoDuration":3600}"#,
+            #"{"userId":"u","videoId":"v","watchedDuration":9223372036854775807,"videoDuration":null,"lastWatched":null}"#,
+            #"{"userId":"u","videoId":"v","watchedDuration":-5}"#,
+            #"{"userId":"u","videoId":"v","watchedDuration":120.5}"#,
+            #"{"userId":"u","videoId":"v","watchedDuration":"120"}"#,
+            #"{"userId":7,"videoId":"v","watchedDuration":120}"#,
+            #"{"userId":"u","videoId":"v"}"#,
+            #"{"userId":"u","videoId":"v","watchedDuration":120,"videoDuration":"long"}"#,
+            #"{"userId":"u","videoId":"v","watchedDuration":120,"lastWatched":5}"#,
+        ]
+        typealias Report = ProgressRoutes.ReportRequest
+        func fields(_ report: Report) -> [String?] {
+            [report.userId, report.videoId, "\(report.watchedDuration)", report.lastWatched, report.videoDuration.map { "\($0)" }]
+        }
+        var fastReads = 0
+        for body in bodies {
+            let decoded = try? JSONDecoder().decode(Report.self, from: Data(body.utf8))
+            if let fast = read(body).flatMap({ Report(flat: $0) }) {
+                fastReads += 1
+                let decoded = try #require(decoded, "the fast path read a body JSONDecoder rejects: \(body)")
+                #expect(fields(fast) == fields(decoded), "\(body)")
+            }
+        }
+        #expect(fastReads == 4, "the common bodies take the fast path")
+    }
 }
