@@ -115,6 +115,7 @@ let package = Package(
                 "Projections",
                 "WatchDomain",
                 "EventLog",
+                .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],

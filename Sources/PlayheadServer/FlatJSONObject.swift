@@ -2,8 +2,9 @@
 /// `JSONDecoder`: the fast path for the hottest ingestion bodies.
 ///
 /// It reads only the common shape: an object whose keys are unescaped strings and whose
-/// values are unescaped strings, whole numbers that fit in an `Int64`, `true`, `false` or
-/// `null`, with no key twice. For anything else (an escape, a fraction or exponent, a
+/// values are unescaped strings, whole numbers that fit in an `Int64` (`-0` aside), `true`,
+/// `false` or `null`, with no key twice (keys compared as Swift strings, so canonically
+/// equivalent spellings count as the same key). For anything else (an escape, a fraction or exponent, a
 /// nested value, a duplicate key, bad UTF-8, a syntax error) it returns nil, and the caller
 /// decodes the body with `JSONDecoder`, which accepts or rejects it with its own message:
 /// the fast path never decides what a body means differently, it only declines.
@@ -108,7 +109,7 @@ struct FlatJSONObject {
             return value
         }
 
-        /// `-?(0|[1-9][0-9]*)` within `Int64`, not followed by a fraction or exponent.
+        /// `-?(0|[1-9][0-9]*)` within `Int64`, not `-0`, not followed by a fraction or exponent.
         private mutating func integer() -> Int64? {
             let negative = take(UInt8(ascii: "-"))
             let start = index
@@ -126,7 +127,8 @@ struct FlatJSONObject {
                 return nil
             }
             if negative {
-                guard magnitude <= UInt64(Int64.max) + 1 else { return nil }
+                // `-0` is 0 to an integer field but -0.0 to a Double one: left to JSONDecoder.
+                guard magnitude != 0, magnitude <= UInt64(Int64.max) + 1 else { return nil }
                 return magnitude == UInt64(Int64.max) + 1 ? Int64.min : -Int64(magnitude)
             }
             guard magnitude <= UInt64(Int64.max) else { return nil }

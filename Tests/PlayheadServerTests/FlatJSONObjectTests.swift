@@ -1,4 +1,5 @@
 import Foundation
+import Hummingbird
 import Testing
 
 @testable import PlayheadServer
@@ -42,7 +43,8 @@ struct FlatJSONObjectTests {
             "{\"a\":1.5}", "{\"a\":1e3}", "{\"a\":1E3}", "{\"a\":1.0}", "{\"a\":01}", "{\"a\":-}", "{\"a\":+1}", "{\"a\":--1}",
             "{\"a\":9223372036854775808}", "{\"a\":-9223372036854775809}", "{\"a\":99999999999999999999999}", "{\"a\":{}}",
             "{\"a\":[]}", "{\"a\":[1]}", "{\"a\":{\"b\":1}}", "{\"a\":1,\"a\":2}", "{\"a\":nul}", "{\"a\":nulls}", "{\"a\":True}",
-            "{\"a\":\"unterminated}", "{\"a\":\"line\nbreak\"}", "{\"a\":NaN}", "{\"a\":0x10}",
+            "{\"a\":\"unterminated}", "{\"a\":\"line\nbreak\"}", "{\"a\":NaN}", "{\"a\":0x10}", "{\"a\":-0}",
+            "\u{FEFF}{\"a\":1}", "{\"a\":1}\u{0}", "{\"a\":\"\u{0}\"}",
         ]
     )
     func declines(_ text: String) {
@@ -54,6 +56,43 @@ struct FlatJSONObjectTests {
         #expect(read(bytes: Array("{\"a\":\"".utf8) + [0xC3, 0x28] + Array("\"}".utf8)) == nil)
         #expect(read(bytes: Array("{\"".utf8) + [0xFF] + Array("\":1}".utf8)) == nil)
         #expect(read(bytes: Array("{\"a\":\"".utf8) + [0xED, 0xA0, 0x80] + Array("\"}".utf8)) == nil, "a lone surrogate")
+        #expect(read(bytes: Array("{\"a\":\"".utf8) + [0xC0, 0xAF] + Array("\"}".utf8)) == nil, "an overlong encoding")
+        #expect(read(bytes: Array("{\"a\":\"".utf8) + [0xF4, 0x90, 0x80, 0x80] + Array("\"}".utf8)) == nil, "past U+10FFFF")
+    }
+
+    /// A body type that tells which path made it.
+    struct Probe: FlatDecodable {
+        var name: String
+        var fastPath: Bool
+
+        init(from decoder: any Decoder) throws {
+            name = try decoder.container(keyedBy: CodingKeys.self).decode(String.self, forKey: .name)
+            fastPath = false
+        }
+
+        init?(flat object: FlatJSONObject) {
+            guard case .string(let name)? = object["name"] else { return nil }
+            self.name = name
+            fastPath = true
+        }
+
+        enum CodingKeys: String, CodingKey { case name }
+    }
+
+    @Test("decodeJSON takes the fast path for a flat body and JSONDecoder for the rest")
+    func decodeJSONChoosesThePath() async throws {
+        func decode(_ body: String) async throws -> Probe {
+            let request = Request(
+                head: HTTPRequest(method: .post, scheme: "http", authority: "localhost", path: "/"),
+                body: RequestBody(buffer: ByteBuffer(string: body))
+            )
+            return try await request.decodeJSON(Probe.self)
+        }
+        let flat = try await decode(#"{"name":"zoë"}"#)
+        #expect(flat.name == "zoë" && flat.fastPath)
+        let escaped = try await decode(#"{"name":"zo\u00eb"}"#)
+        #expect(escaped.name == "zoë" && !escaped.fastPath)
+        await #expect(throws: Problem.self) { try await decode(#"{"name":5}"#) }
     }
 
     /// The fast path must never give a track body another meaning than `JSONDecoder` does: it
@@ -83,6 +122,7 @@ struct FlatJSONObjectTests {
             #"{"userId":"u","contentId":"c","interactionType":"play","notes":{"a":1}}"#,
             #"{"userId":"u","contentId":"c","interactionType":"play","nested":{"a":[1,2]}}"#,
             #"{"userId":"u","contentId":"c","interactionType":"play"} trailing"#,
+            #"{"userId":-0,"contentId":"c","interactionType":"play","interactionValue":-0}"#,
             #"[{"userId":"u","contentId":"c","interactionType":"play"}]"#,
         ]
         typealias Track = InteractionRoutes.TrackRequest
@@ -119,6 +159,7 @@ struct FlatJSONObjectTests {
             #"{"userId":"u","videoId":"v"}"#,
             #"{"userId":"u","videoId":"v","watchedDuration":120,"videoDuration":"long"}"#,
             #"{"userId":"u","videoId":"v","watchedDuration":120,"lastWatched":5}"#,
+            #"{"userId":"u","videoId":"v","watchedDuration":-0,"videoDuration":-0}"#,
         ]
         typealias Report = ProgressRoutes.ReportRequest
         func fields(_ report: Report) -> [String?] {
