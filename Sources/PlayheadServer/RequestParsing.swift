@@ -6,7 +6,8 @@ import WatchDomain
 /// Reading path parameters, query parameters and JSON bodies, with a ``Problem`` naming
 /// the field for anything that is missing or malformed.
 extension Request {
-    /// Decodes the JSON body (at most `limit` bytes) as `T`.
+    /// Decodes the JSON body (at most `limit` bytes) as `T`: through ``FlatJSONObject`` when
+    /// `T` is ``FlatDecodable`` and the body has the flat shape, else with `JSONDecoder`.
     func decodeJSON<T: Decodable>(_ type: T.Type, limit: Int = 1 << 16) async throws -> T {
         let buffer = try await body.collect(upTo: limit)
         guard buffer.readableBytes > 0 else { throw Problem.badField("body", "the request needs a JSON body") }
