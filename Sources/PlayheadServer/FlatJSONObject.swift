@@ -137,7 +137,7 @@ struct FlatJSONObject {
     }
 }
 
-/// A body type with a fast path: ``Request/decodeJSON(_:limit:)`` first reads the body as a
+/// A body type with a fast path: `Request.decodeJSON` first reads the body as a
 /// ``FlatJSONObject`` and builds the value from it, and decodes with `JSONDecoder` only when
 /// either declines.
 protocol FlatDecodable: Decodable {

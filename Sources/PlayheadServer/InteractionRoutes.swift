@@ -77,17 +77,25 @@ struct InteractionRoutes {
     let queries: InteractionQueries
     let clock: @Sendable () -> Timestamp
 
+    /// The body of `POST /interactions/track`: who, what and how, and the details, whose
+    /// keys are the body's own.
     struct TrackRequest: FlatDecodable {
         var userId: FlexibleID
         var contentId: FlexibleID
         var interactionType: String
-        var interactionValue: Int64?
-        var moodAtInteraction: String?
-        var moodIntensityAtInteraction: Int64?
-        var interactionDurationSeconds: Int64?
-        var context: String?
-        var notes: String?
-        var contentType: String?
+        var details: InteractionDetails
+
+        private enum CodingKeys: String, CodingKey {
+            case userId, contentId, interactionType
+        }
+
+        init(from decoder: any Decoder) throws {
+            let container = try decoder.container(keyedBy: CodingKeys.self)
+            userId = try container.decode(FlexibleID.self, forKey: .userId)
+            contentId = try container.decode(FlexibleID.self, forKey: .contentId)
+            interactionType = try container.decode(String.self, forKey: .interactionType)
+            details = try InteractionDetails(from: decoder)
+        }
 
         init?(flat object: FlatJSONObject) {
             guard let userId = FlexibleID(object["userId"]), let contentId = FlexibleID(object["contentId"]),
@@ -103,13 +111,15 @@ struct InteractionRoutes {
             self.userId = userId
             self.contentId = contentId
             self.interactionType = interactionType
-            self.interactionValue = interactionValue
-            self.moodAtInteraction = moodAtInteraction
-            self.moodIntensityAtInteraction = moodIntensityAtInteraction
-            self.interactionDurationSeconds = interactionDurationSeconds
-            self.context = context
-            self.notes = notes
-            self.contentType = contentType
+            details = InteractionDetails(
+                interactionValue: interactionValue,
+                moodAtInteraction: moodAtInteraction,
+                moodIntensityAtInteraction: moodIntensityAtInteraction,
+                interactionDurationSeconds: interactionDurationSeconds,
+                context: context,
+                notes: notes,
+                contentType: contentType
+            )
         }
     }
 
@@ -155,15 +165,7 @@ struct InteractionRoutes {
             }
             let userId = body.userId.text
             let contentId = body.contentId.text
-            let details = InteractionDetails(
-                interactionValue: body.interactionValue,
-                moodAtInteraction: body.moodAtInteraction,
-                moodIntensityAtInteraction: body.moodIntensityAtInteraction,
-                interactionDurationSeconds: body.interactionDurationSeconds,
-                context: body.context,
-                notes: body.notes,
-                contentType: body.contentType
-            )
+            let details = body.details
             // Checked before the ids become keys of the lookup below.
             try ClientIdentifier.checkUser(userId)
             try ClientIdentifier.check(contentId, field: "contentId")

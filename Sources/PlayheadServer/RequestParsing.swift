@@ -6,20 +6,31 @@ import WatchDomain
 /// Reading path parameters, query parameters and JSON bodies, with a ``Problem`` naming
 /// the field for anything that is missing or malformed.
 extension Request {
-    /// Decodes the JSON body (at most `limit` bytes) as `T`: through ``FlatJSONObject`` when
-    /// `T` is ``FlatDecodable`` and the body has the flat shape, else with `JSONDecoder`.
+    /// Decodes the JSON body (at most `limit` bytes) as `T` with `JSONDecoder`.
     func decodeJSON<T: Decodable>(_ type: T.Type, limit: Int = 1 << 16) async throws -> T {
+        try Self.decode(T.self, from: try await jsonBody(limit: limit))
+    }
+
+    /// Decodes the JSON body (at most `limit` bytes) as `T`: through ``FlatJSONObject`` when
+    /// the body has the flat shape and `T` takes its members, else with `JSONDecoder`.
+    func decodeJSON<T: FlatDecodable>(_ type: T.Type, limit: Int = 1 << 16) async throws -> T {
+        let buffer = try await jsonBody(limit: limit)
+        if let value = buffer.withUnsafeReadableBytes({ FlatJSONObject($0).flatMap(T.init(flat:)) }) { return value }
+        return try Self.decode(T.self, from: buffer)
+    }
+
+    /// The whole body, at most `limit` bytes; a 400 when there is none.
+    private func jsonBody(limit: Int) async throws -> ByteBuffer {
         let buffer = try await body.collect(upTo: limit)
         guard buffer.readableBytes > 0 else { throw Problem.badField("body", "the request needs a JSON body") }
-        if let flat = T.self as? any FlatDecodable.Type,
-            let value = buffer.withUnsafeReadableBytes({ bytes in FlatJSONObject(bytes).flatMap { flat.init(flat: $0) } }) as? T
-        {
-            return value
-        }
+        return buffer
+    }
+
+    private static func decode<T: Decodable>(_ type: T.Type, from buffer: ByteBuffer) throws -> T {
         do {
             return try JSONDecoder().decode(T.self, from: Data(buffer.readableBytesView))
         } catch let error as DecodingError {
-            throw Self.problem(error)
+            throw problem(error)
         }
     }
 

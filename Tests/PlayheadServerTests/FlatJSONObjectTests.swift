@@ -1,6 +1,7 @@
 import Foundation
 import Hummingbird
 import Testing
+import WatchDomain
 
 @testable import PlayheadServer
 
@@ -127,10 +128,11 @@ struct FlatJSONObjectTests {
         ]
         typealias Track = InteractionRoutes.TrackRequest
         func fields(_ track: Track) -> [String?] {
-            [
-                track.userId.text, track.contentId.text, track.interactionType, track.interactionValue.map { "\($0)" },
-                track.moodAtInteraction, track.moodIntensityAtInteraction.map { "\($0)" },
-                track.interactionDurationSeconds.map { "\($0)" }, track.context, track.notes, track.contentType,
+            let details = track.details
+            return [
+                track.userId.text, track.contentId.text, track.interactionType, details.interactionValue.map { "\($0)" },
+                details.moodAtInteraction, details.moodIntensityAtInteraction.map { "\($0)" },
+                details.interactionDurationSeconds.map { "\($0)" }, details.context, details.notes, details.contentType,
             ]
         }
         var fastReads = 0
