@@ -241,7 +241,7 @@ public final class LMDBEventLog: Sendable {
                 throw EventLogError(.invalidRequest, "idempotencyKey must be 1 to \(EventLogLimits.maxIdempotencyKeyBytes) bytes")
             }
         }
-        for stream in request.expectations.keys where !(1...EventLogLimits.maxStreamBytes).contains(stream.utf8.count) {
+        for stream in request.expectations.keys where !(1...EventLogLimits.maxStreamBytes).contains(stream.string.utf8.count) {
             throw EventLogError(.invalidRequest, "expectations: stream ids must be 1 to \(EventLogLimits.maxStreamBytes) bytes")
         }
         var bytes = 0

@@ -137,10 +137,10 @@ final class LogWriter: @unchecked Sendable {
     private var head: LogPosition = 0
     private var lastRecordedAt = Int64.min
     /// Every stream the writer has seen, mutated in place during a batch; the batch's undo
-    /// list restores it if the commit fails.
-    @exclusivity(unchecked) private var streamCache: [String: CachedStream] = [:]
+    /// list restores it if the commit fails. Keyed by bytes, as the `streams` table is.
+    @exclusivity(unchecked) private var streamCache: [UTF8Key: CachedStream] = [:]
     /// Streams whose cached row is newer than the stored one, in the order they changed.
-    @exclusivity(unchecked) private var dirtyStreams: [String] = []
+    @exclusivity(unchecked) private var dirtyStreams: [UTF8Key] = []
     private var eventsSinceFlush: UInt64 = 0
     @exclusivity(unchecked) private var batchNumber: UInt64 = 0
     @exclusivity(unchecked) private var idGenerator = EventIDGenerator()
@@ -184,11 +184,11 @@ final class LogWriter: @unchecked Sendable {
             return (try reader.lastRecord().map { ($0.position, $0.recordedAt.microsecondsSince1970) }, tail)
         }
         if let last { (head, lastRecordedAt) = last }
-        for (stream, state) in tail { markRecovered(stream, state) }
+        for (stream, state) in tail { markRecovered(UTF8Key(stream), state) }
         eventsSinceFlush = UInt64(tail.count)
     }
 
-    private func markRecovered(_ stream: String, _ state: StreamState) {
+    private func markRecovered(_ stream: UTF8Key, _ state: StreamState) {
         if streamCache[stream]?.dirty != true { dirtyStreams.append(stream) }
         streamCache[stream] = CachedStream(state: state, batch: 0, dirty: true)
     }
@@ -258,9 +258,9 @@ final class LogWriter: @unchecked Sendable {
         var head: LogPosition
         var lastRecordedAt: Int64
         var dirtyCountAtStart: Int
-        var touched: [(stream: String, committed: StreamState, wasDirty: Bool)] = []
+        var touched: [(stream: UTF8Key, committed: StreamState, wasDirty: Bool)] = []
         var checkpoints: [(stream: String, version: UInt64, position: LogPosition)] = []
-        var idempotency: [String: ClosedRange<LogPosition>] = [:]
+        var idempotency: [UTF8Key: ClosedRange<LogPosition>] = [:]
     }
 
     /// Writes and commits one batch (an empty batch only flushes the stream rows), answering
@@ -435,7 +435,7 @@ final class LogWriter: @unchecked Sendable {
         for (stream, expected) in request.expectations {
             let actual = streamCache.values[try cacheIndex(of: stream, txn: txn, overlay: &overlay)].state.version
             if !expected.isSatisfied(by: actual) {
-                return .failure(WrongExpectedVersionError(stream: stream, expected: expected, actual: actual))
+                return .failure(WrongExpectedVersionError(stream: stream.string, expected: expected, actual: actual))
             }
         }
         var floor = overlay.lastRecordedAt
@@ -459,7 +459,7 @@ final class LogWriter: @unchecked Sendable {
 
         let first = overlay.head + 1
         for event in request.events {
-            let index = try cacheIndex(of: event.stream, txn: txn, overlay: &overlay)
+            let index = try cacheIndex(of: UTF8Key(event.stream), txn: txn, overlay: &overlay)
             let stream = streamCache.values[index].state
             let position = overlay.head + 1
             let recordedAt = max(event.recordedAt?.microsecondsSince1970 ?? now, overlay.lastRecordedAt)
@@ -484,7 +484,7 @@ final class LogWriter: @unchecked Sendable {
             overlay.lastRecordedAt = recordedAt
         }
         let positions = first...overlay.head
-        if let key = request.idempotencyKey { overlay.idempotency[key] = positions }
+        if let key = request.idempotencyKey { overlay.idempotency[UTF8Key(key)] = positions }
         return .success(
             AppendResult(positions: positions, deduplicated: false, recordedAt: Timestamp(microsecondsSince1970: overlay.lastRecordedAt))
         )
@@ -493,7 +493,7 @@ final class LogWriter: @unchecked Sendable {
     /// The cache slot of `stream`, loading its stored row on a miss (a stream missing from
     /// the cache is never dirty, so its stored row is current). The first touch in a batch
     /// records the committed row for rollback. One hash lookup on a hit.
-    private func cacheIndex(of stream: String, txn: OpaquePointer, overlay: inout Overlay) throws -> Dictionary<String, CachedStream>.Index {
+    private func cacheIndex(of stream: UTF8Key, txn: OpaquePointer, overlay: inout Overlay) throws -> Dictionary<UTF8Key, CachedStream>.Index {
         if let index = streamCache.index(forKey: stream) {
             if streamCache.values[index].batch != batchNumber {
                 let cached = streamCache.values[index]
@@ -502,7 +502,7 @@ final class LogWriter: @unchecked Sendable {
             }
             return index
         }
-        let stored = try StreamState.stored(stream, in: databases.streams, txn: txn)
+        let stored = try StreamState.stored(stream.string, in: databases.streams, txn: txn)
         overlay.touched.append((stream, stored, false))
         streamCache[stream] = CachedStream(state: stored, batch: batchNumber, dirty: false)
         guard let index = streamCache.index(forKey: stream) else {
@@ -513,14 +513,14 @@ final class LogWriter: @unchecked Sendable {
 
     /// Marks the stream at `index` as changed since its row was stored.
     @inline(__always)
-    private func markDirty(_ index: Dictionary<String, CachedStream>.Index) {
+    private func markDirty(_ index: Dictionary<UTF8Key, CachedStream>.Index) {
         guard !streamCache.values[index].dirty else { return }
         streamCache.values[index].dirty = true
         dirtyStreams.append(streamCache.keys[index])
     }
 
     private func storedIdempotency(_ key: String, txn: OpaquePointer, overlay: Overlay) throws -> ClosedRange<LogPosition>? {
-        if let positions = overlay.idempotency[key] { return positions }
+        if let positions = overlay.idempotency[UTF8Key(key)] { return positions }
         return try lookup(key, in: databases.idempotency, txn: txn) { IdempotencyValue.decode($0) } ?? nil
     }
 
@@ -546,7 +546,7 @@ final class LogWriter: @unchecked Sendable {
             // Sorted for locality of the puts only; any order is correct.
             for stream in dirtyStreams.sorted() {
                 guard let state = streamCache[stream]?.state, state.version > 0 else { continue }
-                try state.withEncoded { try store(stream, $0, in: databases.streams, txn: txn, cursor: cursor) }
+                try state.withEncoded { try store(stream.string, $0, in: databases.streams, txn: txn, cursor: cursor) }
             }
         }
         if flushingRows {
@@ -566,7 +566,7 @@ final class LogWriter: @unchecked Sendable {
             }
         }
         for (key, positions) in overlay.idempotency {
-            try IdempotencyValue.withEncoded(positions) { try store(key, $0, in: databases.idempotency, txn: txn) }
+            try IdempotencyValue.withEncoded(positions) { try store(key.string, $0, in: databases.idempotency, txn: txn) }
         }
     }
 }

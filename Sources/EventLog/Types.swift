@@ -117,14 +117,15 @@ public struct AppendRequest: Sendable, Hashable {
     /// The events, in the order they are to be stored.
     public var events: [ProposedEvent]
     /// Expected versions per stream, checked before anything is written. A stream that
-    /// is not named here is appended to whatever its version.
-    public var expectations: [String: ExpectedVersion]
+    /// is not named here is appended to whatever its version. Streams are keyed by their
+    /// bytes, as the log stores them (a string literal makes a key).
+    public var expectations: [UTF8Key: ExpectedVersion]
     /// When set, a retry with the same key returns the first append's positions and
     /// writes nothing. At most ``EventLogLimits/maxIdempotencyKeyBytes`` UTF-8 bytes.
     public var idempotencyKey: String?
 
     /// Creates a request.
-    public init(events: [ProposedEvent], expectations: [String: ExpectedVersion] = [:], idempotencyKey: String? = nil) {
+    public init(events: [ProposedEvent], expectations: [UTF8Key: ExpectedVersion] = [:], idempotencyKey: String? = nil) {
         self.events = events
         self.expectations = expectations
         self.idempotencyKey = idempotencyKey
@@ -132,7 +133,7 @@ public struct AppendRequest: Sendable, Hashable {
 
     /// A request for one stream with one expectation.
     public init(stream: String, expecting expected: ExpectedVersion, events: [ProposedEvent], idempotencyKey: String? = nil) {
-        self.init(events: events, expectations: [stream: expected], idempotencyKey: idempotencyKey)
+        self.init(events: events, expectations: [UTF8Key(stream): expected], idempotencyKey: idempotencyKey)
     }
 }
 

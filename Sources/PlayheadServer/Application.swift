@@ -31,7 +31,8 @@ public enum PlayheadHTTPServer {
     ) async throws -> some ApplicationProtocol {
         _ = PlayheadMetrics.registry
         let authority = try await TokenAuthority(secret: configuration.jwtSecret)
-        let router = Router(context: PlayheadRequestContext.self)
+        // Every GET route also answers HEAD (RFC 9110 §9.3.2): the same status and headers, no body.
+        let router = Router(context: PlayheadRequestContext.self, options: .autoGenerateHeadEndpoints)
         // Outermost first: every response, problem documents included, gets its request id,
         // is counted and logged with its final status.
         router.middlewares.add(RequestIDMiddleware())
@@ -71,18 +72,9 @@ public enum PlayheadHTTPServer {
 struct OperationsRoutes {
     let store: PlayheadStore
 
-    /// The OpenAPI document shipped with the server: `openapi.yaml` in the resource bundle
-    /// SwiftPM puts beside the executable. Looked up by hand, because `Bundle.module` stops
-    /// the process when the bundle is missing (a binary copied elsewhere); here that is a 404.
-    static let openAPIDocument: String? = {
-        let bundle = "playhead_PlayheadServer.resources"
-        let directories = [Bundle.main.bundleURL, Bundle.main.executableURL?.deletingLastPathComponent()].compactMap { $0 }
-        for directory in directories {
-            let file = directory.appendingPathComponent(bundle).appendingPathComponent("openapi.yaml")
-            if let document = try? String(contentsOf: file, encoding: .utf8) { return document }
-        }
-        return nil
-    }()
+    /// The OpenAPI document, compiled into the binary from `Resources/openapi.yaml` (SwiftPM's
+    /// `embedInCode` rule), so that it goes wherever the executable goes.
+    static let openAPIDocument = String(decoding: PackageResources.openapi_yaml, as: UTF8.self)
 
     struct Readiness: ResponseEncodable {
         var status: String
@@ -104,8 +96,7 @@ struct OperationsRoutes {
             )
         }
         router.get("openapi.yaml") { _, _ in
-            guard let document = Self.openAPIDocument else { throw Problem(.notFound, "the OpenAPI document is not installed") }
-            return Response(status: .ok, headers: [.contentType: "application/yaml"], body: .init(byteBuffer: ByteBuffer(string: document)))
+            Response(status: .ok, headers: [.contentType: "application/yaml"], body: .init(byteBuffer: ByteBuffer(string: Self.openAPIDocument)))
         }
         router.get("metrics") { _, context in
             _ = try context.requireAdmin()

@@ -1,13 +1,15 @@
-/// The members of a JSON body that is one flat object of plain values, read without
-/// `JSONDecoder`: the fast path for the hottest ingestion bodies.
+import EventLog
+
+/// The members of a JSON body that is one flat object of plain values, read without a
+/// general decoder: the fast path for the hottest ingestion bodies.
 ///
 /// It reads only the common shape: an object whose keys are unescaped strings and whose
 /// values are unescaped strings, whole numbers that fit in an `Int64` (`-0` aside), `true`,
-/// `false` or `null`, with no key twice (keys compared as Swift strings, so canonically
-/// equivalent spellings count as the same key). For anything else (an escape, a fraction or exponent, a
-/// nested value, a duplicate key, bad UTF-8, a syntax error) it returns nil, and the caller
-/// decodes the body with `JSONDecoder`, which accepts or rejects it with its own message:
-/// the fast path never decides what a body means differently, it only declines.
+/// `false` or `null`, with no key twice (keys compared by their bytes, as ``StrictJSON``
+/// compares them). For anything else (an escape, a fraction or exponent, a nested value, a
+/// duplicate key, bad UTF-8, a syntax error) it returns nil, and the caller decodes the body
+/// with ``StrictJSONDecoder``, which accepts or rejects it with its own message: the fast path
+/// never decides what a body means differently, it only declines.
 struct FlatJSONObject {
     /// A plain JSON value.
     enum Value: Equatable {
@@ -18,7 +20,7 @@ struct FlatJSONObject {
     }
 
     /// The members, by key.
-    private(set) var members: [String: Value] = [:]
+    private(set) var members: [UTF8Key: Value] = [:]
 
     /// Reads `bytes`, or returns nil when they are not of the shape described above.
     init?(_ bytes: UnsafeRawBufferPointer) {
@@ -31,7 +33,7 @@ struct FlatJSONObject {
         }
         while true {
             guard let key = reader.string(), reader.skipSpace(), reader.take(UInt8(ascii: ":")), reader.skipSpace(),
-                let value = reader.value(), members.updateValue(value, forKey: key) == nil, reader.skipSpace()
+                let value = reader.value(), members.updateValue(value, forKey: UTF8Key(key)) == nil, reader.skipSpace()
             else { return nil }
             if reader.take(UInt8(ascii: ",")) {
                 guard reader.skipSpace() else { return nil }
@@ -42,7 +44,7 @@ struct FlatJSONObject {
         }
     }
 
-    subscript(key: String) -> Value? { members[key] }
+    subscript(key: String) -> Value? { members[UTF8Key(key)] }
 
     /// A cursor over the body's bytes. Each method returns nil or false when the bytes
     /// ahead are not what it reads, leaving the whole read to fail.
@@ -127,7 +129,7 @@ struct FlatJSONObject {
                 return nil
             }
             if negative {
-                // `-0` is 0 to an integer field but -0.0 to a Double one: left to JSONDecoder.
+                // `-0` is 0 to an integer field but -0.0 to a Double one: left to the decoder.
                 guard magnitude != 0, magnitude <= UInt64(Int64.max) + 1 else { return nil }
                 return magnitude == UInt64(Int64.max) + 1 ? Int64.min : -Int64(magnitude)
             }
@@ -138,11 +140,11 @@ struct FlatJSONObject {
 }
 
 /// A body type with a fast path: `Request.decodeJSON` first reads the body as a
-/// ``FlatJSONObject`` and builds the value from it, and decodes with `JSONDecoder` only when
-/// either declines.
+/// ``FlatJSONObject`` and builds the value from it, and decodes with ``StrictJSONDecoder``
+/// only when either declines.
 protocol FlatDecodable: Decodable {
     /// The value from a flat body, or nil when a member is missing or of a type the field
-    /// does not take as is (then `JSONDecoder` decides, and names the field in its error).
+    /// does not take as is (then ``StrictJSONDecoder`` decides, and names the field in its error).
     init?(flat object: FlatJSONObject)
 }
 

@@ -227,8 +227,15 @@ struct InteractionRoutes {
             let format = query.get("format") ?? "json"
             guard format == "json" || format == "csv" else { throw Problem.badField("format", "format must be json or csv") }
             let includeMood = try Self.boolean(query.get("includeMoodData"), name: "includeMoodData") ?? false
+            let escapeFormulas = try Self.boolean(query.get("escapeFormulas"), name: "escapeFormulas") ?? true
             let filter = try Self.filter(userId, request, typeAllowed: false)
-            return InteractionExport(queries: queries, filter: filter, includeMood: includeMood, csv: format == "csv").response()
+            return InteractionExport(
+                queries: queries,
+                filter: filter,
+                includeMood: includeMood,
+                csv: format == "csv",
+                escapeFormulas: escapeFormulas
+            ).response()
         }
     }
 
@@ -370,6 +377,9 @@ struct InteractionExport: Sendable {
     let filter: InteractionFilter
     let includeMood: Bool
     let csv: Bool
+    /// Whether CSV cells that a spreadsheet would run as formulas are neutralised
+    /// (``csvField(_:escapeFormulas:)``); `escapeFormulas=false` asks for the exact text.
+    var escapeFormulas = true
 
     static let chunkSize = 1_000
 
@@ -398,7 +408,7 @@ struct InteractionExport: Sendable {
                     var text = ""
                     for row in rows {
                         if csv {
-                            text += Self.csvLine(row, includeMood: includeMood)
+                            text += Self.csvLine(row, includeMood: includeMood, escapeFormulas: escapeFormulas)
                         } else {
                             var json = JSONText(capacity: 400)
                             InteractionBody(row, includeMood: includeMood).write(to: &json)
@@ -423,7 +433,7 @@ struct InteractionExport: Sendable {
 
     static func csvHeader(includeMood: Bool) -> String { columns(includeMood: includeMood).joined(separator: ",") + "\r\n" }
 
-    static func csvLine(_ row: Interaction, includeMood: Bool) -> String {
+    static func csvLine(_ row: Interaction, includeMood: Bool, escapeFormulas: Bool = true) -> String {
         let details = row.details
         var fields: [String?] = [
             row.interactionId.uuidString.lowercased(), row.userId, row.contentId, row.interactionType.name, details.interactionValue.map(String.init),
@@ -433,14 +443,33 @@ struct InteractionExport: Sendable {
             details.interactionDurationSeconds.map(String.init), details.context, details.notes, details.contentType, String(row.count),
             ISO8601Micros.format(row.createdAt), ISO8601Micros.format(row.updatedAt),
         ]
-        return fields.map { csvField($0 ?? "") }.joined(separator: ",") + "\r\n"
+        return fields.map { csvField($0 ?? "", escapeFormulas: escapeFormulas) }.joined(separator: ",") + "\r\n"
     }
 
+    /// The first bytes that make a spreadsheet read a cell as a formula (OWASP, "CSV
+    /// Injection"; CWE-1236): `=`, `+`, `-`, `@`, a tab and a carriage return.
+    static let formulaTriggers: [UInt8] = [UInt8(ascii: "="), UInt8(ascii: "+"), UInt8(ascii: "-"), UInt8(ascii: "@"), 0x09, 0x0D]
+
     /// A field as RFC 4180 writes it: quoted, with quotes doubled, when it holds a comma, a
-    /// quote or a line break.
-    static func csvField(_ text: String) -> String {
-        guard text.utf8.contains(where: { $0 == UInt8(ascii: ",") || $0 == UInt8(ascii: "\"") || $0 == 10 || $0 == 13 }) else { return text }
-        return "\"" + text.replacingOccurrences(of: "\"", with: "\"\"") + "\""
+    /// quote or a line break. With `escapeFormulas`, a field that starts with one of
+    /// ``formulaTriggers`` is neutralised as OWASP describes: prefixed with `'` and quoted, so
+    /// that a spreadsheet shows it as text (`=1+1` is written `"'=1+1"`). Works on bytes: a
+    /// quote followed by a combining mark is still a quote to a CSV reader.
+    static func csvField(_ text: String, escapeFormulas: Bool = true) -> String {
+        let utf8 = text.utf8
+        let formula = escapeFormulas && utf8.first.map(formulaTriggers.contains) == true
+        guard formula || utf8.contains(where: { $0 == UInt8(ascii: ",") || $0 == UInt8(ascii: "\"") || $0 == 10 || $0 == 13 }) else {
+            return text
+        }
+        var bytes: [UInt8] = [UInt8(ascii: "\"")]
+        bytes.reserveCapacity(utf8.count + 4)
+        if formula { bytes.append(UInt8(ascii: "'")) }
+        for byte in utf8 {
+            bytes.append(byte)
+            if byte == UInt8(ascii: "\"") { bytes.append(byte) }
+        }
+        bytes.append(UInt8(ascii: "\""))
+        return String(decoding: bytes, as: UTF8.self)
     }
 }
 

@@ -1,3 +1,4 @@
+import EventLog
 import Foundation
 import Synchronization
 
@@ -16,10 +17,11 @@ final class ProgressFeed: Sendable {
     }
 
     private struct State {
-        /// The subscribers of each followed user, by subscription id.
-        var subscribers: [String: [UInt64: AsyncStream<Message>.Continuation]] = [:]
+        /// The subscribers of each followed user, by subscription id. Users and videos are
+        /// keyed by their bytes: two spellings of one text are two users.
+        var subscribers: [UTF8Key: [UInt64: AsyncStream<Message>.Continuation]] = [:]
         /// The log position of the last message sent per followed user and video.
-        var lastPositions: [String: [String: UInt64]] = [:]
+        var lastPositions: [UTF8Key: [UTF8Key: UInt64]] = [:]
     }
 
     private let state = Mutex(State())
@@ -33,6 +35,7 @@ final class ProgressFeed: Sendable {
     /// ends when its consumer stops iterating or is cancelled. A consumer that falls behind
     /// by more than 256 messages loses the oldest.
     func subscribe(_ userId: String) -> (messages: AsyncStream<Message>, finish: @Sendable () -> Void) {
+        let userId = UTF8Key(userId)
         let (stream, continuation) = AsyncStream.makeStream(of: Message.self, bufferingPolicy: .bufferingNewest(256))
         let id = lastID.add(1, ordering: .relaxed).newValue
         state.withLock { $0.subscribers[userId, default: [:]][id] = continuation }
@@ -57,13 +60,15 @@ final class ProgressFeed: Sendable {
     }
 
     /// Whether anyone follows `userId` (so that writers skip preparing messages nobody reads).
-    func hasSubscribers(_ userId: String) -> Bool { state.withLock { $0.subscribers[userId] != nil } }
+    func hasSubscribers(_ userId: String) -> Bool { state.withLock { $0.subscribers[UTF8Key(userId)] != nil } }
 
     /// Sends `message`, about `videoId` and made by the append at log `position`, to every
     /// subscriber of `userId`. Requests answered by one commit resume in any order, so a
     /// message older (by position) than the last one sent for the same video is dropped:
     /// subscribers never end on a stale state.
     func publish(_ message: Message, about videoId: String, at position: UInt64, to userId: String) {
+        let userId = UTF8Key(userId)
+        let videoId = UTF8Key(videoId)
         let continuations = state.withLock { state -> [AsyncStream<Message>.Continuation] in
             guard let followers = state.subscribers[userId] else { return [] }
             if let last = state.lastPositions[userId]?[videoId], last >= position { return [] }

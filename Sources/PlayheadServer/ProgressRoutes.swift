@@ -62,7 +62,7 @@ struct ProgressRoutes {
             else { return nil }
             self.userId = userId
             self.videoId = videoId
-            // A whole number in JSON is that Double to JSONDecoder too (both round to nearest).
+            // A whole number in JSON is that Double to the decoder too (both round to nearest).
             self.watchedDuration = Double(watchedDuration)
             self.lastWatched = lastWatched
             self.videoDuration = videoDuration.map(Double.init)
@@ -169,8 +169,8 @@ struct ProgressRoutes {
             }
             let list = try progressList(of: userId)
             if let position = append?.positions.upperBound, feed.hasSubscribers(userId) {
-                let synced = Set(reports.map(\.videoId))
-                for entry in list.progressData where synced.contains(entry.videoId) {
+                let synced = Set(reports.map { UTF8Key($0.videoId) })
+                for entry in list.progressData where synced.contains(UTF8Key(entry.videoId)) {
                     let body = ProgressBody(
                         userId: userId,
                         videoId: entry.videoId,
@@ -322,13 +322,16 @@ struct ProgressRoutes {
 
     /// The Server-Sent Events stream of `userId`'s progress.
     private func stream(_ userId: String) -> Response {
-        let (messages, finish) = feed.subscribe(userId)
+        let feed = feed
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         return Response(
             status: .ok,
             headers: [.contentType: "text/event-stream", .cacheControl: "no-cache"],
             body: ResponseBody { writer in
+                // Subscribed only once the body is written: a HEAD request, whose body is
+                // dropped, leaves no subscriber behind.
+                let (messages, finish) = feed.subscribe(userId)
                 // Sent at once, so that the client knows it is subscribed.
                 try await writer.write(ByteBuffer(string: "retry: 3000\n: subscribed to \(userId)\n\n"))
                 // A shutting-down server ends the stream, so that its clients reconnect elsewhere.

@@ -6,13 +6,13 @@ import WatchDomain
 /// Reading path parameters, query parameters and JSON bodies, with a ``Problem`` naming
 /// the field for anything that is missing or malformed.
 extension Request {
-    /// Decodes the JSON body (at most `limit` bytes) as `T` with `JSONDecoder`.
+    /// Decodes the JSON body (at most `limit` bytes) as `T` with ``StrictJSONDecoder``.
     func decodeJSON<T: Decodable>(_ type: T.Type, limit: Int = 1 << 16) async throws -> T {
         try Self.decode(T.self, from: try await jsonBody(limit: limit))
     }
 
     /// Decodes the JSON body (at most `limit` bytes) as `T`: through ``FlatJSONObject`` when
-    /// the body has the flat shape and `T` takes its members, else with `JSONDecoder`.
+    /// the body has the flat shape and `T` takes its members, else with ``StrictJSONDecoder``.
     func decodeJSON<T: FlatDecodable>(_ type: T.Type, limit: Int = 1 << 16) async throws -> T {
         let buffer = try await jsonBody(limit: limit)
         if let value = buffer.withUnsafeReadableBytes({ FlatJSONObject($0).flatMap(T.init(flat:)) }) { return value }
@@ -28,7 +28,7 @@ extension Request {
 
     private static func decode<T: Decodable>(_ type: T.Type, from buffer: ByteBuffer) throws -> T {
         do {
-            return try JSONDecoder().decode(T.self, from: Data(buffer.readableBytesView))
+            return try StrictJSONDecoder().decode(T.self, from: buffer.readableBytesView)
         } catch let error as DecodingError {
             throw problem(error)
         }

@@ -345,41 +345,43 @@ extension InteractionQueries {
         var patterns = InteractionPatterns()
         var types: [InteractionType: Int] = [:]
         var parts: [InteractionPatterns.TimeOfDay: Int] = [:]
-        var contentTypes: [String: Int] = [:]
+        var contentTypes: [UTF8Key: Int] = [:]
         var durationSum = 0.0
         var durations = 0
-        var pairs: [(x: Double, y: Double)] = []
+        var pairs: [(x: Int64, y: Int64)] = []
         try forEach(user: user) { row in
             patterns.totalInteractions += 1
             patterns.firstCreatedAt = min(patterns.firstCreatedAt ?? row.createdAt, row.createdAt)
             patterns.lastUpdatedAt = max(patterns.lastUpdatedAt ?? row.updatedAt, row.updatedAt)
             types[row.interactionType, default: 0] += 1
             parts[InteractionPatterns.TimeOfDay(minuteOfDay: minuteOfDay(row.createdAt)), default: 0] += 1
-            if let contentType = row.details.contentType { contentTypes[contentType, default: 0] += 1 }
+            if let contentType = row.details.contentType { contentTypes[UTF8Key(contentType), default: 0] += 1 }
             if let duration = row.details.interactionDurationSeconds {
                 durationSum += Double(duration)
                 durations += 1
             }
             if let intensity = row.details.moodIntensityAtInteraction, let value = row.details.interactionValue {
-                pairs.append((Double(intensity), Double(value)))
+                pairs.append((intensity, value))
             }
         }
         patterns.mostCommonType = Self.first(of: InteractionType.allCases, by: types)
         patterns.timeOfDay = Self.first(of: InteractionPatterns.TimeOfDay.allCases, by: parts)
-        patterns.contentTypePreference = Self.first(of: contentTypes.keys.sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) }, by: contentTypes)
+        patterns.contentTypePreference = Self.first(of: contentTypes.keys.sorted(), by: contentTypes)?.string
         patterns.averageDuration = durations == 0 ? 0 : durationSum / Double(durations)
-        patterns.moodCorrelation = Self.correlation(pairs)
+        let correlation = Self.correlation(pairs)
+        patterns.moodCorrelation = correlation?.value
 
         let today = InteractionsProjector.day(now)
         let activity = try activity(user: user, firstDay: today - 59, lastDay: today)
         for (day, count) in activity {
             if day > today - 30 { patterns.recentTrackings += count } else { patterns.previousTrackings += count }
         }
-        let recent = Double(patterns.recentTrackings)
-        let previous = Double(patterns.previousTrackings)
-        patterns.frequencyTrend = recent > previous * 1.1 ? .increasing : recent < previous * 0.9 ? .decreasing : .stable
-        if let correlation = patterns.moodCorrelation {
-            patterns.moodTrend = correlation >= 0.3 ? .positive : correlation <= -0.3 ? .negative : .neutral
+        // The 10% bounds in whole numbers: in floating point, 10 × 1.1 is 11.000000000000002.
+        let recent = Int128(patterns.recentTrackings)
+        let previous = Int128(patterns.previousTrackings)
+        patterns.frequencyTrend = recent * 10 > previous * 11 ? .increasing : recent * 10 < previous * 9 ? .decreasing : .stable
+        if let correlation {
+            patterns.moodTrend = correlation.atLeast(3) ? .positive : correlation.atMost(-3) ? .negative : .neutral
         }
         return patterns
     }
@@ -394,21 +396,58 @@ extension InteractionQueries {
         return best?.key
     }
 
-    /// Pearson's correlation coefficient; nil for fewer than two pairs or no variance.
-    static func correlation(_ pairs: [(x: Double, y: Double)]) -> Double? {
+    /// Pearson's correlation coefficient of whole-number pairs; nil for fewer than two pairs
+    /// or no variance.
+    static func correlation(_ pairs: [(x: Int64, y: Int64)]) -> Correlation? {
         guard pairs.count >= 2 else { return nil }
-        let n = Double(pairs.count)
-        let meanX = pairs.reduce(0) { $0 + $1.x } / n
-        let meanY = pairs.reduce(0) { $0 + $1.y } / n
-        var covariance = 0.0
-        var varianceX = 0.0
-        var varianceY = 0.0
-        for pair in pairs {
-            covariance += (pair.x - meanX) * (pair.y - meanY)
-            varianceX += (pair.x - meanX) * (pair.x - meanX)
-            varianceY += (pair.y - meanY) * (pair.y - meanY)
+        let n = Int128(pairs.count)
+        var sumX: Int128 = 0
+        var sumY: Int128 = 0
+        var sumXY: Int128 = 0
+        var sumXX: Int128 = 0
+        var sumYY: Int128 = 0
+        for (x, y) in pairs {
+            let (x, y) = (Int128(x), Int128(y))
+            sumX += x
+            sumY += y
+            sumXY += x * y
+            sumXX += x * x
+            sumYY += y * y
         }
+        // n² times the covariance and the variances: whole numbers, so r's sign and its
+        // comparison with a bound are exact.
+        let covariance = n * sumXY - sumX * sumY
+        let varianceX = n * sumXX - sumX * sumX
+        let varianceY = n * sumYY - sumY * sumY
         guard varianceX > 0, varianceY > 0 else { return nil }
-        return covariance / (varianceX * varianceY).squareRoot()
+        return Correlation(covariance: covariance, varianceX: varianceX, varianceY: varianceY)
+    }
+
+    /// r = covariance / √(varianceX × varianceY), kept as its whole-number parts (the pairs
+    /// hold ratings and intensities of 1 to 10, so the parts stay far inside `Int128`).
+    struct Correlation {
+        let covariance: Int128
+        let varianceX: Int128
+        let varianceY: Int128
+
+        /// r as a `Double`, for display.
+        var value: Double { Double(covariance) / (Double(varianceX) * Double(varianceY)).squareRoot() }
+
+        /// Whether r ≥ tenths / 10 (tenths ≥ 0), exactly: r ≥ b ⇔ cov ≥ 0 and cov² ≥ b²·vx·vy.
+        func atLeast(_ tenths: Int128) -> Bool { covariance >= 0 && squareExceeds(tenths) }
+
+        /// Whether r ≤ tenths / 10 (tenths ≤ 0), exactly.
+        func atMost(_ tenths: Int128) -> Bool { covariance <= 0 && squareExceeds(tenths) }
+
+        /// 100·cov² ≥ tenths²·vx·vy, falling back to `Double` past `Int128` (over 10⁷ pairs).
+        private func squareExceeds(_ tenths: Int128) -> Bool {
+            let left = covariance.multipliedReportingOverflow(by: covariance)
+            let right = varianceX.multipliedReportingOverflow(by: varianceY)
+            guard !left.overflow, !right.overflow,
+                case let (l, false) = left.partialValue.multipliedReportingOverflow(by: 100),
+                case let (r, false) = right.partialValue.multipliedReportingOverflow(by: tenths * tenths)
+            else { return abs(value) >= Double(abs(tenths)) / 10 }
+            return l >= r
+        }
     }
 }

@@ -189,13 +189,16 @@ public struct UserEngagement: Sendable, Hashable {
     public var mostWatched: [(videoId: String, watchedDuration: UInt64)]
 
     public static func == (left: UserEngagement, right: UserEngagement) -> Bool {
-        left.totals == right.totals && left.mostWatched.elementsEqual(right.mostWatched) { $0 == $1 }
+        left.totals == right.totals
+            && left.mostWatched.elementsEqual(right.mostWatched) {
+                $0.videoId.utf8.elementsEqual($1.videoId.utf8) && $0.watchedDuration == $1.watchedDuration
+            }
     }
 
     public func hash(into hasher: inout Hasher) {
         hasher.combine(totals)
         for video in mostWatched {
-            hasher.combine(video.videoId)
+            hasher.combine(UTF8Key(video.videoId))
             hasher.combine(video.watchedDuration)
         }
     }

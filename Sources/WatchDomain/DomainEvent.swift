@@ -98,7 +98,8 @@ public enum EventCatalog {
     private static func check<Event: DomainEvent>(_ type: Event.Type, stream: String, payload: [UInt8]) throws(DomainCodecError) {
         let event = try Event.decode(payload)
         try event.validate()
-        guard event.stream == stream else {
+        // Bytes, not `String` equality: `progress/zoe\u{308}` is another stream than `progress/zo\u{EB}`.
+        guard event.stream.utf8.elementsEqual(stream.utf8) else {
             throw DomainCodecError("a \(Event.eventType) event of \(event.stream) can't be stored in \(stream)")
         }
     }

@@ -19,6 +19,13 @@ public enum VideoProgressEvents {
 
     /// The share of a video's length that counts as completing it, unless its registration says otherwise.
     public static let defaultCompletionThreshold = 0.9
+
+    /// A completion threshold (0 < threshold ≤ 1) in millionths, the resolution at which
+    /// Playhead compares it: the nearest whole number to threshold × 1,000,000, so that the
+    /// decimal a client sent (0.55) is what counts, not its binary neighbour.
+    public static func thresholdPartsPerMillion(_ threshold: Double) -> UInt64 {
+        UInt64((min(max(threshold, 0), 1) * 1_000_000).rounded())
+    }
     /// The longest watched duration accepted, in seconds (10,000 hours).
     public static let maxWatchedSeconds: UInt64 = 36_000_000
     /// How far ahead of the server's clock a `lastWatched` may be: further, and one device's
@@ -265,10 +272,15 @@ public struct ProgressEntry: Sendable, Hashable {
 
     /// Whether the entry completes the video: watched at least `threshold` of its length
     /// (the catalogue's length, else the player's). Unknown length: not completed.
+    ///
+    /// Compared in whole numbers, never in floating point, where 0.55 × 100,000 ms is
+    /// 55,000.00000000001: the threshold counts to a millionth
+    /// (``VideoProgressEvents/thresholdPartsPerMillion(_:)``), so 0.55 of 100 s is 55 s exactly.
     public func isCompleted(video: VideoInfo?) -> Bool {
         guard let length = video?.durationMillis ?? videoDurationMillis, length > 0 else { return false }
         let threshold = video?.completionThreshold ?? VideoProgressEvents.defaultCompletionThreshold
-        return Double(watchedDuration) * 1_000 >= threshold * Double(length)
+        let watchedMillis = UInt128(watchedDuration) * 1_000
+        return watchedMillis * 1_000_000 >= UInt128(VideoProgressEvents.thresholdPartsPerMillion(threshold)) * UInt128(length)
     }
 
     /// The stored form.

@@ -197,7 +197,7 @@ public enum WatchSessionDecider {
         try checkTimes(start: draft.startTime, end: draft.endTime)
         try checkFigures(actual: draft.actualTimeWatchedMillis, percentage: draft.percentageWatched)
         if let problem = draft.userMetadata.problem() { throw CommandError(.invalid, problem.message, field: problem.field) }
-        let playerEvents = try distinctPlayerEvents(draft.playerEvents, videoDurationMillis: videoDurationMillis)
+        let playerEvents = try withinVideo(try distinctPlayerEvents(draft.playerEvents), videoDurationMillis: videoDurationMillis)
         let started = WatchSessionStarted(
             sessionId: sessionId,
             userId: caller.userId,
@@ -226,7 +226,10 @@ public enum WatchSessionDecider {
         let session = try owned(session, sessionId, by: caller)
         try checkTimes(start: session.startTime, end: changes.endTime)
         try checkFigures(actual: changes.actualTimeWatchedMillis, percentage: changes.percentageWatched)
-        let playerEvents = try distinctPlayerEvents(changes.playerEvents, videoDurationMillis: videoDurationMillis).filter { try !isRecorded($0) }
+        // Only new events are checked against the video's length: one recorded while the video
+        // was longer stays valid, and a client re-sending its whole list must not be refused.
+        let newEvents = try distinctPlayerEvents(changes.playerEvents).filter { try !isRecorded($0.event) }
+        let playerEvents = try withinVideo(newEvents, videoDurationMillis: videoDurationMillis)
         guard session.playerEventCount + UInt64(playerEvents.count) <= UInt64(WatchSessionEvents.maxPlayerEventsPerSession) else {
             throw CommandError(
                 .invalid,
@@ -268,24 +271,27 @@ public enum WatchSessionDecider {
         }
     }
 
-    /// The events of `reported` without repeats, in the order given, each checked against
-    /// the video's length.
-    private static func distinctPlayerEvents(_ reported: [PlayerEvent], videoDurationMillis: UInt64?) throws(CommandError) -> [PlayerEvent] {
+    /// The events of `reported` without repeats, in the order given, with their index in it.
+    private static func distinctPlayerEvents(_ reported: [PlayerEvent]) throws(CommandError) -> [(index: Int, event: PlayerEvent)] {
         guard reported.count <= WatchSessionEvents.maxPlayerEventsPerRequest else {
             throw CommandError(.invalid, "userEvent may hold at most \(WatchSessionEvents.maxPlayerEventsPerRequest) events", field: "userEvent")
         }
         var seen: Set<PlayerEvent> = []
-        var distinct: [PlayerEvent] = []
-        for (index, event) in reported.enumerated() {
-            if let duration = videoDurationMillis, event.videoTimeMillis > duration {
-                throw CommandError(
-                    .invalid,
-                    "userEvent[\(index)].videoTime is past the end of the video (\(Timecode.format(duration)))",
-                    field: "userEvent[\(index)].videoTime"
-                )
-            }
-            if seen.insert(event).inserted { distinct.append(event) }
+        return reported.enumerated().filter { seen.insert($0.element).inserted }.map { ($0.offset, $0.element) }
+    }
+
+    /// `events`, each checked against the video's length (when known).
+    private static func withinVideo(
+        _ events: [(index: Int, event: PlayerEvent)],
+        videoDurationMillis: UInt64?
+    ) throws(CommandError) -> [PlayerEvent] {
+        if let duration = videoDurationMillis, let late = events.first(where: { $0.event.videoTimeMillis > duration }) {
+            throw CommandError(
+                .invalid,
+                "userEvent[\(late.index)].videoTime is past the end of the video (\(Timecode.format(duration)))",
+                field: "userEvent[\(late.index)].videoTime"
+            )
         }
-        return distinct
+        return events.map(\.event)
     }
 }
