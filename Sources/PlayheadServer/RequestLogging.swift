@@ -1,6 +1,6 @@
 import HTTPTypes
-public import Hummingbird
-public import Logging
+import Hummingbird
+import Logging
 import ServiceLifecycle
 import Synchronization
 

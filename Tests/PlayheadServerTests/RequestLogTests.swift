@@ -6,6 +6,7 @@ import Projections
 import ServiceLifecycle
 import Synchronization
 import Testing
+import WatchDomain
 
 @testable import PlayheadServer
 
@@ -192,10 +193,12 @@ struct RequestLogTests {
 
         let lines = captured.all
         let address = "http://127.0.0.1:\(port)"
-        let first = try #require(lines.first)
-        #expect(first.message == "playhead serving" && first.level == .notice)
-        #expect(first.metadata["address"] == address)
-        #expect(first.metadata["store"] == directory)
+        // Hummingbird's own lines come first; the start line comes before any request's.
+        let startIndex = try #require(lines.firstIndex { $0.message == "playhead serving" })
+        #expect(lines[startIndex].level == .notice)
+        #expect(lines[startIndex].metadata["address"] == address)
+        #expect(lines[startIndex].metadata["store"] == directory)
+        #expect(!lines[..<startIndex].contains { $0.message == "request" })
 
         let requestLines = lines.filter { $0.message == "request" }
         #expect(requestLines.count == replies.count)
