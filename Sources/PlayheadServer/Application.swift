@@ -24,6 +24,10 @@ public enum PlayheadHTTPServer {
     }
 
     /// The application serving `store`; `onServerRunning` gets the bound port.
+    ///
+    /// It logs `playhead serving` (with the address and the store) at `notice` once it
+    /// listens, one line per request at `info` (``RequestLogMiddleware``), and
+    /// `playhead stopped` at `notice` once it has stopped serving.
     public static func application(
         store: PlayheadStore,
         configuration: ServerConfiguration,
