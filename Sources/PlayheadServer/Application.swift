@@ -24,6 +24,10 @@ public enum PlayheadHTTPServer {
     }
 
     /// The application serving `store`; `onServerRunning` gets the bound port.
+    ///
+    /// It logs `playhead serving` (with the address and the store) at `notice` once it
+    /// listens, one line per request at `info` (``RequestLogMiddleware``), and
+    /// `playhead stopped` at `notice` once it has stopped serving.
     public static func application(
         store: PlayheadStore,
         configuration: ServerConfiguration,
@@ -37,7 +41,7 @@ public enum PlayheadHTTPServer {
         // is counted and logged with its final status.
         router.middlewares.add(RequestIDMiddleware())
         router.middlewares.add(HTTPMetricsMiddleware())
-        router.middlewares.add(LogRequestsMiddleware(.info))
+        router.middlewares.add(RequestLogMiddleware(.info))
         router.middlewares.add(ProblemMiddleware())
         router.middlewares.add(BearerAuthMiddleware(authority: authority))
 
@@ -58,12 +62,24 @@ public enum PlayheadHTTPServer {
         InteractionRoutes(runner: runner, queries: InteractionQueries(views: store.projections), clock: configuration.clock).add(to: router)
         OperationsRoutes(store: store).add(to: router)
 
+        let logger = configuration.logger
+        let host = configuration.host
+        let address = BoundAddress("http://\(host):\(configuration.port)")
         return Application(
             router: router,
-            configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "playhead"),
-            services: [ViewsWatcher(store: store, interval: configuration.viewsPollInterval, logger: configuration.logger)],
-            onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? configuration.port) },
-            logger: configuration.logger
+            configuration: .init(address: .hostname(host, port: configuration.port), serverName: "playhead"),
+            services: [
+                // First, so that a shutdown reaches it last (see StopLogService).
+                StopLogService(logger: logger, address: address),
+                ViewsWatcher(store: store, interval: configuration.viewsPollInterval, logger: logger),
+            ],
+            onServerRunning: { channel in
+                let port = channel.localAddress?.port ?? configuration.port
+                address.text = "http://\(host):\(port)"
+                logger.notice("playhead serving", metadata: ["address": .string(address.text), "store": .string(store.directory)])
+                await onServerRunning(port)
+            },
+            logger: logger
         )
     }
 }

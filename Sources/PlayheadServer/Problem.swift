@@ -90,22 +90,3 @@ struct ProblemMiddleware: RouterMiddleware {
         }
     }
 }
-
-/// Sets `X-Request-Id` on every response: the id Hummingbird gave the request, which its
-/// log lines carry as `hb.request.id`.
-struct RequestIDMiddleware: RouterMiddleware {
-    typealias Context = PlayheadRequestContext
-
-    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
-        var context = context
-        let id = context.id
-        context.requestID = id
-        var response = try await next(request, context)
-        response.headers[.requestID] = id
-        return response
-    }
-}
-
-extension HTTPField.Name {
-    static let requestID = Self("X-Request-Id")!
-}
