@@ -42,7 +42,8 @@ public enum PlayheadHTTPServer {
         router.middlewares.add(RequestIDMiddleware())
         router.middlewares.add(HTTPMetricsMiddleware())
         router.middlewares.add(RequestLogMiddleware(.info))
-        router.middlewares.add(ProblemMiddleware())
+        let routes = RouteTable()
+        router.middlewares.add(ProblemMiddleware(routes: routes))
         router.middlewares.add(BearerAuthMiddleware(authority: authority))
 
         let queries = UserSessionQueries(views: store.projections)
@@ -65,6 +66,7 @@ public enum PlayheadHTTPServer {
         let logger = configuration.logger
         let host = configuration.host
         let address = BoundAddress("http://\(host):\(configuration.port)")
+        routes.record(router)
         return Application(
             router: router,
             configuration: .init(address: .hostname(host, port: configuration.port), serverName: "playhead"),

@@ -50,10 +50,20 @@ public struct Problem: Error, HTTPResponseError, CustomStringConvertible {
 /// anything unexpected into a logged 500 that reveals nothing.
 struct ProblemMiddleware: RouterMiddleware {
     typealias Context = PlayheadRequestContext
+    /// The served routes: a path the router knows, asked with another method, is a 405.
+    var routes = RouteTable()
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         do {
             return try await next(request, context)
+        } catch let error as HTTPError where error.status == .notFound && error.body == nil {
+            // The router found no route for this method; another method may have one.
+            guard let allowed = routes.allowedMethods(request.uri.path) else {
+                return try Self.problem(for: error, context: context).response(from: request, context: context)
+            }
+            var problem = Problem(.methodNotAllowed, "\(request.method.rawValue) is not allowed here; use \(allowed.joined(separator: ", "))")
+            problem.headers[.allow] = allowed.joined(separator: ", ")
+            return try problem.response(from: request, context: context)
         } catch {
             return try Self.problem(for: error, context: context).response(from: request, context: context)
         }

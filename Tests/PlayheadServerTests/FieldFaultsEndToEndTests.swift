@@ -186,6 +186,15 @@ struct FieldFaultsEndToEndTests {
             let alice = try await server.token("alice")
             #expect(try await server.send("HEAD", "/progress/alice", token: alice).status == 200)
             #expect(try await server.send("HEAD", "/nowhere", token: alice).status == 404)
+            // A known path asked with a method it does not serve: 405 with the methods it does.
+            for (method, path, allowed) in [
+                ("DELETE", "/health", "GET, HEAD"), ("DELETE", "/progress/sync", "POST"), ("PUT", "/progress/alice", "GET, HEAD"),
+                ("POST", "/watch-sessions/6a1f0c3e-2b7d-4c9a-8e51-0d4b7f2a9c13", "DELETE, GET, HEAD, PATCH"),
+            ] {
+                let reply = try await server.send(method, path, token: alice)
+                #expect(reply.status == 405, "\(method) \(path)")
+                #expect(reply.header("Allow") == allowed, "\(method) \(path)")
+            }
         }
     }
 }
