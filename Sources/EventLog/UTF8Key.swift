@@ -1,3 +1,9 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 /// A string that compares and hashes by its UTF-8 bytes, for ids used as keys.
 ///
 /// Swift's `String` equality and hashing follow Unicode canonical equivalence: `"zo\u{EB}"`
@@ -11,11 +17,26 @@ public struct UTF8Key: Hashable, Sendable, CustomStringConvertible {
     /// The key of `string`.
     public init(_ string: String) { self.string = string }
 
-    public static func == (left: UTF8Key, right: UTF8Key) -> Bool { left.string.utf8.elementsEqual(right.string.utf8) }
+    // Both on the writer's hot path (its stream cache): a length check and one memcmp, and
+    // the bytes hashed in one call, where a walk of the UTF-8 views was 4 times slower than
+    // `String`'s own lookup.
+    public static func == (left: UTF8Key, right: UTF8Key) -> Bool {
+        let (l, r) = (left.string.utf8, right.string.utf8)
+        guard l.count == r.count else { return false }
+        guard l.count > 0 else { return true }
+        let equal = l.withContiguousStorageIfAvailable { lb in
+            r.withContiguousStorageIfAvailable { rb in
+                memcmp(UnsafeRawBufferPointer(lb).baseAddress, UnsafeRawBufferPointer(rb).baseAddress, lb.count) == 0
+            }
+        }
+        return (equal ?? nil) ?? l.elementsEqual(r)
+    }
 
     public func hash(into hasher: inout Hasher) {
-        var string = string
-        string.withUTF8 { hasher.combine(bytes: UnsafeRawBufferPointer($0)) }
+        // The same byte stream either way: `combine(bytes:)` feeds the hasher as the bytes one by one would.
+        if string.utf8.withContiguousStorageIfAvailable({ hasher.combine(bytes: UnsafeRawBufferPointer($0)) }) == nil {
+            for byte in string.utf8 { hasher.combine(byte) }
+        }
     }
 
     public var description: String { string }

@@ -261,7 +261,9 @@ struct InteractionRoutes {
         }
         func time(_ name: String, endOfDay: Bool) throws -> Timestamp? {
             guard let text = query.get(name) else { return nil }
-            guard let time = QueryTime.parse(text, endOfDay: endOfDay), time.microsecondsSince1970 < DateRange.lastDay else {
+            guard let time = QueryTime.parse(text, endOfDay: endOfDay),
+                (DateRange.firstDay..<DateRange.lastDay).contains(time.microsecondsSince1970)
+            else {
                 throw Problem.badField(name, "\(name) must be an ISO 8601 date (2026-01-31) or time (2026-01-31T12:00:00Z)")
             }
             return time

@@ -116,6 +116,9 @@ struct DateRange {
         start = try parse("startDate", endOfDay: false)
         end = try parse("endDate", endOfDay: true)
         guard start < end else { throw Problem.badField("endDate", "endDate must be after startDate") }
+        guard start.microsecondsSince1970 >= Self.firstDay else {
+            throw Problem.badField("startDate", "startDate must be on or after 0001-01-01")
+        }
         guard end.microsecondsSince1970 < Self.lastDay else { throw Problem.badField("endDate", "endDate must be before 9999-12-31") }
         guard end.microsecondsSince1970 - start.microsecondsSince1970 <= maxDays * 86_400_000_000 else {
             throw Problem.badField("endDate", "the range may span at most \(maxDays) days")

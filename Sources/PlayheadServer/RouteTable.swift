@@ -28,23 +28,24 @@ final class RouteTable: Sendable {
         routes.withLock { $0 = Array(byPattern.values) }
     }
 
-    /// The methods served at `path`, sorted, with `HEAD` wherever `GET` is; nil when no route
-    /// matches it. Where several patterns match, the router takes the one with a literal
-    /// segment earliest (`/progress/sync` over `/progress/:userId`), and so does this.
+    /// The methods served at `path`, sorted, with `HEAD` wherever `GET` is; nil when the
+    /// router has no route there. Walks the patterns as the router's trie does: at each
+    /// segment a literal match wins over a capture, with no going back (`/progress/summary`
+    /// follows the literal `summary` and finds no route, though `/progress/{userId}` would
+    /// match it).
     func allowedMethods(_ path: String) -> [String]? {
         let parts = path.split(separator: "/", omittingEmptySubsequences: true)
-        let best = routes.withLock { routes -> Route? in
-            let matching = routes.filter { route in
-                route.segments.count == parts.count
-                    && zip(route.segments, parts).allSatisfy { segment, part in segment.map { $0.utf8.elementsEqual(part.utf8) } ?? true }
+        let methods = routes.withLock { routes -> Set<String>? in
+            var candidates = routes
+            for (index, part) in parts.enumerated() {
+                candidates = candidates.filter { $0.segments.count > index }
+                let literal = candidates.filter { $0.segments[index].map { $0.utf8.elementsEqual(part.utf8) } ?? false }
+                candidates = literal.isEmpty ? candidates.filter { $0.segments[index] == nil } : literal
             }
-            return matching.min { left, right in
-                // The first segment where one pattern is literal and the other a capture decides.
-                for (l, r) in zip(left.segments, right.segments) where (l == nil) != (r == nil) { return l != nil }
-                return false
-            }
+            let found = candidates.filter { $0.segments.count == parts.count }
+            return found.isEmpty ? nil : found.reduce(into: Set<String>()) { $0.formUnion($1.methods) }
         }
-        guard let methods = best?.methods else { return nil }
+        guard let methods else { return nil }
         var allowed = methods
         if allowed.contains("GET") { allowed.insert("HEAD") }
         return allowed.sorted()

@@ -197,4 +197,23 @@ struct FieldFaultsEndToEndTests {
             }
         }
     }
+
+    @Test("a date range before year 1 is refused, not echoed with a clamped year")
+    func rangesBeforeYearOne() async throws {
+        try await TestServer.run { server in
+            let admin = try await server.token("ops", admin: true)
+            for path in [
+                "/metrics/sessions?startDate=0000-01-01T00:00%2B01:00&endDate=0000-01-02",
+                "/metrics/sessions/daily?startDate=0000-12-31&endDate=0001-01-02",
+            ] {
+                let reply = try await server.send("GET", path, token: admin)
+                #expect(reply.status == 400, "\(path): \(reply.text)")
+                #expect(reply.json["field"] as? String == "startDate")
+            }
+            let history = try await server.send("GET", "/interactions/history/ops?startDate=0000-06-01", token: admin)
+            #expect(history.status == 400 && history.json["field"] as? String == "startDate", "\(history.text)")
+            let ok = try await server.send("GET", "/metrics/sessions?startDate=0001-01-01&endDate=0001-01-02", token: admin)
+            #expect(ok.status == 200, "\(ok.text)")
+        }
+    }
 }
