@@ -42,8 +42,8 @@ struct ExportCommand: AsyncParsableCommand {
             try EventLine.write(from: log, first: from, last: last, to: handle)
         } catch let damage as RecordFormatError {
             printError(
-                "export: stopped at position \(damage.position): \(damage.reason); the events before it were written. "
-                    + "The log is damaged: see Docs/operations.md, \"A damaged log\"."
+                "export: stopped: the log is damaged at position \(damage.position): \(damage.reason); the export is "
+                    + "incomplete. See Docs/operations.md, \"A damaged log\"."
             )
             throw ExitCode(1)
         }

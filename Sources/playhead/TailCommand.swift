@@ -42,8 +42,8 @@ struct TailCommand: AsyncParsableCommand {
             }
         } catch let damage as RecordFormatError {
             printError(
-                "tail: stopped at position \(damage.position): \(damage.reason). "
-                    + "The log is damaged: see Docs/operations.md, \"A damaged log\"."
+                "tail: stopped: the log is damaged at position \(damage.position): \(damage.reason). "
+                    + "See Docs/operations.md, \"A damaged log\"."
             )
             throw ExitCode(1)
         }
