@@ -140,7 +140,13 @@ extension LMDBEventLog {
         guard let file = try LMDBDataFile(path: directory + "/data.mdb") else {
             throw LMDBDamage(page: nil, "\(directory)/data.mdb is missing")
         }
-        guard var check = try LMDBStructureCheck(file: file, transaction: UInt64(truncatingIfNeeded: mdb_txn_id(txn)), expectedDatabases: Self.databaseNames, map: map)
+        guard
+            var check = try LMDBStructureCheck(
+                file: file,
+                transaction: UInt64(truncatingIfNeeded: mdb_txn_id(txn)),
+                expectedDatabases: Self.databaseNames,
+                map: map
+            )
         else { return nil }
         return try check.run()
     }

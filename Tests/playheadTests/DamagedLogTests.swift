@@ -171,7 +171,9 @@ struct DamagedLogTests {
             let target = "crash-test task 1 append 7"
             let lines = try tailLines(try playhead(["tail", "--data-dir", store]).stdout)
             let position = try #require(
-                lines.first { Data(base64Encoded: $0["payloadBase64"] as? String ?? "").map { String(decoding: $0, as: UTF8.self) } == target }?["position"]
+                lines.first { Data(base64Encoded: $0["payloadBase64"] as? String ?? "").map { String(decoding: $0, as: UTF8.self) } == target }?[
+                    "position"
+                ]
                     as? Int
             )
             try alterDataFile(of: store) { data, _ in
@@ -193,7 +195,10 @@ struct DamagedLogTests {
             for arguments in [["tail"], ["tail", "--follow"], ["tail", "--from", "\(position)"]] {
                 let tail = try run(arguments + ["--data-dir", store])
                 #expect(tail.exited(1), "\(arguments): \(tail)")
-                #expect(tail.stderr.contains("tail: stopped: the log is damaged at position \(position): checksum mismatch"), "\(arguments): \(tail.stderr)")
+                #expect(
+                    tail.stderr.contains("tail: stopped: the log is damaged at position \(position): checksum mismatch"),
+                    "\(arguments): \(tail.stderr)"
+                )
             }
             // Past the damage, the log still reads.
             let after = try run(["export", "--data-dir", store, "--from", "\(position + 1)"])
@@ -282,11 +287,12 @@ struct DamagedLogTests {
             var generator = SeededGenerator(seed: 11)
             for flip in 0..<24 {
                 var index = Int(generator.next() % UInt64(total))
-                guard let range = ranges.first(where: { range in
-                    if index < range.count { return true }
-                    index -= range.count
-                    return false
-                })
+                guard
+                    let range = ranges.first(where: { range in
+                        if index < range.count { return true }
+                        index -= range.count
+                        return false
+                    })
                 else { continue }
                 let offset = range.offset + index
                 let copy = directory + "/flip-\(flip)"
@@ -295,7 +301,10 @@ struct DamagedLogTests {
                 data[offset] ^= UInt8(truncatingIfNeeded: generator.next() % 255 + 1)
                 try data.write(to: URL(fileURLWithPath: copy + "/log/data.mdb"))
                 let verify = try run(["verify", "--data-dir", copy])
-                #expect(!verify.bySignal && (verify.status == 1 || (verify.status == 0 && range.use != "checked")), "byte \(offset) (\(range.use)): \(verify)")
+                #expect(
+                    !verify.bySignal && (verify.status == 1 || (verify.status == 0 && range.use != "checked")),
+                    "byte \(offset) (\(range.use)): \(verify)"
+                )
             }
         }
     }

@@ -1,6 +1,7 @@
-@testable import EventLog
 import Foundation
 import Testing
+
+@testable import EventLog
 
 /// `MDB_RDONLY`: the probe only reads the reader table.
 private let readOnlyFlag: UInt32 = 0x20000
