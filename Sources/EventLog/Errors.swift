@@ -11,6 +11,7 @@ public struct EventLogError: Error, Hashable, CustomStringConvertible {
             case newerFormat = "newer format"
             case recordedAtWentBack = "recorded-at went back"
             case alreadyOpen = "already open"
+            case damaged
         }
 
         private let base: Base
@@ -33,6 +34,10 @@ public struct EventLogError: Error, Hashable, CustomStringConvertible {
         /// This process already has the log open: share that instance (LMDB forbids opening
         /// one environment twice in a process).
         public static let alreadyOpen = Code(.alreadyOpen)
+        /// The log's data file is damaged (truncated, or a page LMDB cannot read): it is not
+        /// opened. `playhead verify` names the damage; Docs/operations.md, "A damaged log",
+        /// says what to do.
+        public static let damaged = Code(.damaged)
 
         public var description: String { base.rawValue }
     }

@@ -12,16 +12,23 @@ import Darwin
 package struct LMDBError: Error, CustomStringConvertible {
     package let code: Int32
     package let operation: String
+    /// Said instead of LMDB's text for `code`, when set (the damage found before opening).
+    package let detail: String?
 
-    package init(code: Int32, operation: String) {
+    package init(code: Int32, operation: String, detail: String? = nil) {
         self.code = code
         self.operation = operation
+        self.detail = detail
     }
 
     package var description: String {
+        if let detail { return "\(operation): \(detail)" }
         let text = mdb_strerror(code).map { String(cString: $0) } ?? "unknown error"
         return "\(operation): \(text) (\(code))"
     }
+
+    /// Whether the data file was found damaged before LMDB opened it.
+    package var isDamage: Bool { code == MDB_CORRUPTED && detail != nil }
 
     package var isMapFull: Bool { code == MDB_MAP_FULL }
     package var isMapResized: Bool { code == MDB_MAP_RESIZED }
@@ -110,7 +117,14 @@ package final class LMDBEnvironment: @unchecked Sendable {
             } ?? path
         let registered = Self.openPaths.withLock { $0.insert(realPath).inserted }
         guard registered else { throw LMDBError(code: Self.alreadyOpenCode, operation: "open \(path): already open in this process") }
-        do {
+        do throws(LMDBError) {
+            // A damaged file must be refused before LMDB maps it: LMDB trusts its meta pages
+            // and reads a truncated file past its end (SIGBUS).
+            do {
+                try LMDBDataFile.checkBeforeOpen(directory: path)
+            } catch {
+                throw LMDBError(code: MDB_CORRUPTED, operation: "open \(path)", detail: "data.mdb is damaged: \(error)")
+            }
             handle = try Self.open(path: path, mapSize: mapSize, maxReaders: maxReaders, maxDatabases: maxDatabases, flags: flags)
         } catch {
             _ = Self.openPaths.withLock { $0.remove(realPath) }
@@ -118,6 +132,7 @@ package final class LMDBEnvironment: @unchecked Sendable {
         }
         self.path = path
         self.registeredPath = realPath
+        clearStaleReaders()
     }
 
     private static func open(path: String, mapSize: Int, maxReaders: UInt32, maxDatabases: UInt32, flags: UInt32) throws(LMDBError) -> OpaquePointer {
@@ -129,6 +144,7 @@ package final class LMDBEnvironment: @unchecked Sendable {
             try check(mdb_env_set_maxreaders(env, maxReaders), "mdb_env_set_maxreaders")
             try check(mdb_env_set_maxdbs(env, maxDatabases), "mdb_env_set_maxdbs")
             try check(mdb_env_open(env, path, flags | UInt32(MDB_NOTLS), 0o644), "mdb_env_open \(path)")
+            try check(mdb_env_set_assert(env, reportDamage), "mdb_env_set_assert")
         } catch {
             mdb_env_close(env)
             throw error
@@ -143,9 +159,36 @@ package final class LMDBEnvironment: @unchecked Sendable {
 
     /// Frees the reader slots of processes that died inside a read transaction (a killed
     /// `playhead verify`, say), which would otherwise pin old pages and make the file grow.
+    /// Done at open, and periodically by the writers (``StaleReaderSweep``).
     package func clearStaleReaders() {
         var dead: Int32 = 0
         mdb_reader_check(handle, &dead)
+    }
+
+    /// The reader slots in use by read transactions: the process holding each and the
+    /// transaction (snapshot) it reads. For tests and diagnostics.
+    package func activeReaders() -> [(process: Int32, transaction: UInt64)] {
+        final class Lines {
+            var text = ""
+        }
+        let lines = Lines()
+        withExtendedLifetime(lines) {
+            _ = mdb_reader_list(
+                handle,
+                { message, context in
+                    guard let message, let context else { return 0 }
+                    Unmanaged<Lines>.fromOpaque(context).takeUnretainedValue().text += String(cString: message)
+                    return 0
+                },
+                Unmanaged.passUnretained(lines).toOpaque()
+            )
+        }
+        // "    pid     thread     txnid" then one line per slot; an idle slot shows "-".
+        return lines.text.split(separator: "\n").dropFirst().compactMap { line in
+            let fields = line.split(separator: " ")
+            guard fields.count == 3, let process = Int32(fields[0]), let transaction = UInt64(fields[2]) else { return nil }
+            return (process, transaction)
+        }
     }
 
     /// The current map size in bytes.
@@ -185,6 +228,39 @@ package final class LMDBEnvironment: @unchecked Sendable {
         try check(mdb_dbi_open(txn, name, flags, &dbi), "mdb_dbi_open \(name)")
         return dbi
     }
+}
+
+/// Clears dead readers every ``interval`` batches of the one writer of an environment, so
+/// that a reader killed while the writer is busy pins pages for a bounded number of commits.
+/// `mdb_reader_check` costs a scan of the reader table and one `fcntl` per other process.
+package struct StaleReaderSweep {
+    /// Batches between two sweeps.
+    package static let interval = 16
+    private var batches = 0
+
+    package init() {}
+
+    /// Counts a batch and sweeps `environment` every ``interval`` of them.
+    package mutating func afterBatch(_ environment: LMDBEnvironment) {
+        batches += 1
+        guard batches >= Self.interval else { return }
+        batches = 0
+        environment.clearStaleReaders()
+    }
+}
+
+/// Called by LMDB when one of its assertions fails, just before it aborts the process: the
+/// data file is damaged in a way LMDB does not survive. Says so and what to do; LMDB then
+/// prints the assertion itself.
+private let reportDamage: @convention(c) (OpaquePointer?, UnsafePointer<CChar>?) -> Void = { env, _ in
+    var path: UnsafePointer<CChar>?
+    if let env { _ = mdb_env_get_path(env, &path) }
+    let directory = path.map { String(cString: $0) } ?? "an LMDB environment"
+    let line =
+        "playhead: the data file in \(directory) is damaged (an LMDB assertion failed); "
+        + "run `playhead verify` and see Docs/operations.md, \"A damaged log\"\n"
+    var bytes = Array(line.utf8)
+    _ = bytes.withUnsafeMutableBytes { write(2, $0.baseAddress, $0.count) }
 }
 
 /// Big-endian 8-byte keys, so that byte order (LMDB's default comparison) is numeric order.

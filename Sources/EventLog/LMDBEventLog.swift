@@ -70,6 +70,11 @@ public final class LMDBEventLog: Sendable {
         public var commitObserver: (@Sendable (CommitReport) -> Void)?
         /// Where the log reports map growth and failed batches.
         public var logger = Logger(label: "playhead.eventlog")
+        /// When the ``participant`` could not catch up (a full disk, say), how long the
+        /// writer waits before it tries again; the wait doubles after each failure, up to
+        /// eight times this. Meanwhile every append fails and ``LMDBEventLog/catchUpFailure``
+        /// says why.
+        public var catchUpRetryInterval: Duration = .seconds(1)
 
         /// The default configuration.
         public init() {}
@@ -305,6 +310,9 @@ public final class LMDBEventLog: Sendable {
             if error.code == LMDBEnvironment.alreadyOpenCode {
                 throw EventLogError(.alreadyOpen, "the log at \(directory) is already open in this process; share that LMDBEventLog")
             }
+            if error.isDamage {
+                throw EventLogError(.damaged, "the log at \(directory) is damaged: \(error.detail ?? "\(error)")")
+            }
             if error.code == MDB_INVALID || error.code == MDB_VERSION_MISMATCH {
                 throw EventLogError(.notALog, "\(directory) is not a Playhead log: its data.mdb is not an LMDB file this build reads (\(error))")
             }
@@ -410,6 +418,14 @@ public final class LMDBEventLog: Sendable {
         try environment.withReadTransaction { txn in
             try body(LogReader(txn: txn, databases: databases))
         }
+    }
+
+    /// Why the ``Configuration/participant`` (the inline projections) is not caught up with
+    /// the log, while it is not: the writer retries the catch-up every
+    /// ``Configuration/catchUpRetryInterval`` or so and refuses appends meanwhile. Nil when
+    /// it is caught up, has none, or the log is read-only.
+    public var catchUpFailure: EventLogError? {
+        writer?.catchUpFailure.withLock { $0 }
     }
 
     /// The position of the newest committed event (0 when the log is empty).

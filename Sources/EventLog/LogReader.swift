@@ -10,15 +10,30 @@ import Darwin
 /// ``LMDBEventLog/withReader(_:)``; it and every ``EventRecord`` it hands out are invalid
 /// once that closure returns.
 ///
+/// Every record it hands out has passed its checksum: a damaged one throws
+/// ``RecordFormatError`` naming its position, so a fold, an export or a subscription stops
+/// there instead of skipping it or reading it wrong.
+///
 /// Visiting functions call `visit` for each record in order until `limit` records were
 /// visited or `visit` returns false, and return how many were visited.
 public struct LogReader {
     let txn: OpaquePointer
     let databases: LogDatabases
 
-    /// The position of the newest event in this snapshot (0 when empty).
+    /// The position of the newest event in this snapshot (0 when empty), from its key: the
+    /// record itself is not read.
     public func head() throws -> LogPosition {
-        try lastRecord()?.position ?? 0
+        try withCursor(databases.events) { cursor in
+            var key = MDB_val()
+            var value = MDB_val()
+            let code = mdb_cursor_get(cursor, &key, &value, MDB_LAST)
+            if code == MDB_NOTFOUND { return 0 }
+            try check(code, "mdb_cursor_get last")
+            guard let position = logPosition(fromKey: key) else {
+                throw RecordFormatError(position: 0, reason: "an event key is not 8 bytes long")
+            }
+            return position
+        }
     }
 
     /// The newest record, if any.

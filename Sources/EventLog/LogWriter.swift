@@ -1,6 +1,7 @@
 import CLMDB
 import Foundation
 import Logging
+import Synchronization
 
 /// The named databases of a log environment.
 struct LogDatabases: Sendable {
@@ -210,31 +211,67 @@ final class LogWriter: @unchecked Sendable {
         stopSignal.wait()
     }
 
-    /// Why the participant could not catch up; while set, every submission fails with it.
-    private var participantFailure: (any Error)?
+    /// Why the participant could not catch up; while set, every submission fails with it
+    /// and the catch-up is tried again at `nextCatchUpAttempt`.
+    private var participantFailure: EventLogError?
+    /// `participantFailure`, for readers on other threads (readiness).
+    let catchUpFailure = Mutex<EventLogError?>(nil)
+    private var catchUpAttempts = 0
+    private var nextCatchUpAttempt = ContinuousClock.now
+    /// Clears the reader slots of dead processes every few batches.
+    private var readerSweep = StaleReaderSweep()
 
+    /// Catches the participant up with the log. On failure, appends fail until a retry,
+    /// after ``LMDBEventLog/Configuration/catchUpRetryInterval`` (doubling up to eight
+    /// times it), succeeds.
     private func catchUpParticipant() {
         guard let participant = configuration.participant else { return }
+        catchUpAttempts += 1
         do {
             try environment.withReadTransaction { txn in try participant.catchUp(LogReader(txn: txn, databases: databases)) }
+            if participantFailure != nil {
+                logger.notice("the batch participant caught up; appends work again", metadata: ["attempts": "\(catchUpAttempts)"])
+            }
+            participantFailure = nil
+            catchUpAttempts = 0
+            catchUpFailure.withLock { $0 = nil }
         } catch {
-            logger.critical("the batch participant could not catch up; appends will fail", metadata: ["error": "\(error)"])
-            participantFailure = EventLogError(.storage, "the inline projections could not catch up with the log: \(error)")
+            let failure = EventLogError(.storage, "the inline projections could not catch up with the log: \(error)")
+            let backoff = configuration.catchUpRetryInterval * (1 << min(catchUpAttempts - 1, 3))
+            nextCatchUpAttempt = ContinuousClock.now + backoff
+            let metadata: Logger.Metadata = ["error": "\(error)", "attempts": "\(catchUpAttempts)", "retryIn": "\(backoff)"]
+            if participantFailure == nil {
+                logger.critical("the batch participant could not catch up; appends will fail until a retry succeeds", metadata: metadata)
+            } else {
+                logger.warning("the batch participant still could not catch up", metadata: metadata)
+            }
+            participantFailure = failure
+            catchUpFailure.withLock { $0 = failure }
         }
+    }
+
+    /// How long the writer may wait for a submission before it has something of its own to
+    /// do: store the changed stream rows, or retry the participant's catch-up.
+    private var idleWork: Duration? {
+        var delay: Duration? = dirtyStreams.isEmpty ? nil : configuration.idleFlushDelay
+        if participantFailure != nil {
+            let untilRetry = max(.zero, nextCatchUpAttempt - ContinuousClock.now)
+            delay = min(delay ?? untilRetry, untilRetry)
+        }
+        return delay
     }
 
     private func run() {
         catchUpParticipant()
         var previousBatch = 1
-        while let batch = queue.takeBatch(
-            gathering: previousBatch,
-            window: configuration.groupCommitWindow,
-            idleAfter: dirtyStreams.isEmpty ? nil : configuration.idleFlushDelay
-        ) {
+        while let batch = queue.takeBatch(gathering: previousBatch, window: configuration.groupCommitWindow, idleAfter: idleWork) {
+            if participantFailure != nil && ContinuousClock.now >= nextCatchUpAttempt {
+                catchUpParticipant()
+            }
             if batch.isEmpty {
                 // Quiet for a moment: store the changed stream rows, so that readers and the
                 // next open have a short tail to fold, and free the reader slots of dead processes.
-                _ = write([])
+                if !dirtyStreams.isEmpty { _ = write([]) }
                 environment.clearStaleReaders()
                 continue
             }
@@ -244,6 +281,7 @@ final class LogWriter: @unchecked Sendable {
             for (submission, outcome) in zip(batch, outcomes) {
                 submission.continuation.resume(with: outcome)
             }
+            readerSweep.afterBatch(environment)
         }
         // Store the stream rows, so that the next open has no tail to fold.
         if !dirtyStreams.isEmpty { _ = write([]) }
@@ -472,7 +510,7 @@ final class LogWriter: @unchecked Sendable {
             )
             let stored = try put(draft, at: position, cursor: cursor)
             if let participant = configuration.participant {
-                try participant.apply(try EventRecord(position: position, bytes: stored))
+                try participant.apply(try EventRecord(justWritten: position, bytes: stored))
             }
             let version = stream.version + 1
             streamCache.values[index].state = StreamState(version: version, lastPosition: position)

@@ -46,6 +46,9 @@ public struct VerificationReport: Sendable, Hashable {
     public var streamsChecked: UInt64
     /// Stream checkpoints checked.
     public var checkpointsChecked: UInt64
+    /// Pages of the data file the structure check walked (the meta pages and every page of
+    /// every tree; not the free ones).
+    public var pagesChecked: UInt64 = 0
     /// The first problem, nil when the log is sound.
     public var problem: Problem?
 
@@ -91,18 +94,95 @@ extension LMDBEventLog {
         return UInt64(stat.ms_entries)
     }
 
-    /// Checks the whole log in one snapshot and reports the first problem:
-    /// every record parses and its CRC-32C matches; positions run 1, 2, 3… with no gap;
-    /// recorded-at never decreases; each stream's versions run 1, 2, 3… and every record
-    /// points at the stream's previous one; each stream row holds its stream's version and
-    /// newest position; each checkpoint points at the right version of the right stream,
-    /// and every version due one has one; each idempotency entry lies inside the log.
+    /// The names of the databases in a log's LMDB environment.
+    static let databaseNames: Set<String> = ["events", "streams", "stream_checkpoints", "idempotency", "meta"]
+
+    /// Checks the whole log in one snapshot and reports the first problem.
+    ///
+    /// First the structure of the data file, read directly (``LMDBStructureCheck``): the
+    /// meta pages, every page of every B-tree, the counts LMDB keeps and its page
+    /// accounting, so that damage LMDB itself would trip over (an assertion, a read past
+    /// the end) is reported instead. Then the records and indexes through LMDB: every record
+    /// parses and its CRC-32C matches; positions run 1, 2, 3… with no gap; recorded-at never
+    /// decreases; each stream's versions run 1, 2, 3… and every record points at the
+    /// stream's previous one; each stream row holds its stream's version and newest
+    /// position; each checkpoint points at the right version of the right stream, and every
+    /// version due one has one; each idempotency entry lies inside the log.
     ///
     /// - Parameter progress: called every 65,536 events with the number checked so far.
     public func verify(progress: ((UInt64) -> Void)? = nil) throws -> VerificationReport {
-        try environment.withReadTransaction { txn in
+        // The structure check reads the meta page of the read transaction's snapshot; a
+        // writer in another process may have moved two commits on in between: begin again.
+        for _ in 0..<100 {
+            if let report = try verifyOnce(progress: progress) { return report }
+        }
+        throw EventLogError(.storage, "the log kept changing under verify; run it again when it is quieter")
+    }
+
+    /// The first damage in the structure of the newest snapshot of the log's data file in
+    /// `directory`, read without LMDB (and without a read transaction, so only for a log no
+    /// one writes, or to explain why opening it failed); nil when none is found.
+    package static func structureDamage(directory: String) -> LMDBDamage? {
+        do {
+            guard let file = try LMDBDataFile(path: directory + "/data.mdb"),
+                var check = try LMDBStructureCheck(file: file, transaction: nil, expectedDatabases: databaseNames)
+            else { return nil }
+            _ = try check.run()
+            return nil
+        } catch {
+            return error
+        }
+    }
+
+    /// Walks the structure of the data file in the snapshot of the read transaction `txn`;
+    /// nil when its meta page has already been overwritten.
+    private func checkStructure(_ txn: OpaquePointer, map: ((LMDBByteRange) -> Void)? = nil) throws(LMDBDamage) -> LMDBStructureSummary? {
+        guard let file = try LMDBDataFile(path: directory + "/data.mdb") else {
+            throw LMDBDamage(page: nil, "\(directory)/data.mdb is missing")
+        }
+        guard
+            var check = try LMDBStructureCheck(
+                file: file,
+                transaction: UInt64(truncatingIfNeeded: mdb_txn_id(txn)),
+                expectedDatabases: Self.databaseNames,
+                map: map
+            )
+        else { return nil }
+        return try check.run()
+    }
+
+    /// Tells `body` how every byte of the data file is used in the newest snapshot, as the
+    /// structure check sees it (for `playhead verify --byte-map` and `tools/flip-bytes`).
+    ///
+    /// - Throws: ``EventLogError`` with code ``EventLogError/Code/damaged`` when the
+    ///   structure is damaged.
+    package func mapDataFile(_ body: @escaping (LMDBByteRange) -> Void) throws {
+        for _ in 0..<100 {
+            let done = try environment.withReadTransaction { txn throws -> Bool in
+                do {
+                    return try checkStructure(txn, map: body) != nil
+                } catch {
+                    throw EventLogError(.damaged, "the log's data file is damaged: \(error)")
+                }
+            }
+            if done { return }
+        }
+        throw EventLogError(.storage, "the log kept changing; run it again when it is quieter")
+    }
+
+    private func verifyOnce(progress: ((UInt64) -> Void)?) throws -> VerificationReport? {
+        try environment.withReadTransaction { txn -> VerificationReport? in
+            var structure: LMDBStructureSummary
+            do {
+                guard let summary = try checkStructure(txn) else { return nil }
+                structure = summary
+            } catch {
+                let problem = VerificationReport.Problem(position: 0, reason: "the LMDB structure of data.mdb is damaged: \(error)")
+                return VerificationReport(eventsChecked: 0, streamsChecked: 0, checkpointsChecked: 0, problem: problem)
+            }
             let reader = LogReader(txn: txn, databases: databases)
             var report = VerificationReport(eventsChecked: 0, streamsChecked: 0, checkpointsChecked: 0, problem: nil)
+            report.pagesChecked = structure.usedPages
             var streams: [[UInt8]: StreamState] = [:]
             // The stored stream rows reflect the log up to here; compare them with the fold at that point.
             let streamsThrough = try reader.streamsThrough()
@@ -130,10 +210,6 @@ extension LMDBEventLog {
                         record = try EventRecord(position: position, bytes: value.buffer)
                     } catch {
                         problem = .init(position: position, reason: error.reason)
-                        return
-                    }
-                    guard record.isChecksumValid else {
-                        problem = .init(position: position, reason: "checksum mismatch: the record is damaged")
                         return
                     }
                     let recordedAt = record.recordedAt.microsecondsSince1970

@@ -139,9 +139,21 @@ public struct EventRecord {
     @usableFromInline let payloadStart: Int
     @usableFromInline let payloadEnd: Int
 
-    /// Wraps stored bytes after checking that the header's lengths fit in them; a record
-    /// that does not parse throws ``RecordFormatError`` instead of reading out of bounds.
+    /// Wraps stored bytes after checking them: that the header's lengths fit in them, then
+    /// the CRC-32C. This is the one way records are read from the log (folds, exports, tails,
+    /// subscriptions, stream reads), so no reader ever sees a damaged record: it gets a
+    /// ``RecordFormatError`` naming the position instead, and nothing is read out of bounds.
     init(position: LogPosition, bytes: UnsafeRawBufferPointer) throws(RecordFormatError) {
+        try self.init(position: position, bytes: bytes, verifyingChecksum: true)
+    }
+
+    /// Wraps a record the writer has just encoded, in its own transaction: its lengths and
+    /// checksum are right by construction, so only the offsets are parsed.
+    init(justWritten position: LogPosition, bytes: UnsafeRawBufferPointer) throws(RecordFormatError) {
+        try self.init(position: position, bytes: bytes, verifyingChecksum: false)
+    }
+
+    private init(position: LogPosition, bytes: UnsafeRawBufferPointer, verifyingChecksum: Bool) throws(RecordFormatError) {
         guard bytes.count >= RecordLayout.fixedHeaderSize + RecordLayout.checksumSize else {
             throw RecordFormatError(position: position, reason: "record of \(bytes.count) bytes is shorter than a header")
         }
@@ -158,11 +170,16 @@ public struct EventRecord {
         actorStart = streamStart + Int(UInt16(littleEndian: bytes.loadUnaligned(fromByteOffset: 4, as: UInt16.self)))
         payloadStart = actorStart + Int(UInt16(littleEndian: bytes.loadUnaligned(fromByteOffset: 6, as: UInt16.self)))
         payloadEnd = payloadStart + Int(UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: 8, as: UInt32.self)))
+        // Checked before the checksum, which reads every byte: a damaged size must not send
+        // it past the record.
         guard payloadEnd + RecordLayout.checksumSize == bytes.count else {
             throw RecordFormatError(position: position, reason: "record lengths do not add up to its \(bytes.count) bytes")
         }
         self.position = position
         self.bytes = bytes
+        if verifyingChecksum && !isChecksumValid {
+            throw RecordFormatError(position: position, reason: RecordFormatError.checksumMismatch)
+        }
     }
 
     @inlinable @inline(__always)
@@ -259,12 +276,17 @@ public struct EventRecord {
     }
 }
 
-/// A stored record that cannot be parsed: the log or a copy of it is damaged.
+/// A stored record that cannot be read: its checksum does not match or its header does not
+/// parse. The log (or a copy of it) is damaged at ``position``; Docs/operations.md, "A
+/// damaged log", says what to do.
 public struct RecordFormatError: Error, Hashable, CustomStringConvertible {
     /// Where the damaged record is.
     public var position: LogPosition
     /// What is wrong with it.
     public var reason: String
+
+    /// The reason given when a record's CRC-32C does not match its bytes.
+    public static let checksumMismatch = "checksum mismatch: the record is damaged"
 
     public var description: String { "position \(position): \(reason)" }
 }

@@ -98,6 +98,8 @@ struct OperationsRoutes {
         var status: String
         var head: UInt64
         var projectionLag: UInt64
+        /// Why the views are not catching up, while their catch-up keeps failing.
+        var reason: String?
     }
 
     func add(to router: Router<PlayheadRequestContext>) {
@@ -108,9 +110,13 @@ struct OperationsRoutes {
             let head = try store.log.head
             let applied = try store.projections.appliedPosition()
             let lag = head >= applied ? head - applied : 0
+            // A failed catch-up (a full disk) is retried by the writer; until it succeeds
+            // every write fails, so the server is not ready even when the lag is 0.
+            let failure = store.log.catchUpFailure
+            let ready = lag == 0 && failure == nil
             return EditedResponse(
-                status: lag == 0 ? .ok : .serviceUnavailable,
-                response: Readiness(status: lag == 0 ? "ready" : "catching up", head: head, projectionLag: lag)
+                status: ready ? .ok : .serviceUnavailable,
+                response: Readiness(status: ready ? "ready" : "catching up", head: head, projectionLag: lag, reason: failure?.message)
             )
         }
         router.get("openapi.yaml") { _, _ in

@@ -45,6 +45,9 @@ public final class InlineProjections: BatchParticipant, @unchecked Sendable {
     /// Set when a views commit failed after the log's: the views miss that batch, so the
     /// next batch first folds what the log has beyond their checkpoint.
     private var behindLog = false
+    /// Clears the views' reader slots of dead processes (a killed `verify --projections`)
+    /// every few batches: a dead reader would keep LMDB from reusing pages.
+    private var readerSweep = StaleReaderSweep()
     /// Tests set it (from their own thread) to make the next views commit fail.
     let failNextCommit = Atomic<Bool>(false)
 
@@ -169,6 +172,7 @@ public final class InlineProjections: BatchParticipant, @unchecked Sendable {
             behindLog = false
             logger.notice("views caught up after a failed commit")
         }
+        readerSweep.afterBatch(store.environment)
         let transaction = try store.beginWrite()
         let views = projectors.map { store.view($0.name, transaction, writable: true) }
         openBatch.withLock { $0 = OpenBatch(store: store, transaction: transaction, thread: pthread_self(), views: views) }

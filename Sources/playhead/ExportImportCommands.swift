@@ -38,7 +38,15 @@ struct ExportCommand: AsyncParsableCommand {
         } else {
             handle = FileHandle.standardOutput
         }
-        try EventLine.write(from: log, first: from, last: last, to: handle)
+        do {
+            try EventLine.write(from: log, first: from, last: last, to: handle)
+        } catch let damage as RecordFormatError {
+            printError(
+                "export: stopped: the log is damaged at position \(damage.position): \(damage.reason); the export is "
+                    + "incomplete. See Docs/operations.md, \"A damaged log\"."
+            )
+            throw ExitCode(1)
+        }
         if output != nil { try handle.close() }
     }
 }

@@ -29,15 +29,23 @@ struct TailCommand: AsyncParsableCommand {
         let log = try store.openLog(.readOnly)
         let output = FileHandle.standardOutput
         let limit = self.limit ?? .max
-        if follow {
-            var printed = 0
-            for try await event in log.subscribe(from: from, chunkSize: 1024) {
-                output.write(EventLine.encode(event))
-                printed += 1
-                if printed >= limit { break }
+        do {
+            if follow {
+                var printed = 0
+                for try await event in log.subscribe(from: from, chunkSize: 1024) {
+                    output.write(EventLine.encode(event))
+                    printed += 1
+                    if printed >= limit { break }
+                }
+            } else {
+                try EventLine.write(from: log, first: from, limit: limit, to: output)
             }
-        } else {
-            try EventLine.write(from: log, first: from, limit: limit, to: output)
+        } catch let damage as RecordFormatError {
+            printError(
+                "tail: stopped: the log is damaged at position \(damage.position): \(damage.reason). "
+                    + "See Docs/operations.md, \"A damaged log\"."
+            )
+            throw ExitCode(1)
         }
     }
 }
