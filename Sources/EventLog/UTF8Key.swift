@@ -26,7 +26,8 @@ public struct UTF8Key: Hashable, Sendable, CustomStringConvertible {
         guard l.count > 0 else { return true }
         let equal = l.withContiguousStorageIfAvailable { lb in
             r.withContiguousStorageIfAvailable { rb in
-                memcmp(UnsafeRawBufferPointer(lb).baseAddress, UnsafeRawBufferPointer(rb).baseAddress, lb.count) == 0
+                guard let lbase = lb.baseAddress, let rbase = rb.baseAddress else { return lb.count == rb.count }
+                return memcmp(lbase, rbase, lb.count) == 0
             }
         }
         return (equal ?? nil) ?? l.elementsEqual(r)
