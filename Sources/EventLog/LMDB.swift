@@ -104,7 +104,8 @@ package final class LMDBEnvironment: @unchecked Sendable {
     /// Real paths of the environments open in this process. LMDB must not open one twice in
     /// a process: closing the second handle drops the process's fcntl locks on `lock.mdb`,
     /// which guard the reader table against other processes.
-    private static let openPaths = Mutex<Set<String>>([])
+    /// Keyed by bytes: two directories whose names are two spellings of one text are two directories.
+    private static let openPaths = Mutex<Set<UTF8Key>>([])
 
     /// The error code for an environment this process already has open.
     package static let alreadyOpenCode = EBUSY
@@ -115,7 +116,7 @@ package final class LMDBEnvironment: @unchecked Sendable {
                 defer { free(resolved) }
                 return String(cString: resolved)
             } ?? path
-        let registered = Self.openPaths.withLock { $0.insert(realPath).inserted }
+        let registered = Self.openPaths.withLock { $0.insert(UTF8Key(realPath)).inserted }
         guard registered else { throw LMDBError(code: Self.alreadyOpenCode, operation: "open \(path): already open in this process") }
         do throws(LMDBError) {
             // A damaged file must be refused before LMDB maps it: LMDB trusts its meta pages
@@ -127,7 +128,7 @@ package final class LMDBEnvironment: @unchecked Sendable {
             }
             handle = try Self.open(path: path, mapSize: mapSize, maxReaders: maxReaders, maxDatabases: maxDatabases, flags: flags)
         } catch {
-            _ = Self.openPaths.withLock { $0.remove(realPath) }
+            _ = Self.openPaths.withLock { $0.remove(UTF8Key(realPath)) }
             throw error
         }
         self.path = path
@@ -154,7 +155,7 @@ package final class LMDBEnvironment: @unchecked Sendable {
 
     deinit {
         mdb_env_close(handle)
-        _ = Self.openPaths.withLock { $0.remove(registeredPath) }
+        _ = Self.openPaths.withLock { $0.remove(UTF8Key(registeredPath)) }
     }
 
     /// Frees the reader slots of processes that died inside a read transaction (a killed

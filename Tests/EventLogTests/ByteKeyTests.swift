@@ -66,4 +66,16 @@ struct ByteKeyTests {
             #expect(again.deduplicated)
         }
     }
+
+    @Test("two directories named in two spellings are two logs, open at once")
+    func directories() async throws {
+        try await withTemporaryDirectory { directory in
+            let first = try LMDBEventLog(directory: directory + "/zo\u{EB}")
+            let second = try LMDBEventLog(directory: directory + "/zoe\u{308}")
+            _ = try await first.append(AppendRequest(events: [event("a", "1")]))
+            #expect(try second.head == 0)
+            await first.close()
+            await second.close()
+        }
+    }
 }
