@@ -148,6 +148,13 @@ public struct CommandError: Error, Hashable, CustomStringConvertible {
 
 /// A closed set of values that clients name with strings (player events, interaction
 /// types): the JSON form is the name, and an unknown name is an error that says so.
+///
+/// A conforming enum must implement `init(from:)` and `encode(to:)` itself, forwarding to
+/// ``init(nameFrom:)`` and ``encodeName(to:)``. Default implementations in this protocol's
+/// extension are not used for such an enum: the compiler synthesizes its own `Codable` for
+/// an enum (`{"like":{}}`) in preference to them, which is how exports came to write that
+/// form (issue 12). `Tests/WatchDomainTests/TextFormTests.swift` checks every case of every
+/// such enum against the names in Docs/events.md.
 public protocol NamedValue: CaseIterable, Codable, Hashable, Sendable {
     /// The name clients send and receive.
     var name: String { get }
@@ -163,17 +170,48 @@ extension NamedValue {
         self = value
     }
 
-    public init(from decoder: any Decoder) throws {
-        let container = try decoder.singleValueContainer()
-        let name = try container.decode(String.self)
-        guard let value = Self(name: name) else {
-            throw DecodingError.dataCorruptedError(in: container, debugDescription: "unknown name \(name)")
+    /// Decodes the value from its name (`"like"`), or from the form that exports written by
+    /// builds with the synthesized conformance have: an object whose one key is the Swift
+    /// case name and whose value is an empty object (`{"like":{}}`, `{"rateChange":{}}`).
+    ///
+    /// - Throws: `DecodingError.dataCorrupted` for an unknown name, `typeMismatch` for any
+    ///   other shape.
+    public init(nameFrom decoder: any Decoder) throws {
+        if let container = try? decoder.singleValueContainer(), let name = try? container.decode(String.self) {
+            guard let value = Self(name: name) else {
+                throw DecodingError.dataCorruptedError(
+                    in: container,
+                    debugDescription: "unknown name \(name); expected one of \(Self.allNames)"
+                )
+            }
+            self = value
+            return
+        }
+        let context = DecodingError.Context(
+            codingPath: decoder.codingPath,
+            debugDescription: "expected one of \(Self.allNames) as a string"
+        )
+        guard let legacy = try? decoder.container(keyedBy: LegacyCaseKey.self), legacy.allKeys.count == 1,
+            let key = legacy.allKeys.first,
+            let value = Self.allCases.first(where: { String(describing: $0) == key.stringValue }),
+            let inner = try? legacy.nestedContainer(keyedBy: LegacyCaseKey.self, forKey: key), inner.allKeys.isEmpty
+        else {
+            throw DecodingError.typeMismatch(String.self, context)
         }
         self = value
     }
 
-    public func encode(to encoder: any Encoder) throws {
+    /// Encodes the value as its name: `"like"`.
+    public func encodeName(to encoder: any Encoder) throws {
         var container = encoder.singleValueContainer()
         try container.encode(name)
     }
+}
+
+/// Any key: the Swift case name of the older keyed form of a ``NamedValue``.
+private struct LegacyCaseKey: CodingKey {
+    var stringValue: String
+    var intValue: Int? { nil }
+    init(stringValue: String) { self.stringValue = stringValue }
+    init?(intValue: Int) { nil }
 }

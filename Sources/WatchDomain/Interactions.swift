@@ -62,6 +62,12 @@ public enum InteractionType: UInt8, NamedValue {
         case .view: "view"
         }
     }
+
+    /// Decodes the name (see ``NamedValue/init(nameFrom:)``).
+    public init(from decoder: any Decoder) throws { try self.init(nameFrom: decoder) }
+
+    /// Encodes the name.
+    public func encode(to encoder: any Encoder) throws { try encodeName(to: encoder) }
 }
 
 /// What a tracking request says about one interaction, beyond who, what and how.

@@ -68,6 +68,12 @@ public enum PlayerEventKind: UInt8, NamedValue {
         case .volumeChange: "volumechange"
         }
     }
+
+    /// Decodes the name (see ``NamedValue/init(nameFrom:)``).
+    public init(from decoder: any Decoder) throws { try self.init(nameFrom: decoder) }
+
+    /// Encodes the name.
+    public func encode(to encoder: any Encoder) throws { try encodeName(to: encoder) }
 }
 
 /// One thing the player did: what, when (the client's clock) and where in the video.
