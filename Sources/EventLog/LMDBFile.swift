@@ -252,12 +252,29 @@ package final class LMDBDataFile {
     /// Does nothing when `directory` has no data file, an empty one (LMDB makes a new
     /// environment) or one that is not LMDB's at all (LMDB refuses it, in its words).
     package static func checkBeforeOpen(directory: String) throws(LMDBDamage) {
-        guard let file = try LMDBDataFile(path: directory + "/data.mdb"), let metas = try file.readMetas() else { return }
-        let newest = newest(metas)
-        try newest.checkBounds()
-        guard file.size < (newest.lastPage + 1) * UInt64(newest.pageSize) else { return }
-        guard var walk = try LMDBStructureCheck(file: file, transaction: nil) else { return }
-        _ = try walk.run()
+        let path = directory + "/data.mdb"
+        var attempts = 0
+        while true {
+            guard let file = try LMDBDataFile(path: path), let metas = try file.readMetas() else { return }
+            let newest = newest(metas)
+            try newest.checkBounds()
+            guard file.size < (newest.lastPage + 1) * UInt64(newest.pageSize) else { return }
+            attempts += 1
+            do {
+                // Nil: a writer moved two commits on since the meta pages were read.
+                guard var walk = try LMDBStructureCheck(file: file, transaction: newest.transaction) else {
+                    if attempts < 3 { continue }
+                    return
+                }
+                _ = try walk.run()
+                return
+            } catch {
+                // No read transaction protects this walk: a writer in another process may
+                // have reused pages under it. If a commit happened meanwhile, walk again.
+                let again = try LMDBDataFile(path: path)?.readMetas()
+                guard attempts < 3, let again, Self.newest(again).transaction != newest.transaction else { throw error }
+            }
+        }
     }
 }
 
