@@ -99,6 +99,12 @@ public final class TokenAuthority: Sendable {
         guard (1...UserSessionEvents.maxUserIdBytes).contains(userId.utf8.count) else {
             throw Problem(.unauthorized, "the bearer token's sub must be 1 to \(UserSessionEvents.maxUserIdBytes) bytes")
         }
+        // The same rule as a userId anywhere else: a sub that no route could name is no user.
+        do {
+            try ClientIdentifier.checkUser(userId, field: "sub")
+        } catch {
+            throw Problem(.unauthorized, "the bearer token's sub is not a valid user id: \(error.message)")
+        }
         let caller = Caller(userId: userId, isAdmin: claims.role.map { $0.utf8.elementsEqual("admin".utf8) } ?? false)
         // A token inside its `nbf` leeway is not remembered, so that `nbf` is checked on every use.
         if let notBefore = claims.nbf?.value, now < notBefore { return caller }
@@ -113,7 +119,9 @@ public final class TokenAuthority: Sendable {
     /// documents, before its signature is checked.
     static func checkStructure(_ token: String) throws(Problem) {
         let parts = token.utf8.split(separator: UInt8(ascii: "."), omittingEmptySubsequences: false)
-        guard parts.count == 3, let header = Base64URL.decode(parts[0]), let claims = Base64URL.decode(parts[1]) else {
+        guard parts.count == 3, let header = Base64URL.decode(parts[0]), let claims = Base64URL.decode(parts[1]),
+            Base64URL.decode(parts[2]) != nil
+        else {
             throw Problem(.unauthorized, "the bearer token is not valid")
         }
         let headerObject: StrictJSONValue

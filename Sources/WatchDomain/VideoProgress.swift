@@ -406,9 +406,16 @@ public enum VideoProgressDecider {
             throw CommandError(.invalid, "title must be at most \(VideoProgressEvents.maxTitleBytes) bytes", field: "title")
         }
         let threshold = completionThreshold ?? VideoProgressEvents.defaultCompletionThreshold
-        guard threshold.isFinite, threshold > 0, threshold <= 1 else {
-            throw CommandError(.invalid, "completionThreshold must be above 0 and at most 1", field: "completionThreshold")
+        // Stored as the millionth it is compared at, so that the threshold answered is the one
+        // applied; one that rounds to 0 would complete every video at 0 s.
+        guard threshold.isFinite, threshold > 0, threshold <= 1, VideoProgressEvents.thresholdPartsPerMillion(threshold) > 0 else {
+            throw CommandError(
+                .invalid,
+                "completionThreshold must be from 0.000001 to 1 (it counts to a millionth)",
+                field: "completionThreshold"
+            )
         }
-        return VideoRegistered(videoId: videoId, durationMillis: durationMillis, title: title, completionThreshold: threshold)
+        let rounded = Double(VideoProgressEvents.thresholdPartsPerMillion(threshold)) / 1_000_000
+        return VideoRegistered(videoId: videoId, durationMillis: durationMillis, title: title, completionThreshold: rounded)
     }
 }

@@ -58,6 +58,12 @@ struct FieldFaultsEndToEndTests {
                 let engagement = try await server.send("GET", "/progress/engagement/\(user)", token: token)
                 #expect(engagement.json["completedVideos"] as? Int == (completed ? 1 : 0))
             }
+            // A threshold counts to a millionth: it is stored and answered rounded, and one that
+            // rounds to 0 is refused rather than completing every video at 0 s.
+            let rounded = try await server.send("PUT", "/videos/rounded", token: admin, json: ["duration": 100, "completionThreshold": 0.55000049])
+            #expect(rounded.json["completionThreshold"] as? Double == 0.55, "\(rounded.text)")
+            let tiny = try await server.send("PUT", "/videos/tiny", token: admin, json: ["duration": 3600, "completionThreshold": 4e-7])
+            #expect(tiny.status == 400 && tiny.json["field"] as? String == "completionThreshold", "\(tiny.text)")
             let summary = try await server.send("GET", "/progress/summary/lesson-1", token: admin)
             #expect(summary.json["completedViewers"] as? Int == 1)
             // Other thresholds whose product is inexact in binary floating point.

@@ -125,6 +125,11 @@ struct TokenRulesTests {
         ] {
             try await refused(token)
         }
+        try await refused(good + "=")
+        try await refused(parts[0] + "." + parts[1] + "." + parts[2] + "==")
+        try await refused(try await Self.signed(#"{"sub":"a/b","exp":\#(exp)}"#))
+        try await refused(try await Self.signed(#"{"sub":"a\u0000b","exp":\#(exp)}"#))
+        try await refused(try await Self.signed(#"{"sub":"a\u001fb","exp":\#(exp)}"#))
         try await refused(try await Self.signed(#"{"sub":5,"exp":\#(exp)}"#))
         try await refused(try await Self.signed(#"{"sub":"alice"}"#))
     }
