@@ -9,7 +9,9 @@ struct BenchCommand: AsyncParsableCommand {
         commandName: "bench",
         abstract: "Run a benchmark workload and print one JSON object with its figures.",
         discussion: "tools/bench-log runs these next to raw liblmdb in the same run and prints the ratios.",
-        subcommands: [AppendBench.self, ScanBench.self, ReadBench.self, RebuildBench.self, ProgressBench.self, InteractionsBench.self]
+        subcommands: [
+            AppendBench.self, ScanBench.self, ReadBench.self, ExportBench.self, RebuildBench.self, ProgressBench.self, InteractionsBench.self,
+        ]
     )
 }
 

@@ -1,6 +1,7 @@
 import ArgumentParser
 import EventLog
 import Foundation
+import Synchronization
 import WatchDomain
 
 /// `playhead export`: the log as NDJSON, one event per line.
@@ -8,7 +9,10 @@ struct ExportCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "export",
         abstract: "Write the log as NDJSON (Docs/events.md), from --from to --to inclusive.",
-        discussion: "Importing an export into an empty store and exporting again gives the same bytes."
+        discussion: """
+            Importing an export into an empty store and exporting again gives the same bytes. \
+            Shows a progress bar on standard error when that is a terminal (and the output is not).
+            """
     )
 
     @OptionGroup var store: StoreOptions
@@ -29,25 +33,27 @@ struct ExportCommand: AsyncParsableCommand {
     func run() async throws {
         let log = try store.openLog(.readOnly)
         let last = try min(to ?? .max, log.head)
-        let handle: FileHandle
-        if let output {
-            guard FileManager.default.createFile(atPath: output, contents: nil) else {
-                throw ValidationError("cannot create \(output)")
-            }
-            handle = try FileHandle(forWritingTo: URL(fileURLWithPath: output))
-        } else {
-            handle = FileHandle.standardOutput
-        }
+        let file = try output.map(OutputFile.init(creating:)) ?? .standardOutput()
+        let started = ContinuousClock.now
+        let total = last >= from ? last - from + 1 : 0
+        // Not over the output itself, when that is the same terminal.
+        let bar = ProgressBar(total: total, label: "export", enabled: output != nil || !file.isTerminal)
+        let written: UInt64
         do {
-            try EventLine.write(from: log, first: from, last: last, to: handle)
+            written = try EventLine.write(from: log, first: from, last: last, to: file) { bar.advance(by: UInt64($0)) }
         } catch let damage as RecordFormatError {
+            bar.finish()
             printError(
                 "export: stopped: the log is damaged at position \(damage.position): \(damage.reason); the export is "
                     + "incomplete. See Docs/operations.md, \"A damaged log\"."
             )
             throw ExitCode(1)
         }
-        if output != nil { try handle.close() }
+        bar.finish()
+        if let output {
+            let seconds = (ContinuousClock.now - started).seconds
+            printError("export: \(written) events to \(output) in \(String(format: "%.2f", seconds)) s")
+        }
     }
 }
 
@@ -59,7 +65,9 @@ struct ImportCommand: AsyncParsableCommand {
         discussion: """
             The whole file is checked first: every line must parse, and recorded-at times must \
             not go back, neither within the file nor before the store's last event. If anything \
-            is wrong, nothing is imported and the error names the line.
+            is wrong, nothing is imported and the error names the line. Needs the store to \
+            itself: stop the server first. Shows a progress bar on standard error when that is \
+            a terminal.
             """
     )
 
@@ -76,37 +84,24 @@ struct ImportCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
+        let input = try InputFile(path: file)
         let log = try store.openLog(.readWrite)
         let started = ContinuousClock.now
         let count: Int
         do {
-            count = try check(after: try log.statistics().lastRecordedAt)
-        } catch let error as EventLineError {
+            count = try Self.check(input.bytes, after: try log.statistics().lastRecordedAt)
+        } catch {
             await log.close()
-            printError("import: nothing imported: \(error)")
-            throw ExitCode(1)
+            throw RuntimeError("import: nothing imported: \(error)")
         }
-        var batch: [ProposedEvent] = []
-        batch.reserveCapacity(min(batchSize, count))
-        var imported: ClosedRange<LogPosition>?
-        func flush() async throws {
-            guard !batch.isEmpty else { return }
-            let result = try await log.append(AppendRequest(events: batch))
-            imported = (imported?.lowerBound ?? result.positions.lowerBound)...result.positions.upperBound
-            batch.removeAll(keepingCapacity: true)
-        }
+        let imported: ClosedRange<LogPosition>?
         do {
-            try await forEachEvent { event in
-                batch.append(event)
-                if batch.count >= batchSize { try await flush() }
-            }
-            try await flush()
+            imported = try await Self.append(input.bytes, count: count, to: log, batchSize: batchSize)
         } catch {
             // Earlier batches are durable: say exactly what is in the store now.
             await log.close()
-            let done = imported.map { "\($0.count) events at positions \($0.lowerBound)...\($0.upperBound)" } ?? "nothing"
-            printError("import: stopped after importing \(done): \(error)")
-            throw ExitCode(1)
+            let done = error.imported.map { "\($0.count) events at positions \($0.lowerBound)...\($0.upperBound)" } ?? "nothing"
+            throw RuntimeError("import: stopped after importing \(done): \(error.cause)")
         }
         await log.close()
         let seconds = (ContinuousClock.now - started).seconds
@@ -114,37 +109,166 @@ struct ImportCommand: AsyncParsableCommand {
         printError("import: \(count) events\(range) in \(String(format: "%.2f", seconds)) s")
     }
 
-    /// Reads the whole file once: every line parses and recorded-at never goes back.
-    private func check(after storeLast: Timestamp?) throws -> Int {
-        var count = 0
+    /// Checks the whole file: every line decodes (``EventLine/decode(_:lineNumber:)``) and
+    /// recorded-at never goes back, neither within the file nor before `storeLast`. The file
+    /// is cut at line boundaries into one part per processor, checked in parallel; the first
+    /// fault by line number is the one reported. Returns the number of events.
+    ///
+    /// - Throws: ``EventLineError`` for the first line at fault.
+    static func check(_ bytes: UnsafeRawBufferPointer, after storeLast: Timestamp?, showProgress: Bool = true) throws(EventLineError) -> Int {
+        let parts = split(bytes, into: bytes.count < 1 << 20 ? 1 : ProcessInfo.processInfo.activeProcessorCount)
+        let bar = ProgressBar(total: UInt64(bytes.count), label: "import: checking", unit: "bytes", enabled: showProgress)
+        let reports = Mutex([PartReport?](repeating: nil, count: parts.count))
+        let shared = SharedBytes(bytes: bytes)
+        DispatchQueue.concurrentPerform(iterations: parts.count) { index in
+            let report = checkPart(UnsafeRawBufferPointer(rebasing: shared.bytes[parts[index]]), bar: bar)
+            reports.withLock { $0[index] = report }
+        }
+        bar.finish()
         var previous = storeLast
-        var lineNumber = 0
-        let reader = try LineReader(path: file)
-        while let line = reader.next() {
-            lineNumber += 1
-            if line.isEmpty { continue }
-            let event = try EventLine.decode(line, lineNumber: lineNumber)
-            if let previous, let recordedAt = event.recordedAt, recordedAt < previous {
-                throw EventLineError(
-                    line: lineNumber,
-                    field: "recordedAt",
-                    reason: "\(ISO8601Micros.format(recordedAt)) goes back before \(ISO8601Micros.format(previous))"
-                        + (count == 0 && storeLast != nil ? ", the store's last event" : "")
+        var lineOffset = 0
+        var events = 0
+        for report in reports.withLock({ $0 }) {
+            guard let report else { continue }
+            var fault = report.fault.map { fault in EventLineError(line: fault.line + lineOffset, field: fault.field, reason: fault.reason) }
+            if let first = report.first, let before = previous, first.recordedAt < before, fault.map({ first.line + lineOffset < $0.line }) ?? true {
+                fault = wentBack(
+                    line: first.line + lineOffset,
+                    first.recordedAt,
+                    before: before,
+                    storesLast: events == 0 && storeLast != nil
                 )
             }
-            previous = event.recordedAt
-            count += 1
+            if let fault { throw fault }
+            events += report.events
+            previous = report.last ?? previous
+            lineOffset += report.lines
         }
-        return count
+        return events
     }
 
-    private func forEachEvent(_ body: (ProposedEvent) async throws -> Void) async throws {
-        let reader = try LineReader(path: file)
-        var lineNumber = 0
-        while let line = reader.next() {
-            lineNumber += 1
-            if line.isEmpty { continue }
-            try await body(try EventLine.decode(line, lineNumber: lineNumber))
+    /// What one part of the file holds, with line numbers counted from its start.
+    private struct PartReport: Sendable {
+        var lines = 0
+        var events = 0
+        var first: (recordedAt: Timestamp, line: Int)?
+        var last: Timestamp?
+        var fault: EventLineError?
+    }
+
+    private struct SharedBytes: @unchecked Sendable {
+        let bytes: UnsafeRawBufferPointer
+    }
+
+    /// Ranges of `bytes`, at most `count`, each ending just after a newline (or at the end).
+    private static func split(_ bytes: UnsafeRawBufferPointer, into count: Int) -> [Range<Int>] {
+        var parts: [Range<Int>] = []
+        var start = 0
+        for index in 1...max(count, 1) {
+            guard start < bytes.count else { break }
+            var end = index == count ? bytes.count : max(start, bytes.count / count * index)
+            while end < bytes.count && end > 0 && bytes[end - 1] != 0x0A { end += 1 }
+            if end > start { parts.append(start..<end) }
+            start = end
         }
+        return parts.isEmpty ? [0..<bytes.count] : parts
+    }
+
+    private static func checkPart(_ bytes: UnsafeRawBufferPointer, bar: ProgressBar) -> PartReport {
+        var report = PartReport()
+        var decoder = LineDecoder()
+        var sinceProgress = 0
+        InputFile.forEachLine(in: bytes) { line, number in
+            report.lines = number
+            sinceProgress += line.count + 1
+            if sinceProgress >= 1 << 20 {
+                bar.advance(by: UInt64(sinceProgress))
+                sinceProgress = 0
+            }
+            if line.isEmpty { return true }
+            let recordedAt: Timestamp
+            do throws(EventLineError) {
+                recordedAt = try decoder.decode(line, lineNumber: number).recordedAt ?? .init(microsecondsSince1970: 0)
+            } catch {
+                report.fault = error
+                return false
+            }
+            if report.first == nil { report.first = (recordedAt, number) }
+            if let last = report.last, recordedAt < last {
+                report.fault = wentBack(line: number, recordedAt, before: last, storesLast: false)
+                return false
+            }
+            report.last = recordedAt
+            report.events += 1
+            return true
+        }
+        bar.advance(by: UInt64(sinceProgress))
+        return report
+    }
+
+    private static func wentBack(line: Int, _ recordedAt: Timestamp, before previous: Timestamp, storesLast: Bool) -> EventLineError {
+        EventLineError(
+            line: line,
+            field: "recordedAt",
+            reason: "\(ISO8601Micros.format(recordedAt)) goes back before \(ISO8601Micros.format(previous))"
+                + (storesLast ? ", the store's last event" : "")
+        )
+    }
+
+    /// An import that stopped after some batches were durable.
+    struct PartialImport: Error {
+        var imported: ClosedRange<LogPosition>?
+        var cause: any Error
+    }
+
+    /// Appends the `count` events of the checked file in batches of `batchSize`: each batch
+    /// is decoded while the one before it is being committed. Returns the positions written.
+    ///
+    /// - Throws: ``PartialImport`` with what is already durable.
+    static func append(
+        _ bytes: UnsafeRawBufferPointer,
+        count: Int,
+        to log: LMDBEventLog,
+        batchSize: Int,
+        showProgress: Bool = true
+    ) async throws(PartialImport) -> ClosedRange<LogPosition>? {
+        let bar = ProgressBar(total: UInt64(count), label: "import: appending", enabled: showProgress)
+        var imported: ClosedRange<LogPosition>?
+        var inFlight: Task<AppendResult, any Error>?
+        var batch: [ProposedEvent] = []
+        batch.reserveCapacity(min(batchSize, count))
+        /// Waits for the batch being committed, then hands the log the next one.
+        func submit(_ events: [ProposedEvent]) async throws {
+            if let previous = inFlight {
+                inFlight = nil
+                let result = try await previous.value
+                imported = (imported?.lowerBound ?? result.positions.lowerBound)...result.positions.upperBound
+                bar.advance(by: UInt64(result.positions.count))
+            }
+            guard !events.isEmpty else { return }
+            inFlight = Task { try await log.append(AppendRequest(events: events)) }
+        }
+        do {
+            var decoder = LineDecoder()
+            var lines = InputFile.lines(in: bytes)
+            while let (line, lineNumber) = lines.next() {
+                if line.isEmpty { continue }
+                batch.append(try decoder.decode(line, lineNumber: lineNumber))
+                if batch.count >= batchSize {
+                    try await submit(batch)
+                    batch.removeAll(keepingCapacity: true)
+                }
+            }
+            try await submit(batch)
+            try await submit([])
+        } catch {
+            if let pending = inFlight, let result = try? await pending.value {
+                imported = (imported?.lowerBound ?? result.positions.lowerBound)...result.positions.upperBound
+            }
+            bar.finish()
+            throw PartialImport(imported: imported, cause: error)
+        }
+        bar.finish()
+        return imported
     }
 }

@@ -34,7 +34,7 @@ struct RebuildCommand: AsyncParsableCommand {
         do {
             lock = try location.lockRebuilds()
         } catch let busy as RebuildLock.Busy {
-            throw ValidationError(busy.description)
+            throw RuntimeError("\(busy.description); wait for it to finish")
         }
         defer { withExtendedLifetime(lock) {} }
         location.removeStaleGenerations()
@@ -70,36 +70,5 @@ struct RebuildCommand: AsyncParsableCommand {
         } else {
             location.remove(previous)
         }
-    }
-}
-
-/// A one-line progress bar on standard error, drawn only when it is a terminal.
-final class ProgressBar {
-    private let total: UInt64
-    private let enabled = isatty(STDERR_FILENO) != 0
-    private let started = ContinuousClock.now
-
-    init(total: UInt64) { self.total = total }
-
-    func update(_ position: UInt64) {
-        guard enabled, total > 0 else { return }
-        let fraction = min(1, Double(position) / Double(total))
-        let filled = Int(fraction * 30)
-        let rate = Double(position) / max((ContinuousClock.now - started).seconds, 1e-9)
-        let line = String(
-            format: "\r[%@%@] %3.0f%%  %llu/%llu events  %.0f events/s",
-            String(repeating: "#", count: filled),
-            String(repeating: " ", count: 30 - filled),
-            fraction * 100,
-            position,
-            total,
-            rate
-        )
-        FileHandle.standardError.write(Data(line.utf8))
-    }
-
-    func finish() {
-        guard enabled, total > 0 else { return }
-        FileHandle.standardError.write(Data("\n".utf8))
     }
 }

@@ -4,6 +4,7 @@ import Foundation
 import Logging
 import PlayheadServer
 import Projections
+import Synchronization
 import WatchDomain
 
 /// Where the HS256 secret comes from: `--jwt-secret`, else `PLAYHEAD_JWT_SECRET`, else the
@@ -13,26 +14,63 @@ struct SecretOptions: ParsableArguments {
     @Option(name: .customLong("jwt-secret"), help: "The HS256 secret (default: $PLAYHEAD_JWT_SECRET, else <data-dir>/jwt-secret).")
     var jwtSecret: String?
 
-    func resolve(_ store: StoreOptions) throws -> String {
-        if let jwtSecret { return try checked(jwtSecret, "--jwt-secret") }
-        if let secret = ProcessInfo.processInfo.environment["PLAYHEAD_JWT_SECRET"] { return try checked(secret, "PLAYHEAD_JWT_SECRET") }
-        let path = store.resolvedDataDirectory + "/jwt-secret"
-        if let data = FileManager.default.contents(atPath: path), let secret = String(data: data, encoding: .utf8) {
-            return try checked(secret.trimmingCharacters(in: .whitespacesAndNewlines), path)
+    /// A secret, and the file it must be saved to when it was made just now.
+    struct Resolved {
+        /// The secret.
+        var secret: String
+        /// The store's `jwt-secret` file, when the secret is new and not written yet.
+        var unsavedFile: String?
+
+        /// Writes a new secret to its file (mode 0600), once; does nothing for a given one.
+        ///
+        /// - Throws: ``RuntimeError`` naming the file.
+        func save() throws {
+            guard let unsavedFile else { return }
+            let directory = (unsavedFile as NSString).deletingLastPathComponent
+            do {
+                try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+            } catch {
+                throw RuntimeError("cannot create \(directory): \(error.localizedDescription)")
+            }
+            guard
+                FileManager.default.createFile(
+                    atPath: unsavedFile,
+                    contents: Data((secret + "\n").utf8),
+                    attributes: [.posixPermissions: 0o600]
+                )
+            else {
+                throw RuntimeError("cannot write \(unsavedFile); give a secret with --jwt-secret or PLAYHEAD_JWT_SECRET instead")
+            }
+            printError("playhead: made a new JWT secret in \(unsavedFile)")
         }
-        try FileManager.default.createDirectory(atPath: store.resolvedDataDirectory, withIntermediateDirectories: true)
+    }
+
+    /// The secret, from the first of `--jwt-secret`, `PLAYHEAD_JWT_SECRET` and the store's
+    /// file that is there; a new random one (not yet saved) when none is.
+    ///
+    /// - Throws: ``RuntimeError`` when the secret found is shorter than
+    ///   ``TokenAuthority/minimumSecretBytes`` bytes.
+    func resolve(_ store: StoreOptions) throws -> Resolved {
+        if let jwtSecret { return Resolved(secret: try checked(jwtSecret, "--jwt-secret")) }
+        if let secret = ProcessInfo.processInfo.environment["PLAYHEAD_JWT_SECRET"] {
+            return Resolved(secret: try checked(secret, "PLAYHEAD_JWT_SECRET"))
+        }
+        let path = store.resolvedDataDirectory + "/jwt-secret"
+        if let data = FileManager.default.contents(atPath: path) {
+            return Resolved(secret: try checked(String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines), path))
+        }
         var generator = SystemRandomNumberGenerator()
         let secret = (0..<32).map { _ in String(format: "%02x", UInt8.random(in: 0...255, using: &generator)) }.joined()
-        guard FileManager.default.createFile(atPath: path, contents: Data((secret + "\n").utf8), attributes: [.posixPermissions: 0o600]) else {
-            throw ValidationError("cannot write \(path)")
-        }
-        printError("playhead: made a new JWT secret in \(path)")
-        return secret
+        return Resolved(secret: secret, unsavedFile: path)
     }
 
     private func checked(_ secret: String, _ source: String) throws -> String {
-        guard secret.utf8.count >= TokenAuthority.minimumSecretBytes else {
-            throw ValidationError("the JWT secret from \(source) must be at least \(TokenAuthority.minimumSecretBytes) bytes")
+        let minimum = TokenAuthority.minimumSecretBytes
+        guard secret.utf8.count >= minimum else {
+            throw RuntimeError(
+                "the JWT secret from \(source) is \(secret.utf8.count) bytes, and it must be at least \(minimum); "
+                    + "give a longer one (e.g. the output of `openssl rand -hex 32`)"
+            )
         }
         return secret
     }
@@ -61,7 +99,10 @@ struct ServeCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "serve",
         abstract: "Serve the REST API on the embedded store.",
-        discussion: "Stops cleanly on SIGINT or SIGTERM; every acknowledged request is durable before its answer."
+        discussion: """
+            Stops cleanly on SIGINT or SIGTERM; every acknowledged request is durable before its answer. \
+            If it can't start (the port is in use, the store is in use), it changes nothing in the data directory.
+            """
     )
 
     @OptionGroup var store: StoreOptions
@@ -88,17 +129,34 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Log level: trace, debug, info, notice, warning, error or critical (default: $PLAYHEAD_LOG_LEVEL, else info).")
     var logLevel: String?
 
+    private var level: Logger.Level? {
+        Logger.Level(rawValue: logLevel ?? ProcessInfo.processInfo.environment["PLAYHEAD_LOG_LEVEL"] ?? "info")
+    }
+
+    func validate() throws {
+        guard level != nil else {
+            throw ValidationError("unknown log level \(logLevel ?? ProcessInfo.processInfo.environment["PLAYHEAD_LOG_LEVEL"] ?? "")")
+        }
+        guard (0...65_535).contains(port) else { throw ValidationError("--port must be 0 to 65535") }
+        _ = try parseDuration(sessionTimeout, option: "--session-timeout")
+        _ = try parseDuration(groupCommitWindow, option: "--group-commit-window", allowZero: true)
+    }
+
     func run() async throws {
-        let levelName = logLevel ?? ProcessInfo.processInfo.environment["PLAYHEAD_LOG_LEVEL"] ?? "info"
-        guard let level = Logger.Level(rawValue: levelName) else { throw ValidationError("unknown --log-level \(levelName)") }
+        let level = self.level ?? .info
         LoggingSystem.bootstrap { label in LineLogHandler(label: label, level: level) }
-        var configuration = ServerConfiguration(jwtSecret: try secret.resolve(store))
+        // Nothing is written before the server listens: a new secret is saved once it does,
+        // and the port is tried before the store is opened (or made).
+        let resolved = try secret.resolve(store)
+        if port != 0 { try ListenProbe.check(host: host, port: port) }
+        var configuration = ServerConfiguration(jwtSecret: resolved.secret)
         configuration.host = host
         configuration.port = port
         configuration.sessionTimeout = try parseDuration(sessionTimeout, option: "--session-timeout")
         let logger = configuration.logger
         let window = try parseDuration(groupCommitWindow, option: "--group-commit-window", allowZero: true)
         try checkLog(logger)
+        let footprint = StartupFootprint(store: store)
         let opened: PlayheadStore
         do {
             opened = try PlayheadStore(directory: store.resolvedDataDirectory) {
@@ -106,16 +164,31 @@ struct ServeCommand: AsyncParsableCommand {
                 $0.groupCommitWindow = window
                 $0.logger = logger
             }
-        } catch let error as EventLogError {
-            throw ValidationError(error.message)
+        } catch {
+            footprint.undo()
+            if let error = error as? EventLogError { throw store.explain(error) }
+            throw RuntimeError("cannot open the store at \(store.resolvedDataDirectory): \(error)")
         }
         let host = configuration.host
+        let listening = StartedFlag()
         do {
             try await PlayheadHTTPServer.run(store: opened, configuration: configuration) { port in
+                listening.value.store(true, ordering: .sequentiallyConsistent)
+                do {
+                    try resolved.save()
+                } catch {
+                    logger.error("could not save the new JWT secret; tokens made by `playhead token` will not match", metadata: ["error": "\(error)"])
+                }
                 logger.notice("playhead serving", metadata: ["address": "http://\(host):\(port)", "store": "\(opened.directory)"])
             }
         } catch {
             await opened.close()
+            guard listening.value.load(ordering: .sequentiallyConsistent) else {
+                // It never served: leave the data directory as it was.
+                footprint.undo()
+                if port != 0 { try ListenProbe.check(host: self.host, port: port) }
+                throw RuntimeError("the server could not start on \(self.host):\(port): \(error)")
+            }
             throw error
         }
         await opened.close()
@@ -130,7 +203,7 @@ struct ServeCommand: AsyncParsableCommand {
         let directory = store.logDirectory
         guard FileManager.default.fileExists(atPath: directory + "/data.mdb") else { return }
         guard !LMDBEventLog.hasWriter(directory: directory) else {
-            throw ValidationError("another process has the log at \(directory) open for writing")
+            throw RuntimeError("another process has the log at \(directory) open for writing (is the server already running?)")
         }
         let started = ContinuousClock.now
         let outcome = try IsolatedCheck.run(["verify", "--in-process", "--data-dir", store.resolvedDataDirectory], captureOutput: true)
@@ -150,6 +223,69 @@ struct ServeCommand: AsyncParsableCommand {
                 "seconds": "\(String(format: "%.2f", (ContinuousClock.now - started).seconds))",
             ]
         )
+    }
+}
+
+/// Set once the server listens.
+private final class StartedFlag: Sendable {
+    let value = Atomic(false)
+}
+
+/// Tries whether the server could listen on an address, before anything is written.
+enum ListenProbe {
+    /// Binds a socket to `host`:`port` (as the server will, with `SO_REUSEADDR`) and closes it.
+    ///
+    /// - Throws: ``RuntimeError``: the port is in use, the address is not this machine's,
+    ///   the port needs privileges, the host does not resolve.
+    static func check(host: String, port: Int) throws {
+        var hints = addrinfo()
+        hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV
+        hints.ai_family = AF_UNSPEC
+        hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
+        var found: UnsafeMutablePointer<addrinfo>?
+        let resolved = getaddrinfo(host, String(port), &hints, &found)
+        guard resolved == 0, let first = found else {
+            throw RuntimeError("cannot listen on \(host): \(String(cString: gai_strerror(resolved))); choose another address with --host")
+        }
+        defer { freeaddrinfo(found) }
+        let descriptor = socket(first.pointee.ai_family, first.pointee.ai_socktype, first.pointee.ai_protocol)
+        guard descriptor >= 0 else { return }  // no socket to try with: the server will say what is wrong
+        defer { close(descriptor) }
+        var one: Int32 = 1
+        setsockopt(descriptor, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
+        guard bind(descriptor, first.pointee.ai_addr, first.pointee.ai_addrlen) != 0 else { return }
+        switch errno {
+        case EADDRINUSE:
+            throw RuntimeError("port \(port) is in use; choose another with --port")
+        case EACCES:
+            throw RuntimeError("this user may not listen on port \(port) (ports below 1024 need privileges); choose another with --port")
+        case EADDRNOTAVAIL:
+            throw RuntimeError("\(host) is not an address of this machine; choose another with --host")
+        case let code:
+            throw RuntimeError("cannot listen on \(host):\(port): \(String(cString: strerror(code))); choose another --host or --port")
+        }
+    }
+}
+
+/// What `serve` may create in the data directory before it listens, so that a start that
+/// fails can remove it again: the directory itself, its log, its live views.
+struct StartupFootprint {
+    private let created: [String]
+
+    /// Notes which of the store's parts do not exist yet.
+    init(store: StoreOptions) {
+        let directory = store.resolvedDataDirectory
+        let files = FileManager.default
+        if !files.fileExists(atPath: directory) {
+            created = [directory]
+            return
+        }
+        created = [store.logDirectory, ViewsLocation(store: directory).current()].filter { !files.fileExists(atPath: $0) }
+    }
+
+    /// Removes what did not exist when this was made.
+    func undo() {
+        for path in created { try? FileManager.default.removeItem(atPath: path) }
     }
 }
 
@@ -176,10 +312,14 @@ struct TokenCommand: AsyncParsableCommand {
         guard (1...UserSessionEvents.maxUserIdBytes).contains(user.utf8.count) else {
             throw ValidationError("--user must be 1 to \(UserSessionEvents.maxUserIdBytes) bytes")
         }
+        _ = try parseDuration(ttl, option: "--ttl")
     }
 
     func run() async throws {
-        let authority = try await TokenAuthority(secret: try secret.resolve(store))
-        print(try await authority.token(userId: user, admin: admin, lifetime: try parseDuration(ttl, option: "--ttl")))
+        let resolved = try secret.resolve(store)
+        let authority = try await TokenAuthority(secret: resolved.secret)
+        let token = try await authority.token(userId: user, admin: admin, lifetime: try parseDuration(ttl, option: "--ttl"))
+        try resolved.save()
+        print(token)
     }
 }

@@ -13,7 +13,11 @@ struct StatsCommand: AsyncParsableCommand {
     @OptionGroup var store: StoreOptions
 
     func run() async throws {
-        let log = try store.openLog(.readOnly)
+        try Self.printStatistics(of: try store.openLog(.readOnly), store: store)
+    }
+
+    /// Prints the figures of `log`, the log of `store`, as pretty-printed JSON with sorted keys.
+    static func printStatistics(of log: LMDBEventLog, store: StoreOptions) throws {
         let stats = try log.statistics()
         let object: [String: Any] = [
             "dataDir": store.resolvedDataDirectory,

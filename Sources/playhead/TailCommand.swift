@@ -27,13 +27,13 @@ struct TailCommand: AsyncParsableCommand {
 
     func run() async throws {
         let log = try store.openLog(.readOnly)
-        let output = FileHandle.standardOutput
+        let output = OutputFile.standardOutput()
         let limit = self.limit ?? .max
         do {
             if follow {
                 var printed = 0
                 for try await event in log.subscribe(from: from, chunkSize: 1024) {
-                    output.write(EventLine.encode(event))
+                    try output.write(EventLine.encode(event))
                     printed += 1
                     if printed >= limit { break }
                 }

@@ -2,8 +2,10 @@ import EventLog
 import Foundation
 import Testing
 
-/// The `playhead` executable SwiftPM built next to this test bundle.
+/// The `playhead` executable SwiftPM built next to this test bundle, or the one
+/// `PLAYHEAD_TEST_BINARY` names (to run these tests against another build).
 let playheadBinary: String = {
+    if let binary = ProcessInfo.processInfo.environment["PLAYHEAD_TEST_BINARY"] { return binary }
     let executable = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
     return URL(fileURLWithPath: executable).deletingLastPathComponent().appendingPathComponent("playhead").path
 }()
@@ -15,8 +17,10 @@ struct CommandOutput {
     var stderr: String
 }
 
-/// Runs `playhead` with `arguments` to completion.
-func playhead(_ arguments: [String], environment: [String: String] = [:]) throws -> CommandOutput {
+/// Runs `playhead` with `arguments` to completion, killing it (SIGKILL) if it runs longer
+/// than `timeout`, so that a command that should have stopped fails the test instead of
+/// hanging it.
+func playhead(_ arguments: [String], environment: [String: String] = [:], timeout: Duration = .seconds(300)) throws -> CommandOutput {
     let process = Process()
     process.executableURL = URL(fileURLWithPath: playheadBinary)
     process.arguments = arguments
@@ -26,6 +30,10 @@ func playhead(_ arguments: [String], environment: [String: String] = [:]) throws
     process.standardOutput = out
     process.standardError = err
     try process.run()
+    let pid = process.processIdentifier
+    let watchdog = DispatchWorkItem { kill(pid, SIGKILL) }
+    DispatchQueue.global().asyncAfter(deadline: .now() + .milliseconds(Int(timeout.components.seconds * 1000)), execute: watchdog)
+    defer { watchdog.cancel() }
     let stdout = out.fileHandleForReading.readDataToEndOfFile()
     let stderr = err.fileHandleForReading.readDataToEndOfFile()
     process.waitUntilExit()

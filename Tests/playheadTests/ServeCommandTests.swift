@@ -15,11 +15,13 @@ final class ServerProcess: @unchecked Sendable {
     let port: Int
     let store: String
 
-    /// Starts the server on `store` and waits until it listens.
-    init(store: String) throws {
+    /// Starts the server on `store` and waits until it listens; without `secret`, the
+    /// server takes the store's own.
+    init(store: String, secret: Bool = true) throws {
         self.store = store
         process.executableURL = URL(fileURLWithPath: playheadBinary)
-        process.arguments = ["serve", "--data-dir", store, "--port", "0", "--jwt-secret", Self.secret, "--log-level", "notice"]
+        process.arguments =
+            ["serve", "--data-dir", store, "--port", "0", "--log-level", "notice"] + (secret ? ["--jwt-secret", Self.secret] : [])
         let err = Pipe()
         process.standardOutput = FileHandle.nullDevice
         process.standardError = err
@@ -42,8 +44,8 @@ final class ServerProcess: @unchecked Sendable {
         reader.readabilityHandler = { handle in _ = handle.availableData }
     }
 
-    func token(_ user: String, admin: Bool = false) throws -> String {
-        var arguments = ["token", "--user", user, "--jwt-secret", Self.secret, "--data-dir", store]
+    func token(_ user: String, admin: Bool = false, secret: Bool = true) throws -> String {
+        var arguments = ["token", "--user", user, "--data-dir", store] + (secret ? ["--jwt-secret", Self.secret] : [])
         if admin { arguments.append("--admin") }
         let output = try playhead(arguments)
         #expect(output.status == 0, "\(output.stderr)")
