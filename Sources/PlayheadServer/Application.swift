@@ -78,8 +78,10 @@ public enum PlayheadHTTPServer {
             onServerRunning: { channel in
                 let port = channel.localAddress?.port ?? configuration.port
                 address.text = "http://\(host):\(port)"
-                logger.notice("playhead serving", metadata: ["address": .string(address.text), "store": .string(store.directory)])
+                // The caller's own start-up work (saving a new JWT secret) first: whoever reads
+                // this line may rely on it.
                 await onServerRunning(port)
+                logger.notice("playhead serving", metadata: ["address": .string(address.text), "store": .string(store.directory)])
             },
             logger: logger
         )

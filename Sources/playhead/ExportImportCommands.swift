@@ -31,6 +31,7 @@ struct ExportCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
+        try CrashGuard.runGuarded("export")
         let log = try store.openLog(.readOnly)
         let last = try min(to ?? .max, log.head)
         let file = try output.map(OutputFile.init(creating:)) ?? .standardOutput()
@@ -38,7 +39,7 @@ struct ExportCommand: AsyncParsableCommand {
         let total = last >= from ? last - from + 1 : 0
         // Not over the output itself, when that is the same terminal.
         let bar = ProgressBar(total: total, label: "export", enabled: output != nil || !file.isTerminal)
-        let written: UInt64
+        let written: Int
         do {
             written = try EventLine.write(from: log, first: from, last: last, to: file) { bar.advance(by: UInt64($0)) }
         } catch let damage as RecordFormatError {

@@ -169,7 +169,6 @@ struct ServeCommand: AsyncParsableCommand {
             if let error = error as? EventLogError { throw store.explain(error) }
             throw RuntimeError("cannot open the store at \(store.resolvedDataDirectory): \(error)")
         }
-        let host = configuration.host
         let listening = StartedFlag()
         do {
             try await PlayheadHTTPServer.run(store: opened, configuration: configuration) { port in
@@ -179,7 +178,6 @@ struct ServeCommand: AsyncParsableCommand {
                 } catch {
                     logger.error("could not save the new JWT secret; tokens made by `playhead token` will not match", metadata: ["error": "\(error)"])
                 }
-                logger.notice("playhead serving", metadata: ["address": "http://\(host):\(port)", "store": "\(opened.directory)"])
             }
         } catch {
             await opened.close()

@@ -13,6 +13,7 @@ struct StatsCommand: AsyncParsableCommand {
     @OptionGroup var store: StoreOptions
 
     func run() async throws {
+        try CrashGuard.runGuarded("stats")
         try Self.printStatistics(of: try store.openLog(.readOnly), store: store)
     }
 

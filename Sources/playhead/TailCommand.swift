@@ -26,6 +26,7 @@ struct TailCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
+        try CrashGuard.runGuarded("tail")
         let log = try store.openLog(.readOnly)
         let output = OutputFile.standardOutput()
         let limit = self.limit ?? .max

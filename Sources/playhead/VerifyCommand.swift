@@ -36,6 +36,10 @@ struct VerifyCommand: AsyncParsableCommand {
     func run() async throws {
         if byteMap { return try printByteMap() }
         guard inProcess else {
+            // No store at all is the user's mistake, said as every command says it, not damage.
+            if !FileManager.default.fileExists(atPath: store.logDirectory) {
+                throw store.explain(EventLogError(.notALog, "there is no Playhead log at \(store.logDirectory)"))
+            }
             var arguments = ["verify", "--in-process", "--data-dir", store.resolvedDataDirectory]
             if projections { arguments.append("--projections") }
             let outcome = try IsolatedCheck.run(arguments, captureOutput: false)

@@ -221,6 +221,12 @@ struct DamagedLogTests {
                 #expect(!pages.isEmpty)
                 for page in pages { data.replaceSubrange((page * pageSize)..<((page + 1) * pageSize), with: Data(count: pageSize)) }
             }
+            // The commands that read the log end in a report and exit 1 where LMDB aborts.
+            for command in [["export"], ["tail"]] {
+                let result = try run(command + ["--data-dir", zeroed])
+                #expect(!result.bySignal && result.status == 1, "\(command): \(result.stderr.suffix(400))")
+                #expect(result.stderr.contains("damaged"), "\(command): \(result.stderr.suffix(400))")
+            }
             let verifyZeroed = try run(["verify", "--data-dir", zeroed])
             #expect(verifyZeroed.exited(1), "\(verifyZeroed)")
             #expect(verifyZeroed.stderr.contains("verify: FAILED: the LMDB structure of data.mdb is damaged: page "), "\(verifyZeroed.stderr)")
