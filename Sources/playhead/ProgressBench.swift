@@ -113,22 +113,24 @@ struct ProgressBench: AsyncParsableCommand {
 
     /// The video's totals computed from the log alone, applying the same merge rule.
     private func foldSummary(_ log: LMDBEventLog) throws -> ProgressTotals {
-        var entries: [String: ProgressEntry] = [:]
+        // Keyed and compared by bytes, as the projector keys its views.
+        var entries: [UTF8Key: ProgressEntry] = [:]
+        let target = UTF8Key(self.video)
         var video: VideoInfo?
         try log.withReader { reader in
             _ = try reader.visit(from: 1, direction: .forward, limit: .max) { record in
                 let type = String(decoding: record.typeBytes, as: UTF8.self)
                 if type == ProgressRecorded.eventType {
                     let event = try ProgressRecorded.decode(record.payload)
-                    guard event.videoId == self.video else { return true }
+                    guard UTF8Key(event.videoId) == target else { return true }
                     let entry = ProgressEntry(event)
-                    if entry.supersedes(entries[event.userId]) { entries[event.userId] = entry }
+                    if entry.supersedes(entries[UTF8Key(event.userId)]) { entries[UTF8Key(event.userId)] = entry }
                 } else if type == ProgressDeleted.eventType {
                     let event = try ProgressDeleted.decode(record.payload)
-                    if event.videoId == self.video { entries[event.userId] = nil }
+                    if UTF8Key(event.videoId) == target { entries[UTF8Key(event.userId)] = nil }
                 } else if type == VideoRegistered.eventType {
                     let event = try VideoRegistered.decode(record.payload)
-                    if event.videoId == self.video {
+                    if UTF8Key(event.videoId) == target {
                         video = VideoInfo(durationMillis: event.durationMillis, title: event.title, completionThreshold: event.completionThreshold)
                     }
                 }
