@@ -100,8 +100,8 @@ struct ExportBench: AsyncParsableCommand {
         let input = try InputFile(path: file)
         let log = try LMDBEventLog(directory: directory, mode: .readWrite)
         do {
-            let count = try ImportCommand.check(input.bytes, after: nil, showProgress: false)
-            let imported = try await ImportCommand.append(input.bytes, count: count, to: log, batchSize: batchSize, showProgress: false)
+            let checked = try ImportCommand.check(input.bytes, after: nil, showProgress: false)
+            let imported = try await ImportCommand.append(checked, from: input.bytes, to: log, batchSize: batchSize, showProgress: false)
             await log.close()
             return imported?.count ?? 0
         } catch {

@@ -80,24 +80,29 @@ struct ImportCommand: AsyncParsableCommand {
     @Option(help: "Events per durable append.")
     var batchSize = 10_000
 
+    @Option(help: "MiB of checked events to keep in memory, so that they need not be read again to be appended.")
+    var checkMemory = 512
+
     func validate() throws {
         guard batchSize >= 1 else { throw ValidationError("--batch-size must be at least 1") }
+        guard checkMemory >= 0 else { throw ValidationError("--check-memory must be at least 0") }
     }
 
     func run() async throws {
         let input = try InputFile(path: file)
         let log = try store.openLog(.readWrite)
         let started = ContinuousClock.now
-        let count: Int
+        let checked: CheckedFile
         do {
-            count = try Self.check(input.bytes, after: try log.statistics().lastRecordedAt)
+            checked = try Self.check(input.bytes, after: try log.statistics().lastRecordedAt, memoryBudget: checkMemory << 20)
         } catch {
             await log.close()
             throw RuntimeError("import: nothing imported: \(error)")
         }
+        let count = checked.events
         let imported: ClosedRange<LogPosition>?
         do {
-            imported = try await Self.append(input.bytes, count: count, to: log, batchSize: batchSize)
+            imported = try await Self.append(checked, from: input.bytes, to: log, batchSize: batchSize)
         } catch {
             // Earlier batches are durable: say exactly what is in the store now.
             await log.close()
@@ -110,26 +115,53 @@ struct ImportCommand: AsyncParsableCommand {
         printError("import: \(count) events\(range) in \(String(format: "%.2f", seconds)) s")
     }
 
-    /// Checks the whole file: every line decodes (``EventLine/decode(_:lineNumber:)``) and
+    /// A file that passed ``check(_:after:memoryBudget:showProgress:)``, cut into parts.
+    struct CheckedFile {
+        /// The number of events in the file.
+        var events: Int
+        /// The parts, in the file's order.
+        var parts: [CheckedPart]
+    }
+
+    /// A part of a checked file: the events kept from checking it, and where the rest begins.
+    struct CheckedPart {
+        /// The events of the part's first lines, decoded while checking.
+        var kept: [ProposedEvent]
+        /// The offset in the file of the first line whose event was not kept, and its line
+        /// number; nil when every event of the part was kept.
+        var rest: (offset: Int, line: Int)?
+        /// Where the part ends in the file.
+        var end: Int
+    }
+
+    /// Checks the whole file: every line decodes (``LineDecoder/decode(_:lineNumber:)``) and
     /// recorded-at never goes back, neither within the file nor before `storeLast`. The file
     /// is cut at line boundaries into one part per processor, checked in parallel; the first
-    /// fault by line number is the one reported. Returns the number of events.
+    /// fault by line number is the one reported. The events decoded are kept while they fit
+    /// in `memoryBudget` bytes (an estimate), so that ``append(_:from:to:batchSize:showProgress:)``
+    /// need not decode them again.
     ///
     /// - Throws: ``EventLineError`` for the first line at fault.
-    static func check(_ bytes: UnsafeRawBufferPointer, after storeLast: Timestamp?, showProgress: Bool = true) throws(EventLineError) -> Int {
+    static func check(
+        _ bytes: UnsafeRawBufferPointer,
+        after storeLast: Timestamp?,
+        memoryBudget: Int = 512 << 20,
+        showProgress: Bool = true
+    ) throws(EventLineError) -> CheckedFile {
         let parts = split(bytes, into: bytes.count < 1 << 20 ? 1 : ProcessInfo.processInfo.activeProcessorCount)
         let bar = ProgressBar(total: UInt64(bytes.count), label: "import: checking", unit: "bytes", enabled: showProgress)
         let reports = Mutex([PartReport?](repeating: nil, count: parts.count))
         let shared = SharedBytes(bytes: bytes)
         DispatchQueue.concurrentPerform(iterations: parts.count) { index in
-            let report = checkPart(UnsafeRawBufferPointer(rebasing: shared.bytes[parts[index]]), bar: bar)
+            let report = checkPart(shared.bytes, parts[index], budget: memoryBudget / parts.count, bar: bar)
             reports.withLock { $0[index] = report }
         }
         bar.finish()
         var previous = storeLast
         var lineOffset = 0
         var events = 0
-        for report in reports.withLock({ $0 }) {
+        var checked: [CheckedPart] = []
+        for (report, range) in zip(reports.withLock { $0 }, parts) {
             guard let report else { continue }
             var fault = report.fault.map { fault in EventLineError(line: fault.line + lineOffset, field: fault.field, reason: fault.reason) }
             if let first = report.first, let before = previous, first.recordedAt < before, fault.map({ first.line + lineOffset < $0.line }) ?? true {
@@ -143,9 +175,12 @@ struct ImportCommand: AsyncParsableCommand {
             if let fault { throw fault }
             events += report.events
             previous = report.last ?? previous
+            checked.append(
+                CheckedPart(kept: report.kept, rest: report.rest.map { ($0.offset, $0.line + lineOffset) }, end: range.upperBound)
+            )
             lineOffset += report.lines
         }
-        return events
+        return CheckedFile(events: events, parts: checked)
     }
 
     /// What one part of the file holds, with line numbers counted from its start.
@@ -155,6 +190,8 @@ struct ImportCommand: AsyncParsableCommand {
         var first: (recordedAt: Timestamp, line: Int)?
         var last: Timestamp?
         var fault: EventLineError?
+        var kept: [ProposedEvent] = []
+        var rest: (offset: Int, line: Int)?
     }
 
     private struct SharedBytes: @unchecked Sendable {
@@ -175,10 +212,12 @@ struct ImportCommand: AsyncParsableCommand {
         return parts.isEmpty ? [0..<bytes.count] : parts
     }
 
-    private static func checkPart(_ bytes: UnsafeRawBufferPointer, bar: ProgressBar) -> PartReport {
+    private static func checkPart(_ file: UnsafeRawBufferPointer, _ range: Range<Int>, budget: Int, bar: ProgressBar) -> PartReport {
         var report = PartReport()
         var decoder = LineDecoder()
+        var kept = 0
         var sinceProgress = 0
+        let bytes = UnsafeRawBufferPointer(rebasing: file[range])
         InputFile.forEachLine(in: bytes) { line, number in
             report.lines = number
             sinceProgress += line.count + 1
@@ -187,13 +226,14 @@ struct ImportCommand: AsyncParsableCommand {
                 sinceProgress = 0
             }
             if line.isEmpty { return true }
-            let recordedAt: Timestamp
+            let event: ProposedEvent
             do throws(EventLineError) {
-                recordedAt = try decoder.decode(line, lineNumber: number).recordedAt ?? .init(microsecondsSince1970: 0)
+                event = try decoder.decode(line, lineNumber: number)
             } catch {
                 report.fault = error
                 return false
             }
+            let recordedAt = event.recordedAt ?? Timestamp(microsecondsSince1970: 0)
             if report.first == nil { report.first = (recordedAt, number) }
             if let last = report.last, recordedAt < last {
                 report.fault = wentBack(line: number, recordedAt, before: last, storesLast: false)
@@ -201,6 +241,15 @@ struct ImportCommand: AsyncParsableCommand {
             }
             report.last = recordedAt
             report.events += 1
+            if report.rest == nil {
+                // An estimate: the payload and strings, and the event's own storage.
+                kept += event.payload.count + event.stream.utf8.count + event.actor.utf8.count + 256
+                if kept <= budget {
+                    report.kept.append(event)
+                } else {
+                    report.rest = (file.baseAddress!.distance(to: line.baseAddress!), number)
+                }
+            }
             return true
         }
         bar.advance(by: UInt64(sinceProgress))
@@ -222,46 +271,55 @@ struct ImportCommand: AsyncParsableCommand {
         var cause: any Error
     }
 
-    /// Appends the `count` events of the checked file in batches of `batchSize`: each batch
-    /// is decoded while the one before it is being committed. Returns the positions written.
+    /// Appends the events of the checked file `bytes` in batches of `batchSize`: those kept
+    /// while checking, and the others decoded again, each batch while the one before it is
+    /// being committed. Returns the positions written.
     ///
     /// - Throws: ``PartialImport`` with what is already durable.
     static func append(
-        _ bytes: UnsafeRawBufferPointer,
-        count: Int,
+        _ file: consuming CheckedFile,
+        from bytes: UnsafeRawBufferPointer,
         to log: LMDBEventLog,
         batchSize: Int,
         showProgress: Bool = true
     ) async throws(PartialImport) -> ClosedRange<LogPosition>? {
-        let bar = ProgressBar(total: UInt64(count), label: "import: appending", enabled: showProgress)
+        let bar = ProgressBar(total: UInt64(file.events), label: "import: appending", enabled: showProgress)
         var imported: ClosedRange<LogPosition>?
         var inFlight: Task<AppendResult, any Error>?
         var batch: [ProposedEvent] = []
-        batch.reserveCapacity(min(batchSize, count))
+        batch.reserveCapacity(min(batchSize, file.events))
         /// Waits for the batch being committed, then hands the log the next one.
-        func submit(_ events: [ProposedEvent]) async throws {
+        func submit() async throws {
             if let previous = inFlight {
                 inFlight = nil
                 let result = try await previous.value
                 imported = (imported?.lowerBound ?? result.positions.lowerBound)...result.positions.upperBound
                 bar.advance(by: UInt64(result.positions.count))
             }
-            guard !events.isEmpty else { return }
+            guard !batch.isEmpty else { return }
+            let events = batch
+            batch.removeAll(keepingCapacity: true)
             inFlight = Task { try await log.append(AppendRequest(events: events)) }
         }
         do {
             var decoder = LineDecoder()
-            var lines = InputFile.lines(in: bytes)
-            while let (line, lineNumber) = lines.next() {
-                if line.isEmpty { continue }
-                batch.append(try decoder.decode(line, lineNumber: lineNumber))
-                if batch.count >= batchSize {
-                    try await submit(batch)
-                    batch.removeAll(keepingCapacity: true)
+            for index in file.parts.indices {
+                let kept = file.parts[index].kept
+                file.parts[index].kept = []  // freed as soon as it is appended
+                for event in kept {
+                    batch.append(event)
+                    if batch.count >= batchSize { try await submit() }
+                }
+                guard let rest = file.parts[index].rest else { continue }
+                var lines = InputFile.lines(in: UnsafeRawBufferPointer(rebasing: bytes[rest.offset..<file.parts[index].end]))
+                while let (line, number) = lines.next() {
+                    if line.isEmpty { continue }
+                    batch.append(try decoder.decode(line, lineNumber: rest.line + number - 1))
+                    if batch.count >= batchSize { try await submit() }
                 }
             }
-            try await submit(batch)
-            try await submit([])
+            try await submit()
+            try await submit()
         } catch {
             if let pending = inFlight, let result = try? await pending.value {
                 imported = (imported?.lowerBound ?? result.positions.lowerBound)...result.positions.upperBound

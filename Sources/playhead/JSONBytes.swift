@@ -86,14 +86,30 @@ enum JSONBytes {
         appendDecimal(value.magnitude, to: &out)
     }
 
-    /// Appends `"xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx"` in lower case.
-    static func appendQuotedUUID(_ uuid: UUID, to out: inout [UInt8]) {
+    /// Upper-case hexadecimal digits.
+    static let upperHexDigits: [UInt8] = Array("0123456789ABCDEF".utf8)
+
+    /// Appends a finite double as `JSONEncoder` writes it: its shortest round-trip digits
+    /// (`description`), without a trailing `.0`. Returns false, writing nothing, for a
+    /// non-finite one, which JSON can't show.
+    static func appendDouble(_ value: Double, to out: inout [UInt8]) -> Bool {
+        guard value.isFinite else { return false }
+        var description = value.description
+        if description.hasSuffix(".0") { description.removeLast(2) }
+        out.append(contentsOf: description.utf8)
+        return true
+    }
+
+    /// Appends `"xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx"`, in lower case (the header ids) or
+    /// upper case (as `UUID.uuidString`, inside payloads).
+    static func appendQuotedUUID(_ uuid: UUID, upperCase: Bool = false, to out: inout [UInt8]) {
+        let digits = upperCase ? upperHexDigits : hexDigits
         out.append(UInt8(ascii: "\""))
         withUnsafeBytes(of: uuid.uuid) { bytes in
             for index in 0..<16 {
                 if index == 4 || index == 6 || index == 8 || index == 10 { out.append(UInt8(ascii: "-")) }
-                out.append(hexDigits[Int(bytes[index] >> 4)])
-                out.append(hexDigits[Int(bytes[index] & 0xF)])
+                out.append(digits[Int(bytes[index] >> 4)])
+                out.append(digits[Int(bytes[index] & 0xF)])
             }
         }
         out.append(UInt8(ascii: "\""))

@@ -25,12 +25,37 @@ enum SortedJSONEncoder {
         root.write(to: &out)
     }
 
-    fileprivate static func encode<Value: Encodable>(_ value: Value, into node: Node, codingPath: [any CodingKey]) throws {
-        switch value {
-        case let text as String: node.setScalar { JSONBytes.appendQuoted(text, to: &$0) }
-        case let number as Double: try node.setDouble(number)
-        case is Date, is Data, is URL, is Decimal: throw Unsupported(reason: "a \(Value.self)")
-        default: try value.encode(to: NodeEncoder(node: node, codingPath: codingPath))
+    fileprivate static func encode<Value: Encodable>(_ value: Value, into node: Node, codingPath: @autoclosure () -> [any CodingKey]) throws {
+        // Type comparisons, not casts: a dynamic cast per value cost more than the rest.
+        if Value.self == String.self {
+            node.setScalar { out in
+                withUnsafePointer(to: value) { $0.withMemoryRebound(to: String.self, capacity: 1) { JSONBytes.appendQuoted($0.pointee, to: &out) } }
+            }
+        } else if Value.self == UUID.self {
+            // As `UUID.encode(to:)` writes it: `uuidString`, upper case.
+            node.setScalar { out in
+                withUnsafePointer(to: value) {
+                    $0.withMemoryRebound(to: UUID.self, capacity: 1) { JSONBytes.appendQuotedUUID($0.pointee, upperCase: true, to: &out) }
+                }
+            }
+        } else if Value.self == Double.self {
+            try withUnsafePointer(to: value) { try $0.withMemoryRebound(to: Double.self, capacity: 1) { try node.setDouble($0.pointee) } }
+        } else if Value.self == Date.self || Value.self == Data.self || Value.self == URL.self || Value.self == Decimal.self {
+            throw Unsupported(reason: "a \(Value.self)")
+        } else {
+            try value.encode(to: NodeEncoder(node: node, codingPath: codingPath()))
+        }
+    }
+
+    /// Whether `left` sorts before `right`, byte by byte in UTF-8.
+    fileprivate static func precedes(_ left: String, _ right: String) -> Bool {
+        var left = left
+        var right = right
+        return left.withUTF8 { left in
+            right.withUTF8 { right in
+                let order = memcmp(left.baseAddress!, right.baseAddress!, min(left.count, right.count))
+                return order != 0 ? order < 0 : left.count < right.count
+            }
         }
     }
 }
@@ -69,9 +94,7 @@ private final class Node {
     /// without a trailing `.0`.
     func setDouble(_ value: Double) throws {
         guard value.isFinite else { throw SortedJSONEncoder.Unsupported(reason: "the non-finite number \(value)") }
-        var description = value.description
-        if description.hasSuffix(".0") { description.removeLast(2) }
-        setScalar { $0.append(contentsOf: description.utf8) }
+        setScalar { _ = JSONBytes.appendDouble(value, to: &$0) }
     }
 
     func write(to out: inout [UInt8]) {
@@ -83,12 +106,20 @@ private final class Node {
             out.append(contentsOf: text)
         case .object:
             out.append(UInt8(ascii: "{"))
-            let sorted = members.count < 2 ? members : members.sorted { $0.key.utf8.lexicographicallyPrecedes($1.key.utf8) }
-            for (index, member) in sorted.enumerated() {
-                if index > 0 { out.append(UInt8(ascii: ",")) }
-                JSONBytes.appendQuoted(member.key, to: &out)
+            // An insertion sort of the members' indices: a handful of keys, mostly in order already.
+            var order = Array(members.indices)
+            for next in order.indices.dropFirst() {
+                var index = next
+                while index > 0 && SortedJSONEncoder.precedes(members[order[index]].key, members[order[index - 1]].key) {
+                    order.swapAt(index, index - 1)
+                    index -= 1
+                }
+            }
+            for (position, index) in order.enumerated() {
+                if position > 0 { out.append(UInt8(ascii: ",")) }
+                JSONBytes.appendQuoted(members[index].key, to: &out)
                 out.append(UInt8(ascii: ":"))
-                member.value.write(to: &out)
+                members[index].value.write(to: &out)
             }
             out.append(UInt8(ascii: "}"))
         case .array:

@@ -363,11 +363,15 @@ struct CommandsEndToEndTests {
             #expect(try playhead(["export", "--data-dir", source, "-o", file]).status == 0)
             let text = try String(contentsOfFile: file, encoding: .utf8)
             #expect(text.utf8.count > 2 << 20)
-            let imported = try playhead(["import", "--data-dir", directory + "/copy", file])
-            #expect(imported.status == 0, "\(imported.stderr)")
-            #expect(imported.stderr.contains("import: 6000 events at positions 1...6000"))
-            #expect(try playhead(["export", "--data-dir", directory + "/copy"]).stdout == text)
-            #expect(try playhead(["verify", "--data-dir", directory + "/copy"]).status == 0)
+            // All the checked events kept in memory, some of them, none: the same store.
+            for memory in ["512", "1", "0"] {
+                let copy = directory + "/copy-\(memory)"
+                let imported = try playhead(["import", "--data-dir", copy, file, "--check-memory", memory, "--batch-size", "999"])
+                #expect(imported.status == 0, "\(imported.stderr)")
+                #expect(imported.stderr.contains("import: 6000 events at positions 1...6000"))
+                #expect(try playhead(["export", "--data-dir", copy]).stdout == text)
+                #expect(try playhead(["verify", "--data-dir", copy]).status == 0)
+            }
 
             let lines = text.split(separator: "\n").map(String.init)
             let firstTime = try #require(try Regex(#""recordedAt":"[^"]+""#).firstMatch(in: lines[0])).output[0].substring

@@ -188,6 +188,24 @@ func sampleDomainEvents() -> [any DomainEvent] {
             )
         }
     }
+    // Metadata with nothing in it, and numbers JSON can't show (written as payloadBase64).
+    for percentage in [50, Double.nan, .infinity] {
+        events.append(
+            WatchSessionStarted(
+                sessionId: id,
+                userId: "u",
+                userSessionId: nil,
+                isGuest: true,
+                videoId: "v",
+                startTime: times[2],
+                endTime: nil,
+                actualTimeWatchedMillis: 1,
+                percentageWatched: percentage,
+                userMetadata: ClientMetadata()
+            )
+        )
+        events.append(VideoRegistered(videoId: "v", durationMillis: 1, title: nil, completionThreshold: percentage))
+    }
     return events
 }
 
@@ -245,6 +263,28 @@ struct EventLineTests {
             if String(decoding: fast, as: UTF8.self).contains("\"payload\":{") { domainTypes.insert(event.type) }
         }
         #expect(domainTypes == Set(EventCatalog.types.map { $0.eventType }))
+    }
+
+    @Test("every domain event type has a hand-written writer, and it writes what the Codable form writes")
+    func handWrittenWriters() throws {
+        for type in EventCatalog.types {
+            #expect(PayloadJSON.isHandWritten(type.eventType), "\(type.eventType)")
+        }
+        for event in sampleRecordedEvents() where EventCatalog.knows(event.type) {
+            var handWritten: [UInt8] = []
+            var encoded: [UInt8] = []
+            let typeBytes = Array(event.type.utf8)
+            let written = typeBytes.withUnsafeBytes { type in
+                event.payload.withUnsafeBytes { PayloadJSON.append(type: type, payload: $0, to: &handWritten) }
+            }
+            let viaEncoder = event.payload.withUnsafeBytes { PayloadJSON.appendEncoded(type: event.type, payload: $0, to: &encoded) }
+            #expect(written == viaEncoder)
+            #expect(String(decoding: handWritten, as: UTF8.self) == String(decoding: encoded, as: UTF8.self))
+            if written {
+                let reference = try #require(try EventCatalog.json(type: event.type, payload: event.payload))
+                #expect(String(decoding: handWritten, as: UTF8.self) == String(decoding: reference, as: UTF8.self))
+            }
+        }
     }
 
     @Test("every sample line reads back to the same event as Foundation reads it, and writes again to the same bytes")
@@ -415,3 +455,55 @@ let badLines: [(line: String, message: String)] = [
         "payload is not a valid user-session.heartbeat event: a user-session.heartbeat event of user-session/8d6fdb28"
     ),
 ]
+
+@Suite("The in-place payload decoder agrees with JSONDecoder")
+struct ScannedJSONDecoderTests {
+    /// `ScannedJSONDecoder`'s result for `text` as `type`, nil when it leaves the text to `JSONDecoder`.
+    func scanned<Event: DomainEvent>(_ type: Event.Type, _ text: String) -> Event? {
+        var bytes = Array(text.utf8)
+        return bytes.withUnsafeMutableBytes { try? ScannedJSONDecoder.decode(type, from: UnsafeRawBufferPointer($0)) }
+    }
+
+    func check<Event: DomainEvent>(_ event: Event) throws {
+        // An event JSON can't show (NaN) has no text to read.
+        guard let json = try? EventCatalog.json(type: Event.eventType, payload: event.encoded()) else { return }
+        let text = String(decoding: json, as: UTF8.self)
+        // The form export writes is read in place, to what JSONDecoder reads.
+        let fast = try #require(scanned(Event.self, text), "\(text)")
+        #expect(fast == (try JSONDecoder().decode(Event.self, from: Data(text.utf8))))
+        #expect(fast.encoded() == event.encoded())
+        // Other spellings: read in place to the same value, or left to JSONDecoder.
+        func replacing(_ pairs: [(String, String)]) -> String {
+            var result = text
+            for (old, new) in pairs { result = result.replacingOccurrences(of: old, with: new) }
+            return result
+        }
+        let variants: [String] = [
+            replacing([(":", " : "), (",\"", " , \"")]),
+            replacing([("{\"", "{\"unknown\":[1,{\"a\":null}],\"")]),
+            replacing([("{\"", "{\"\\u0061bc\":1,\"")]),
+            replacing([("}", ",\"unknown\":null}")]),
+            replacing([(":0,", ":0.0,"), (":5,", ":5e0,")]),
+            replacing([(":1,", ":-1,"), (":560,", ":-560,")]),
+            replacing([("\"userId\":", "\"us\\u0065rId\":")]),
+            replacing([("{\"", "{\"userId\":\"x\",\"")]),
+            text + " ",
+            replacing([("true", "1"), ("false", "\"false\"")]),
+            replacing([("\"like\"", "{\"like\":{}}"), ("\"play\"", "{\"play\":{}}")]),
+            replacing([("9", "99999999999999999999999")]),
+        ]
+        for variant in variants {
+            let reference = try? JSONDecoder().decode(Event.self, from: Data(variant.utf8))
+            if let fast = scanned(Event.self, variant) {
+                #expect(fast == reference, "\(variant)")
+            }
+        }
+    }
+
+    @Test("every sample event of every type")
+    func everyType() throws {
+        for event in sampleDomainEvents() {
+            try check(event)
+        }
+    }
+}
