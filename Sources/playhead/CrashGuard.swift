@@ -25,9 +25,8 @@ enum CrashGuard {
             IsolatedCheck.stopWithParent()
             return
         }
-        let executable = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
         let process = Process()
-        process.executableURL = URL(fileURLWithPath: executable)
+        process.executableURL = URL(fileURLWithPath: IsolatedCheck.executable)
         process.arguments = Array(CommandLine.arguments.dropFirst())
         var childEnvironment = environment
         childEnvironment[childVariable] = "1"

@@ -155,7 +155,9 @@ private struct ValueDecoder: Decoder {
     }
 }
 
-private struct IndexKey: CodingKey {
+/// An array element's coding key (`Index 3`, as Foundation names it); shared by the
+/// CLI's JSON decoder and encoder.
+struct IndexKey: CodingKey {
     var stringValue: String { "Index \(index)" }
     var intValue: Int? { index }
     let index: Int

@@ -150,15 +150,6 @@ private final class Node {
     }
 }
 
-private struct IndexKey: CodingKey {
-    var stringValue: String { "Index \(index)" }
-    var intValue: Int? { index }
-    let index: Int
-    init(_ index: Int) { self.index = index }
-    init?(stringValue: String) { nil }
-    init?(intValue: Int) { self.index = intValue }
-}
-
 private struct NodeEncoder: Encoder {
     let node: Node
     let codingPath: [any CodingKey]

@@ -178,8 +178,12 @@ enum IsolatedCheck {
 
     /// Runs this binary with `arguments` and waits for it. Its standard output is captured
     /// when `captureOutput`, else it goes to this process's.
+    /// This binary's path, to run it again as a child.
+    static var executable: String {
+        (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+    }
+
     static func run(_ arguments: [String], captureOutput: Bool) throws -> Outcome {
-        let executable = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
         let process = Process()
         process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = arguments
