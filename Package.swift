@@ -14,8 +14,11 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .library(name: "EventLog", targets: ["EventLog"]),
+        .library(name: "LMDBLog", targets: ["LMDBLog"]),
         .library(name: "WatchDomain", targets: ["WatchDomain"]),
+        .library(name: "Views", targets: ["Views"]),
         .library(name: "Projections", targets: ["Projections"]),
+        .library(name: "PlayheadCore", targets: ["PlayheadCore"]),
         .library(name: "PlayheadServer", targets: ["PlayheadServer"]),
         .executable(name: "playhead", targets: ["playhead"]),
     ],
@@ -41,10 +44,24 @@ let package = Package(
             name: "CCRC32C",
             cSettings: [.unsafeFlags(["-O2"])]
         ),
-        // The append-only event log. Knows nothing about video.
+        // The log's contract: the EventStore protocol, the value types, an in-memory log.
+        // Knows nothing about video and nothing about LMDB.
         .target(
             name: "EventLog",
+            swiftSettings: swiftSettings
+        ),
+        // The one way into liblmdb: environments, transactions, cursors, typed databases.
+        .target(
+            name: "LMDBKit",
+            dependencies: ["CLMDB"],
+            swiftSettings: swiftSettings
+        ),
+        // The embedded log: the EventStore contract kept in LMDB, with one writer thread.
+        .target(
+            name: "LMDBLog",
             dependencies: [
+                "EventLog",
+                "LMDBKit",
                 "CLMDB",
                 "CCRC32C",
                 .product(name: "Logging", package: "swift-log"),
@@ -57,13 +74,34 @@ let package = Package(
             dependencies: ["EventLog"],
             swiftSettings: swiftSettings
         ),
-        // Projectors and the views environment they fold the log into, and the queries on them.
+        // The views engine: projectors, view transactions, inline and asynchronous folds,
+        // catch-up, rebuild and verify. Knows no feature.
         .target(
-            name: "Projections",
+            name: "Views",
             dependencies: [
                 "EventLog",
-                "WatchDomain",
+                "LMDBKit",
                 "CLMDB",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // The read models: each feature's projector, row layouts and queries, in a folder of its own.
+        .target(
+            name: "Projections",
+            dependencies: ["EventLog", "WatchDomain", "Views"],
+            swiftSettings: swiftSettings
+        ),
+        // The application: the composition root, every feature's commands, the access
+        // policy and the live feed. What HTTP, the gateway and the CLI call.
+        .target(
+            name: "PlayheadCore",
+            dependencies: [
+                "EventLog",
+                "LMDBLog",
+                "WatchDomain",
+                "Views",
+                "Projections",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings
@@ -73,8 +111,11 @@ let package = Package(
             name: "PlayheadServer",
             dependencies: [
                 "EventLog",
+                "LMDBLog",
                 "WatchDomain",
+                "Views",
                 "Projections",
+                "PlayheadCore",
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "JWTKit", package: "jwt-kit"),
@@ -91,6 +132,10 @@ let package = Package(
             name: "playhead",
             dependencies: [
                 "EventLog",
+                "LMDBLog",
+                "LMDBKit",
+                "Views",
+                "PlayheadCore",
                 "WatchDomain",
                 "Projections",
                 "PlayheadServer",
@@ -101,7 +146,12 @@ let package = Package(
         ),
         .testTarget(
             name: "EventLogTests",
-            dependencies: ["EventLog", "CCRC32C", "CLMDB"],
+            dependencies: ["EventLog"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "LMDBLogTests",
+            dependencies: ["LMDBLog", "EventLog", "LMDBKit", "CCRC32C", "CLMDB"],
             swiftSettings: swiftSettings
         ),
         .testTarget(
@@ -113,6 +163,9 @@ let package = Package(
             name: "PlayheadServerTests",
             dependencies: [
                 "PlayheadServer",
+                "PlayheadCore",
+                "LMDBLog",
+                "Views",
                 "Projections",
                 "WatchDomain",
                 "EventLog",
@@ -124,13 +177,18 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(
+            name: "ViewsTests",
+            dependencies: ["Views", "EventLog", "LMDBLog"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
             name: "ProjectionsTests",
-            dependencies: ["Projections", "WatchDomain", "EventLog"],
+            dependencies: ["Projections", "Views", "WatchDomain", "EventLog", "LMDBLog", "PlayheadCore"],
             swiftSettings: swiftSettings
         ),
         .testTarget(
             name: "playheadTests",
-            dependencies: ["playhead", "EventLog"],
+            dependencies: ["playhead", "EventLog", "LMDBLog", "LMDBKit"],
             swiftSettings: swiftSettings
         ),
     ]

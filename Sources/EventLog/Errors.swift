@@ -76,9 +76,3 @@ public struct WrongExpectedVersionError: Error, Hashable, CustomStringConvertibl
         "wrong expected version for stream '\(stream)': expected \(expected), actual version \(actual)"
     }
 }
-
-extension EventLogError {
-    static func storage(_ error: LMDBError, hint: String? = nil) -> EventLogError {
-        EventLogError(.storage, "storage error, nothing of the batch was written: \(error)" + (hint.map { "; \($0)" } ?? ""))
-    }
-}

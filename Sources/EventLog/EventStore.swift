@@ -1,15 +1,33 @@
 /// What Playhead needs of an event log, whatever keeps it: the embedded LMDB log
-/// (``LMDBEventLog``) today, a PostgreSQL-backed log serving several API nodes later.
+/// (`LMDBEventLog`, module LMDBLog), the in-memory log of unit tests
+/// (``InMemoryEventStore``), and a PostgreSQL log serving several API nodes later.
 ///
-/// The contract every implementation keeps: an append is atomic and answered only once
-/// durable; positions are global, contiguous and start at 1; recorded-at times never
-/// decrease along the log; a stream's version is its event count; a subscription yields
-/// every event from its start position exactly once, in order.
+/// The promises every implementation keeps:
+/// - **Atomic, durable appends.** A batch is written whole or not at all, and answered only
+///   once it is durable (fsynced, or committed by the database).
+/// - **Positions.** Every event gets a global position; positions start at 1, are
+///   contiguous (no gaps) and follow commit order: a reader that has seen position `p` has
+///   seen every position below it, and no event is ever given a position below one that a
+///   reader has already seen. The head of an empty log is 0.
+/// - **Time.** Recorded-at times never decrease along the log.
+/// - **Streams.** A stream's version is its event count; the `n`th event of a stream has
+///   stream version `n`. Expected versions are checked against it before anything is written
+///   (``WrongExpectedVersionError``).
+/// - **Idempotency.** A retried request with a stored idempotency key writes nothing and
+///   answers the first append's positions.
+/// - **Subscriptions** yield every event from their start position exactly once, in order,
+///   then each new one after it is committed.
 public protocol EventStore: Sendable {
     /// The live sequence ``subscribe(from:)`` returns.
     associatedtype Subscription: AsyncSequence<RecordedEvent, any Error> & Sendable
 
-    /// Appends a batch atomically; see ``LMDBEventLog/append(_:)`` for the errors.
+    /// Appends a batch atomically and answers once it is durable.
+    ///
+    /// - Throws: ``WrongExpectedVersionError`` when an expectation fails (nothing written);
+    ///   ``EventLogError`` with ``EventLogError/Code/invalidRequest`` (a limit of
+    ///   ``EventLogLimits`` broken), ``EventLogError/Code/recordedAtWentBack``,
+    ///   ``EventLogError/Code/overloaded``, ``EventLogError/Code/storage`` or
+    ///   ``EventLogError/Code/closed``.
     func append(_ request: AppendRequest) async throws -> AppendResult
     /// The newest committed position (0 when empty).
     func currentHead() async throws -> LogPosition
@@ -23,23 +41,19 @@ public protocol EventStore: Sendable {
     func subscribe(from position: LogPosition) -> Subscription
 }
 
-extension LMDBEventLog: EventStore {
-    /// The committed head; see ``EventStore/currentHead()``.
-    public func currentHead() async throws -> LogPosition { try head }
-
-    /// Copies of events from a global position; see ``read(from:direction:limit:)``.
-    public func events(from position: LogPosition, direction: ReadDirection, limit: Int) async throws -> [RecordedEvent] {
-        try read(from: position, direction: direction, limit: limit)
-    }
-
-    /// Copies of one stream's events; see ``readStream(_:from:direction:limit:)``.
-    public func events(inStream stream: String, from version: UInt64, direction: ReadDirection, limit: Int) async throws -> [RecordedEvent] {
-        try readStream(stream, from: version, direction: direction, limit: limit)
-    }
-
-    /// The stream's version and newest position; see ``streamInfo(_:)``.
-    public func info(ofStream stream: String) async throws -> StreamInfo { try streamInfo(stream) }
-
-    /// A subscription reading 1,024 events at a time; see ``subscribe(from:chunkSize:)``.
-    public func subscribe(from position: LogPosition) -> LogSubscription { subscribe(from: position, chunkSize: 1024) }
+/// A log that decides commands inside its own write batches: a decider reads the state the
+/// batch's earlier submissions left in the log's ``BatchParticipant`` (through the
+/// ``BatchScope`` it is handed) and returns what to append. Decisions are serialised with
+/// the writes they depend on, so a decider never races another one.
+public protocol DecidingEventStore: EventStore {
+    /// Appends what `decide` returns, deciding it inside a batch; answers after the durable
+    /// commit with the append's result (nil when the decider appended nothing; the caller is
+    /// still answered after the batch's commit, so it never sees state that is not durable)
+    /// and the decider's value.
+    ///
+    /// - Throws: whatever `decide` throws (nothing is written), and everything
+    ///   ``EventStore/append(_:)`` throws.
+    func append<Decision: Sendable>(
+        deciding decide: @escaping @Sendable (BatchScope) throws -> (request: AppendRequest?, decision: Decision)
+    ) async throws -> (result: AppendResult?, decision: Decision)
 }

@@ -137,6 +137,42 @@ public struct AppendRequest: Sendable, Hashable {
     }
 }
 
+extension AppendRequest {
+    /// Checks the request against ``EventLogLimits`` and returns its approximate size in
+    /// bytes. Every log runs it before anything else, so the rules are one set everywhere.
+    ///
+    /// - Throws: ``EventLogError`` with ``EventLogError/Code/invalidRequest`` naming the field.
+    public func validate() throws -> Int {
+        let request = self
+        guard !request.events.isEmpty else { throw EventLogError(.invalidRequest, "an append needs at least one event") }
+        if let key = request.idempotencyKey {
+            guard (1...EventLogLimits.maxIdempotencyKeyBytes).contains(key.utf8.count) else {
+                throw EventLogError(.invalidRequest, "idempotencyKey must be 1 to \(EventLogLimits.maxIdempotencyKeyBytes) bytes")
+            }
+        }
+        for stream in request.expectations.keys where !(1...EventLogLimits.maxStreamBytes).contains(stream.string.utf8.count) {
+            throw EventLogError(.invalidRequest, "expectations: stream ids must be 1 to \(EventLogLimits.maxStreamBytes) bytes")
+        }
+        var bytes = 0
+        for (index, event) in request.events.enumerated() {
+            guard (1...EventLogLimits.maxTypeBytes).contains(event.type.utf8.count) else {
+                throw EventLogError(.invalidRequest, "events[\(index)].type must be 1 to \(EventLogLimits.maxTypeBytes) bytes")
+            }
+            guard (1...EventLogLimits.maxStreamBytes).contains(event.stream.utf8.count) else {
+                throw EventLogError(.invalidRequest, "events[\(index)].stream must be 1 to \(EventLogLimits.maxStreamBytes) bytes")
+            }
+            guard event.actor.utf8.count <= EventLogLimits.maxActorBytes else {
+                throw EventLogError(.invalidRequest, "events[\(index)].actor must be at most \(EventLogLimits.maxActorBytes) bytes")
+            }
+            guard event.payload.count <= EventLogLimits.maxPayloadBytes else {
+                throw EventLogError(.invalidRequest, "events[\(index)].payload must be at most \(EventLogLimits.maxPayloadBytes) bytes")
+            }
+            bytes += 128 + event.type.utf8.count + event.stream.utf8.count + event.actor.utf8.count + event.payload.count
+        }
+        return bytes
+    }
+}
+
 /// What an append did.
 public struct AppendResult: Sendable, Hashable {
     /// The global positions of the batch's events, in request order (contiguous).
@@ -168,6 +204,12 @@ public struct StreamInfo: Sendable, Hashable {
     public var version: UInt64
     /// The global position of its newest event, nil when the stream has none.
     public var lastPosition: LogPosition?
+
+    /// Creates a stream's info.
+    public init(version: UInt64, lastPosition: LogPosition?) {
+        self.version = version
+        self.lastPosition = lastPosition
+    }
 }
 
 /// A stored event, copied out of the log. For scans that must not copy, see ``EventRecord``.
@@ -194,6 +236,33 @@ public struct RecordedEvent: Sendable, Hashable {
     public var actor: String
     /// The encoded body.
     public var payload: [UInt8]
+
+    /// Creates a stored event (a log hands these out; tests make their own).
+    public init(
+        position: LogPosition,
+        type: String,
+        stream: String,
+        streamVersion: UInt64,
+        recordedAt: Timestamp,
+        occurredAt: Timestamp?,
+        eventID: UUID,
+        correlationID: UUID?,
+        causationID: UUID?,
+        actor: String,
+        payload: [UInt8]
+    ) {
+        self.position = position
+        self.type = type
+        self.stream = stream
+        self.streamVersion = streamVersion
+        self.recordedAt = recordedAt
+        self.occurredAt = occurredAt
+        self.eventID = eventID
+        self.correlationID = correlationID
+        self.causationID = causationID
+        self.actor = actor
+        self.payload = payload
+    }
 }
 
 /// Size limits enforced on every append.

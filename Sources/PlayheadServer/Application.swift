@@ -1,10 +1,13 @@
-public import EventLog
+import EventLog
 import Foundation
 public import Hummingbird
+public import LMDBLog
 import Logging
 import Metrics
-public import Projections
+public import PlayheadCore
+import Projections
 import ServiceLifecycle
+import Views
 import WatchDomain
 
 /// The Playhead HTTP server: every module's routes on one Hummingbird router, behind

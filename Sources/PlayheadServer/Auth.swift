@@ -2,7 +2,10 @@ import EventLog
 public import Foundation
 import Hummingbird
 public import JWTKit
+import LMDBLog
+import PlayheadCore
 import Synchronization
+import Views
 public import WatchDomain
 
 /// The claims of a Playhead bearer token (RFC 7519 §4.1): `sub` is the user id, `role`

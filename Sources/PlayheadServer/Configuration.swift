@@ -1,5 +1,8 @@
 public import EventLog
+import LMDBLog
 public import Logging
+import PlayheadCore
+import Views
 
 /// How `playhead serve` runs.
 public struct ServerConfiguration: Sendable {

@@ -1,4 +1,7 @@
 import EventLog
+import LMDBLog
+import PlayheadCore
+import Views
 
 /// The members of a JSON body that is one flat object of plain values, read without a
 /// general decoder: the fast path for the hottest ingestion bodies.

@@ -2,7 +2,10 @@ import EventLog
 import Foundation
 import HTTPTypes
 import Hummingbird
+import LMDBLog
+import PlayheadCore
 import Projections
+import Views
 import WatchDomain
 
 /// An id that clients send as a JSON string or a whole number (the spec's examples use
@@ -169,8 +172,8 @@ struct InteractionRoutes {
             // Checked before the ids become keys of the lookup below.
             try ClientIdentifier.checkUser(userId)
             try ClientIdentifier.check(contentId, field: "contentId")
-            let (decided, append) = try await runner.runAppending(caller: caller, correlation: context.correlationID) { [queries] in
-                let existing = try queries.interaction(user: userId, content: contentId, type: type)
+            let (decided, append) = try await runner.runAppending(caller: caller, correlation: context.correlationID) { views in
+                let existing = try InteractionQueries(views).interaction(user: userId, content: contentId, type: type)
                 let event = try InteractionDecider.track(
                     userId: userId,
                     contentId: contentId,

@@ -1,10 +1,13 @@
 import EventLog
 import Foundation
 import Hummingbird
+import LMDBLog
 import Metrics
+import PlayheadCore
 import Projections
 import Prometheus
 import Synchronization
+import Views
 
 /// The process's Prometheus registry, bootstrapped into swift-metrics once: Hummingbird's
 /// request metrics and Playhead's own land in it, and `GET /metrics` prints it.

@@ -2,7 +2,10 @@ import EventLog
 import Foundation
 import HTTPTypes
 public import Hummingbird
+import LMDBLog
 import Logging
+import PlayheadCore
+import Views
 import WatchDomain
 
 /// An error answered as `application/problem+json` (RFC 9457): a status, a detail for

@@ -1,6 +1,9 @@
 import EventLog
 import Foundation
+import LMDBLog
+import PlayheadCore
 import Synchronization
+import Views
 
 /// Users' progress as it changes, for `GET /progress/stream/:userId`: every subscriber of
 /// a user gets each change after it is durable, and a keep-alive at a fixed interval so that

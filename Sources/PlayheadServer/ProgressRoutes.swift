@@ -1,8 +1,11 @@
 import EventLog
 import Foundation
 import Hummingbird
+import LMDBLog
+import PlayheadCore
 import Projections
 import ServiceLifecycle
+import Views
 import WatchDomain
 
 /// A user's progress in one video, as the spec shows it, with whether it completes the video.
@@ -156,7 +159,7 @@ struct ProgressRoutes {
                     now: clock()
                 )
             }
-            let (_, append) = try await runner.runAppending(caller: caller, correlation: context.correlationID) { [clock] in
+            let (_, append) = try await runner.runAppending(caller: caller, correlation: context.correlationID) { [clock] _ in
                 let events = try VideoProgressDecider.record(
                     reports,
                     userId: userId,
@@ -246,8 +249,8 @@ struct ProgressRoutes {
             let (userId, videoId) = try Self.userAndVideo(context)
             // Checked before the ids become a key of the lookup below.
             try VideoProgressDecider.authorize(caller, userId: userId)
-            let (_, append) = try await runner.runAppending(caller: caller, correlation: context.correlationID) { [queries] in
-                let entry = try queries.entry(user: userId, video: videoId)
+            let (_, append) = try await runner.runAppending(caller: caller, correlation: context.correlationID) { views in
+                let entry = try VideoProgressQueries(views).entry(user: userId, video: videoId)
                 return ([try VideoProgressDecider.delete(userId: userId, videoId: videoId, entry: entry, caller: caller)], ())
             }
             if let position = append?.positions.upperBound {
@@ -269,7 +272,7 @@ struct ProgressRoutes {
                 completionThreshold: body.completionThreshold,
                 caller: caller
             )
-            try await runner.run(caller: caller, correlation: context.correlationID) { ([event], ()) }
+            try await runner.run(caller: caller, correlation: context.correlationID) { _ in ([event], ()) }
             return VideoBody(
                 videoId: videoId,
                 video: VideoInfo(durationMillis: event.durationMillis, title: event.title, completionThreshold: event.completionThreshold)
@@ -294,7 +297,8 @@ struct ProgressRoutes {
         answer: Bool
     ) async throws -> ProgressBody? {
         let wanted = answer || feed.hasSubscribers(userId)
-        let (merged, append) = try await runner.runAppending(caller: caller, correlation: context.correlationID) { [queries, clock] in
+        let (merged, append) = try await runner.runAppending(caller: caller, correlation: context.correlationID) { [clock] views in
+            let queries = VideoProgressQueries(views)
             let events = try VideoProgressDecider.record([report], userId: userId, caller: caller, now: clock(), source: source)
             guard wanted else { return (events, ProgressBody?.none) }
             let new = ProgressEntry(events[0])

@@ -1,6 +1,9 @@
 import EventLog
 import Foundation
 import Hummingbird
+import LMDBLog
+import PlayheadCore
+import Views
 import WatchDomain
 
 /// Reading path parameters, query parameters and JSON bodies, with a ``Problem`` naming

@@ -1,7 +1,10 @@
 import EventLog
 import Foundation
 import Hummingbird
+import LMDBLog
+import PlayheadCore
 import Projections
+import Views
 import WatchDomain
 
 /// Runs the user-session commands through the log's writer: each decider reads the
@@ -21,9 +24,9 @@ struct UserSessionCommands: Sendable {
     }
 
     func heartbeat(_ sessionId: UUID, caller: Caller, correlation: UUID) async throws -> UserSessionDecider.HeartbeatOutcome {
-        try await runner.run(caller: caller, correlation: correlation) { [queries, clock, timeout] in
+        try await runner.run(caller: caller, correlation: correlation) { [clock, timeout] views in
             try UserSessionDecider.heartbeat(
-                try queries.session(sessionId),
+                try UserSessionQueries(views).session(sessionId),
                 sessionId: sessionId,
                 caller: caller,
                 now: clock(),
@@ -34,16 +37,16 @@ struct UserSessionCommands: Sendable {
     }
 
     func end(_ sessionId: UUID, caller: Caller, correlation: UUID) async throws -> UserSessionDecider.EndOutcome {
-        try await runner.run(caller: caller, correlation: correlation) { [queries] in
-            try UserSessionDecider.end(try queries.session(sessionId), sessionId: sessionId, caller: caller)
+        try await runner.run(caller: caller, correlation: correlation) { views in
+            try UserSessionDecider.end(try UserSessionQueries(views).session(sessionId), sessionId: sessionId, caller: caller)
         }
     }
 
     func setEngaged(_ engaged: Bool, _ sessionId: UUID, caller: Caller, correlation: UUID) async throws {
-        try await runner.run(caller: caller, correlation: correlation) { [queries, clock, timeout] in
+        try await runner.run(caller: caller, correlation: correlation) { [clock, timeout] views in
             let events = try UserSessionDecider.setEngaged(
                 engaged,
-                try queries.session(sessionId),
+                try UserSessionQueries(views).session(sessionId),
                 sessionId: sessionId,
                 caller: caller,
                 now: clock(),

@@ -1,7 +1,10 @@
 import EventLog
 import Foundation
 import Hummingbird
+import LMDBLog
+import PlayheadCore
 import Projections
+import Views
 import WatchDomain
 
 /// A player event as requests and responses carry it.
@@ -133,9 +136,9 @@ struct WatchSessionRoutes {
             let caller = try context.requireCaller()
             let draft = try Self.draft(try await request.decodeJSON(CreateRequest.self, limit: Self.maxBodyBytes))
             let id = UUID()
-            try await runner.run(caller: caller, correlation: context.correlationID) { [userSessions, progress] in
-                let userSession = try draft.userSessionId.flatMap { try userSessions.session($0) }
-                let length = try progress.video(draft.videoId)?.durationMillis
+            try await runner.run(caller: caller, correlation: context.correlationID) { views in
+                let userSession = try draft.userSessionId.flatMap { try UserSessionQueries(views).session($0) }
+                let length = try VideoProgressQueries(views).video(draft.videoId)?.durationMillis
                 let events = try WatchSessionDecider.create(
                     draft,
                     sessionId: id,
@@ -159,9 +162,10 @@ struct WatchSessionRoutes {
             let caller = try context.requireCaller()
             let id = try context.uuidParameter("id")
             let changes = try Self.changes(try await request.decodeJSON(UpdateRequest.self, limit: Self.maxBodyBytes))
-            try await runner.run(caller: caller, correlation: context.correlationID) { [queries, progress] in
+            try await runner.run(caller: caller, correlation: context.correlationID) { views in
+                let queries = WatchSessionQueries(views)
                 let session = try queries.session(id)
-                let length = try session.flatMap { try progress.video($0.videoId)?.durationMillis }
+                let length = try session.flatMap { try VideoProgressQueries(views).video($0.videoId)?.durationMillis }
                 let events = try WatchSessionDecider.update(
                     changes,
                     session: session,
@@ -177,8 +181,8 @@ struct WatchSessionRoutes {
         group.delete(":id") { _, context in
             let caller = try context.requireCaller()
             let id = try context.uuidParameter("id")
-            try await runner.run(caller: caller, correlation: context.correlationID) { [queries] in
-                (try WatchSessionDecider.delete(try queries.session(id), sessionId: id, caller: caller), ())
+            try await runner.run(caller: caller, correlation: context.correlationID) { views in
+                (try WatchSessionDecider.delete(try WatchSessionQueries(views).session(id), sessionId: id, caller: caller), ())
             }
             return Deleted(message: "Watch session deleted successfully", id: id.uuidString.lowercased())
         }

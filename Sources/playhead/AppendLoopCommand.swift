@@ -1,6 +1,9 @@
 import ArgumentParser
 import EventLog
 import Foundation
+import LMDBLog
+import PlayheadCore
+import Views
 
 /// A test helper: appends single events from several tasks until killed, printing each
 /// acknowledged position on its own line, flushed, the moment its append returns. The

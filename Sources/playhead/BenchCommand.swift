@@ -1,7 +1,10 @@
 import ArgumentParser
 import EventLog
 import Foundation
+import LMDBLog
+import PlayheadCore
 import Synchronization
+import Views
 
 /// `playhead bench`: the built-in workloads, one JSON object per run on standard output.
 struct BenchCommand: AsyncParsableCommand {

@@ -1,5 +1,8 @@
 import EventLog
 import Foundation
+import LMDBLog
+import PlayheadCore
+import Views
 import WatchDomain
 
 /// The fields of one stored event that its line shows, viewed without copying: the bytes

@@ -1,6 +1,9 @@
 import ArgumentParser
 import EventLog
 import Foundation
+import LMDBLog
+import PlayheadCore
+import Views
 
 /// `playhead bench export`: `export` and `import` of the `bench append` store, beside a
 /// header scan of the same log in the same run.

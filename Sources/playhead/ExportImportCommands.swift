@@ -1,7 +1,10 @@
 import ArgumentParser
 import EventLog
 import Foundation
+import LMDBLog
+import PlayheadCore
 import Synchronization
+import Views
 import WatchDomain
 
 /// `playhead export`: the log as NDJSON, one event per line.

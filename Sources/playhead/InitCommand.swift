@@ -1,6 +1,9 @@
 import ArgumentParser
 import EventLog
 import Foundation
+import LMDBLog
+import PlayheadCore
+import Views
 
 /// `playhead init`: creates the store if it has none, then prints its figures.
 struct InitCommand: AsyncParsableCommand {

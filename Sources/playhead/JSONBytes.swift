@@ -1,5 +1,8 @@
 import EventLog
 import Foundation
+import LMDBLog
+import PlayheadCore
+import Views
 import WatchDomain
 
 /// Writes the pieces of the NDJSON line format as UTF-8 bytes, straight into a buffer.

@@ -1,6 +1,9 @@
 import EventLog
 import Foundation
+import LMDBLog
 import Logging
+import PlayheadCore
+import Views
 import WatchDomain
 
 #if canImport(Glibc)

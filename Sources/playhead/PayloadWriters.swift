@@ -1,5 +1,8 @@
 import EventLog
 import Foundation
+import LMDBLog
+import PlayheadCore
+import Views
 import WatchDomain
 
 /// The JSON form of each domain event's payload, written by hand: what its `Codable` form

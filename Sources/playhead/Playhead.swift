@@ -1,6 +1,9 @@
 import ArgumentParser
 import EventLog
 import Foundation
+import LMDBLog
+import PlayheadCore
+import Views
 
 /// The `playhead` command line.
 @main

@@ -1,7 +1,10 @@
 import ArgumentParser
 import EventLog
 import Foundation
+import LMDBLog
+import PlayheadCore
 import Projections
+import Views
 import WatchDomain
 
 /// `playhead bench progress`: a video with many progress reports, and its summary query.

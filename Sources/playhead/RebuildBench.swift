@@ -1,7 +1,10 @@
 import ArgumentParser
 import EventLog
 import Foundation
+import LMDBLog
+import PlayheadCore
 import Projections
+import Views
 import WatchDomain
 
 /// `playhead bench rebuild`: folds generated user-session events into fresh views.

@@ -1,7 +1,10 @@
 import ArgumentParser
 import EventLog
 import Foundation
+import LMDBLog
+import PlayheadCore
 import Projections
+import Views
 
 /// `playhead rebuild`: folds the log into fresh views and swaps them in atomically.
 struct RebuildCommand: AsyncParsableCommand {

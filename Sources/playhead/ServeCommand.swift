@@ -1,10 +1,13 @@
 import ArgumentParser
 import EventLog
 import Foundation
+import LMDBLog
 import Logging
+import PlayheadCore
 import PlayheadServer
 import Projections
 import Synchronization
+import Views
 import WatchDomain
 
 /// Where the HS256 secret comes from: `--jwt-secret`, else `PLAYHEAD_JWT_SECRET`, else the

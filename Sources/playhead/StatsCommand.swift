@@ -1,6 +1,9 @@
 import ArgumentParser
 import EventLog
 import Foundation
+import LMDBLog
+import PlayheadCore
+import Views
 import WatchDomain
 
 /// `playhead stats`: the head, events, streams, bytes on disk and map size of the store.

@@ -1,6 +1,9 @@
 import ArgumentParser
 import EventLog
 import Foundation
+import LMDBLog
+import PlayheadCore
+import Views
 
 /// `playhead tail`: prints the log as NDJSON from a position, optionally following it.
 struct TailCommand: AsyncParsableCommand {

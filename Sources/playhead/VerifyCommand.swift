@@ -1,7 +1,11 @@
 import ArgumentParser
 import EventLog
 import Foundation
+import LMDBKit
+import LMDBLog
+import PlayheadCore
 import Projections
+import Views
 
 #if canImport(Glibc)
 import Glibc

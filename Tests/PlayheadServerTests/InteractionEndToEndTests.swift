@@ -1,7 +1,10 @@
 import EventLog
 import Foundation
+import LMDBLog
+import PlayheadCore
 import Projections
 import Testing
+import Views
 import WatchDomain
 
 @testable import PlayheadServer

@@ -1,11 +1,14 @@
 import EventLog
 import Foundation
 import Hummingbird
+import LMDBLog
 import Logging
+import PlayheadCore
 import Projections
 import ServiceLifecycle
 import Synchronization
 import Testing
+import Views
 import WatchDomain
 
 @testable import PlayheadServer

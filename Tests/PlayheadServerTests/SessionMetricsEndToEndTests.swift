@@ -1,8 +1,11 @@
 import EventLog
 import Foundation
+import LMDBLog
+import PlayheadCore
 import PlayheadServer
 import Projections
 import Testing
+import Views
 
 @Suite("Session metrics over HTTP", .timeLimit(.minutes(2)))
 struct SessionMetricsEndToEndTests {

@@ -1,11 +1,14 @@
 import EventLog
 import Foundation
+import LMDBLog
 import Logging
+import PlayheadCore
 import PlayheadServer
 import Projections
 import ServiceLifecycle
 import Synchronization
 import Testing
+import Views
 
 #if canImport(FoundationNetworking)
 import FoundationNetworking

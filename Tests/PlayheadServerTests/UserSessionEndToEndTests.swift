@@ -1,8 +1,11 @@
 import EventLog
 import Foundation
+import LMDBLog
+import PlayheadCore
 import PlayheadServer
 import Projections
 import Testing
+import Views
 
 @Suite("User sessions over HTTP", .timeLimit(.minutes(2)))
 struct UserSessionEndToEndTests {

@@ -1,9 +1,12 @@
 import Foundation
+import PlayheadCore
 import Synchronization
 import Testing
+import Views
 import WatchDomain
 
 @testable import EventLog
+@testable import LMDBLog
 @testable import Projections
 
 /// A clock the test sets by hand.

@@ -1,8 +1,11 @@
 import Foundation
+import PlayheadCore
 import Testing
+import Views
 import WatchDomain
 
 @testable import EventLog
+@testable import LMDBLog
 @testable import Projections
 
 /// Appends a mixed user-session workload: starts, heartbeats, engagement, ends, expiries

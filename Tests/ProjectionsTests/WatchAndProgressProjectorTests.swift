@@ -1,8 +1,11 @@
 import Foundation
+import PlayheadCore
 import Testing
+import Views
 import WatchDomain
 
 @testable import EventLog
+@testable import LMDBLog
 @testable import Projections
 
 /// Appends a mixed watch-session and progress workload: videos registered part way

@@ -1,6 +1,9 @@
 import EventLog
 import Foundation
+import LMDBLog
+import PlayheadCore
 import Testing
+import Views
 
 /// The `playhead` executable SwiftPM built next to this test bundle, or the one
 /// `PLAYHEAD_TEST_BINARY` names (to run these tests against another build).

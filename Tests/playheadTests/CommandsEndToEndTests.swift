@@ -1,6 +1,9 @@
 import EventLog
 import Foundation
+import LMDBLog
+import PlayheadCore
 import Testing
+import Views
 
 #if canImport(Glibc)
 import Glibc

@@ -1,7 +1,10 @@
 import EventLog
 import Foundation
+import LMDBLog
+import PlayheadCore
 import Synchronization
 import Testing
+import Views
 
 /// How a finished `playhead` run ended, signals included.
 struct Termination {

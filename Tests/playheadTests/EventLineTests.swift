@@ -1,8 +1,11 @@
 import Foundation
+import PlayheadCore
 import Testing
+import Views
 import WatchDomain
 
 @testable import EventLog
+@testable import LMDBLog
 @testable import playhead
 
 /// The line format as Foundation writes and reads it: `JSONSerialization` with sorted keys

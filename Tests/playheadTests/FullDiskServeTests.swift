@@ -1,6 +1,9 @@
 import EventLog
 import Foundation
+import LMDBLog
+import PlayheadCore
 import Testing
+import Views
 
 /// Runs a system command to completion and returns its exit status.
 private func system(_ executable: String, _ arguments: [String]) -> Int32 {

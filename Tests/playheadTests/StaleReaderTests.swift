@@ -1,7 +1,11 @@
 import Foundation
+import LMDBKit
+import PlayheadCore
 import Testing
+import Views
 
 @testable import EventLog
+@testable import LMDBLog
 
 /// `MDB_RDONLY`: the probe only reads the reader table.
 private let readOnlyFlag: UInt32 = 0x20000

@@ -1,0 +1,307 @@
+package import CLMDB
+import Synchronization
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// An LMDB return code turned into a Swift error. Internal: the public surface reports
+/// ``EventLogError`` with code ``EventLogError/Code/storage``.
+package struct LMDBError: Error, CustomStringConvertible {
+    package let code: Int32
+    package let operation: String
+    /// Said instead of LMDB's text for `code`, when set (the damage found before opening).
+    package let detail: String?
+
+    package init(code: Int32, operation: String, detail: String? = nil) {
+        self.code = code
+        self.operation = operation
+        self.detail = detail
+    }
+
+    package var description: String {
+        if let detail { return "\(operation): \(detail)" }
+        let text = mdb_strerror(code).map { String(cString: $0) } ?? "unknown error"
+        return "\(operation): \(text) (\(code))"
+    }
+
+    /// Whether the data file was found damaged before LMDB opened it.
+    package var isDamage: Bool { code == MDB_CORRUPTED && detail != nil }
+
+    package var isMapFull: Bool { code == MDB_MAP_FULL }
+    package var isMapResized: Bool { code == MDB_MAP_RESIZED }
+}
+
+/// Throws an ``LMDBError`` unless `code` is `MDB_SUCCESS`.
+@inline(__always)
+package func check(_ code: Int32, _ operation: @autoclosure () -> String) throws(LMDBError) {
+    if code != MDB_SUCCESS { throw LMDBError(code: code, operation: operation()) }
+}
+
+extension MDB_val {
+    /// A view of the bytes an `MDB_val` points at; valid while its transaction lives.
+    @inline(__always)
+    package var buffer: UnsafeRawBufferPointer { UnsafeRawBufferPointer(start: mv_data, count: mv_size) }
+
+    @inline(__always)
+    package init(_ buffer: UnsafeRawBufferPointer) {
+        self.init(mv_size: buffer.count, mv_data: UnsafeMutableRawPointer(mutating: buffer.baseAddress))
+    }
+}
+
+/// A read-write lock that keeps read transactions out while the writer resizes the map:
+/// `mdb_env_set_mapsize` may only run when no transaction of this process is open.
+/// Writer-preferring, so a resize is not starved by a steady stream of readers.
+package final class MapResizeGate: @unchecked Sendable {
+    private let lock: UnsafeMutablePointer<pthread_rwlock_t>
+
+    init() {
+        lock = .allocate(capacity: 1)
+        #if canImport(Glibc)
+        var attributes = pthread_rwlockattr_t()
+        pthread_rwlockattr_init(&attributes)
+        pthread_rwlockattr_setkind_np(&attributes, Int32(PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP))
+        pthread_rwlock_init(lock, &attributes)
+        pthread_rwlockattr_destroy(&attributes)
+        #else
+        pthread_rwlock_init(lock, nil)
+        #endif
+    }
+
+    deinit {
+        pthread_rwlock_destroy(lock)
+        lock.deallocate()
+    }
+
+    @inline(__always)
+    package func withShared<T, E: Error>(_ body: () throws(E) -> T) throws(E) -> T {
+        pthread_rwlock_rdlock(lock)
+        defer { pthread_rwlock_unlock(lock) }
+        return try body()
+    }
+
+    package func withExclusive<T, E: Error>(_ body: () throws(E) -> T) throws(E) -> T {
+        pthread_rwlock_wrlock(lock)
+        defer { pthread_rwlock_unlock(lock) }
+        return try body()
+    }
+}
+
+/// One LMDB environment and the named databases the log keeps in it.
+///
+/// The environment is opened with `MDB_NOTLS`, so a read transaction is not bound to the
+/// thread-local reader slot and may be opened from any thread (Swift tasks hop threads); a
+/// read transaction is still begun and ended inside one synchronous closure. Write
+/// transactions are begun only by the log's writer thread.
+package final class LMDBEnvironment: @unchecked Sendable {
+    package let handle: OpaquePointer
+    package let path: String
+    package let gate = MapResizeGate()
+    private let registeredPath: String
+
+    /// Real paths of the environments open in this process. LMDB must not open one twice in
+    /// a process: closing the second handle drops the process's fcntl locks on `lock.mdb`,
+    /// which guard the reader table against other processes.
+    /// Keyed by bytes: two directories whose names are two spellings of one text are two directories.
+    private static let openPaths = Mutex<Set<[UInt8]>>([])
+
+    /// The error code for an environment this process already has open.
+    package static let alreadyOpenCode = EBUSY
+
+    package init(path: String, mapSize: Int, maxReaders: UInt32, maxDatabases: UInt32, flags: UInt32) throws(LMDBError) {
+        let realPath =
+            realpath(path, nil).map { resolved in
+                defer { free(resolved) }
+                return String(cString: resolved)
+            } ?? path
+        let registered = Self.openPaths.withLock { $0.insert(Array(realPath.utf8)).inserted }
+        guard registered else { throw LMDBError(code: Self.alreadyOpenCode, operation: "open \(path): already open in this process") }
+        do throws(LMDBError) {
+            // A damaged file must be refused before LMDB maps it: LMDB trusts its meta pages
+            // and reads a truncated file past its end (SIGBUS).
+            do {
+                try LMDBDataFile.checkBeforeOpen(directory: path)
+            } catch {
+                throw LMDBError(code: MDB_CORRUPTED, operation: "open \(path)", detail: "data.mdb is damaged: \(error)")
+            }
+            handle = try Self.open(path: path, mapSize: mapSize, maxReaders: maxReaders, maxDatabases: maxDatabases, flags: flags)
+        } catch {
+            _ = Self.openPaths.withLock { $0.remove(Array(realPath.utf8)) }
+            throw error
+        }
+        self.path = path
+        self.registeredPath = realPath
+        clearStaleReaders()
+    }
+
+    private static func open(path: String, mapSize: Int, maxReaders: UInt32, maxDatabases: UInt32, flags: UInt32) throws(LMDBError) -> OpaquePointer {
+        var env: OpaquePointer?
+        try check(mdb_env_create(&env), "mdb_env_create")
+        guard let env else { throw LMDBError(code: EINVAL, operation: "mdb_env_create") }
+        do {
+            try check(mdb_env_set_mapsize(env, mapSize), "mdb_env_set_mapsize")
+            try check(mdb_env_set_maxreaders(env, maxReaders), "mdb_env_set_maxreaders")
+            try check(mdb_env_set_maxdbs(env, maxDatabases), "mdb_env_set_maxdbs")
+            try check(mdb_env_open(env, path, flags | UInt32(MDB_NOTLS), 0o644), "mdb_env_open \(path)")
+            try check(mdb_env_set_assert(env, reportDamage), "mdb_env_set_assert")
+        } catch {
+            mdb_env_close(env)
+            throw error
+        }
+        return env
+    }
+
+    deinit {
+        mdb_env_close(handle)
+        _ = Self.openPaths.withLock { $0.remove(Array(registeredPath.utf8)) }
+    }
+
+    /// Frees the reader slots of processes that died inside a read transaction (a killed
+    /// `playhead verify`, say), which would otherwise pin old pages and make the file grow.
+    /// Done at open, and periodically by the writers (``StaleReaderSweep``).
+    package func clearStaleReaders() {
+        var dead: Int32 = 0
+        mdb_reader_check(handle, &dead)
+    }
+
+    /// The reader slots in use by read transactions: the process holding each and the
+    /// transaction (snapshot) it reads. For tests and diagnostics.
+    package func activeReaders() -> [(process: Int32, transaction: UInt64)] {
+        final class Lines {
+            var text = ""
+        }
+        let lines = Lines()
+        withExtendedLifetime(lines) {
+            _ = mdb_reader_list(
+                handle,
+                { message, context in
+                    guard let message, let context else { return 0 }
+                    Unmanaged<Lines>.fromOpaque(context).takeUnretainedValue().text += String(cString: message)
+                    return 0
+                },
+                Unmanaged.passUnretained(lines).toOpaque()
+            )
+        }
+        // "    pid     thread     txnid" then one line per slot; an idle slot shows "-".
+        return lines.text.split(separator: "\n").dropFirst().compactMap { line in
+            let fields = line.split(separator: " ")
+            guard fields.count == 3, let process = Int32(fields[0]), let transaction = UInt64(fields[2]) else { return nil }
+            return (process, transaction)
+        }
+    }
+
+    /// The current map size in bytes.
+    package var mapSize: Int {
+        var info = MDB_envinfo()
+        mdb_env_info(handle, &info)
+        return info.me_mapsize
+    }
+
+    /// Sets the map size; the caller must hold the gate exclusively. Zero adopts the size
+    /// another process has set.
+    package func setMapSize(_ bytes: Int) throws(LMDBError) {
+        try check(mdb_env_set_mapsize(handle, bytes), "mdb_env_set_mapsize")
+    }
+
+    /// Runs `body` inside a read-only transaction that is aborted when `body` returns.
+    package func withReadTransaction<T>(_ body: (OpaquePointer) throws -> T) throws -> T {
+        while true {
+            let outcome: Result<T, any Error>? = try gate.withShared { () throws(LMDBError) -> Result<T, any Error>? in
+                var txn: OpaquePointer?
+                let code = mdb_txn_begin(handle, nil, UInt32(MDB_RDONLY), &txn)
+                if code == MDB_MAP_RESIZED { return nil }
+                try check(code, "mdb_txn_begin (read)")
+                guard let txn else { throw LMDBError(code: EINVAL, operation: "mdb_txn_begin (read)") }
+                defer { mdb_txn_abort(txn) }
+                return Result { try body(txn) }
+            }
+            if let outcome { return try outcome.get() }
+            // Another process grew the map: adopt its size, then begin again.
+            try gate.withExclusive { () throws(LMDBError) in try setMapSize(0) }
+        }
+    }
+
+    /// Opens (creating if `create`) a named database inside `txn`.
+    package func openDatabase(_ name: String, flags: UInt32, in txn: OpaquePointer) throws(LMDBError) -> MDB_dbi {
+        var dbi: MDB_dbi = 0
+        try check(mdb_dbi_open(txn, name, flags, &dbi), "mdb_dbi_open \(name)")
+        return dbi
+    }
+}
+
+/// Clears dead readers every ``interval`` batches of the one writer of an environment, so
+/// that a reader killed while the writer is busy pins pages for a bounded number of commits.
+/// `mdb_reader_check` costs a scan of the reader table and one `fcntl` per other process.
+package struct StaleReaderSweep {
+    /// Batches between two sweeps.
+    package static let interval = 16
+    private var batches = 0
+
+    package init() {}
+
+    /// Counts a batch and sweeps `environment` every ``interval`` of them.
+    package mutating func afterBatch(_ environment: LMDBEnvironment) {
+        batches += 1
+        guard batches >= Self.interval else { return }
+        batches = 0
+        environment.clearStaleReaders()
+    }
+}
+
+/// Called by LMDB when one of its assertions fails, just before it aborts the process: the
+/// data file is damaged in a way LMDB does not survive. Says so and what to do; LMDB then
+/// prints the assertion itself.
+private let reportDamage: @convention(c) (OpaquePointer?, UnsafePointer<CChar>?) -> Void = { env, _ in
+    var path: UnsafePointer<CChar>?
+    if let env { _ = mdb_env_get_path(env, &path) }
+    let directory = path.map { String(cString: $0) } ?? "an LMDB environment"
+    let line =
+        "playhead: the data file in \(directory) is damaged (an LMDB assertion failed); "
+        + "run `playhead verify` and see Docs/operations.md, \"A damaged log\"\n"
+    var bytes = Array(line.utf8)
+    _ = bytes.withUnsafeMutableBytes { write(2, $0.baseAddress, $0.count) }
+}
+
+/// Big-endian 8-byte keys, so that byte order (LMDB's default comparison) is numeric order.
+@inline(__always)
+package func withPositionKey<T>(_ position: UInt64, _ body: (inout MDB_val) throws -> T) rethrows -> T {
+    var bigEndian = position.bigEndian
+    return try withUnsafeMutableBytes(of: &bigEndian) { bytes in
+        var key = MDB_val(mv_size: 8, mv_data: bytes.baseAddress)
+        return try body(&key)
+    }
+}
+
+/// Reads an 8-byte big-endian key.
+@inline(__always)
+package func logPosition(fromKey key: MDB_val) -> UInt64? {
+    guard key.mv_size == 8, let data = key.mv_data else { return nil }
+    return UInt64(bigEndian: data.loadUnaligned(as: UInt64.self))
+}
+
+/// Looks `key` up in `database` and hands the value's bytes to `body` (inside `txn`);
+/// nil when the key is absent.
+package func lookup<T>(_ key: String, in database: MDB_dbi, txn: OpaquePointer, _ body: (UnsafeRawBufferPointer) throws -> T) throws -> T? {
+    var key = key
+    return try key.withUTF8 { utf8 -> T? in
+        var mdbKey = MDB_val(UnsafeRawBufferPointer(utf8))
+        var value = MDB_val()
+        let code = mdb_get(txn, database, &mdbKey, &value)
+        if code == MDB_NOTFOUND { return nil }
+        try check(code, "mdb_get")
+        return try body(value.buffer)
+    }
+}
+
+/// Stores `value` under `key` in `database`, through `cursor` when one is given.
+package func store(_ key: String, _ value: UnsafeRawBufferPointer, in database: MDB_dbi, txn: OpaquePointer, cursor: OpaquePointer? = nil) throws {
+    var key = key
+    try key.withUTF8 { utf8 in
+        var mdbKey = MDB_val(UnsafeRawBufferPointer(utf8))
+        var mdbValue = MDB_val(value)
+        let code = cursor.map { mdb_cursor_put($0, &mdbKey, &mdbValue, 0) } ?? mdb_put(txn, database, &mdbKey, &mdbValue, 0)
+        try check(code, "mdb_put")
+    }
+}

@@ -1,0 +1,668 @@
+import CLMDB
+import EventLog
+import Foundation
+import LMDBKit
+import Logging
+import Synchronization
+
+/// The named databases of a log environment.
+struct LogDatabases: Sendable {
+    /// position (8-byte big-endian) -> record.
+    var events: MDB_dbi
+    /// stream id -> ``StreamState`` (one row per stream), as of the position stored under
+    /// the meta key `streams_through`; the events after it are folded in by whoever reads.
+    var streams: MDB_dbi
+    /// (stream, version) -> position, for every ``LMDBEventLog/Configuration/streamCheckpointInterval``-th version.
+    var checkpoints: MDB_dbi
+    /// idempotency key -> first position and count of the append that stored it.
+    var idempotency: MDB_dbi
+    /// format marker and version, and the layout settings below.
+    var meta: MDB_dbi
+    /// Every this many versions a stream's position is indexed (fixed when the log is made).
+    var checkpointInterval: UInt64
+}
+
+/// A stream's current version and the position of its newest event.
+struct StreamState: Equatable {
+    var version: UInt64
+    var lastPosition: LogPosition
+
+    static let empty = StreamState(version: 0, lastPosition: 0)
+
+    static let encodedSize = 16
+
+    init(version: UInt64, lastPosition: LogPosition) {
+        self.version = version
+        self.lastPosition = lastPosition
+    }
+
+    init?(_ bytes: UnsafeRawBufferPointer) {
+        guard bytes.count == Self.encodedSize else { return nil }
+        version = UInt64(littleEndian: bytes.loadUnaligned(fromByteOffset: 0, as: UInt64.self))
+        lastPosition = UInt64(littleEndian: bytes.loadUnaligned(fromByteOffset: 8, as: UInt64.self))
+    }
+
+    func withEncoded<T>(_ body: (UnsafeRawBufferPointer) throws -> T) rethrows -> T {
+        var words = (version.littleEndian, lastPosition.littleEndian)
+        return try withUnsafeBytes(of: &words) { try body($0) }
+    }
+
+    /// The row stored for `stream` in `streams` (``empty`` when it has none).
+    static func stored(_ stream: String, in streams: MDB_dbi, txn: OpaquePointer) throws -> StreamState {
+        let row = try lookup(stream, in: streams, txn: txn) { bytes in
+            guard let state = StreamState(bytes) else {
+                throw RecordFormatError(position: 0, reason: "the stream row of '\(stream)' is damaged")
+            }
+            return state
+        }
+        return row ?? .empty
+    }
+}
+
+/// Keys of the checkpoint database: 2-byte length, stream bytes, 8-byte version, all
+/// big-endian, so one stream's checkpoints sort together and by version.
+enum CheckpointKey {
+    static func withKey<T>(stream: UnsafeRawBufferPointer, version: UInt64, _ body: (UnsafeRawBufferPointer) throws -> T) rethrows -> T {
+        try withUnsafeTemporaryAllocation(byteCount: 2 + stream.count + 8, alignment: 8) { key in
+            key.storeBytes(of: UInt16(stream.count).bigEndian, toByteOffset: 0, as: UInt16.self)
+            UnsafeMutableRawBufferPointer(rebasing: key[2..<(2 + stream.count)]).copyMemory(from: stream)
+            key.storeBytes(of: version.bigEndian, toByteOffset: 2 + stream.count, as: UInt64.self)
+            return try body(UnsafeRawBufferPointer(key))
+        }
+    }
+}
+
+/// Makes time-ordered UUIDv7 event ids: 48 bits of milliseconds, then random bits from a
+/// fast generator seeded from the system's. Only the writer thread uses it.
+struct EventIDGenerator {
+    private var state: (UInt64, UInt64)
+
+    init() {
+        var system = SystemRandomNumberGenerator()
+        state = (system.next() | 1, system.next() | 1)
+    }
+
+    private mutating func next() -> UInt64 {
+        // xorshift128+
+        var s1 = state.0
+        let s0 = state.1
+        state.0 = s0
+        s1 ^= s1 << 23
+        state.1 = s1 ^ s0 ^ (s1 >> 17) ^ (s0 >> 26)
+        return state.1 &+ s0
+    }
+
+    mutating func make(milliseconds: Int64) -> UUID {
+        let ms = UInt64(bitPattern: milliseconds) & 0xFFFF_FFFF_FFFF
+        let high = (ms << 16) | 0x7000 | (next() & 0x0FFF)
+        let low = (next() & 0x3FFF_FFFF_FFFF_FFFF) | 0x8000_0000_0000_0000
+        var bytes = (high.bigEndian, low.bigEndian)
+        return withUnsafeBytes(of: &bytes) { raw in
+            UUID(uuid: raw.loadUnaligned(as: uuid_t.self))
+        }
+    }
+}
+
+/// One commit, as the writer reports it to observers (metrics, benchmarks).
+public struct CommitReport: Sendable {
+    /// Submissions answered by this commit.
+    public var submissions: Int
+    /// Events written by it.
+    public var events: Int
+    /// From the start of the write transaction to the end of the durable commit.
+    public var duration: Duration
+}
+
+/// A point at which tests make the writer fail, to prove that nothing half-written stays.
+enum WriterFault: Sendable {
+    case beforeCommit
+}
+
+/// The single writer. Runs on its own thread, which begins, fills and commits every write
+/// transaction of the log; callers reach it only through the ``SubmissionQueue``.
+///
+/// It keeps every stream's current version and newest position in memory, and writes the
+/// stream rows to the log only every ``LMDBEventLog/Configuration/streamRowFlushInterval``
+/// events (and on close), with the position they reflect. Each record carries its stream
+/// version and the position of the stream's previous event, so the rows are derivable from
+/// the log: a reader or a reopened writer folds the few events after that position. This
+/// keeps a commit to the pages of its events instead of one random page per stream.
+final class LogWriter: @unchecked Sendable {
+    private let environment: LMDBEnvironment
+    private let databases: LogDatabases
+    private let queue: SubmissionQueue
+    private let notifier: HeadNotifier
+    private let configuration: LMDBEventLog.Configuration
+    private let logger: Logger
+
+    // State below is touched only by the writer thread once `start` has run, so the
+    // per-access exclusivity checks on the hot properties are turned off.
+    private var head: LogPosition = 0
+    private var lastRecordedAt = Int64.min
+    /// Every stream the writer has seen, mutated in place during a batch; the batch's undo
+    /// list restores it if the commit fails. Keyed by bytes, as the `streams` table is.
+    @exclusivity(unchecked) private var streamCache: [UTF8Key: CachedStream] = [:]
+    /// Streams whose cached row is newer than the stored one, in the order they changed.
+    @exclusivity(unchecked) private var dirtyStreams: [UTF8Key] = []
+    private var eventsSinceFlush: UInt64 = 0
+    @exclusivity(unchecked) private var batchNumber: UInt64 = 0
+    @exclusivity(unchecked) private var idGenerator = EventIDGenerator()
+
+    /// Set by tests before appending; read only by the writer thread.
+    nonisolated(unsafe) var faultInjector: (@Sendable (WriterFault) -> Int32?)?
+
+    /// Signalled once the writer thread has left `run` and let go of the writer, so that
+    /// releasing the log closes its LMDB environment at once.
+    let stopSignal = StopSignal()
+
+    private struct CachedStream {
+        var state: StreamState
+        var batch: UInt64
+        var dirty: Bool
+    }
+
+    /// Opens the writer on a log whose newest event is `head`, folding the events after
+    /// the stored stream rows into its cache.
+    init(
+        environment: LMDBEnvironment,
+        databases: LogDatabases,
+        queue: SubmissionQueue,
+        notifier: HeadNotifier,
+        configuration: LMDBEventLog.Configuration,
+        logger: Logger
+    ) throws {
+        self.environment = environment
+        self.databases = databases
+        self.queue = queue
+        self.notifier = notifier
+        self.configuration = configuration
+        self.logger = logger
+        let (last, tail) = try environment.withReadTransaction { txn in
+            let reader = LogReader(txn: txn, databases: databases)
+            var tail: [(String, StreamState)] = []
+            try reader.visit(from: try reader.streamsThrough() + 1) { record in
+                tail.append((record.stream, StreamState(version: record.streamVersion, lastPosition: record.position)))
+                return true
+            }
+            return (try reader.lastRecord().map { ($0.position, $0.recordedAt.microsecondsSince1970) }, tail)
+        }
+        if let last { (head, lastRecordedAt) = last }
+        for (stream, state) in tail { markRecovered(UTF8Key(stream), state) }
+        eventsSinceFlush = UInt64(tail.count)
+    }
+
+    private func markRecovered(_ stream: UTF8Key, _ state: StreamState) {
+        if streamCache[stream]?.dirty != true { dirtyStreams.append(stream) }
+        streamCache[stream] = CachedStream(state: state, batch: 0, dirty: true)
+    }
+
+    func start() {
+        let signal = stopSignal
+        // The thread holds the writer only while it runs: the log's release must close the
+        // environment, not a thread that is still winding down.
+        let thread = Thread { [weak self] in
+            self?.run()
+            signal.signal()
+        }
+        thread.name = "playhead-log-writer"
+        thread.start()
+    }
+
+    /// Blocks until the writer thread has drained the queue and ended (after the queue closed).
+    func waitUntilStopped() {
+        stopSignal.wait()
+    }
+
+    /// Why the participant could not catch up; while set, every submission fails with it
+    /// and the catch-up is tried again at `nextCatchUpAttempt`.
+    private var participantFailure: EventLogError?
+    /// `participantFailure`, for readers on other threads (readiness).
+    let catchUpFailure = Mutex<EventLogError?>(nil)
+    private var catchUpAttempts = 0
+    private var nextCatchUpAttempt = ContinuousClock.now
+    /// Clears the reader slots of dead processes every few batches.
+    private var readerSweep = StaleReaderSweep()
+
+    /// Catches the participant up with the log. On failure, appends fail until a retry,
+    /// after ``LMDBEventLog/Configuration/catchUpRetryInterval`` (doubling up to eight
+    /// times it), succeeds.
+    private func catchUpParticipant() {
+        guard let participant = configuration.participant else { return }
+        catchUpAttempts += 1
+        do {
+            try environment.withReadTransaction { txn in try participant.catchUp(LogReader(txn: txn, databases: databases)) }
+            if participantFailure != nil {
+                logger.notice("the batch participant caught up; appends work again", metadata: ["attempts": "\(catchUpAttempts)"])
+            }
+            participantFailure = nil
+            catchUpAttempts = 0
+            catchUpFailure.withLock { $0 = nil }
+        } catch {
+            let failure = EventLogError(.storage, "the inline projections could not catch up with the log: \(error)")
+            let backoff = configuration.catchUpRetryInterval * (1 << min(catchUpAttempts - 1, 3))
+            nextCatchUpAttempt = ContinuousClock.now + backoff
+            let metadata: Logger.Metadata = ["error": "\(error)", "attempts": "\(catchUpAttempts)", "retryIn": "\(backoff)"]
+            if participantFailure == nil {
+                logger.critical("the batch participant could not catch up; appends will fail until a retry succeeds", metadata: metadata)
+            } else {
+                logger.warning("the batch participant still could not catch up", metadata: metadata)
+            }
+            participantFailure = failure
+            catchUpFailure.withLock { $0 = failure }
+        }
+    }
+
+    /// How long the writer may wait for a submission before it has something of its own to
+    /// do: store the changed stream rows, or retry the participant's catch-up.
+    private var idleWork: Duration? {
+        var delay: Duration? = dirtyStreams.isEmpty ? nil : configuration.idleFlushDelay
+        if participantFailure != nil {
+            let untilRetry = max(.zero, nextCatchUpAttempt - ContinuousClock.now)
+            delay = min(delay ?? untilRetry, untilRetry)
+        }
+        return delay
+    }
+
+    private func run() {
+        catchUpParticipant()
+        var previousBatch = 1
+        while let batch = queue.takeBatch(gathering: previousBatch, window: configuration.groupCommitWindow, idleAfter: idleWork) {
+            if participantFailure != nil && ContinuousClock.now >= nextCatchUpAttempt {
+                catchUpParticipant()
+            }
+            if batch.isEmpty {
+                // Quiet for a moment: store the changed stream rows, so that readers and the
+                // next open have a short tail to fold, and free the reader slots of dead processes.
+                if !dirtyStreams.isEmpty { _ = write([]) }
+                environment.clearStaleReaders()
+                continue
+            }
+            previousBatch = batch.count
+            let outcomes: [Result<SubmissionOutcome, any Error>] =
+                participantFailure.map { failure in batch.map { _ in .failure(failure) } } ?? write(batch)
+            for (submission, outcome) in zip(batch, outcomes) {
+                submission.continuation.resume(with: outcome)
+            }
+            readerSweep.afterBatch(environment)
+        }
+        // Store the stream rows, so that the next open has no tail to fold.
+        if !dirtyStreams.isEmpty { _ = write([]) }
+    }
+
+    // MARK: One batch
+
+    /// The effect of a batch before it commits. Head and recorded-at become the writer's
+    /// only after the commit; stream rows change in the cache at once, and `touched` keeps
+    /// each one's committed value, so a failed commit leaves the writer exactly as before.
+    private struct Overlay {
+        var head: LogPosition
+        var lastRecordedAt: Int64
+        var dirtyCountAtStart: Int
+        var touched: [(stream: UTF8Key, committed: StreamState, wasDirty: Bool)] = []
+        var checkpoints: [(stream: String, version: UInt64, position: LogPosition)] = []
+        var idempotency: [UTF8Key: ClosedRange<LogPosition>] = [:]
+    }
+
+    /// Writes and commits one batch (an empty batch only flushes the stream rows), answering
+    /// each submission with its result.
+    private func write(_ batch: [Submission]) -> [Result<SubmissionOutcome, any Error>] {
+        var overlay = Overlay(head: head, lastRecordedAt: lastRecordedAt, dirtyCountAtStart: dirtyStreams.count)
+        let participant = batch.isEmpty ? nil : configuration.participant
+        var attempts = 0
+        while true {
+            attempts += 1
+            let started = ContinuousClock.now
+            var txn: OpaquePointer?
+            do {
+                try beginWriteTransaction(&txn)
+                guard let transaction = txn else { throw LMDBError(code: EINVAL, operation: "mdb_txn_begin") }
+                if dirtyStreams.isEmpty && streamCache.count > configuration.streamCacheLimit {
+                    // Every row is stored; the cache only saves lookups. Start it afresh.
+                    streamCache.removeAll()
+                }
+                batchNumber += 1
+                overlay = Overlay(head: head, lastRecordedAt: lastRecordedAt, dirtyCountAtStart: dirtyStreams.count)
+                try participant?.beginBatch(BatchScope(batch: batchNumber), LogReader(txn: transaction, databases: databases))
+                let now = configuration.clock().microsecondsSince1970
+                var outcomes: [Result<SubmissionOutcome, any Error>] = []
+                outcomes.reserveCapacity(batch.count)
+                if !batch.isEmpty {
+                    // One cursor for the batch's appends: it stays at the end of the events, so
+                    // each MDB_APPEND put skips the descent from the root that mdb_put makes.
+                    let cursor = try openCursor(databases.events, txn: transaction)
+                    defer { mdb_cursor_close(cursor) }
+                    for submission in batch {
+                        outcomes.append(try process(submission, now: now, txn: transaction, cursor: cursor, overlay: &overlay))
+                    }
+                }
+                let appended = overlay.head - head
+                let flush =
+                    batch.isEmpty || eventsSinceFlush + appended >= configuration.streamRowFlushInterval
+                try writeIndexes(overlay, flushingRows: flush, txn: transaction)
+                if let code = faultInjector?(.beforeCommit) {
+                    throw LMDBError(code: code, operation: "mdb_txn_commit (injected)")
+                }
+                txn = nil
+                try check(mdb_txn_commit(transaction), "mdb_txn_commit")
+                commitSucceeded(overlay, flushed: flush)
+                do {
+                    try participant?.commitBatch()
+                } catch {
+                    logger.error("the batch participant failed to commit after the log did", metadata: ["error": "\(error)"])
+                }
+                // Published after the participant's commit, so that a reader who sees the new
+                // head finds the inline views at it too.
+                notifier.publish(head)
+                configuration.commitObserver?(
+                    CommitReport(submissions: batch.count, events: Int(appended), duration: ContinuousClock.now - started)
+                )
+                return outcomes
+            } catch {
+                if let txn { mdb_txn_abort(txn) }
+                rollBack(overlay)
+                participant?.abortBatch()
+                if error is BatchRetryRequest && attempts < BatchRetryRequest.maxAttempts {
+                    continue
+                }
+                if let error = error as? LMDBError, error.isMapFull {
+                    do {
+                        try growMap()
+                        continue
+                    } catch {
+                        logger.error("could not grow the map", metadata: ["error": "\(error)"])
+                        return batch.map { _ in .failure(EventLogError.storage(error)) }
+                    }
+                }
+                logger.error("append batch failed", metadata: ["error": "\(error)", "submissions": "\(batch.count)"])
+                let failure: any Error = (error as? LMDBError).map { EventLogError.storage($0, hint: diskFullHint($0)) } ?? error
+                return batch.map { _ in .failure(failure) }
+            }
+        }
+    }
+
+    /// LMDB reports a short write at commit as EIO: say so when the log's file system is full.
+    private func diskFullHint(_ error: LMDBError) -> String? {
+        guard error.code == EIO || error.code == ENOSPC else { return nil }
+        var stats = statvfs()
+        guard statvfs(environment.path, &stats) == 0 else { return nil }
+        let free = UInt64(stats.f_bavail) * UInt64(stats.f_frsize)
+        guard free < UInt64(configuration.maxBatchBytes) * 2 else { return nil }
+        return "the file system holding the log is full (\(free) bytes free)"
+    }
+
+    private func beginWriteTransaction(_ txn: inout OpaquePointer?) throws(LMDBError) {
+        var code = mdb_txn_begin(environment.handle, nil, 0, &txn)
+        if code == MDB_MAP_RESIZED {
+            try environment.gate.withExclusive { () throws(LMDBError) in try environment.setMapSize(0) }
+            code = mdb_txn_begin(environment.handle, nil, 0, &txn)
+        }
+        try check(code, "mdb_txn_begin (write)")
+    }
+
+    private func openCursor(_ database: MDB_dbi, txn: OpaquePointer) throws -> OpaquePointer {
+        var cursor: OpaquePointer?
+        try check(mdb_cursor_open(txn, database, &cursor), "mdb_cursor_open")
+        guard let cursor else { throw LMDBError(code: EINVAL, operation: "mdb_cursor_open") }
+        return cursor
+    }
+
+    private func commitSucceeded(_ overlay: Overlay, flushed: Bool) {
+        eventsSinceFlush += overlay.head - head
+        head = overlay.head
+        lastRecordedAt = overlay.lastRecordedAt
+        if flushed {
+            for stream in dirtyStreams { streamCache[stream]?.dirty = false }
+            dirtyStreams.removeAll(keepingCapacity: true)
+            eventsSinceFlush = 0
+        }
+    }
+
+    /// Puts back the committed rows of every stream the failed batch touched.
+    private func rollBack(_ overlay: Overlay) {
+        for (stream, committed, wasDirty) in overlay.touched {
+            streamCache[stream] = CachedStream(state: committed, batch: 0, dirty: wasDirty)
+        }
+        dirtyStreams.removeLast(dirtyStreams.count - overlay.dirtyCountAtStart)
+    }
+
+    private func growMap() throws(LMDBError) {
+        let current = environment.mapSize
+        let step = min(current, configuration.maxMapGrowth)
+        let next = current + max(step, 1 << 20)
+        try environment.gate.withExclusive { () throws(LMDBError) in try environment.setMapSize(next) }
+        logger.notice("log map grown", metadata: ["from": "\(current)", "to": "\(next)"])
+    }
+
+    /// Decides (for a decided submission) and writes one submission. A decider's error fails
+    /// only its own submission.
+    private func process(
+        _ submission: Submission,
+        now: Int64,
+        txn: OpaquePointer,
+        cursor: OpaquePointer,
+        overlay: inout Overlay
+    ) throws -> Result<SubmissionOutcome, any Error> {
+        switch submission.work {
+        case .append(let request):
+            return try apply(request, now: now, txn: txn, cursor: cursor, overlay: &overlay).map { ($0, nil) }
+        case .decide(let decide):
+            let request: AppendRequest?
+            let decision: any Sendable
+            do {
+                (request, decision) = try decide(BatchScope(batch: batchNumber))
+                if let request { _ = try LMDBEventLog.validate(request) }
+            } catch {
+                return .failure(error)
+            }
+            guard let request else { return .success((nil, decision)) }
+            return try apply(request, now: now, txn: txn, cursor: cursor, overlay: &overlay).map { ($0, decision) }
+        }
+    }
+
+    /// Decides and writes one submission. Every check runs before the first write, so a
+    /// refused request leaves nothing in the transaction; a storage error throws and
+    /// aborts the whole batch.
+    private func apply(
+        _ request: AppendRequest,
+        now: Int64,
+        txn: OpaquePointer,
+        cursor: OpaquePointer,
+        overlay: inout Overlay
+    ) throws -> Result<AppendResult, any Error> {
+        if let key = request.idempotencyKey, let positions = try storedIdempotency(key, txn: txn, overlay: overlay) {
+            return .success(AppendResult(positions: positions, deduplicated: true))
+        }
+        for (stream, expected) in request.expectations {
+            let actual = streamCache.values[try cacheIndex(of: stream, txn: txn, overlay: &overlay)].state.version
+            if !expected.isSatisfied(by: actual) {
+                return .failure(WrongExpectedVersionError(stream: stream.string, expected: expected, actual: actual))
+            }
+        }
+        var floor = overlay.lastRecordedAt
+        for event in request.events {
+            guard let recordedAt = event.recordedAt else {
+                // The log stamps this one with its clock, which a later explicit time must not precede.
+                floor = max(floor, now)
+                continue
+            }
+            if recordedAt.microsecondsSince1970 < floor {
+                return .failure(
+                    EventLogError(
+                        .recordedAtWentBack,
+                        "event \(event.eventID.map { "\($0)" } ?? event.type) has recorded-at \(recordedAt), earlier than "
+                            + "\(Timestamp(microsecondsSince1970: floor)) already in the log"
+                    )
+                )
+            }
+            floor = recordedAt.microsecondsSince1970
+        }
+
+        let first = overlay.head + 1
+        for event in request.events {
+            let index = try cacheIndex(of: UTF8Key(event.stream), txn: txn, overlay: &overlay)
+            let stream = streamCache.values[index].state
+            let position = overlay.head + 1
+            let recordedAt = max(event.recordedAt?.microsecondsSince1970 ?? now, overlay.lastRecordedAt)
+            let draft = RecordDraft(
+                event: event,
+                eventID: event.eventID ?? idGenerator.make(milliseconds: recordedAt / 1000),
+                streamVersion: stream.version + 1,
+                previousPosition: stream.lastPosition,
+                recordedAt: Timestamp(microsecondsSince1970: recordedAt)
+            )
+            let stored = try put(draft, at: position, cursor: cursor)
+            if let participant = configuration.participant {
+                try participant.apply(try EventRecord(justWritten: position, bytes: stored).view)
+            }
+            let version = stream.version + 1
+            streamCache.values[index].state = StreamState(version: version, lastPosition: position)
+            markDirty(index)
+            if version % databases.checkpointInterval == 0 {
+                overlay.checkpoints.append((event.stream, version, position))
+            }
+            overlay.head = position
+            overlay.lastRecordedAt = recordedAt
+        }
+        let positions = first...overlay.head
+        if let key = request.idempotencyKey { overlay.idempotency[UTF8Key(key)] = positions }
+        return .success(
+            AppendResult(positions: positions, deduplicated: false, recordedAt: Timestamp(microsecondsSince1970: overlay.lastRecordedAt))
+        )
+    }
+
+    /// The cache slot of `stream`, loading its stored row on a miss (a stream missing from
+    /// the cache is never dirty, so its stored row is current). The first touch in a batch
+    /// records the committed row for rollback. One hash lookup on a hit.
+    private func cacheIndex(of stream: UTF8Key, txn: OpaquePointer, overlay: inout Overlay) throws -> Dictionary<UTF8Key, CachedStream>.Index {
+        if let index = streamCache.index(forKey: stream) {
+            if streamCache.values[index].batch != batchNumber {
+                let cached = streamCache.values[index]
+                overlay.touched.append((stream, cached.state, cached.dirty))
+                streamCache.values[index].batch = batchNumber
+            }
+            return index
+        }
+        let stored = try StreamState.stored(stream.string, in: databases.streams, txn: txn)
+        overlay.touched.append((stream, stored, false))
+        streamCache[stream] = CachedStream(state: stored, batch: batchNumber, dirty: false)
+        guard let index = streamCache.index(forKey: stream) else {
+            throw LMDBError(code: EINVAL, operation: "stream cache insert")
+        }
+        return index
+    }
+
+    /// Marks the stream at `index` as changed since its row was stored.
+    @inline(__always)
+    private func markDirty(_ index: Dictionary<UTF8Key, CachedStream>.Index) {
+        guard !streamCache.values[index].dirty else { return }
+        streamCache.values[index].dirty = true
+        dirtyStreams.append(streamCache.keys[index])
+    }
+
+    private func storedIdempotency(_ key: String, txn: OpaquePointer, overlay: Overlay) throws -> ClosedRange<LogPosition>? {
+        if let positions = overlay.idempotency[UTF8Key(key)] { return positions }
+        return try lookup(key, in: databases.idempotency, txn: txn) { IdempotencyValue.decode($0) } ?? nil
+    }
+
+    /// Reserves the record's bytes in LMDB's page and encodes it there: one copy, not two.
+    @inline(__always)
+    private func put(_ draft: RecordDraft, at position: LogPosition, cursor: OpaquePointer) throws -> UnsafeRawBufferPointer {
+        var value = MDB_val(mv_size: draft.size, mv_data: nil)
+        let code = withPositionKey(position) { key in
+            mdb_cursor_put(cursor, &key, &value, UInt32(MDB_APPEND | MDB_RESERVE))
+        }
+        try check(code, "mdb_put event \(position)")
+        guard let data = value.mv_data else { throw LMDBError(code: EINVAL, operation: "mdb_put reserve") }
+        draft.encode(into: UnsafeMutableRawBufferPointer(start: data, count: draft.size))
+        return UnsafeRawBufferPointer(start: data, count: draft.size)
+    }
+
+    /// Writes the batch's checkpoints and idempotency keys and, when `flushingRows`, every
+    /// dirty stream row (in key order, through one cursor) with the position they reflect.
+    private func writeIndexes(_ overlay: Overlay, flushingRows: Bool, txn: OpaquePointer) throws {
+        if flushingRows && !dirtyStreams.isEmpty {
+            let cursor = try openCursor(databases.streams, txn: txn)
+            defer { mdb_cursor_close(cursor) }
+            // Sorted for locality of the puts only; any order is correct.
+            for stream in dirtyStreams.sorted() {
+                guard let state = streamCache[stream]?.state, state.version > 0 else { continue }
+                try state.withEncoded { try store(stream.string, $0, in: databases.streams, txn: txn, cursor: cursor) }
+            }
+        }
+        if flushingRows {
+            try MetaKey.put(MetaKey.streamsThrough, value: overlay.head, database: databases.meta, txn: txn)
+        }
+        for checkpoint in overlay.checkpoints {
+            var stream = checkpoint.stream
+            try stream.withUTF8 { utf8 in
+                try CheckpointKey.withKey(stream: UnsafeRawBufferPointer(utf8), version: checkpoint.version) { keyBytes in
+                    var key = MDB_val(keyBytes)
+                    var position = checkpoint.position.littleEndian
+                    try withUnsafeBytes(of: &position) { bytes in
+                        var value = MDB_val(bytes)
+                        try check(mdb_put(txn, databases.checkpoints, &key, &value, 0), "mdb_put stream checkpoint")
+                    }
+                }
+            }
+        }
+        for (key, positions) in overlay.idempotency {
+            try IdempotencyValue.withEncoded(positions) { try store(key.string, $0, in: databases.idempotency, txn: txn) }
+        }
+    }
+}
+
+/// A one-shot signal that threads can wait for.
+final class StopSignal: @unchecked Sendable {
+    private let condition = NSCondition()
+    private var signalled = false
+
+    func signal() {
+        condition.lock()
+        signalled = true
+        condition.broadcast()
+        condition.unlock()
+    }
+
+    func wait() {
+        condition.lock()
+        while !signalled { condition.wait() }
+        condition.unlock()
+    }
+}
+
+/// Values of the idempotency database: first and last position, little-endian.
+enum IdempotencyValue {
+    static func decode(_ bytes: UnsafeRawBufferPointer) -> ClosedRange<LogPosition>? {
+        guard bytes.count == 16 else { return nil }
+        let first = UInt64(littleEndian: bytes.loadUnaligned(fromByteOffset: 0, as: UInt64.self))
+        let last = UInt64(littleEndian: bytes.loadUnaligned(fromByteOffset: 8, as: UInt64.self))
+        guard first <= last else { return nil }
+        return first...last
+    }
+
+    static func withEncoded<T>(_ positions: ClosedRange<LogPosition>, _ body: (UnsafeRawBufferPointer) throws -> T) rethrows -> T {
+        var words = (positions.lowerBound.littleEndian, positions.upperBound.littleEndian)
+        return try withUnsafeBytes(of: &words) { try body($0) }
+    }
+}
+
+/// Names and values in the meta database.
+enum MetaKey {
+    /// The format marker: magic bytes and the format version.
+    static let format = "format"
+    /// Every this many versions a stream's position is indexed (8 bytes).
+    static let checkpointInterval = "stream_checkpoint_interval"
+    /// The log position the stored stream rows reflect (8 bytes).
+    static let streamsThrough = "streams_through"
+
+    static func put(_ name: String, value: UInt64, database: MDB_dbi, txn: OpaquePointer) throws {
+        try withUnsafeBytes(of: value.littleEndian) { try store(name, $0, in: database, txn: txn) }
+    }
+
+    static func get(_ name: String, database: MDB_dbi, txn: OpaquePointer) throws -> UInt64? {
+        try lookup(name, in: database, txn: txn) { bytes -> UInt64? in
+            guard bytes.count == 8 else { return nil }
+            return UInt64(littleEndian: bytes.loadUnaligned(as: UInt64.self))
+        } ?? nil
+    }
+}
