@@ -146,7 +146,8 @@ let package = Package(
         ),
         .testTarget(
             name: "EventLogTests",
-            dependencies: ["EventLog"],
+            // The contract's tests run against every implementation.
+            dependencies: ["EventLog", "LMDBLog"],
             swiftSettings: swiftSettings
         ),
         .testTarget(
