@@ -20,6 +20,8 @@ let package = Package(
         .library(name: "Projections", targets: ["Projections"]),
         .library(name: "PlayheadCore", targets: ["PlayheadCore"]),
         .library(name: "PlayheadServer", targets: ["PlayheadServer"]),
+        .library(name: "EventText", targets: ["EventText"]),
+        .library(name: "PlayheadBench", targets: ["PlayheadBench"]),
         .executable(name: "playhead", targets: ["playhead"]),
     ],
     dependencies: [
@@ -128,10 +130,35 @@ let package = Package(
             resources: [.embedInCode("Resources/openapi.yaml")],
             swiftSettings: swiftSettings
         ),
+        // The log's NDJSON text form: the line codec, and the export and import through files
+        // that `playhead export`, `import` and `tail` run and `playhead bench export` times.
+        .target(
+            name: "EventText",
+            dependencies: ["EventLog", "LMDBLog", "WatchDomain"],
+            swiftSettings: swiftSettings
+        ),
+        // The benchmark workloads and their `playhead bench …` commands, out of the CLI's module.
+        .target(
+            name: "PlayheadBench",
+            dependencies: [
+                "EventLog",
+                "LMDBLog",
+                "WatchDomain",
+                "Views",
+                "Projections",
+                "PlayheadCore",
+                "EventText",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // The command line: the user commands, with `bench` registered from PlayheadBench.
         .executableTarget(
             name: "playhead",
             dependencies: [
                 "EventLog",
+                "EventText",
+                "PlayheadBench",
                 "LMDBLog",
                 "LMDBKit",
                 "Views",
@@ -185,6 +212,11 @@ let package = Package(
         .testTarget(
             name: "ProjectionsTests",
             dependencies: ["Projections", "Views", "WatchDomain", "EventLog", "LMDBLog", "PlayheadCore"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "EventTextTests",
+            dependencies: ["EventText", "EventLog", "LMDBLog", "WatchDomain", "PlayheadCore", "Views"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

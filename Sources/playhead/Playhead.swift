@@ -2,6 +2,7 @@ import ArgumentParser
 import EventLog
 import Foundation
 import LMDBLog
+import PlayheadBench
 import PlayheadCore
 import Views
 

@@ -1,5 +1,6 @@
 import ArgumentParser
 import EventLog
+import EventText
 import Foundation
 import LMDBLog
 import PlayheadCore

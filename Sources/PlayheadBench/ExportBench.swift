@@ -1,5 +1,6 @@
 import ArgumentParser
 import EventLog
+import EventText
 import Foundation
 import LMDBLog
 import PlayheadCore
@@ -65,7 +66,7 @@ struct ExportBench: AsyncParsableCommand {
                 try? FileManager.default.removeItem(atPath: (target as NSString).deletingLastPathComponent)
 
                 guard exported == scanned, imported == exported else {
-                    throw RuntimeError("bench export: scanned \(scanned), exported \(exported), imported \(imported) events; they should be equal")
+                    throw BenchError("bench export: scanned \(scanned), exported \(exported), imported \(imported) events; they should be equal")
                 }
                 for (name, events, seconds) in [
                     ("scan", scanned, scanSeconds), ("export", exported, exportSeconds), ("import", imported, importSeconds),
@@ -103,8 +104,8 @@ struct ExportBench: AsyncParsableCommand {
         let input = try InputFile(path: file)
         let log = try LMDBEventLog(directory: directory, mode: .readWrite)
         do {
-            let checked = try ImportCommand.check(input.bytes, after: nil, showProgress: false)
-            let imported = try await ImportCommand.append(checked, from: input.bytes, to: log, batchSize: batchSize, showProgress: false)
+            let checked = try EventImport.check(input.bytes, after: nil, showProgress: false)
+            let imported = try await EventImport.append(checked, from: input.bytes, to: log, batchSize: batchSize, showProgress: false)
             await log.close()
             return imported?.count ?? 0
         } catch {

@@ -1,8 +1,6 @@
-import EventLog
+public import EventLog
 import Foundation
-import LMDBLog
-import PlayheadCore
-import Views
+public import LMDBLog
 import WatchDomain
 
 /// The fields of one stored event that its line shows, viewed without copying: the bytes
@@ -32,11 +30,11 @@ struct EventFields {
 /// with sorted keys, which wrote it before, managed about 12,000 events/s. What it writes is
 /// the same text, byte for byte: the keys sorted, absent optional fields left out, a
 /// domain event's payload as its `Codable` form with sorted keys, anything else as
-/// `payloadBase64`. `Tests/playheadTests/EventLineTests.swift` compares the two on every
+/// `payloadBase64`. `Tests/EventTextTests/EventLineTests.swift` compares the two on every
 /// event type, with strings that need escaping, non-ASCII text and control characters.
-enum EventLine {
+public enum EventLine {
     /// Appends the line of `record`, ending in a newline, to `out`.
-    static func append(_ record: EventRecord, to out: inout [UInt8]) {
+    public static func append(_ record: EventRecord, to out: inout [UInt8]) {
         append(
             EventFields(
                 position: record.position,
@@ -56,7 +54,7 @@ enum EventLine {
     }
 
     /// The line of `event`, ending in a newline.
-    static func encode(_ event: RecordedEvent) -> [UInt8] {
+    public static func encode(_ event: RecordedEvent) -> [UInt8] {
         var type = event.type
         var stream = event.stream
         var actor = event.actor
@@ -156,7 +154,7 @@ enum EventLine {
 
 extension EventLine {
     /// The event a line describes; see ``LineDecoder/decode(_:lineNumber:)``.
-    static func decode(_ line: UnsafeRawBufferPointer, lineNumber: Int) throws(EventLineError) -> ProposedEvent {
+    public static func decode(_ line: UnsafeRawBufferPointer, lineNumber: Int) throws(EventLineError) -> ProposedEvent {
         var decoder = LineDecoder()
         return try decoder.decode(line, lineNumber: lineNumber)
     }
@@ -164,7 +162,7 @@ extension EventLine {
 
 /// Reads lines of the NDJSON format. One decoder per thread: it remembers the last event
 /// type it saw, as the lines of an export mostly repeat a few.
-struct LineDecoder {
+public struct LineDecoder {
     /// The keys of the line format.
     private enum Key: Int, CaseIterable {
         case actor, causationId, correlationId, eventId, occurredAt, payload, payloadBase64, position, recordedAt, stream,
@@ -224,7 +222,7 @@ struct LineDecoder {
     /// The last type seen: its bytes, its name and whether it is a domain event.
     private var lastType: (bytes: [UInt8], name: String, domain: Bool)?
 
-    init() {}
+    public init() {}
 
     /// The event a line describes, to append again with its id and recorded-at time.
     ///
@@ -234,7 +232,7 @@ struct LineDecoder {
     /// `position` and `streamVersion` are checked for form only: the log assigns its own.
     ///
     /// - Throws: ``EventLineError`` naming `lineNumber`, the field and what is wrong.
-    mutating func decode(_ line: UnsafeRawBufferPointer, lineNumber: Int) throws(EventLineError) -> ProposedEvent {
+    public mutating func decode(_ line: UnsafeRawBufferPointer, lineNumber: Int) throws(EventLineError) -> ProposedEvent {
         func fail(_ field: String, _ reason: String) -> EventLineError {
             EventLineError(line: lineNumber, field: field, reason: reason)
         }
@@ -429,15 +427,15 @@ struct LineDecoder {
 }
 
 /// A line of an NDJSON file that cannot be imported.
-struct EventLineError: Error, CustomStringConvertible {
+public struct EventLineError: Error, CustomStringConvertible {
     /// The line's number, from 1.
-    var line: Int
+    public var line: Int
     /// The field at fault; empty for the line as a whole.
-    var field: String
+    public var field: String
     /// What is wrong.
-    var reason: String
+    public var reason: String
 
-    var description: String { "line \(line): " + (field.isEmpty ? reason : "\(field) \(reason)") }
+    public var description: String { "line \(line): " + (field.isEmpty ? reason : "\(field) \(reason)") }
 }
 
 // MARK: - Writing the log
@@ -451,7 +449,7 @@ extension EventLine {
     /// to `output`, calling `progress` with the count of each chunk written, and returns how
     /// many it wrote.
     @discardableResult
-    static func write(
+    public static func write(
         from log: LMDBEventLog,
         first: LogPosition,
         last: LogPosition = .max,

@@ -1,14 +1,12 @@
 import EventLog
 import Foundation
 import LMDBLog
-import PlayheadCore
-import Views
 import WatchDomain
 
 /// Writes the pieces of the NDJSON line format as UTF-8 bytes, straight into a buffer.
 ///
 /// Every function writes exactly what the Codable/`JSONSerialization` form of the line
-/// writes for the same value (`Tests/playheadTests/EventLineTests.swift` compares the two
+/// writes for the same value (`Tests/EventTextTests/EventLineTests.swift` compares the two
 /// on every event type): strings escaped as JSON requires (quote, backslash, control
 /// characters; `\b \f \n \r \t` by name, the others as `\u00xx`; nothing else, slashes and
 /// non-ASCII characters as they are), ids as lower-case UUIDs, times as ISO 8601 UTC with six

@@ -1,14 +1,16 @@
-import ArgumentParser
+public import ArgumentParser
 import EventLog
 import Foundation
 import LMDBLog
 import PlayheadCore
 import Synchronization
-import Views
 
 /// `playhead bench`: the built-in workloads, one JSON object per run on standard output.
-struct BenchCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(
+///
+/// The `playhead` command line registers it as a subcommand; the workloads are its
+/// subcommands, each in this module.
+public struct BenchCommand: AsyncParsableCommand {
+    public static let configuration = CommandConfiguration(
         commandName: "bench",
         abstract: "Run a benchmark workload and print one JSON object with its figures.",
         discussion: "tools/bench-log runs these next to raw liblmdb in the same run and prints the ratios.",
@@ -16,6 +18,8 @@ struct BenchCommand: AsyncParsableCommand {
             AppendBench.self, ScanBench.self, ReadBench.self, ExportBench.self, RebuildBench.self, ProgressBench.self, InteractionsBench.self,
         ]
     )
+
+    public init() {}
 }
 
 /// Options shared by the workloads.

@@ -9,14 +9,14 @@ import Darwin
 
 /// Where `export` and `tail` write: standard output or a file, with plain `write(2)` calls
 /// of whole chunks.
-final class OutputFile {
+public final class OutputFile {
     private let descriptor: Int32
     private let ownsDescriptor: Bool
     /// The path written to, for messages.
-    let name: String
+    public let name: String
 
     /// Standard output.
-    static func standardOutput() -> OutputFile { OutputFile(descriptor: STDOUT_FILENO, owns: false, name: "standard output") }
+    public static func standardOutput() -> OutputFile { OutputFile(descriptor: STDOUT_FILENO, owns: false, name: "standard output") }
 
     private init(descriptor: Int32, owns: Bool, name: String) {
         self.descriptor = descriptor
@@ -26,11 +26,11 @@ final class OutputFile {
 
     /// Creates (or empties) the file at `path`.
     ///
-    /// - Throws: ``RuntimeError`` naming the file and the system's reason.
-    init(creating path: String) throws {
+    /// - Throws: ``FileError`` naming the file and the system's reason.
+    public init(creating path: String) throws {
         let descriptor = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
         guard descriptor >= 0 else {
-            throw RuntimeError("cannot create \(path): \(String(cString: strerror(errno))); choose another file with --output")
+            throw FileError("cannot create \(path): \(String(cString: strerror(errno))); choose another file with --output")
         }
         self.descriptor = descriptor
         self.ownsDescriptor = true
@@ -43,16 +43,16 @@ final class OutputFile {
 
     /// Writes all of `bytes`.
     ///
-    /// - Throws: ``RuntimeError`` naming the file and the system's reason (a full disk, a
+    /// - Throws: ``FileError`` naming the file and the system's reason (a full disk, a
     ///   closed pipe).
-    func write(_ bytes: [UInt8]) throws {
+    public func write(_ bytes: [UInt8]) throws {
         try bytes.withUnsafeBytes { buffer in
             var offset = 0
             while offset < buffer.count {
                 let written = Foundation.write(descriptor, buffer.baseAddress! + offset, buffer.count - offset)
                 if written < 0 {
                     if errno == EINTR { continue }
-                    throw RuntimeError("cannot write to \(name): \(String(cString: strerror(errno)))")
+                    throw FileError("cannot write to \(name): \(String(cString: strerror(errno)))")
                 }
                 offset += written
             }
@@ -60,21 +60,21 @@ final class OutputFile {
     }
 
     /// Whether this is a terminal.
-    var isTerminal: Bool { isatty(descriptor) != 0 }
+    public var isTerminal: Bool { isatty(descriptor) != 0 }
 }
 
 /// A whole input file in memory: mapped when it is a regular file, read otherwise.
-final class InputFile: @unchecked Sendable {
+public final class InputFile: @unchecked Sendable {
     /// The file's bytes; valid as long as this object.
-    let bytes: UnsafeRawBufferPointer
+    public let bytes: UnsafeRawBufferPointer
     private let mapped: Bool
 
     /// Maps or reads `path`.
     ///
-    /// - Throws: ``RuntimeError`` naming the file and the system's reason.
-    init(path: String) throws {
+    /// - Throws: ``FileError`` naming the file and the system's reason.
+    public init(path: String) throws {
         let descriptor = open(path, O_RDONLY | O_CLOEXEC)
-        guard descriptor >= 0 else { throw RuntimeError("cannot open \(path): \(String(cString: strerror(errno)))") }
+        guard descriptor >= 0 else { throw FileError("cannot open \(path): \(String(cString: strerror(errno)))") }
         defer { close(descriptor) }
         var status = stat()
         if fstat(descriptor, &status) == 0 && (status.st_mode & S_IFMT) == S_IFREG && status.st_size > 0 {
@@ -93,7 +93,7 @@ final class InputFile: @unchecked Sendable {
             let count = chunk.withUnsafeMutableBytes { read(descriptor, $0.baseAddress, $0.count) }
             if count < 0 {
                 if errno == EINTR { continue }
-                throw RuntimeError("cannot read \(path): \(String(cString: strerror(errno)))")
+                throw FileError("cannot read \(path): \(String(cString: strerror(errno)))")
             }
             if count == 0 { break }
             data.append(contentsOf: chunk[0..<count])
@@ -152,7 +152,7 @@ struct LineIterator: IteratorProtocol {
 
 /// A one-line progress bar on standard error, drawn only when that is a terminal, and at
 /// most ten times a second. It may be advanced from several threads.
-final class ProgressBar: Sendable {
+public final class ProgressBar: Sendable {
     private struct State {
         var done: UInt64 = 0
         var lastDrawn: ContinuousClock.Instant?
@@ -168,7 +168,7 @@ final class ProgressBar: Sendable {
 
     /// A bar for `total` `unit`s (`events`, `bytes`), shown as `label` when `enabled` and
     /// standard error is a terminal.
-    init(total: UInt64, label: String = "", unit: String = "events", enabled: Bool = true) {
+    public init(total: UInt64, label: String = "", unit: String = "events", enabled: Bool = true) {
         self.total = total
         self.label = label
         self.unit = unit
@@ -176,7 +176,7 @@ final class ProgressBar: Sendable {
     }
 
     /// Sets how much is done.
-    func update(_ done: UInt64) {
+    public func update(_ done: UInt64) {
         guard enabled, total > 0 else { return }
         state.withLock { state in
             state.done = done
@@ -185,7 +185,7 @@ final class ProgressBar: Sendable {
     }
 
     /// Adds `count` to what is done.
-    func advance(by count: UInt64) {
+    public func advance(by count: UInt64) {
         guard enabled, total > 0 else { return }
         state.withLock { state in
             state.done += count
@@ -194,7 +194,7 @@ final class ProgressBar: Sendable {
     }
 
     /// Draws the final state and ends the line.
-    func finish() {
+    public func finish() {
         guard enabled, total > 0 else { return }
         state.withLock { state in
             guard state.drawn else { return }
@@ -210,7 +210,7 @@ final class ProgressBar: Sendable {
         state.drawn = true
         let fraction = min(1, Double(state.done) / Double(total))
         let filled = Int(fraction * 30)
-        let rate = Double(state.done) / max((now - started).seconds, 1e-9)
+        let rate = Double(state.done) / max(seconds(now - started), 1e-9)
         let line = String(
             format: "\r%@[%@%@] %3.0f%%  %llu/%llu %@  %.0f %@/s",
             label.isEmpty ? "" : label + " ",
@@ -225,4 +225,21 @@ final class ProgressBar: Sendable {
         )
         FileHandle.standardError.write(Data(line.utf8))
     }
+}
+
+/// A file that cannot be opened, created, read or written: which, and the system's reason,
+/// on one line.
+public struct FileError: Error, CustomStringConvertible {
+    /// The message, e.g. "cannot open events.ndjson: No such file or directory".
+    public var message: String
+
+    init(_ message: String) { self.message = message }
+
+    public var description: String { message }
+}
+
+/// `duration` in seconds, as a `Double`.
+private func seconds(_ duration: Duration) -> Double {
+    let (seconds, attoseconds) = duration.components
+    return Double(seconds) + Double(attoseconds) / 1e18
 }

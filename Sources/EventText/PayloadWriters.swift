@@ -1,14 +1,12 @@
 import EventLog
 import Foundation
 import LMDBLog
-import PlayheadCore
-import Views
 import WatchDomain
 
 /// The JSON form of each domain event's payload, written by hand: what its `Codable` form
 /// writes with sorted keys (Docs/events.md), without building it through an `Encoder`,
 /// which cost ten times as much. An event type without a writer here is written through
-/// ``SortedJSONEncoder``. `Tests/playheadTests/EventLineTests.swift` checks both against
+/// ``SortedJSONEncoder``. `Tests/EventTextTests/EventLineTests.swift` checks both against
 /// the `Codable` form on every event type, and that every type has a writer.
 enum PayloadWriters {
     /// The writer of each event type, by name: it decodes the stored payload, appends the

@@ -1,8 +1,6 @@
 import EventLog
 import Foundation
 import LMDBLog
-import PlayheadCore
-import Views
 import WatchDomain
 
 /// The JSON form of domain payloads inside a line: the `Codable` form of the event type the

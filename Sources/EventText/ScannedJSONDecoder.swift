@@ -9,7 +9,7 @@ import Foundation
 /// as integers, and finite doubles. Whenever it meets anything else (an integer written as
 /// `1.0`, an object with a key twice, a `Date`, a type mismatch), it throws, and the caller
 /// decodes the text with `JSONDecoder` instead, whose result and errors are then the ones
-/// that count. `Tests/playheadTests/EventLineTests.swift` checks that the two agree on every
+/// that count. `Tests/EventTextTests/EventLineTests.swift` checks that the two agree on every
 /// event type.
 enum ScannedJSONDecoder {
     /// The text is outside the subset; `JSONDecoder` decides.

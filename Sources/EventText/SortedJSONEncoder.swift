@@ -10,7 +10,7 @@ import Foundation
 /// themselves through those (UUIDs, the domain's own types). For anything `JSONEncoder`
 /// treats specially (`Date`, `Data`, `URL`, `Decimal`) or cannot write (a non-finite
 /// number), it throws ``Unsupported``, and the caller uses `JSONEncoder` instead.
-/// `Tests/playheadTests/EventLineTests.swift` checks that the two agree on every event type.
+/// `Tests/EventTextTests/EventLineTests.swift` checks that the two agree on every event type.
 enum SortedJSONEncoder {
     /// A value this encoder does not write the way `JSONEncoder` does.
     struct Unsupported: Error, CustomStringConvertible {

@@ -5,8 +5,8 @@ import Views
 import WatchDomain
 
 @testable import EventLog
+@testable import EventText
 @testable import LMDBLog
-@testable import playhead
 
 /// The line format as Foundation writes and reads it: `JSONSerialization` with sorted keys
 /// around each payload's `Codable` form. This is how `tail`, `export` and `import` did it
