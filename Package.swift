@@ -62,7 +62,6 @@ let package = Package(
             dependencies: [
                 "EventLog",
                 "LMDBKit",
-                "CLMDB",
                 "CCRC32C",
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -81,7 +80,6 @@ let package = Package(
             dependencies: [
                 "EventLog",
                 "LMDBKit",
-                "CLMDB",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings
@@ -151,7 +149,7 @@ let package = Package(
         ),
         .testTarget(
             name: "LMDBLogTests",
-            dependencies: ["LMDBLog", "EventLog", "LMDBKit", "CCRC32C", "CLMDB"],
+            dependencies: ["LMDBLog", "EventLog", "LMDBKit", "CCRC32C"],
             swiftSettings: swiftSettings
         ),
         .testTarget(
