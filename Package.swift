@@ -64,7 +64,6 @@ let package = Package(
             dependencies: [
                 "EventLog",
                 "LMDBKit",
-                "CLMDB",
                 "CCRC32C",
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -83,7 +82,6 @@ let package = Package(
             dependencies: [
                 "EventLog",
                 "LMDBKit",
-                "CLMDB",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings
@@ -179,7 +177,7 @@ let package = Package(
         ),
         .testTarget(
             name: "LMDBLogTests",
-            dependencies: ["LMDBLog", "EventLog", "LMDBKit", "CCRC32C", "CLMDB"],
+            dependencies: ["LMDBLog", "EventLog", "LMDBKit", "CCRC32C"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

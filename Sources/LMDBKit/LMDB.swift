@@ -32,6 +32,12 @@ package struct LMDBError: Error, CustomStringConvertible {
 
     package var isMapFull: Bool { code == MDB_MAP_FULL }
     package var isMapResized: Bool { code == MDB_MAP_RESIZED }
+    /// A database or key that is not there.
+    package var isNotFound: Bool { code == MDB_NOTFOUND }
+    /// A database opened with a name that is a plain key, or with other flags than it has.
+    package var isIncompatible: Bool { code == MDB_INCOMPATIBLE }
+    /// The file is not an LMDB environment, or one of another LMDB version.
+    package var isNotAnEnvironment: Bool { code == MDB_INVALID || code == MDB_VERSION_MISMATCH }
 }
 
 /// Throws an ``LMDBError`` unless `code` is `MDB_SUCCESS`.
@@ -44,7 +50,6 @@ extension MDB_val {
     /// A view of the bytes an `MDB_val` points at; valid while its transaction lives.
     @inline(__always)
     package var buffer: UnsafeRawBufferPointer { UnsafeRawBufferPointer(start: mv_data, count: mv_size) }
-
     @inline(__always)
     package init(_ buffer: UnsafeRawBufferPointer) {
         self.init(mv_size: buffer.count, mv_data: UnsafeMutableRawPointer(mutating: buffer.baseAddress))
@@ -54,7 +59,7 @@ extension MDB_val {
 /// A read-write lock that keeps read transactions out while the writer resizes the map:
 /// `mdb_env_set_mapsize` may only run when no transaction of this process is open.
 /// Writer-preferring, so a resize is not starved by a steady stream of readers.
-package final class MapResizeGate: @unchecked Sendable {
+final class MapResizeGate: @unchecked Sendable {
     private let lock: UnsafeMutablePointer<pthread_rwlock_t>
 
     init() {
@@ -76,29 +81,55 @@ package final class MapResizeGate: @unchecked Sendable {
     }
 
     @inline(__always)
-    package func withShared<T, E: Error>(_ body: () throws(E) -> T) throws(E) -> T {
+    func withShared<T, E: Error>(_ body: () throws(E) -> T) throws(E) -> T {
         pthread_rwlock_rdlock(lock)
         defer { pthread_rwlock_unlock(lock) }
         return try body()
     }
 
-    package func withExclusive<T, E: Error>(_ body: () throws(E) -> T) throws(E) -> T {
+    func withExclusive<T, E: Error>(_ body: () throws(E) -> T) throws(E) -> T {
         pthread_rwlock_wrlock(lock)
         defer { pthread_rwlock_unlock(lock) }
         return try body()
     }
 }
 
-/// One LMDB environment and the named databases the log keeps in it.
+/// One LMDB environment: a data file mapped into memory, its named databases
+/// (``LMDBDatabase``) and its transactions (``LMDBTransaction``). The only way into liblmdb
+/// for the rest of Playhead.
+///
+/// ## The thread rule
 ///
 /// The environment is opened with `MDB_NOTLS`, so a read transaction is not bound to the
-/// thread-local reader slot and may be opened from any thread (Swift tasks hop threads); a
-/// read transaction is still begun and ended inside one synchronous closure. Write
-/// transactions are begun only by the log's writer thread.
+/// thread-local reader slot and may be opened from any thread (Swift tasks hop threads).
+/// Every transaction is still begun, used and ended on one thread, inside one synchronous
+/// call: ``withReadTransaction(_:)``, ``withWriteTransaction(_:)`` and
+/// ``withTransaction(readOnly:_:)`` hand their closure an ``LMDBTransaction`` that is not
+/// `Sendable` (so it cannot be sent to another task) and is invalid once the closure returns;
+/// a write transaction that spans several calls on one thread (a batch) is an
+/// ``LMDBWriteTransaction``, which cannot be copied and is aborted when dropped. One thread
+/// at a time writes: LMDB serialises write transactions, and Playhead begins them only on
+/// the writer thread of the log or of the views.
+///
+/// The map grows by one ``MapGrowthPolicy`` (``growMap()``), while no transaction of this
+/// process is open (the ``MapResizeGate`` keeps readers out meanwhile).
 package final class LMDBEnvironment: @unchecked Sendable {
-    package let handle: OpaquePointer
+    /// How an environment is opened.
+    package struct Options: OptionSet, Sendable, Hashable {
+        package let rawValue: UInt32
+        package init(rawValue: UInt32) { self.rawValue = rawValue }
+
+        /// Open for reading only: no write transaction can begin.
+        package static let readOnly = Options(rawValue: UInt32(MDB_RDONLY))
+        /// Commits do not wait for the disk (for derived data that can be folded again).
+        package static let noSync = Options(rawValue: UInt32(MDB_NOSYNC))
+    }
+
+    private let handle: OpaquePointer
     package let path: String
-    package let gate = MapResizeGate()
+    /// How the map grows when it fills.
+    package let growth: MapGrowthPolicy
+    private let gate = MapResizeGate()
     private let registeredPath: String
 
     /// Real paths of the environments open in this process. LMDB must not open one twice in
@@ -110,7 +141,14 @@ package final class LMDBEnvironment: @unchecked Sendable {
     /// The error code for an environment this process already has open.
     package static let alreadyOpenCode = EBUSY
 
-    package init(path: String, mapSize: Int, maxReaders: UInt32, maxDatabases: UInt32, flags: UInt32) throws(LMDBError) {
+    package init(
+        path: String,
+        mapSize: Int,
+        maxReaders: UInt32,
+        maxDatabases: UInt32,
+        options: Options = [],
+        growth: MapGrowthPolicy = MapGrowthPolicy()
+    ) throws(LMDBError) {
         let realPath =
             realpath(path, nil).map { resolved in
                 defer { free(resolved) }
@@ -126,14 +164,20 @@ package final class LMDBEnvironment: @unchecked Sendable {
             } catch {
                 throw LMDBError(code: MDB_CORRUPTED, operation: "open \(path)", detail: "data.mdb is damaged: \(error)")
             }
-            handle = try Self.open(path: path, mapSize: mapSize, maxReaders: maxReaders, maxDatabases: maxDatabases, flags: flags)
+            handle = try Self.open(path: path, mapSize: mapSize, maxReaders: maxReaders, maxDatabases: maxDatabases, flags: options.rawValue)
         } catch {
             _ = Self.openPaths.withLock { $0.remove(Array(realPath.utf8)) }
             throw error
         }
         self.path = path
+        self.growth = growth
         self.registeredPath = realPath
         clearStaleReaders()
+    }
+
+    /// Opens with LMDB's raw environment flags (for tools and tests that probe an environment).
+    package convenience init(path: String, mapSize: Int, maxReaders: UInt32, maxDatabases: UInt32, flags: UInt32) throws(LMDBError) {
+        try self.init(path: path, mapSize: mapSize, maxReaders: maxReaders, maxDatabases: maxDatabases, options: Options(rawValue: flags))
     }
 
     private static func open(path: String, mapSize: Int, maxReaders: UInt32, maxDatabases: UInt32, flags: UInt32) throws(LMDBError) -> OpaquePointer {
@@ -192,6 +236,8 @@ package final class LMDBEnvironment: @unchecked Sendable {
         }
     }
 
+    // MARK: The map
+
     /// The current map size in bytes.
     package var mapSize: Int {
         var info = MDB_envinfo()
@@ -199,14 +245,50 @@ package final class LMDBEnvironment: @unchecked Sendable {
         return info.me_mapsize
     }
 
-    /// Sets the map size; the caller must hold the gate exclusively. Zero adopts the size
-    /// another process has set.
-    package func setMapSize(_ bytes: Int) throws(LMDBError) {
-        try check(mdb_env_set_mapsize(handle, bytes), "mdb_env_set_mapsize")
+    /// Bytes in use inside the map: the pages up to the last one used, times the page size.
+    package var bytesUsed: UInt64 {
+        var info = MDB_envinfo()
+        mdb_env_info(handle, &info)
+        var stat = MDB_stat()
+        mdb_env_stat(handle, &stat)
+        return UInt64(info.me_last_pgno + 1) * UInt64(stat.ms_psize)
     }
 
-    /// Runs `body` inside a read-only transaction that is aborted when `body` returns.
-    package func withReadTransaction<T>(_ body: (OpaquePointer) throws -> T) throws -> T {
+    /// Grows the map by the ``growth`` policy, keeping this process's readers out meanwhile.
+    /// No transaction of this process may be open on the calling thread.
+    @discardableResult
+    package func growMap() throws(LMDBError) -> (from: Int, to: Int) {
+        try gate.withExclusive { () throws(LMDBError) -> (from: Int, to: Int) in
+            let current = mapSize
+            let next = growth.size(after: current)
+            try check(mdb_env_set_mapsize(handle, next), "mdb_env_set_mapsize")
+            return (current, next)
+        }
+    }
+
+    /// Runs `body` again, after growing the map, each time it fails because the map is
+    /// full. `body` must leave no transaction open when it throws.
+    package func growingWhenFull<T>(_ body: () throws -> T) throws -> T {
+        while true {
+            do {
+                return try body()
+            } catch let error as LMDBError where error.isMapFull {
+                try growMap()
+            }
+        }
+    }
+
+    /// Another process grew the map: adopt its size (LMDB reads it when given zero).
+    private func adoptGrownMap() throws(LMDBError) {
+        try gate.withExclusive { () throws(LMDBError) in try check(mdb_env_set_mapsize(handle, 0), "mdb_env_set_mapsize") }
+    }
+
+    // MARK: Transactions
+
+    /// Runs `body` inside a read-only transaction that is aborted when `body` returns: one
+    /// snapshot, on the calling thread. Neither the transaction nor anything read through
+    /// it may be used after `body` returns.
+    package func withReadTransaction<T>(_ body: (LMDBTransaction) throws -> T) throws -> T {
         while true {
             let outcome: Result<T, any Error>? = try gate.withShared { () throws(LMDBError) -> Result<T, any Error>? in
                 var txn: OpaquePointer?
@@ -215,19 +297,68 @@ package final class LMDBEnvironment: @unchecked Sendable {
                 try check(code, "mdb_txn_begin (read)")
                 guard let txn else { throw LMDBError(code: EINVAL, operation: "mdb_txn_begin (read)") }
                 defer { mdb_txn_abort(txn) }
-                return Result { try body(txn) }
+                return Result { try body(LMDBTransaction(txn)) }
             }
             if let outcome { return try outcome.get() }
-            // Another process grew the map: adopt its size, then begin again.
-            try gate.withExclusive { () throws(LMDBError) in try setMapSize(0) }
+            try adoptGrownMap()
         }
     }
 
-    /// Opens (creating if `create`) a named database inside `txn`.
-    package func openDatabase(_ name: String, flags: UInt32, in txn: OpaquePointer) throws(LMDBError) -> MDB_dbi {
-        var dbi: MDB_dbi = 0
-        try check(mdb_dbi_open(txn, name, flags, &dbi), "mdb_dbi_open \(name)")
-        return dbi
+    /// Runs `body` inside a write transaction, on the calling thread, and commits it when
+    /// `body` returns (aborts it when `body` throws).
+    package func withWriteTransaction<T>(_ body: (LMDBTransaction) throws -> T) throws -> T {
+        try withTransaction(readOnly: false, body)
+    }
+
+    /// Runs `body` inside a transaction and commits it when `body` returns (aborts it when
+    /// `body` throws). A committed read-only transaction keeps the databases it opened: how
+    /// a reader opens its ``LMDBDatabase`` handles.
+    package func withTransaction<T>(readOnly: Bool, _ body: (LMDBTransaction) throws -> T) throws -> T {
+        if readOnly {
+            var txn: OpaquePointer?
+            try check(mdb_txn_begin(handle, nil, UInt32(MDB_RDONLY), &txn), "mdb_txn_begin (read)")
+            guard let txn else { throw LMDBError(code: EINVAL, operation: "mdb_txn_begin (read)") }
+            let result: T
+            do {
+                result = try body(LMDBTransaction(txn))
+            } catch {
+                mdb_txn_abort(txn)
+                throw error
+            }
+            try check(mdb_txn_commit(txn), "mdb_txn_commit")
+            return result
+        }
+        let transaction = try beginWriteTransaction()
+        let result = try body(transaction.transaction)
+        try transaction.commit()
+        return result
+    }
+
+    /// Begins a write transaction that the caller ends with ``LMDBWriteTransaction/commit()``
+    /// or ``LMDBWriteTransaction/abort()`` (or by dropping it), on this thread. Adopts a map
+    /// another process grew.
+    package func beginWriteTransaction() throws(LMDBError) -> LMDBWriteTransaction {
+        var txn: OpaquePointer?
+        var code = mdb_txn_begin(handle, nil, 0, &txn)
+        if code == MDB_MAP_RESIZED {
+            try adoptGrownMap()
+            code = mdb_txn_begin(handle, nil, 0, &txn)
+        }
+        try check(code, "mdb_txn_begin (write)")
+        guard let txn else { throw LMDBError(code: EINVAL, operation: "mdb_txn_begin (write)") }
+        return LMDBWriteTransaction(LMDBTransaction(txn))
+    }
+
+    // MARK: Files
+
+    /// Flushes what commits wrote without waiting for the disk (``Options/noSync``) to it.
+    package func sync() throws(LMDBError) {
+        try check(mdb_env_sync(handle, 1), "mdb_env_sync \(path)")
+    }
+
+    /// Writes a compacted copy of the environment into the existing, empty directory `directory`.
+    package func copy(to directory: String) throws(LMDBError) {
+        try check(mdb_env_copy2(handle, directory, UInt32(MDB_CP_COMPACT)), "mdb_env_copy2 \(directory)")
     }
 }
 
@@ -266,42 +397,13 @@ private let reportDamage: @convention(c) (OpaquePointer?, UnsafePointer<CChar>?)
 
 /// Big-endian 8-byte keys, so that byte order (LMDB's default comparison) is numeric order.
 @inline(__always)
-package func withPositionKey<T>(_ position: UInt64, _ body: (inout MDB_val) throws -> T) rethrows -> T {
-    var bigEndian = position.bigEndian
-    return try withUnsafeMutableBytes(of: &bigEndian) { bytes in
-        var key = MDB_val(mv_size: 8, mv_data: bytes.baseAddress)
-        return try body(&key)
-    }
+package func withPositionKey<T>(_ position: UInt64, _ body: (UnsafeRawBufferPointer) throws -> T) rethrows -> T {
+    try withUnsafeBytes(of: position.bigEndian) { try body($0) }
 }
 
 /// Reads an 8-byte big-endian key.
 @inline(__always)
-package func logPosition(fromKey key: MDB_val) -> UInt64? {
-    guard key.mv_size == 8, let data = key.mv_data else { return nil }
-    return UInt64(bigEndian: data.loadUnaligned(as: UInt64.self))
-}
-
-/// Looks `key` up in `database` and hands the value's bytes to `body` (inside `txn`);
-/// nil when the key is absent.
-package func lookup<T>(_ key: String, in database: MDB_dbi, txn: OpaquePointer, _ body: (UnsafeRawBufferPointer) throws -> T) throws -> T? {
-    var key = key
-    return try key.withUTF8 { utf8 -> T? in
-        var mdbKey = MDB_val(UnsafeRawBufferPointer(utf8))
-        var value = MDB_val()
-        let code = mdb_get(txn, database, &mdbKey, &value)
-        if code == MDB_NOTFOUND { return nil }
-        try check(code, "mdb_get")
-        return try body(value.buffer)
-    }
-}
-
-/// Stores `value` under `key` in `database`, through `cursor` when one is given.
-package func store(_ key: String, _ value: UnsafeRawBufferPointer, in database: MDB_dbi, txn: OpaquePointer, cursor: OpaquePointer? = nil) throws {
-    var key = key
-    try key.withUTF8 { utf8 in
-        var mdbKey = MDB_val(UnsafeRawBufferPointer(utf8))
-        var mdbValue = MDB_val(value)
-        let code = cursor.map { mdb_cursor_put($0, &mdbKey, &mdbValue, 0) } ?? mdb_put(txn, database, &mdbKey, &mdbValue, 0)
-        try check(code, "mdb_put")
-    }
+package func logPosition(fromKey key: UnsafeRawBufferPointer) -> UInt64? {
+    guard key.count == 8 else { return nil }
+    return UInt64(bigEndian: key.loadUnaligned(as: UInt64.self))
 }

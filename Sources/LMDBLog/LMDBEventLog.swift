@@ -1,15 +1,8 @@
-import CLMDB
 public import EventLog
 import Foundation
 import LMDBKit
 public import Logging
 import Synchronization
-
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
 
 /// The append-only event log, kept in an LMDB environment in one directory.
 ///
@@ -94,8 +87,8 @@ public final class LMDBEventLog: Sendable {
     let notifier: HeadNotifier
     let queue: SubmissionQueue?
     let writer: LogWriter?
-    /// The descriptor holding the `flock` that makes this the only writing process; -1 once released.
-    private let writerLock: Mutex<Int32>
+    /// The lock on `writer.lock` that makes this the only writing process (nil when read-only).
+    private let writerLock: FileLock?
 
     /// The format version this build writes and the newest it reads.
     public static let formatVersion: UInt32 = 1
@@ -111,9 +104,9 @@ public final class LMDBEventLog: Sendable {
         // The environment first: a second open in this process is refused as such, before
         // the writer lock could blame another process.
         let environment = try Self.openEnvironment(directory, configuration: configuration, readOnly: mode == .readOnly)
-        var lockDescriptor: Int32 = -1
+        var writerLock: FileLock?
         if mode != .readOnly {
-            lockDescriptor = try Self.takeWriterLock(directory)
+            writerLock = try Self.takeWriterLock(directory)
             environment.clearStaleReaders()
         }
         do {
@@ -130,7 +123,7 @@ public final class LMDBEventLog: Sendable {
             self.environment = environment
             self.databases = databases
             self.notifier = HeadNotifier(head: head)
-            self.writerLock = Mutex(lockDescriptor)
+            self.writerLock = writerLock
             if mode == .readOnly {
                 queue = nil
                 writer = nil
@@ -157,7 +150,7 @@ public final class LMDBEventLog: Sendable {
                 writer.start()
             }
         } catch {
-            if lockDescriptor >= 0 { closeDescriptor(lockDescriptor) }
+            writerLock?.release()
             throw error
         }
     }
@@ -170,11 +163,7 @@ public final class LMDBEventLog: Sendable {
     }
 
     private func releaseWriterLock() {
-        let descriptor = writerLock.withLock { descriptor in
-            defer { descriptor = -1 }
-            return descriptor
-        }
-        if descriptor >= 0 { closeDescriptor(descriptor) }
+        writerLock?.release()
     }
 
     /// Stops taking appends, waits until everything queued is committed and answered, and
@@ -279,7 +268,8 @@ public final class LMDBEventLog: Sendable {
                 mapSize: configuration.initialMapSize,
                 maxReaders: 1024,
                 maxDatabases: 8,
-                flags: readOnly ? UInt32(MDB_RDONLY) : 0
+                options: readOnly ? .readOnly : [],
+                growth: MapGrowthPolicy(maximumStep: configuration.maxMapGrowth)
             )
         } catch {
             if error.code == LMDBEnvironment.alreadyOpenCode {
@@ -288,7 +278,7 @@ public final class LMDBEventLog: Sendable {
             if error.isDamage {
                 throw EventLogError(.damaged, "the log at \(directory) is damaged: \(error.detail ?? "\(error)")")
             }
-            if error.code == MDB_INVALID || error.code == MDB_VERSION_MISMATCH {
+            if error.isNotAnEnvironment {
                 throw EventLogError(.notALog, "\(directory) is not a Playhead log: its data.mdb is not an LMDB file this build reads (\(error))")
             }
             throw EventLogError(.storage, "cannot open the log at \(directory): \(error)")
@@ -297,25 +287,18 @@ public final class LMDBEventLog: Sendable {
 
     /// Whether a process (this one included) has the log in `directory` open for writing.
     public static func hasWriter(directory: String) -> Bool {
-        let descriptor = open(directory + "/writer.lock", O_RDWR | O_CLOEXEC)
-        guard descriptor >= 0 else { return false }
-        defer { closeDescriptor(descriptor) }
-        // flock locks belong to the open file description: this probe conflicts with the
-        // writer's lock even in the writer's own process, and drops its own on close.
-        return flock(descriptor, LOCK_EX | LOCK_NB) != 0
+        FileLock.isHeld(path: directory + "/writer.lock")
     }
 
-    private static func takeWriterLock(_ directory: String) throws -> Int32 {
+    private static func takeWriterLock(_ directory: String) throws -> FileLock {
         let path = directory + "/writer.lock"
-        let descriptor = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
-        guard descriptor >= 0 else {
-            throw EventLogError(.storage, "cannot open \(path): \(String(cString: strerror(errno)))")
-        }
-        if flock(descriptor, LOCK_EX | LOCK_NB) != 0 {
-            closeDescriptor(descriptor)
+        do {
+            return try FileLock(path: path)
+        } catch .cannotOpen(let reason) {
+            throw EventLogError(.storage, "cannot open \(path): \(reason)")
+        } catch .held {
             throw EventLogError(.storage, "another process has the log at \(directory) open for writing")
         }
-        return descriptor
     }
 
     private static func openDatabases(
@@ -324,52 +307,44 @@ public final class LMDBEventLog: Sendable {
         readOnly: Bool,
         requestedCheckpointInterval: UInt64
     ) throws -> LogDatabases {
-        var txn: OpaquePointer?
-        try check(mdb_txn_begin(environment.handle, nil, readOnly ? UInt32(MDB_RDONLY) : 0, &txn), "mdb_txn_begin (open)")
-        guard let txn else { throw EventLogError(.storage, "mdb_txn_begin returned no transaction") }
-        var committed = false
-        defer { if !committed { mdb_txn_abort(txn) } }
-
-        let create = existed ? 0 : UInt32(MDB_CREATE)
-        let meta: MDB_dbi
-        do {
-            meta = try environment.openDatabase("meta", flags: create, in: txn)
-        } catch {
-            if error.code == MDB_NOTFOUND || error.code == MDB_INCOMPATIBLE {
-                throw EventLogError(.notALog, "\(environment.path) holds an LMDB database that is not a Playhead log (no meta table)")
+        try environment.withTransaction(readOnly: readOnly) { txn in
+            let meta: LMDBDatabase
+            do throws(LMDBError) {
+                meta = try txn.openDatabase("meta", create: !existed)
+            } catch {
+                if error.isNotFound || error.isIncompatible {
+                    throw EventLogError(.notALog, "\(environment.path) holds an LMDB database that is not a Playhead log (no meta table)")
+                }
+                throw EventLogError.storage(error)
             }
-            throw EventLogError.storage(error)
-        }
-        let checkpointInterval: UInt64
-        if existed {
-            try checkFormat(environment.path, meta: meta, txn: txn)
-            guard let stored = try MetaKey.get(MetaKey.checkpointInterval, database: meta, txn: txn) else {
-                throw EventLogError(.notALog, "\(environment.path) is not a Playhead log: it has no stream checkpoint interval")
+            let checkpointInterval: UInt64
+            if existed {
+                try checkFormat(environment.path, meta: meta, txn: txn)
+                guard let stored = try MetaKey.get(MetaKey.checkpointInterval, database: meta, txn: txn) else {
+                    throw EventLogError(.notALog, "\(environment.path) is not a Playhead log: it has no stream checkpoint interval")
+                }
+                checkpointInterval = max(1, stored)
+            } else {
+                checkpointInterval = max(1, requestedCheckpointInterval)
+                var marker = formatMagic
+                withUnsafeBytes(of: formatVersion.littleEndian) { marker.append(contentsOf: $0) }
+                try marker.withUnsafeBytes { try txn.put(MetaKey.format, $0, in: meta) }
+                try MetaKey.put(MetaKey.checkpointInterval, value: checkpointInterval, database: meta, txn: txn)
             }
-            checkpointInterval = max(1, stored)
-        } else {
-            checkpointInterval = max(1, requestedCheckpointInterval)
-            var marker = formatMagic
-            withUnsafeBytes(of: formatVersion.littleEndian) { marker.append(contentsOf: $0) }
-            try marker.withUnsafeBytes { try store(MetaKey.format, $0, in: meta, txn: txn) }
-            try MetaKey.put(MetaKey.checkpointInterval, value: checkpointInterval, database: meta, txn: txn)
+            // Handles opened in a committed transaction stay valid for the environment's life.
+            return LogDatabases(
+                events: try txn.openDatabase("events", create: !existed),
+                streams: try txn.openDatabase("streams", create: !existed),
+                checkpoints: try txn.openDatabase("stream_checkpoints", create: !existed),
+                idempotency: try txn.openDatabase("idempotency", create: !existed),
+                meta: meta,
+                checkpointInterval: checkpointInterval
+            )
         }
-        let databases = LogDatabases(
-            events: try environment.openDatabase("events", flags: create, in: txn),
-            streams: try environment.openDatabase("streams", flags: create, in: txn),
-            checkpoints: try environment.openDatabase("stream_checkpoints", flags: create, in: txn),
-            idempotency: try environment.openDatabase("idempotency", flags: create, in: txn),
-            meta: meta,
-            checkpointInterval: checkpointInterval
-        )
-        // Handles opened in a committed transaction stay valid for the environment's life.
-        committed = true
-        try check(mdb_txn_commit(txn), "mdb_txn_commit (open)")
-        return databases
     }
 
-    private static func checkFormat(_ path: String, meta: MDB_dbi, txn: OpaquePointer) throws {
-        guard let bytes = try lookup(MetaKey.format, in: meta, txn: txn, { Array($0) }) else {
+    private static func checkFormat(_ path: String, meta: LMDBDatabase, txn: LMDBTransaction) throws {
+        guard let bytes = try txn.get(MetaKey.format, in: meta).map(Array.init) else {
             throw EventLogError(.notALog, "\(path) is not a Playhead log: it has no format marker")
         }
         guard bytes.count == formatMagic.count + 4, Array(bytes.prefix(formatMagic.count)) == formatMagic else {
@@ -410,13 +385,4 @@ public final class LMDBEventLog: Sendable {
             return try withReader { try $0.head() }
         }
     }
-}
-
-/// `close(2)`, named apart from the log's own `close()`.
-private func closeDescriptor(_ descriptor: Int32) {
-    #if canImport(Glibc)
-    _ = Glibc.close(descriptor)
-    #else
-    _ = Darwin.close(descriptor)
-    #endif
 }

@@ -1,12 +1,5 @@
-import CLMDB
 public import EventLog
 import LMDBKit
-
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
 
 /// Reads one consistent snapshot of the log. Exists only inside
 /// ``LMDBEventLog/withReader(_:)``; it and every ``EventRecord`` it hands out are invalid
@@ -19,19 +12,15 @@ import Darwin
 /// Visiting functions call `visit` for each record in order until `limit` records were
 /// visited or `visit` returns false, and return how many were visited.
 public struct LogReader {
-    let txn: OpaquePointer
+    let txn: LMDBTransaction
     let databases: LogDatabases
 
     /// The position of the newest event in this snapshot (0 when empty), from its key: the
     /// record itself is not read.
     public func head() throws -> LogPosition {
-        try withCursor(databases.events) { cursor in
-            var key = MDB_val()
-            var value = MDB_val()
-            let code = mdb_cursor_get(cursor, &key, &value, MDB_LAST)
-            if code == MDB_NOTFOUND { return 0 }
-            try check(code, "mdb_cursor_get last")
-            guard let position = logPosition(fromKey: key) else {
+        try txn.withCursor(databases.events) { cursor in
+            guard let last = try cursor.last() else { return 0 }
+            guard let position = logPosition(fromKey: last.key) else {
                 throw RecordFormatError(position: 0, reason: "an event key is not 8 bytes long")
             }
             return position
@@ -40,23 +29,15 @@ public struct LogReader {
 
     /// The newest record, if any.
     public func lastRecord() throws -> EventRecord? {
-        try withCursor(databases.events) { cursor in
-            var key = MDB_val()
-            var value = MDB_val()
-            let code = mdb_cursor_get(cursor, &key, &value, MDB_LAST)
-            if code == MDB_NOTFOUND { return nil }
-            try check(code, "mdb_cursor_get last")
-            return try record(key: key, value: value)
+        try txn.withCursor(databases.events) { cursor in
+            try cursor.last().map(record(_:))
         }
     }
 
     /// The record at `position`, nil when there is none.
     public func record(at position: LogPosition) throws -> EventRecord? {
-        var value = MDB_val()
-        let code = withPositionKey(position) { key in mdb_get(txn, databases.events, &key, &value) }
-        if code == MDB_NOTFOUND { return nil }
-        try check(code, "mdb_get event \(position)")
-        return try EventRecord(position: position, bytes: value.buffer)
+        guard let bytes = try withPositionKey(position, { key in try txn.get(key, in: databases.events) }) else { return nil }
+        return try EventRecord(position: position, bytes: bytes)
     }
 
     /// Visits records from `position` (inclusive) in `direction`. Reading backward from a
@@ -69,29 +50,23 @@ public struct LogReader {
         _ visit: (EventRecord) throws -> Bool
     ) throws -> Int {
         guard limit > 0 else { return 0 }
-        return try withCursor(databases.events) { cursor in
-            var key = MDB_val()
-            var value = MDB_val()
-            var code = withPositionKey(position) { start in
-                key = start
-                return mdb_cursor_get(cursor, &key, &value, MDB_SET_RANGE)
-            }
-            if direction == .backward {
+        return try txn.withCursor(databases.events) { cursor in
+            var entry = try withPositionKey(position) { start in try cursor.seek(start) }
+            let forward = direction == .forward
+            if !forward {
                 // Start at the last record at or before `position`.
-                if code == MDB_NOTFOUND {
-                    code = mdb_cursor_get(cursor, &key, &value, MDB_LAST)
-                } else if code == MDB_SUCCESS, let found = logPosition(fromKey: key), found > position {
-                    code = mdb_cursor_get(cursor, &key, &value, MDB_PREV)
+                if let found = entry {
+                    if let at = logPosition(fromKey: found.key), at > position { entry = try cursor.previous() }
+                } else {
+                    entry = try cursor.last()
                 }
             }
-            let step = direction == .forward ? MDB_NEXT : MDB_PREV
             var visited = 0
-            while code == MDB_SUCCESS {
+            while let current = entry {
                 visited += 1
-                guard try visit(try record(key: key, value: value)), visited < limit else { break }
-                code = mdb_cursor_get(cursor, &key, &value, step)
+                guard try visit(try record(current)), visited < limit else { break }
+                entry = forward ? try cursor.next() : try cursor.previous()
             }
-            if code != MDB_SUCCESS && code != MDB_NOTFOUND { try check(code, "mdb_cursor_get events") }
             return visited
         }
     }
@@ -200,15 +175,11 @@ public struct LogReader {
 
     private func checkpoint(_ stream: inout [UInt8], version: UInt64) throws -> LogPosition {
         try stream.withUnsafeBytes { bytes in
-            try CheckpointKey.withKey(stream: bytes, version: version) { keyBytes in
-                var key = MDB_val(keyBytes)
-                var value = MDB_val()
-                let code = mdb_get(txn, databases.checkpoints, &key, &value)
-                guard code != MDB_NOTFOUND, value.mv_size == 8, let data = value.mv_data else {
+            try CheckpointKey.withKey(stream: bytes, version: version) { key in
+                guard let value = try txn.get(key, in: databases.checkpoints), value.count == 8 else {
                     throw RecordFormatError(position: 0, reason: "the stream index has no checkpoint for version \(version)")
                 }
-                try check(code, "mdb_get stream checkpoint")
-                return UInt64(littleEndian: data.loadUnaligned(as: UInt64.self))
+                return UInt64(littleEndian: value.loadUnaligned(as: UInt64.self))
             }
         }
     }
@@ -225,19 +196,11 @@ public struct LogReader {
     }
 
     @inline(__always)
-    private func record(key: MDB_val, value: MDB_val) throws -> EventRecord {
-        guard let position = logPosition(fromKey: key) else {
+    private func record(_ entry: LMDBEntry) throws -> EventRecord {
+        guard let position = logPosition(fromKey: entry.key) else {
             throw RecordFormatError(position: 0, reason: "an event key is not 8 bytes long")
         }
-        return try EventRecord(position: position, bytes: value.buffer)
-    }
-
-    func withCursor<T>(_ database: MDB_dbi, _ body: (OpaquePointer) throws -> T) throws -> T {
-        var cursor: OpaquePointer?
-        try check(mdb_cursor_open(txn, database, &cursor), "mdb_cursor_open")
-        guard let cursor else { throw LMDBError(code: EINVAL, operation: "mdb_cursor_open") }
-        defer { mdb_cursor_close(cursor) }
-        return try body(cursor)
+        return try EventRecord(position: position, bytes: entry.value)
     }
 }
 

@@ -1,4 +1,3 @@
-import CLMDB
 import EventLog
 import Foundation
 import LMDBKit
@@ -8,16 +7,16 @@ import Synchronization
 /// The named databases of a log environment.
 struct LogDatabases: Sendable {
     /// position (8-byte big-endian) -> record.
-    var events: MDB_dbi
+    var events: LMDBDatabase
     /// stream id -> ``StreamState`` (one row per stream), as of the position stored under
     /// the meta key `streams_through`; the events after it are folded in by whoever reads.
-    var streams: MDB_dbi
+    var streams: LMDBDatabase
     /// (stream, version) -> position, for every ``LMDBEventLog/Configuration/streamCheckpointInterval``-th version.
-    var checkpoints: MDB_dbi
+    var checkpoints: LMDBDatabase
     /// idempotency key -> first position and count of the append that stored it.
-    var idempotency: MDB_dbi
+    var idempotency: LMDBDatabase
     /// format marker and version, and the layout settings below.
-    var meta: MDB_dbi
+    var meta: LMDBDatabase
     /// Every this many versions a stream's position is indexed (fixed when the log is made).
     var checkpointInterval: UInt64
 }
@@ -48,14 +47,12 @@ struct StreamState: Equatable {
     }
 
     /// The row stored for `stream` in `streams` (``empty`` when it has none).
-    static func stored(_ stream: String, in streams: MDB_dbi, txn: OpaquePointer) throws -> StreamState {
-        let row = try lookup(stream, in: streams, txn: txn) { bytes in
-            guard let state = StreamState(bytes) else {
-                throw RecordFormatError(position: 0, reason: "the stream row of '\(stream)' is damaged")
-            }
-            return state
+    static func stored(_ stream: String, in streams: LMDBDatabase, txn: LMDBTransaction) throws -> StreamState {
+        guard let bytes = try txn.get(stream, in: streams) else { return .empty }
+        guard let state = StreamState(bytes) else {
+            throw RecordFormatError(position: 0, reason: "the stream row of '\(stream)' is damaged")
         }
-        return row ?? .empty
+        return state
     }
 }
 
@@ -312,10 +309,9 @@ final class LogWriter: @unchecked Sendable {
         while true {
             attempts += 1
             let started = ContinuousClock.now
-            var txn: OpaquePointer?
             do {
-                try beginWriteTransaction(&txn)
-                guard let transaction = txn else { throw LMDBError(code: EINVAL, operation: "mdb_txn_begin") }
+                let owner = try environment.beginWriteTransaction()
+                let transaction = owner.transaction
                 if dirtyStreams.isEmpty && streamCache.count > configuration.streamCacheLimit {
                     // Every row is stored; the cache only saves lookups. Start it afresh.
                     streamCache.removeAll()
@@ -328,11 +324,11 @@ final class LogWriter: @unchecked Sendable {
                 outcomes.reserveCapacity(batch.count)
                 if !batch.isEmpty {
                     // One cursor for the batch's appends: it stays at the end of the events, so
-                    // each MDB_APPEND put skips the descent from the root that mdb_put makes.
-                    let cursor = try openCursor(databases.events, txn: transaction)
-                    defer { mdb_cursor_close(cursor) }
-                    for submission in batch {
-                        outcomes.append(try process(submission, now: now, txn: transaction, cursor: cursor, overlay: &overlay))
+                    // each append skips the descent from the root that a plain put makes.
+                    try transaction.withCursor(databases.events) { cursor in
+                        for submission in batch {
+                            outcomes.append(try process(submission, now: now, txn: transaction, cursor: cursor, overlay: &overlay))
+                        }
                     }
                 }
                 let appended = overlay.head - head
@@ -340,10 +336,9 @@ final class LogWriter: @unchecked Sendable {
                     batch.isEmpty || eventsSinceFlush + appended >= configuration.streamRowFlushInterval
                 try writeIndexes(overlay, flushingRows: flush, txn: transaction)
                 if let code = faultInjector?(.beforeCommit) {
-                    throw LMDBError(code: code, operation: "mdb_txn_commit (injected)")
+                    throw LMDBError(code: code, operation: "commit (injected)")
                 }
-                txn = nil
-                try check(mdb_txn_commit(transaction), "mdb_txn_commit")
+                try owner.commit()
                 commitSucceeded(overlay, flushed: flush)
                 do {
                     try participant?.commitBatch()
@@ -358,7 +353,7 @@ final class LogWriter: @unchecked Sendable {
                 )
                 return outcomes
             } catch {
-                if let txn { mdb_txn_abort(txn) }
+                // The write transaction was aborted when its owner went out of scope.
                 rollBack(overlay)
                 participant?.abortBatch()
                 if error is BatchRetryRequest && attempts < BatchRetryRequest.maxAttempts {
@@ -366,7 +361,8 @@ final class LogWriter: @unchecked Sendable {
                 }
                 if let error = error as? LMDBError, error.isMapFull {
                     do {
-                        try growMap()
+                        let (from, to) = try environment.growMap()
+                        logger.notice("log map grown", metadata: ["from": "\(from)", "to": "\(to)"])
                         continue
                     } catch {
                         logger.error("could not grow the map", metadata: ["error": "\(error)"])
@@ -390,22 +386,6 @@ final class LogWriter: @unchecked Sendable {
         return "the file system holding the log is full (\(free) bytes free)"
     }
 
-    private func beginWriteTransaction(_ txn: inout OpaquePointer?) throws(LMDBError) {
-        var code = mdb_txn_begin(environment.handle, nil, 0, &txn)
-        if code == MDB_MAP_RESIZED {
-            try environment.gate.withExclusive { () throws(LMDBError) in try environment.setMapSize(0) }
-            code = mdb_txn_begin(environment.handle, nil, 0, &txn)
-        }
-        try check(code, "mdb_txn_begin (write)")
-    }
-
-    private func openCursor(_ database: MDB_dbi, txn: OpaquePointer) throws -> OpaquePointer {
-        var cursor: OpaquePointer?
-        try check(mdb_cursor_open(txn, database, &cursor), "mdb_cursor_open")
-        guard let cursor else { throw LMDBError(code: EINVAL, operation: "mdb_cursor_open") }
-        return cursor
-    }
-
     private func commitSucceeded(_ overlay: Overlay, flushed: Bool) {
         eventsSinceFlush += overlay.head - head
         head = overlay.head
@@ -425,21 +405,13 @@ final class LogWriter: @unchecked Sendable {
         dirtyStreams.removeLast(dirtyStreams.count - overlay.dirtyCountAtStart)
     }
 
-    private func growMap() throws(LMDBError) {
-        let current = environment.mapSize
-        let step = min(current, configuration.maxMapGrowth)
-        let next = current + max(step, 1 << 20)
-        try environment.gate.withExclusive { () throws(LMDBError) in try environment.setMapSize(next) }
-        logger.notice("log map grown", metadata: ["from": "\(current)", "to": "\(next)"])
-    }
-
     /// Decides (for a decided submission) and writes one submission. A decider's error fails
     /// only its own submission.
     private func process(
         _ submission: Submission,
         now: Int64,
-        txn: OpaquePointer,
-        cursor: OpaquePointer,
+        txn: LMDBTransaction,
+        cursor: LMDBCursor,
         overlay: inout Overlay
     ) throws -> Result<SubmissionOutcome, any Error> {
         switch submission.work {
@@ -465,8 +437,8 @@ final class LogWriter: @unchecked Sendable {
     private func apply(
         _ request: AppendRequest,
         now: Int64,
-        txn: OpaquePointer,
-        cursor: OpaquePointer,
+        txn: LMDBTransaction,
+        cursor: LMDBCursor,
         overlay: inout Overlay
     ) throws -> Result<AppendResult, any Error> {
         if let key = request.idempotencyKey, let positions = try storedIdempotency(key, txn: txn, overlay: overlay) {
@@ -533,7 +505,7 @@ final class LogWriter: @unchecked Sendable {
     /// The cache slot of `stream`, loading its stored row on a miss (a stream missing from
     /// the cache is never dirty, so its stored row is current). The first touch in a batch
     /// records the committed row for rollback. One hash lookup on a hit.
-    private func cacheIndex(of stream: UTF8Key, txn: OpaquePointer, overlay: inout Overlay) throws -> Dictionary<UTF8Key, CachedStream>.Index {
+    private func cacheIndex(of stream: UTF8Key, txn: LMDBTransaction, overlay: inout Overlay) throws -> Dictionary<UTF8Key, CachedStream>.Index {
         if let index = streamCache.index(forKey: stream) {
             if streamCache.values[index].batch != batchNumber {
                 let cached = streamCache.values[index]
@@ -559,34 +531,32 @@ final class LogWriter: @unchecked Sendable {
         dirtyStreams.append(streamCache.keys[index])
     }
 
-    private func storedIdempotency(_ key: String, txn: OpaquePointer, overlay: Overlay) throws -> ClosedRange<LogPosition>? {
+    private func storedIdempotency(_ key: String, txn: LMDBTransaction, overlay: Overlay) throws -> ClosedRange<LogPosition>? {
         if let positions = overlay.idempotency[UTF8Key(key)] { return positions }
-        return try lookup(key, in: databases.idempotency, txn: txn) { IdempotencyValue.decode($0) } ?? nil
+        return try txn.get(key, in: databases.idempotency).flatMap(IdempotencyValue.decode)
     }
 
     /// Reserves the record's bytes in LMDB's page and encodes it there: one copy, not two.
     @inline(__always)
-    private func put(_ draft: RecordDraft, at position: LogPosition, cursor: OpaquePointer) throws -> UnsafeRawBufferPointer {
-        var value = MDB_val(mv_size: draft.size, mv_data: nil)
-        let code = withPositionKey(position) { key in
-            mdb_cursor_put(cursor, &key, &value, UInt32(MDB_APPEND | MDB_RESERVE))
-        }
-        try check(code, "mdb_put event \(position)")
-        guard let data = value.mv_data else { throw LMDBError(code: EINVAL, operation: "mdb_put reserve") }
-        draft.encode(into: UnsafeMutableRawBufferPointer(start: data, count: draft.size))
-        return UnsafeRawBufferPointer(start: data, count: draft.size)
+    private func put(_ draft: RecordDraft, at position: LogPosition, cursor: LMDBCursor) throws -> UnsafeRawBufferPointer {
+        let room = try withPositionKey(position) { key in try cursor.append(key, reserving: draft.size) }
+        draft.encode(into: room)
+        return UnsafeRawBufferPointer(room)
     }
 
     /// Writes the batch's checkpoints and idempotency keys and, when `flushingRows`, every
     /// dirty stream row (in key order, through one cursor) with the position they reflect.
-    private func writeIndexes(_ overlay: Overlay, flushingRows: Bool, txn: OpaquePointer) throws {
+    private func writeIndexes(_ overlay: Overlay, flushingRows: Bool, txn: LMDBTransaction) throws {
         if flushingRows && !dirtyStreams.isEmpty {
-            let cursor = try openCursor(databases.streams, txn: txn)
-            defer { mdb_cursor_close(cursor) }
-            // Sorted for locality of the puts only; any order is correct.
-            for stream in dirtyStreams.sorted() {
-                guard let state = streamCache[stream]?.state, state.version > 0 else { continue }
-                try state.withEncoded { try store(stream.string, $0, in: databases.streams, txn: txn, cursor: cursor) }
+            try txn.withCursor(databases.streams) { cursor in
+                // Sorted for locality of the puts only; any order is correct.
+                for stream in dirtyStreams.sorted() {
+                    guard let state = streamCache[stream]?.state, state.version > 0 else { continue }
+                    var name = stream.string
+                    try name.withUTF8 { utf8 in
+                        try state.withEncoded { try cursor.put(UnsafeRawBufferPointer(utf8), $0) }
+                    }
+                }
             }
         }
         if flushingRows {
@@ -595,18 +565,13 @@ final class LogWriter: @unchecked Sendable {
         for checkpoint in overlay.checkpoints {
             var stream = checkpoint.stream
             try stream.withUTF8 { utf8 in
-                try CheckpointKey.withKey(stream: UnsafeRawBufferPointer(utf8), version: checkpoint.version) { keyBytes in
-                    var key = MDB_val(keyBytes)
-                    var position = checkpoint.position.littleEndian
-                    try withUnsafeBytes(of: &position) { bytes in
-                        var value = MDB_val(bytes)
-                        try check(mdb_put(txn, databases.checkpoints, &key, &value, 0), "mdb_put stream checkpoint")
-                    }
+                try CheckpointKey.withKey(stream: UnsafeRawBufferPointer(utf8), version: checkpoint.version) { key in
+                    try withUnsafeBytes(of: checkpoint.position.littleEndian) { try txn.put(key, $0, in: databases.checkpoints) }
                 }
             }
         }
         for (key, positions) in overlay.idempotency {
-            try IdempotencyValue.withEncoded(positions) { try store(key.string, $0, in: databases.idempotency, txn: txn) }
+            try IdempotencyValue.withEncoded(positions) { try txn.put(key.string, $0, in: databases.idempotency) }
         }
     }
 }
@@ -655,14 +620,12 @@ enum MetaKey {
     /// The log position the stored stream rows reflect (8 bytes).
     static let streamsThrough = "streams_through"
 
-    static func put(_ name: String, value: UInt64, database: MDB_dbi, txn: OpaquePointer) throws {
-        try withUnsafeBytes(of: value.littleEndian) { try store(name, $0, in: database, txn: txn) }
+    static func put(_ name: String, value: UInt64, database: LMDBDatabase, txn: LMDBTransaction) throws {
+        try withUnsafeBytes(of: value.littleEndian) { try txn.put(name, $0, in: database) }
     }
 
-    static func get(_ name: String, database: MDB_dbi, txn: OpaquePointer) throws -> UInt64? {
-        try lookup(name, in: database, txn: txn) { bytes -> UInt64? in
-            guard bytes.count == 8 else { return nil }
-            return UInt64(littleEndian: bytes.loadUnaligned(as: UInt64.self))
-        } ?? nil
+    static func get(_ name: String, database: LMDBDatabase, txn: LMDBTransaction) throws -> UInt64? {
+        guard let bytes = try txn.get(name, in: database), bytes.count == 8 else { return nil }
+        return UInt64(littleEndian: bytes.loadUnaligned(as: UInt64.self))
     }
 }

@@ -1,4 +1,3 @@
-import CLMDB
 public import EventLog
 package import LMDBKit
 
@@ -64,10 +63,6 @@ extension LMDBEventLog {
         try environment.withReadTransaction { txn in
             let reader = LogReader(txn: txn, databases: databases)
             let last = try reader.lastRecord()
-            var info = MDB_envinfo()
-            mdb_env_info(environment.handle, &info)
-            var environmentStat = MDB_stat()
-            mdb_env_stat(environment.handle, &environmentStat)
             var file = stat()
             let fileSize: UInt64? = stat(directory + "/data.mdb", &file) == 0 ? UInt64(file.st_blocks) * 512 : nil
             // Streams whose first event came after the stored rows are not in them yet.
@@ -79,21 +74,15 @@ extension LMDBEventLog {
             return LogStatistics(
                 head: last?.position ?? 0,
                 events: last?.position ?? 0,
-                streams: try entries(databases.streams, txn) + newStreams,
-                idempotencyKeys: try entries(databases.idempotency, txn),
+                streams: try txn.count(of: databases.streams) + newStreams,
+                idempotencyKeys: try txn.count(of: databases.idempotency),
                 bytesOnDisk: fileSize ?? 0,
-                bytesUsed: UInt64(info.me_last_pgno + 1) * UInt64(environmentStat.ms_psize),
-                mapSize: UInt64(info.me_mapsize),
+                bytesUsed: environment.bytesUsed,
+                mapSize: UInt64(environment.mapSize),
                 formatVersion: Self.formatVersion,
                 lastRecordedAt: last?.recordedAt
             )
         }
-    }
-
-    private func entries(_ database: MDB_dbi, _ txn: OpaquePointer) throws -> UInt64 {
-        var stat = MDB_stat()
-        try check(mdb_stat(txn, database, &stat), "mdb_stat")
-        return UInt64(stat.ms_entries)
     }
 
     /// The names of the databases in a log's LMDB environment.
@@ -138,14 +127,14 @@ extension LMDBEventLog {
 
     /// Walks the structure of the data file in the snapshot of the read transaction `txn`;
     /// nil when its meta page has already been overwritten.
-    private func checkStructure(_ txn: OpaquePointer, map: ((LMDBByteRange) -> Void)? = nil) throws(LMDBDamage) -> LMDBStructureSummary? {
+    private func checkStructure(_ txn: LMDBTransaction, map: ((LMDBByteRange) -> Void)? = nil) throws(LMDBDamage) -> LMDBStructureSummary? {
         guard let file = try LMDBDataFile(path: directory + "/data.mdb") else {
             throw LMDBDamage(page: nil, "\(directory)/data.mdb is missing")
         }
         guard
             var check = try LMDBStructureCheck(
                 file: file,
-                transaction: UInt64(truncatingIfNeeded: mdb_txn_id(txn)),
+                transaction: txn.id,
                 expectedDatabases: Self.databaseNames,
                 map: map
             )
@@ -194,50 +183,44 @@ extension LMDBEventLog {
             var problem: VerificationReport.Problem?
 
             // Walk the events by raw cursor so that a record that does not parse is reported, not thrown.
-            try reader.withCursor(databases.events) { cursor in
-                var key = MDB_val()
-                var value = MDB_val()
-                var code = mdb_cursor_get(cursor, &key, &value, MDB_FIRST)
-                while code == MDB_SUCCESS {
-                    guard let position = logPosition(fromKey: key) else {
-                        problem = .init(position: expected, reason: "an event key is \(key.mv_size) bytes, not 8")
-                        return
-                    }
-                    guard position == expected else {
-                        problem = .init(position: expected, reason: "missing event: the next stored position is \(position)")
-                        return
-                    }
-                    let record: EventRecord
-                    do throws(RecordFormatError) {
-                        record = try EventRecord(position: position, bytes: value.buffer)
-                    } catch {
-                        problem = .init(position: position, reason: error.reason)
-                        return
-                    }
-                    let recordedAt = record.recordedAt.microsecondsSince1970
-                    guard recordedAt >= lastRecordedAt else {
-                        problem = .init(position: position, reason: "recorded-at goes back in time")
-                        return
-                    }
-                    lastRecordedAt = recordedAt
-                    let stream = Array(record.streamBytes)
-                    let previous = streams[stream] ?? .empty
-                    guard record.streamVersion == previous.version + 1, record.previousPositionInStream == previous.lastPosition else {
-                        problem = .init(
-                            position: position,
-                            reason: "stream '\(record.stream)' version \(record.streamVersion) does not follow version "
-                                + "\(previous.version) at position \(previous.lastPosition)"
-                        )
-                        return
-                    }
-                    streams[stream] = StreamState(version: record.streamVersion, lastPosition: position)
-                    if position == streamsThrough { streamsAtThrough = streams }
-                    report.eventsChecked += 1
-                    if report.eventsChecked % 65_536 == 0 { progress?(report.eventsChecked) }
-                    expected += 1
-                    code = mdb_cursor_get(cursor, &key, &value, MDB_NEXT)
+            try txn.forEach(in: databases.events) { entry in
+                guard let position = logPosition(fromKey: entry.key) else {
+                    problem = .init(position: expected, reason: "an event key is \(entry.key.count) bytes, not 8")
+                    return false
                 }
-                if code != MDB_NOTFOUND { try check(code, "mdb_cursor_get events") }
+                guard position == expected else {
+                    problem = .init(position: expected, reason: "missing event: the next stored position is \(position)")
+                    return false
+                }
+                let record: EventRecord
+                do throws(RecordFormatError) {
+                    record = try EventRecord(position: position, bytes: entry.value)
+                } catch {
+                    problem = .init(position: position, reason: error.reason)
+                    return false
+                }
+                let recordedAt = record.recordedAt.microsecondsSince1970
+                guard recordedAt >= lastRecordedAt else {
+                    problem = .init(position: position, reason: "recorded-at goes back in time")
+                    return false
+                }
+                lastRecordedAt = recordedAt
+                let stream = Array(record.streamBytes)
+                let previous = streams[stream] ?? .empty
+                guard record.streamVersion == previous.version + 1, record.previousPositionInStream == previous.lastPosition else {
+                    problem = .init(
+                        position: position,
+                        reason: "stream '\(record.stream)' version \(record.streamVersion) does not follow version "
+                            + "\(previous.version) at position \(previous.lastPosition)"
+                    )
+                    return false
+                }
+                streams[stream] = StreamState(version: record.streamVersion, lastPosition: position)
+                if position == streamsThrough { streamsAtThrough = streams }
+                report.eventsChecked += 1
+                if report.eventsChecked % 65_536 == 0 { progress?(report.eventsChecked) }
+                expected += 1
+                return true
             }
             if let problem {
                 report.problem = problem
@@ -263,26 +246,20 @@ extension LMDBEventLog {
         // and newest position then.
         var problem: VerificationReport.Problem?
         var rows = 0
-        try reader.withCursor(databases.streams) { cursor in
-            var key = MDB_val()
-            var value = MDB_val()
-            var code = mdb_cursor_get(cursor, &key, &value, MDB_FIRST)
-            while code == MDB_SUCCESS {
-                let stream = Array(key.buffer)
-                let name = String(decoding: stream, as: UTF8.self)
-                guard let state = StreamState(value.buffer), let seen = expectedRows[stream], state == seen else {
-                    let seen = expectedRows[stream]
-                    problem = .init(
-                        position: seen?.lastPosition ?? 0,
-                        reason: "the stream index row of '\(name)' does not match its events "
-                            + "(events end at version \(seen?.version ?? 0), position \(seen?.lastPosition ?? 0))"
-                    )
-                    return
-                }
-                rows += 1
-                code = mdb_cursor_get(cursor, &key, &value, MDB_NEXT)
+        try reader.txn.forEach(in: databases.streams) { entry in
+            let stream = Array(entry.key)
+            let name = String(decoding: stream, as: UTF8.self)
+            guard let state = StreamState(entry.value), let seen = expectedRows[stream], state == seen else {
+                let seen = expectedRows[stream]
+                problem = .init(
+                    position: seen?.lastPosition ?? 0,
+                    reason: "the stream index row of '\(name)' does not match its events "
+                        + "(events end at version \(seen?.version ?? 0), position \(seen?.lastPosition ?? 0))"
+                )
+                return false
             }
-            if code != MDB_NOTFOUND { try check(code, "mdb_cursor_get streams") }
+            rows += 1
+            return true
         }
         if let problem { return problem }
         report.streamsChecked = UInt64(rows)
@@ -294,32 +271,27 @@ extension LMDBEventLog {
         let interval = databases.checkpointInterval
         let due = streams.values.reduce(UInt64(0)) { $0 + $1.version / interval }
         var checkpoints: UInt64 = 0
-        try reader.withCursor(databases.checkpoints) { cursor in
-            var key = MDB_val()
-            var value = MDB_val()
-            var code = mdb_cursor_get(cursor, &key, &value, MDB_FIRST)
-            while code == MDB_SUCCESS {
-                let bytes = key.buffer
-                guard bytes.count >= 10, value.mv_size == 8, let data = value.mv_data else {
-                    problem = .init(position: 0, reason: "a stream checkpoint entry is malformed")
-                    return
-                }
-                let length = Int(UInt16(bigEndian: bytes.loadUnaligned(as: UInt16.self)))
-                let stream = Array(bytes[2..<min(bytes.count, 2 + length)])
-                let version = bytes.count == 2 + length + 8 ? UInt64(bigEndian: bytes.loadUnaligned(fromByteOffset: 2 + length, as: UInt64.self)) : 0
-                let position = UInt64(littleEndian: data.loadUnaligned(as: UInt64.self))
-                let name = String(decoding: stream, as: UTF8.self)
-                let record = try? reader.record(at: position)
-                guard version > 0, version % interval == 0, let record, record.streamVersion == version,
-                    record.streamBytes.elementsEqual(stream)
-                else {
-                    problem = .init(position: position, reason: "the stream checkpoint for '\(name)' version \(version) points at the wrong event")
-                    return
-                }
-                checkpoints += 1
-                code = mdb_cursor_get(cursor, &key, &value, MDB_NEXT)
+        try reader.txn.forEach(in: databases.checkpoints) { entry in
+            let bytes = entry.key
+            let data = entry.value
+            guard bytes.count >= 10, data.count == 8 else {
+                problem = .init(position: 0, reason: "a stream checkpoint entry is malformed")
+                return false
             }
-            if code != MDB_NOTFOUND { try check(code, "mdb_cursor_get stream checkpoints") }
+            let length = Int(UInt16(bigEndian: bytes.loadUnaligned(as: UInt16.self)))
+            let stream = Array(bytes[2..<min(bytes.count, 2 + length)])
+            let version = bytes.count == 2 + length + 8 ? UInt64(bigEndian: bytes.loadUnaligned(fromByteOffset: 2 + length, as: UInt64.self)) : 0
+            let position = UInt64(littleEndian: data.loadUnaligned(as: UInt64.self))
+            let name = String(decoding: stream, as: UTF8.self)
+            let record = try? reader.record(at: position)
+            guard version > 0, version % interval == 0, let record, record.streamVersion == version,
+                record.streamBytes.elementsEqual(stream)
+            else {
+                problem = .init(position: position, reason: "the stream checkpoint for '\(name)' version \(version) points at the wrong event")
+                return false
+            }
+            checkpoints += 1
+            return true
         }
         if let problem { return problem }
         report.checkpointsChecked = checkpoints
@@ -328,19 +300,13 @@ extension LMDBEventLog {
         }
 
         // Idempotency entries: their positions exist.
-        try reader.withCursor(databases.idempotency) { cursor in
-            var key = MDB_val()
-            var value = MDB_val()
-            var code = mdb_cursor_get(cursor, &key, &value, MDB_FIRST)
-            while code == MDB_SUCCESS {
-                guard let positions = IdempotencyValue.decode(value.buffer), positions.lowerBound >= 1, positions.upperBound <= head else {
-                    let name = String(decoding: key.buffer, as: UTF8.self)
-                    problem = .init(position: 0, reason: "the idempotency entry '\(name)' points outside the log")
-                    return
-                }
-                code = mdb_cursor_get(cursor, &key, &value, MDB_NEXT)
+        try reader.txn.forEach(in: databases.idempotency) { entry in
+            guard let positions = IdempotencyValue.decode(entry.value), positions.lowerBound >= 1, positions.upperBound <= head else {
+                let name = String(decoding: entry.key, as: UTF8.self)
+                problem = .init(position: 0, reason: "the idempotency entry '\(name)' points outside the log")
+                return false
             }
-            if code != MDB_NOTFOUND { try check(code, "mdb_cursor_get idempotency") }
+            return true
         }
         return problem
     }

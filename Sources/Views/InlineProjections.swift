@@ -1,4 +1,3 @@
-import CLMDB
 public import EventLog
 import Foundation
 import LMDBKit
@@ -8,7 +7,7 @@ import Synchronization
 /// The inline projections: a `views` LMDB environment and the projectors that fold the log
 /// into it, taking part in every batch the log's writer commits (see ``BatchParticipant``).
 ///
-/// The views are written with `MDB_NOSYNC`: they are derived, so after a crash a projection
+/// The views are written without waiting for the disk: they are derived, so after a crash a projection
 /// behind the log catches up from its checkpoint (the last position it applied, kept in the
 /// same transaction as its read models). A projector whose ``Projector/version`` changed
 /// is emptied and folds the whole log again.
@@ -16,7 +15,7 @@ import Synchronization
 /// Command deciders read the views of their batch with ``read(_:in:_:)`` and see the effects
 /// of the batch's earlier submissions; queries read the last committed state with
 /// ``read(_:_:)``; ``ViewSource`` names one or the other. ``swap(to:)`` replaces the views with a rebuilt environment while the log is live.
-public final class InlineProjections: BatchParticipant, @unchecked Sendable {
+public final class InlineProjections: BatchParticipant, ViewReading, @unchecked Sendable {
     /// The projectors, in the order they are applied.
     public let projectors: [any Projector]
     /// Which of them each event goes to.
@@ -30,15 +29,17 @@ public final class InlineProjections: BatchParticipant, @unchecked Sendable {
 
     /// The batch the writer has open. Published under a lock because readers on other
     /// threads look at it to learn that it is not theirs; only the thread that opened the
-    /// transaction uses it.
+    /// transaction uses it (deciders run on the writer).
     private struct OpenBatch: @unchecked Sendable {
         let store: ViewsStore
-        let transaction: OpaquePointer
+        let transaction: LMDBTransaction
         let scope: BatchScope
         /// Each projector's view of the batch's transaction, by index, made once per batch.
         let views: [ViewTransaction]
     }
     private let openBatch = Mutex<OpenBatch?>(nil)
+    /// The open batch's write transaction, owned (and ended) by the log's writer thread.
+    private var batchTransaction: LMDBWriteTransaction?
 
     // Touched only by the log's writer thread.
     private var lastApplied: LogPosition = 0
@@ -135,7 +136,7 @@ public final class InlineProjections: BatchParticipant, @unchecked Sendable {
         let read = try store.catchUp(projectors, from: reader, through: last, progress: progress)
         // Views are written without sync; a build that is about to be published must be
         // whole on disk first.
-        try check(mdb_env_sync(store.environment.handle, 1), "mdb_env_sync \(directory)")
+        try store.environment.sync()
         return read
     }
 
@@ -183,7 +184,9 @@ public final class InlineProjections: BatchParticipant, @unchecked Sendable {
             logger.notice("views caught up after a failed commit")
         }
         readerSweep.afterBatch(store.environment)
-        let transaction = try store.beginWrite()
+        let owner = try store.environment.beginWriteTransaction()
+        let transaction = owner.transaction
+        batchTransaction = consume owner
         let views = projectors.map { store.view($0.name, transaction, writable: true) }
         openBatch.withLock { $0 = OpenBatch(store: store, transaction: transaction, scope: scope, views: views) }
         lastApplied = 0
@@ -223,6 +226,7 @@ public final class InlineProjections: BatchParticipant, @unchecked Sendable {
         guard let batch = openBatch.withLock({ $0 }) else { return }
         let (store, txn) = (batch.store, batch.transaction)
         endBatch()
+        guard let owner = batchTransaction.take() else { return }
         do {
             if lastApplied > 0 {
                 for projector in projectors { try store.storeCheckpoint(projector, position: lastApplied, txn) }
@@ -231,12 +235,12 @@ public final class InlineProjections: BatchParticipant, @unchecked Sendable {
                 throw ViewError("injected views commit failure")
             }
         } catch {
-            mdb_txn_abort(txn)
+            owner.abort()
             behindLog = true
             throw error
         }
         do {
-            try check(mdb_txn_commit(txn), "mdb_txn_commit (views)")
+            try owner.commit()
         } catch {
             behindLog = true
             throw error
@@ -244,8 +248,9 @@ public final class InlineProjections: BatchParticipant, @unchecked Sendable {
     }
 
     public func abortBatch() {
-        if let batch = openBatch.withLock({ $0 }) { mdb_txn_abort(batch.transaction) }
         endBatch()
+        // Dropping the transaction aborts it.
+        batchTransaction = nil
     }
 
     private func endBatch() {

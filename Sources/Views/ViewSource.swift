@@ -1,5 +1,14 @@
 public import EventLog
 
+/// Views a query can read: their last committed state, and the state of an open batch.
+/// ``InlineProjections`` (LMDB) and ``InMemoryViews`` (unit tests) are such views.
+public protocol ViewReading: Sendable {
+    /// Runs `body` with the views of `projector` as last committed.
+    func read<T>(_ projector: String, _ body: (ViewTransaction) throws -> T) throws -> T
+    /// Runs `body` with the views of `projector` as batch `scope` has left them so far.
+    func read<T>(_ projector: String, in scope: BatchScope, _ body: (ViewTransaction) throws -> T) throws -> T
+}
+
 /// Where a query reads the views: their last committed state, or the state a command's
 /// batch has reached so far (what its decider must decide on). Chosen by whoever makes the
 /// query, never by the thread it runs on.
@@ -10,20 +19,20 @@ public struct ViewSource: Sendable {
     }
 
     /// The views read.
-    public let views: InlineProjections
+    public let views: any ViewReading
     private let kind: Kind
 
-    private init(views: InlineProjections, kind: Kind) {
+    private init(views: any ViewReading, kind: Kind) {
         self.views = views
         self.kind = kind
     }
 
     /// The last committed state, each read in a snapshot of its own.
-    public static func committed(_ views: InlineProjections) -> ViewSource { ViewSource(views: views, kind: .committed) }
+    public static func committed(_ views: any ViewReading) -> ViewSource { ViewSource(views: views, kind: .committed) }
 
     /// The state batch `scope` has left so far; valid only while that batch is open (in its
     /// decider): a read after it throws ``ViewError``.
-    public static func batch(_ scope: BatchScope, of views: InlineProjections) -> ViewSource {
+    public static func batch(_ scope: BatchScope, of views: any ViewReading) -> ViewSource {
         ViewSource(views: views, kind: .batch(scope))
     }
 

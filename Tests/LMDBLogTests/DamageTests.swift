@@ -1,4 +1,3 @@
-import CLMDB
 import Foundation
 import LMDBKit
 import Synchronization
@@ -245,29 +244,20 @@ struct DamageTests {
             // A plain environment whose keys are put, overwritten and deleted, as the views are.
             let views = directory + "/views"
             try FileManager.default.createDirectory(atPath: views, withIntermediateDirectories: true)
-            let environment = try LMDBEnvironment(path: views, mapSize: 1 << 24, maxReaders: 8, maxDatabases: 4, flags: UInt32(MDB_NOSYNC))
+            let environment = try LMDBEnvironment(path: views, mapSize: 1 << 24, maxReaders: 8, maxDatabases: 4, options: .noSync)
             for round in 0..<40 {
-                var txn: OpaquePointer?
-                try check(mdb_txn_begin(environment.handle, nil, 0, &txn), "begin")
-                let transaction = try #require(txn)
-                let dbi = try environment.openDatabase("rows", flags: UInt32(MDB_CREATE), in: transaction)
-                for key in 0..<300 {
-                    var keyBytes = Array("row-\((key * 7919 + round) % 1000)".utf8)
-                    var value = [UInt8](repeating: UInt8(round), count: (key + round) % 5 == 0 ? 3000 : 20 + key % 90)
-                    try keyBytes.withUnsafeMutableBytes { keyRaw in
-                        var mdbKey = MDB_val(mv_size: keyRaw.count, mv_data: keyRaw.baseAddress)
+                try environment.withWriteTransaction { txn in
+                    let dbi = try txn.openDatabase("rows", create: true)
+                    for key in 0..<300 {
+                        let keyBytes = Array("row-\((key * 7919 + round) % 1000)".utf8)
+                        let value = [UInt8](repeating: UInt8(round), count: (key + round) % 5 == 0 ? 3000 : 20 + key % 90)
                         if key % 3 == 0 {
-                            let code = mdb_del(transaction, dbi, &mdbKey, nil)
-                            #expect(code == MDB_SUCCESS || code == MDB_NOTFOUND)
+                            try txn.delete(keyBytes, in: dbi)
                         } else {
-                            try value.withUnsafeMutableBytes { valueRaw in
-                                var mdbValue = MDB_val(mv_size: valueRaw.count, mv_data: valueRaw.baseAddress)
-                                try check(mdb_put(transaction, dbi, &mdbKey, &mdbValue, 0), "put")
-                            }
+                            try txn.put(keyBytes, value, in: dbi)
                         }
                     }
                 }
-                try check(mdb_txn_commit(transaction), "commit")
             }
             let file = try #require(try LMDBDataFile(path: views + "/data.mdb"))
             var walk = try #require(try LMDBStructureCheck(file: file, transaction: nil))

@@ -1,5 +1,4 @@
 import CCRC32C
-import CLMDB
 import Foundation
 import LMDBKit
 import Testing
@@ -210,19 +209,9 @@ struct DurabilityTests {
 
 /// Writes one key into a named database of the LMDB environment at `path` (test set-up only).
 private func writeRaw(_ path: String, database: String, key: String, value: [UInt8]) throws {
-    let environment = try LMDBEnvironment(path: path, mapSize: 1 << 20, maxReaders: 8, maxDatabases: 8, flags: 0)
-    var txn: OpaquePointer?
-    try check(mdb_txn_begin(environment.handle, nil, 0, &txn), "begin")
-    let transaction = try #require(txn)
-    let dbi = try environment.openDatabase(database, flags: UInt32(MDB_CREATE), in: transaction)
-    var keyBytes = Array(key.utf8)
-    var valueBytes = value
-    try keyBytes.withUnsafeMutableBytes { keyRaw in
-        try valueBytes.withUnsafeMutableBytes { valueRaw in
-            var mdbKey = MDB_val(mv_size: keyRaw.count, mv_data: keyRaw.baseAddress)
-            var mdbValue = MDB_val(mv_size: valueRaw.count, mv_data: valueRaw.baseAddress)
-            try check(mdb_put(txn, dbi, &mdbKey, &mdbValue, 0), "put")
-        }
+    let environment = try LMDBEnvironment(path: path, mapSize: 1 << 20, maxReaders: 8, maxDatabases: 8)
+    try environment.withWriteTransaction { txn in
+        let dbi = try txn.openDatabase(database, create: true)
+        try txn.put(Array(key.utf8), value, in: dbi)
     }
-    try check(mdb_txn_commit(txn), "commit")
 }

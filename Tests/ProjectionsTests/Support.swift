@@ -1,5 +1,8 @@
+import EventLog
 import Foundation
+import Projections
 import Synchronization
+import Views
 
 final class Counter: Sendable {
     private let value = Mutex(0)
@@ -12,4 +15,24 @@ func withDirectory<T>(_ body: (String) async throws -> T) async throws -> T {
     try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
     defer { try? FileManager.default.removeItem(atPath: path) }
     return try await body(path)
+}
+
+/// Every projector folded into views in memory, fed by a log in memory: what a projector
+/// test folds into when it is not about LMDB. No directory, no LMDB.
+struct MemoryStore {
+    /// Every projector Playhead runs, in the order it applies them.
+    static let projectors: [any Projector] = [
+        UserSessionsProjector(), WatchSessionsProjector(), VideoProgressProjector(), InteractionsProjector(),
+    ]
+
+    let views: InMemoryViews
+    let log: InMemoryEventStore
+
+    init(clock: @escaping @Sendable () -> Timestamp = { Timestamp.now() }) {
+        views = InMemoryViews(projectors: Self.projectors)
+        log = InMemoryEventStore(clock: clock, participant: views)
+    }
+
+    /// The committed views, as queries read them.
+    var committed: ViewSource { .committed(views) }
 }

@@ -154,19 +154,16 @@ struct UserSessionsProjectorTests {
 
     @Test("active sessions follow the clock: silent past the timeout, they are not listed")
     func activeByClock() async throws {
-        try await withDirectory { directory in
-            let clock = SteppingClock()
-            let store = try PlayheadStore(directory: directory) { $0.clock = { clock.now() } }
-            let id = UUID()
-            _ = try await store.log.append(AppendRequest(events: [UserSessionStarted(sessionId: id, userId: "u").proposed(actor: "u")]))
-            let queries = UserSessionQueries(views: store.projections)
-            let row = try #require(try queries.session(id))
-            let later = Timestamp(microsecondsSince1970: row.lastActiveAt.microsecondsSince1970 + 3_600_000_000)
-            #expect(try queries.activeSessions(of: "u", at: later, timeout: .seconds(3600)).map(\.sessionId) == [id])
-            let tooLate = Timestamp(microsecondsSince1970: later.microsecondsSince1970 + 1)
-            #expect(try queries.activeSessions(of: "u", at: tooLate, timeout: .seconds(3600)).isEmpty)
-            #expect(try queries.activeSessions(of: "someone-else", at: later, timeout: .seconds(3600)).isEmpty)
-            await store.close()
-        }
+        let clock = SteppingClock()
+        let store = MemoryStore { clock.now() }
+        let id = UUID()
+        _ = try await store.log.append(AppendRequest(events: [UserSessionStarted(sessionId: id, userId: "u").proposed(actor: "u")]))
+        let queries = UserSessionQueries(store.committed)
+        let row = try #require(try queries.session(id))
+        let later = Timestamp(microsecondsSince1970: row.lastActiveAt.microsecondsSince1970 + 3_600_000_000)
+        #expect(try queries.activeSessions(of: "u", at: later, timeout: .seconds(3600)).map(\.sessionId) == [id])
+        let tooLate = Timestamp(microsecondsSince1970: later.microsecondsSince1970 + 1)
+        #expect(try queries.activeSessions(of: "u", at: tooLate, timeout: .seconds(3600)).isEmpty)
+        #expect(try queries.activeSessions(of: "someone-else", at: later, timeout: .seconds(3600)).isEmpty)
     }
 }

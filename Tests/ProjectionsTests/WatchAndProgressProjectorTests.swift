@@ -116,145 +116,133 @@ struct WatchAndProgressProjectorTests {
 
     @Test("reports arriving out of order leave the latest; a deleted entry is re-created by a later report")
     func outOfOrder() async throws {
-        try await withDirectory { directory in
-            let store = try PlayheadStore(directory: directory)
-            let queries = VideoProgressQueries(views: store.projections)
-            func report(_ watched: UInt64, at seconds: Int64, length: UInt64? = 100_000) async throws {
-                let event = ProgressRecorded(
-                    userId: "u",
-                    videoId: "v",
-                    watchedDuration: watched,
-                    lastWatched: Timestamp(microsecondsSince1970: seconds * 1_000_000),
-                    videoDurationMillis: length,
-                    source: .sync
-                )
-                _ = try await store.log.append(AppendRequest(events: [event.proposed(actor: "u")]))
-            }
-            try await report(95, at: 200)
-            try await report(10, at: 100)  // an older device syncing late
-            #expect(try queries.entry(user: "u", video: "v")?.watchedDuration == 95)
-            #expect(try queries.summary(video: "v").totals == totals(viewers: 1, watched: 95, completed: 1))
-
-            _ = try await store.log.append(AppendRequest(events: [ProgressDeleted(userId: "u", videoId: "v").proposed(actor: "u")]))
-            #expect(try queries.entry(user: "u", video: "v") == nil)
-            #expect(try queries.summary(video: "v").totals == ProgressTotals())
-            #expect(try queries.engagement(user: "u", limit: 10).mostWatched.isEmpty)
-
-            try await report(10, at: 100)
-            #expect(try queries.entry(user: "u", video: "v")?.watchedDuration == 10)
-            #expect(try queries.summary(video: "v").totals == totals(viewers: 1, watched: 10, completed: 0))
-            await store.close()
+        let store = MemoryStore()
+        let queries = VideoProgressQueries(store.committed)
+        func report(_ watched: UInt64, at seconds: Int64, length: UInt64? = 100_000) async throws {
+            let event = ProgressRecorded(
+                userId: "u",
+                videoId: "v",
+                watchedDuration: watched,
+                lastWatched: Timestamp(microsecondsSince1970: seconds * 1_000_000),
+                videoDurationMillis: length,
+                source: .sync
+            )
+            _ = try await store.log.append(AppendRequest(events: [event.proposed(actor: "u")]))
         }
+        try await report(95, at: 200)
+        try await report(10, at: 100)  // an older device syncing late
+        #expect(try queries.entry(user: "u", video: "v")?.watchedDuration == 95)
+        #expect(try queries.summary(video: "v").totals == totals(viewers: 1, watched: 95, completed: 1))
+
+        _ = try await store.log.append(AppendRequest(events: [ProgressDeleted(userId: "u", videoId: "v").proposed(actor: "u")]))
+        #expect(try queries.entry(user: "u", video: "v") == nil)
+        #expect(try queries.summary(video: "v").totals == ProgressTotals())
+        #expect(try queries.engagement(user: "u", limit: 10).mostWatched.isEmpty)
+
+        try await report(10, at: 100)
+        #expect(try queries.entry(user: "u", video: "v")?.watchedDuration == 10)
+        #expect(try queries.summary(video: "v").totals == totals(viewers: 1, watched: 10, completed: 0))
     }
 
     @Test("registering a video's length recounts who completed it")
     func registrationRecounts() async throws {
-        try await withDirectory { directory in
-            let store = try PlayheadStore(directory: directory)
-            let queries = VideoProgressQueries(views: store.projections)
-            var events: [any DomainEvent] = []
-            for (index, watched) in [50, 80, 95, 120].enumerated() {
-                events.append(
-                    ProgressRecorded(
-                        userId: "u\(index)",
-                        videoId: "v",
-                        watchedDuration: UInt64(watched),
-                        lastWatched: Timestamp(microsecondsSince1970: 1),
-                        videoDurationMillis: nil,
-                        source: .update
-                    )
+        let store = MemoryStore()
+        let queries = VideoProgressQueries(store.committed)
+        var events: [any DomainEvent] = []
+        for (index, watched) in [50, 80, 95, 120].enumerated() {
+            events.append(
+                ProgressRecorded(
+                    userId: "u\(index)",
+                    videoId: "v",
+                    watchedDuration: UInt64(watched),
+                    lastWatched: Timestamp(microsecondsSince1970: 1),
+                    videoDurationMillis: nil,
+                    source: .update
                 )
-            }
-            _ = try await store.log.append(AppendRequest(events: events.map { $0.proposed(actor: "t") }))
-            #expect(try queries.summary(video: "v").totals == totals(viewers: 4, watched: 345, completed: 0), "no length known yet")
-            func register(_ seconds: UInt64, threshold: Double) async throws {
-                let event = VideoRegistered(videoId: "v", durationMillis: seconds * 1_000, title: nil, completionThreshold: threshold)
-                _ = try await store.log.append(AppendRequest(events: [event.proposed(actor: "admin")]))
-            }
-            try await register(100, threshold: 0.9)
-            #expect(try queries.summary(video: "v").totals.completed == 2)
-            #expect(try queries.engagement(user: "u2", limit: 1).totals.completed == 1)
-            try await register(100, threshold: 0.5)
-            #expect(try queries.summary(video: "v").totals.completed == 4)
-            try await register(1_000, threshold: 0.9)
-            #expect(try queries.summary(video: "v").totals.completed == 0)
-            #expect(try queries.engagement(user: "u3", limit: 1).totals.completed == 0)
-            await store.close()
+            )
         }
+        _ = try await store.log.append(AppendRequest(events: events.map { $0.proposed(actor: "t") }))
+        #expect(try queries.summary(video: "v").totals == totals(viewers: 4, watched: 345, completed: 0), "no length known yet")
+        func register(_ seconds: UInt64, threshold: Double) async throws {
+            let event = VideoRegistered(videoId: "v", durationMillis: seconds * 1_000, title: nil, completionThreshold: threshold)
+            _ = try await store.log.append(AppendRequest(events: [event.proposed(actor: "admin")]))
+        }
+        try await register(100, threshold: 0.9)
+        #expect(try queries.summary(video: "v").totals.completed == 2)
+        #expect(try queries.engagement(user: "u2", limit: 1).totals.completed == 1)
+        try await register(100, threshold: 0.5)
+        #expect(try queries.summary(video: "v").totals.completed == 4)
+        try await register(1_000, threshold: 0.9)
+        #expect(try queries.summary(video: "v").totals.completed == 0)
+        #expect(try queries.engagement(user: "u3", limit: 1).totals.completed == 0)
     }
 
     @Test("the most watched list is ordered by watched duration and follows changes")
     func mostWatched() async throws {
-        try await withDirectory { directory in
-            let store = try PlayheadStore(directory: directory)
-            let queries = VideoProgressQueries(views: store.projections)
-            for (video, watched, time) in [("a", 10, 1), ("b", 30, 1), ("c", 20, 1), ("a", 40, 2)] as [(String, UInt64, Int64)] {
-                let event = ProgressRecorded(
-                    userId: "u",
-                    videoId: video,
-                    watchedDuration: watched,
-                    lastWatched: Timestamp(microsecondsSince1970: time),
-                    videoDurationMillis: nil,
-                    source: .realtime
-                )
-                _ = try await store.log.append(AppendRequest(events: [event.proposed(actor: "u")]))
-            }
-            let engagement = try queries.engagement(user: "u", limit: 2)
-            #expect(engagement.mostWatched.map(\.videoId) == ["a", "b"])
-            #expect(engagement.mostWatched.map(\.watchedDuration) == [40, 30])
-            #expect(engagement.totals == totals(viewers: 3, watched: 90, completed: 0))
-            await store.close()
+        let store = MemoryStore()
+        let queries = VideoProgressQueries(store.committed)
+        for (video, watched, time) in [("a", 10, 1), ("b", 30, 1), ("c", 20, 1), ("a", 40, 2)] as [(String, UInt64, Int64)] {
+            let event = ProgressRecorded(
+                userId: "u",
+                videoId: video,
+                watchedDuration: watched,
+                lastWatched: Timestamp(microsecondsSince1970: time),
+                videoDurationMillis: nil,
+                source: .realtime
+            )
+            _ = try await store.log.append(AppendRequest(events: [event.proposed(actor: "u")]))
         }
+        let engagement = try queries.engagement(user: "u", limit: 2)
+        #expect(engagement.mostWatched.map(\.videoId) == ["a", "b"])
+        #expect(engagement.mostWatched.map(\.watchedDuration) == [40, 30])
+        #expect(engagement.totals == totals(viewers: 3, watched: 90, completed: 0))
     }
 
     @Test("watch sessions: lists newest first with totals, player events once each, deletion removes every row")
     func watchSessions() async throws {
-        try await withDirectory { directory in
-            let store = try PlayheadStore(directory: directory)
-            let queries = WatchSessionQueries(views: store.projections)
-            let userSession = UUID()
-            var ids: [UUID] = []
-            for index in 0..<5 {
-                let id = UUID()
-                ids.append(id)
-                let started = WatchSessionStarted(
-                    sessionId: id,
-                    userId: index < 3 ? "alice" : "bob",
-                    userSessionId: index < 2 ? userSession : nil,
-                    isGuest: false,
-                    videoId: "v",
-                    startTime: Timestamp(microsecondsSince1970: 0),
-                    endTime: nil,
-                    actualTimeWatchedMillis: 0,
-                    percentageWatched: 0,
-                    userMetadata: ClientMetadata()
-                )
-                _ = try await store.log.append(AppendRequest(events: [started.proposed(actor: "t")]))
-            }
-            let alicePage = try queries.page(of: .user("alice"), limit: 2, offset: 1)
-            #expect(alicePage.total == 3)
-            #expect(alicePage.sessions.map(\.sessionId) == [ids[1], ids[0]])
-            #expect(try queries.page(of: .all, limit: 10, offset: 0).sessions.map(\.sessionId) == ids.reversed())
-            #expect(try queries.page(of: .userSession(userSession), limit: 10, offset: 0).total == 2)
-
-            let play = PlayerEvent(event: .play, eventTime: Timestamp(microsecondsSince1970: 5), videoTimeMillis: 0)
-            let seek = PlayerEvent(event: .seek, eventTime: Timestamp(microsecondsSince1970: 2), videoTimeMillis: 9)
-            let recorded = [play, seek, play].map { PlayerEventRecorded(sessionId: ids[0], event: $0).proposed(actor: "t") }
-            _ = try await store.log.append(AppendRequest(events: recorded))
-            #expect(try queries.playerEvents(of: ids[0]) == [seek, play], "in event-time order, each once")
-            #expect(try queries.session(ids[0])?.playerEventCount == 2)
-            #expect(try queries.isRecorded(seek, in: ids[0]))
-
-            _ = try await store.log.append(AppendRequest(events: [WatchSessionDeleted(sessionId: ids[0]).proposed(actor: "t")]))
-            #expect(try queries.session(ids[0]) == nil)
-            #expect(try queries.playerEvents(of: ids[0]).isEmpty)
-            #expect(try queries.page(of: .user("alice"), limit: 10, offset: 0).total == 2)
-            #expect(try queries.page(of: .userSession(userSession), limit: 10, offset: 0).sessions.map(\.sessionId) == [ids[1]])
-            #expect(try queries.page(of: .all, limit: 10, offset: 0).total == 4)
-            // The log keeps the history: started, the player events and the deletion.
-            #expect(try store.log.readStream(WatchSessionEvents.stream(ids[0]), from: 1, limit: 100).count == 5)
-            await store.close()
+        let store = MemoryStore()
+        let queries = WatchSessionQueries(store.committed)
+        let userSession = UUID()
+        var ids: [UUID] = []
+        for index in 0..<5 {
+            let id = UUID()
+            ids.append(id)
+            let started = WatchSessionStarted(
+                sessionId: id,
+                userId: index < 3 ? "alice" : "bob",
+                userSessionId: index < 2 ? userSession : nil,
+                isGuest: false,
+                videoId: "v",
+                startTime: Timestamp(microsecondsSince1970: 0),
+                endTime: nil,
+                actualTimeWatchedMillis: 0,
+                percentageWatched: 0,
+                userMetadata: ClientMetadata()
+            )
+            _ = try await store.log.append(AppendRequest(events: [started.proposed(actor: "t")]))
         }
+        let alicePage = try queries.page(of: .user("alice"), limit: 2, offset: 1)
+        #expect(alicePage.total == 3)
+        #expect(alicePage.sessions.map(\.sessionId) == [ids[1], ids[0]])
+        #expect(try queries.page(of: .all, limit: 10, offset: 0).sessions.map(\.sessionId) == ids.reversed())
+        #expect(try queries.page(of: .userSession(userSession), limit: 10, offset: 0).total == 2)
+
+        let play = PlayerEvent(event: .play, eventTime: Timestamp(microsecondsSince1970: 5), videoTimeMillis: 0)
+        let seek = PlayerEvent(event: .seek, eventTime: Timestamp(microsecondsSince1970: 2), videoTimeMillis: 9)
+        let recorded = [play, seek, play].map { PlayerEventRecorded(sessionId: ids[0], event: $0).proposed(actor: "t") }
+        _ = try await store.log.append(AppendRequest(events: recorded))
+        #expect(try queries.playerEvents(of: ids[0]) == [seek, play], "in event-time order, each once")
+        #expect(try queries.session(ids[0])?.playerEventCount == 2)
+        #expect(try queries.isRecorded(seek, in: ids[0]))
+
+        _ = try await store.log.append(AppendRequest(events: [WatchSessionDeleted(sessionId: ids[0]).proposed(actor: "t")]))
+        #expect(try queries.session(ids[0]) == nil)
+        #expect(try queries.playerEvents(of: ids[0]).isEmpty)
+        #expect(try queries.page(of: .user("alice"), limit: 10, offset: 0).total == 2)
+        #expect(try queries.page(of: .userSession(userSession), limit: 10, offset: 0).sessions.map(\.sessionId) == [ids[1]])
+        #expect(try queries.page(of: .all, limit: 10, offset: 0).total == 4)
+        // The log keeps the history: started, the player events and the deletion.
+        #expect(try await store.log.events(inStream: WatchSessionEvents.stream(ids[0]), from: 1, direction: .forward, limit: 100).count == 5)
     }
 
     private func totals(viewers: UInt64, watched: UInt64, completed: UInt64) -> ProgressTotals {

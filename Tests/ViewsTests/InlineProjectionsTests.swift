@@ -58,7 +58,7 @@ func event(_ type: String, _ stream: String, _ payload: [UInt8] = [1]) -> Propos
 }
 
 /// Every entry of every database of `projector`, for comparing two views.
-func dump(_ views: InlineProjections, _ projector: any Projector) throws -> [String: [[UInt8]]] {
+func dump(_ views: any ViewReading, _ projector: any Projector) throws -> [String: [[UInt8]]] {
     var all: [String: [[UInt8]]] = [:]
     for database in projector.databases {
         try views.read(projector.name) { tx in

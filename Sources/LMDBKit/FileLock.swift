@@ -1,0 +1,66 @@
+import Synchronization
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// An exclusive `flock(2)` on a file (a log's `writer.lock`): held by one open file
+/// description at a time, so it excludes other processes and other opens in this one.
+/// Released by ``release()``, or when dropped.
+package final class FileLock: Sendable {
+    /// Why a lock was not taken.
+    package enum Failure: Error {
+        /// The file could not be opened or created; the system's reason.
+        case cannotOpen(String)
+        /// Someone else holds it.
+        case held
+    }
+
+    package let path: String
+    /// The descriptor holding the lock; -1 once released.
+    private let descriptor: Mutex<Int32>
+
+    /// Takes the lock on `path` (creating the file), failing at once when it is held.
+    package init(path: String) throws(Failure) {
+        let descriptor = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
+        guard descriptor >= 0 else { throw .cannotOpen(String(cString: strerror(errno))) }
+        if flock(descriptor, LOCK_EX | LOCK_NB) != 0 {
+            closeDescriptor(descriptor)
+            throw .held
+        }
+        self.path = path
+        self.descriptor = Mutex(descriptor)
+    }
+
+    deinit { release() }
+
+    /// Lets go of the lock; does nothing the second time.
+    package func release() {
+        let held = descriptor.withLock { descriptor in
+            defer { descriptor = -1 }
+            return descriptor
+        }
+        if held >= 0 { closeDescriptor(held) }
+    }
+
+    /// Whether anyone (this process included) holds the lock on an existing `path`.
+    package static func isHeld(path: String) -> Bool {
+        let descriptor = open(path, O_RDWR | O_CLOEXEC)
+        guard descriptor >= 0 else { return false }
+        defer { closeDescriptor(descriptor) }
+        // flock locks belong to the open file description: this probe conflicts with a
+        // lock of this very process too, and drops its own on close.
+        return flock(descriptor, LOCK_EX | LOCK_NB) != 0
+    }
+}
+
+/// `close(2)`.
+private func closeDescriptor(_ descriptor: Int32) {
+    #if canImport(Glibc)
+    _ = Glibc.close(descriptor)
+    #else
+    _ = Darwin.close(descriptor)
+    #endif
+}
