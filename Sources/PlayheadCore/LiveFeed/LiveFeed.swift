@@ -2,6 +2,7 @@ public import EventLog
 public import Logging
 import Projections
 public import ServiceLifecycle
+import Synchronization
 public import Views
 import WatchDomain
 
@@ -9,18 +10,31 @@ import WatchDomain
 /// user's other devices following their progress today; a watch party's room next).
 ///
 /// Run it as a service (``run()``). While anyone subscribes it follows the log from the
-/// head, reads what each commit changed (it decodes the events, and for progress reads the
-/// merged entry from the committed views) and publishes to the topics that have
-/// subscribers through its ``TopicHub`` (bounded queues, slow subscribers dropped, stale
-/// messages dropped). Fed by the log, not by the handlers that append: whatever appends (a
-/// route, the gateway, an import, another node's writer) reaches every subscriber, and the
-/// writer never waits for one. While nobody subscribes it does not read the log.
+/// head, reads what each commit changed and publishes to the topics that have subscribers
+/// through its ``TopicHub`` (bounded queues, slow subscribers dropped, stale messages
+/// dropped). Fed by the log, not by the handlers that append: whatever appends (a route,
+/// the gateway, an import, another node's writer) reaches every subscriber, and the writer
+/// never waits for one. While nobody subscribes it does not read the log.
+///
+/// Progress: when a topic gets its first subscriber, the feed reads the user's merged
+/// entries from the committed views, with the position the views had applied; it then
+/// folds each later event of the user's progress into them with the merge rule the
+/// projector applies (``ProgressEntry/supersedes(_:)``), so every message is the merged
+/// state as of its own commit, however far the feed lags behind the writer.
 public final class LiveFeed: Service, Sendable {
     /// The fan-out.
     public let hub: TopicHub
     private let log: any EventStore
     private let views: InlineProjections
     private let logger: Logger
+
+    /// The merged progress of a followed user, as of ``position``.
+    private struct FollowedProgress {
+        var position: LogPosition
+        var entries: [UTF8Key: ProgressEntry]
+    }
+    /// Per followed progress topic; nil while a new subscriber's state is not read yet.
+    private let progress = Mutex<[FeedTopic: FollowedProgress?]>([:])
 
     /// A feed of `log`, whose committed views `views` are (the inline projections).
     public init(log: any EventStore, views: InlineProjections, logger: Logger = Logger(label: "playhead.livefeed")) {
@@ -45,8 +59,20 @@ public final class LiveFeed: Service, Sendable {
     ) async
         -> FeedSubscription
     {
-        let subscription = hub.subscribe(topic, capacity: capacity, keepAlive: keepAlive)
+        let subscription = progress.withLock { progress in
+            // A first subscriber: the topic's state is read afresh, once the feed is live.
+            if !hub.hasSubscribers(topic) { progress[topic] = .some(nil) }
+            return hub.subscribe(topic, capacity: capacity, keepAlive: keepAlive)
+        }
         await hub.waitUntilLive()
+        if topic.kind == .progress {
+            do {
+                try readProgress(topic)
+            } catch {
+                logger.error("the live feed could not read a user's progress", metadata: ["topic": "\(topic)", "error": "\(error)"])
+                subscription.finish()
+            }
+        }
         return subscription
     }
 
@@ -83,6 +109,26 @@ public final class LiveFeed: Service, Sendable {
         }
     }
 
+    /// Reads the merged progress of `topic`'s user from the committed views, unless it is
+    /// read already: the entries and the position the views had applied, both of one
+    /// snapshot (the position is read before and after, until it has not moved).
+    private func readProgress(_ topic: FeedTopic) throws {
+        try progress.withLock { progress in
+            if case .some(.some) = progress[topic] { return }
+            let queries = VideoProgressQueries(views: views)
+            while true {
+                let before = try views.appliedPosition()
+                let entries = try queries.entries(user: topic.key.string)
+                guard try views.appliedPosition() == before else { continue }
+                progress[topic] = FollowedProgress(
+                    position: before,
+                    entries: Dictionary(entries.map { (UTF8Key($0.videoId), $0.entry) }, uniquingKeysWith: { $1 })
+                )
+                return
+            }
+        }
+    }
+
     /// Publishes what `event` changed to the topics that have subscribers.
     func publish(_ event: RecordedEvent) async {
         let recorded = event.type == ProgressRecorded.eventType
@@ -91,26 +137,35 @@ public final class LiveFeed: Service, Sendable {
         else { return }
         let topic = FeedTopic.progress(of: userId)
         guard hub.hasSubscribers(topic) else { return }
+        // A topic's state is read from the views: wait until they hold this event, so that
+        // a state read from now on holds it too.
+        _ = await viewsReaching(event.position)
         do {
-            if recorded {
-                let report = try ProgressRecorded.decode(event.payload)
-                let subject = UTF8Key(report.videoId)
-                // Already sent: a state as of this position or later.
-                if let last = hub.lastPosition(topic, about: subject), last >= event.position { return }
-                let applied = await viewsReaching(event.position)
-                let queries = VideoProgressQueries(views: views)
-                // None: a later deletion, whose own message follows.
-                guard let entry = try queries.entry(user: report.userId, video: report.videoId) else { return }
-                let merged = MergedProgress(userId: report.userId, videoId: report.videoId, entry: entry, video: try queries.video(report.videoId))
-                hub.publish(.progress(merged), to: topic, about: subject, at: applied)
-            } else {
+            let message: (FeedMessage, UTF8Key)? = try progress.withLock { progress in
+                guard hub.hasSubscribers(topic) else {
+                    progress[topic] = nil
+                    return nil
+                }
+                // Not read yet (it will hold this event), or read as of this event or later.
+                guard case .some(.some(var followed)) = progress[topic], followed.position < event.position else { return nil }
+                followed.position = event.position
+                defer { progress[topic] = followed }
+                if recorded {
+                    let report = try ProgressRecorded.decode(event.payload)
+                    let subject = UTF8Key(report.videoId)
+                    let new = ProgressEntry(report)
+                    let kept = followed.entries[subject].map { new.supersedes($0) ? new : $0 } ?? new
+                    followed.entries[subject] = kept
+                    let video = try VideoProgressQueries(views: views).video(report.videoId)
+                    return (.progress(MergedProgress(userId: report.userId, videoId: report.videoId, entry: kept, video: video)), subject)
+                }
                 let deleted = try ProgressDeleted.decode(event.payload)
-                hub.publish(
-                    .progressDeleted(userId: deleted.userId, videoId: deleted.videoId),
-                    to: topic,
-                    about: UTF8Key(deleted.videoId),
-                    at: event.position
-                )
+                let subject = UTF8Key(deleted.videoId)
+                followed.entries[subject] = nil
+                return (.progressDeleted(userId: deleted.userId, videoId: deleted.videoId), subject)
+            }
+            if let (message, subject) = message {
+                hub.publish(message, to: topic, about: subject, at: event.position)
             }
         } catch {
             logger.error("the live feed skipped an event", metadata: ["position": "\(event.position)", "error": "\(error)"])
