@@ -147,9 +147,8 @@ struct ProgressRoutes {
             let caller = try context.requireCaller()
             let body = try await request.decodeJSON(SyncRequest.self, limit: 1 << 20)
             let userId = body.userId
-            guard body.progressData.count <= VideoProgressEvents.maxSyncEntries else {
-                throw Problem.badField("progressData", "progressData may hold at most \(VideoProgressEvents.maxSyncEntries) entries")
-            }
+            // Before the reports are parsed: a sync too large is refused as such.
+            try VideoProgressDecider.checkSyncSize(body.progressData.count)
             let reports = try body.progressData.enumerated().map { index, entry in
                 try Self.report(
                     videoId: entry.videoId,
