@@ -1,18 +1,28 @@
 public import EventLog
 public import Foundation
-import LMDBLog
 public import Views
 public import WatchDomain
 
-/// Runs a command through the log's single writer: `decide` reads the views as the batch
-/// has left them (the ``ViewSource`` it is handed) and returns the events to append (none is
-/// fine) and an outcome; the outcome is returned after the batch's durable commit.
+/// Runs a command through the log's writer: `decide` reads the views as the batch has left
+/// them (the ``ViewSource`` it is handed) and returns the events to append (none is fine) and
+/// an outcome; the outcome is returned after the batch's durable commit.
+///
+/// The log is any ``DecidingEventStore`` (the LMDB log in the server, the in-memory log in
+/// unit tests) and the views are the inline projections taking part in its batches.
 public struct CommandRunner: Sendable {
-    /// The store the commands change.
-    public let store: PlayheadStore
+    /// The log the commands append to.
+    public let log: any DecidingEventStore
+    /// The views the deciders read (in their batch) and the queries read (committed).
+    public let views: InlineProjections
 
-    /// A runner for `store`.
-    public init(store: PlayheadStore) { self.store = store }
+    /// A runner appending to `log`, whose batches `views` take part in.
+    public init(log: any DecidingEventStore, views: InlineProjections) {
+        self.log = log
+        self.views = views
+    }
+
+    /// A runner over `store`'s log and views.
+    public init(store: PlayheadStore) { self.init(log: store.log, views: store.projections) }
 
     /// Decides and appends; answers with the decider's outcome after the durable commit.
     public func run<Outcome: Sendable>(
@@ -30,10 +40,11 @@ public struct CommandRunner: Sendable {
         correlation: UUID,
         _ decide: @escaping @Sendable (ViewSource) throws -> (events: [any DomainEvent], outcome: Outcome)
     ) async throws -> (outcome: Outcome, append: AppendResult?) {
-        let projections = store.projections
-        let (result, outcome) = try await store.log.append(deciding: { scope in
-            let (events, outcome) = try decide(.batch(scope, of: projections))
-            let request = events.isEmpty ? nil : AppendRequest(events: events.map { $0.proposed(actor: caller.userId, correlationID: correlation) })
+        let views = views
+        let (result, outcome) = try await log.append(deciding: { scope in
+            let (events, outcome) = try decide(.batch(scope, of: views))
+            let request =
+                events.isEmpty ? nil : AppendRequest(events: events.map { $0.proposed(actor: caller.userId, correlationID: correlation) })
             return (request, outcome)
         })
         return (outcome, result)

@@ -49,21 +49,25 @@ public enum PlayheadHTTPServer {
         router.middlewares.add(ProblemMiddleware(routes: routes))
         router.middlewares.add(BearerAuthMiddleware(authority: authority))
 
-        let queries = UserSessionQueries(views: store.projections)
-        let commands = UserSessionCommands(store: store, queries: queries, clock: configuration.clock, timeout: configuration.sessionTimeout)
-        UserSessionRoutes(commands: commands, queries: queries).add(to: router)
-        SessionMetricsRoutes(queries: queries).add(to: router)
         let runner = CommandRunner(store: store)
-        let progress = VideoProgressQueries(views: store.projections)
-        WatchSessionRoutes(runner: runner, queries: WatchSessionQueries(views: store.projections), userSessions: queries, progress: progress)
-            .add(to: router)
+        let access = AccessPolicy()
+        let feed = LiveFeed(store: store, logger: configuration.logger)
+        let userSessions = UserSessionCommands(runner: runner, clock: configuration.clock, timeout: configuration.sessionTimeout)
+        UserSessionRoutes(commands: userSessions).add(to: router)
+        SessionMetricsRoutes(queries: UserSessionQueries(views: store.projections)).add(to: router)
+        WatchSessionRoutes(commands: WatchSessionCommands(runner: runner, access: access)).add(to: router)
         ProgressRoutes(
-            runner: runner,
-            queries: progress,
-            feed: ProgressFeed(keepAliveInterval: configuration.streamKeepAliveInterval),
+            commands: VideoProgressCommands(runner: runner, access: access, clock: configuration.clock),
+            queries: VideoProgressQueries(views: store.projections),
+            feed: feed,
+            keepAliveInterval: configuration.streamKeepAliveInterval
+        ).add(to: router)
+        InteractionRoutes(
+            commands: InteractionCommands(runner: runner),
+            queries: InteractionQueries(views: store.projections),
+            access: access,
             clock: configuration.clock
         ).add(to: router)
-        InteractionRoutes(runner: runner, queries: InteractionQueries(views: store.projections), clock: configuration.clock).add(to: router)
         OperationsRoutes(store: store).add(to: router)
 
         let logger = configuration.logger
@@ -77,6 +81,8 @@ public enum PlayheadHTTPServer {
                 // First, so that a shutdown reaches it last (see StopLogService).
                 StopLogService(logger: logger, address: address),
                 ViewsWatcher(store: store, interval: configuration.viewsPollInterval, logger: logger),
+                // The progress streams' source: what the log commits, per topic.
+                feed,
             ],
             onServerRunning: { channel in
                 let port = channel.localAddress?.port ?? configuration.port

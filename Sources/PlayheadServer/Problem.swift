@@ -27,6 +27,17 @@ public struct Problem: Error, HTTPResponseError, CustomStringConvertible {
         self.field = field
     }
 
+    /// The answer to a refused command: its code's status, its message and its field.
+    init(_ error: CommandError) {
+        switch error.code {
+        case .notFound: self.init(.notFound, error.message)
+        case .forbidden: self.init(.forbidden, error.message, field: error.field)
+        case .conflict: self.init(.conflict, error.message)
+        case .unexpected: self.init(.internalServerError, error.message)
+        default: self.init(.badRequest, error.message, field: error.field)
+        }
+    }
+
     /// A 400 about `field`.
     static func badField(_ field: String, _ detail: String) -> Problem { Problem(.badRequest, detail, field: field) }
 
@@ -76,17 +87,8 @@ struct ProblemMiddleware: RouterMiddleware {
         switch error {
         case let problem as Problem:
             return problem
-        case let error as UserSessionError:
-            switch error.code {
-            case .notFound: return Problem(.notFound, error.message)
-            default: return Problem(.conflict, error.message)
-            }
         case let error as CommandError:
-            switch error.code {
-            case .notFound: return Problem(.notFound, error.message)
-            case .forbidden: return Problem(.forbidden, error.message, field: error.field)
-            default: return Problem(.badRequest, error.message, field: error.field)
-            }
+            return Problem(error)
         case let error as HTTPError:
             return Problem(error.status, error.body ?? error.status.reasonPhrase)
         case let error as EventLogError where error.code == .invalidRequest:

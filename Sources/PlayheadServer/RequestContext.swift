@@ -1,5 +1,6 @@
 public import Foundation
 public import Hummingbird
+import PlayheadCore
 import WatchDomain
 
 /// The context of every request: Hummingbird's, plus the authenticated caller.
@@ -40,11 +41,9 @@ public struct PlayheadRequestContext: RequestContext {
         return caller
     }
 
-    /// The caller when an administrator, else a 403.
+    /// The caller when an administrator (``AccessPolicy/requireAdministrator(_:)``), else a 403.
     func requireAdmin() throws -> Caller {
-        let caller = try requireCaller()
-        guard caller.isAdmin else { throw Problem(.forbidden, "this route is for administrators") }
-        return caller
+        try AccessPolicy().requireAdministrator(try requireCaller())
     }
 }
 

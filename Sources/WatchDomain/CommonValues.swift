@@ -114,38 +114,6 @@ public enum ClientIdentifier {
     }
 }
 
-/// Why a command of the watch-sessions or video-progress modules was refused.
-public struct CommandError: Error, Hashable, CustomStringConvertible {
-    /// The kinds of refusal; the set can grow.
-    public struct Code: Hashable, Sendable, CustomStringConvertible {
-        fileprivate enum Kind: Hashable, Sendable { case invalid, notFound, forbidden }
-        fileprivate let kind: Kind
-        /// A field of the request is missing, malformed or out of range (``CommandError/field`` names it).
-        public static let invalid = Code(kind: .invalid)
-        /// No such thing, or not the caller's to see (the two are not told apart).
-        public static let notFound = Code(kind: .notFound)
-        /// The caller named someone else's data.
-        public static let forbidden = Code(kind: .forbidden)
-        public var description: String { "\(kind)" }
-    }
-
-    /// What kind of refusal.
-    public var code: Code
-    /// A message for people.
-    public var message: String
-    /// The request field at fault, for ``Code/invalid``.
-    public var field: String?
-
-    /// Creates an error.
-    public init(_ code: Code, _ message: String, field: String? = nil) {
-        self.code = code
-        self.message = message
-        self.field = field
-    }
-
-    public var description: String { message }
-}
-
 /// A closed set of values that clients name with strings (player events, interaction
 /// types): the JSON form is the name, and an unknown name is an error that says so.
 ///

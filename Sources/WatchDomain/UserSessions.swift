@@ -6,25 +6,6 @@ public import FoundationEssentials
 public import Foundation
 #endif
 
-/// Who sends a command or a query: the authenticated user.
-public struct Caller: Sendable, Hashable {
-    /// The user's id (the token's `sub`).
-    public var userId: String
-    /// Whether the user is an administrator, who may read and change everyone's data.
-    public var isAdmin: Bool
-
-    /// Creates a caller.
-    public init(userId: String, isAdmin: Bool = false) {
-        self.userId = userId
-        self.isAdmin = isAdmin
-    }
-
-    /// Whether the caller may read or change what belongs to `owner`. Ids are compared byte
-    /// for byte, as the read models key them: `String`'s `==` would take two different
-    /// encodings of an accented id for the same user.
-    public func mayAccess(_ owner: String) -> Bool { isAdmin || owner.utf8.elementsEqual(userId.utf8) }
-}
-
 /// One user session as the read models keep it: the fold of its stream.
 public struct UserSession: Sendable, Hashable {
     /// How a session stands by its events alone; ``UserSession/isActive(at:timeout:)``
@@ -157,33 +138,6 @@ extension Duration {
     }
 }
 
-/// Why a user-session command was refused.
-public struct UserSessionError: Error, Hashable, CustomStringConvertible {
-    /// The kinds of refusal; the set can grow.
-    public struct Code: Hashable, Sendable, CustomStringConvertible {
-        fileprivate enum Kind: Hashable, Sendable { case notFound, closed }
-        fileprivate let kind: Kind
-        /// No such session, or not the caller's (the two are not told apart).
-        public static let notFound = Code(kind: .notFound)
-        /// The session has ended or expired, so it can't be changed.
-        public static let closed = Code(kind: .closed)
-        public var description: String { "\(kind)" }
-    }
-
-    /// What kind of refusal.
-    public var code: Code
-    /// A message for people.
-    public var message: String
-
-    /// Creates an error.
-    public init(_ code: Code, _ message: String) {
-        self.code = code
-        self.message = message
-    }
-
-    public var description: String { message }
-}
-
 /// Decides the events of user-session commands from the session's current row. Pure: the
 /// clock's reading and any new id come in as arguments.
 public enum UserSessionDecider {
@@ -221,7 +175,7 @@ public enum UserSessionDecider {
         now: Timestamp,
         timeout: Duration,
         newSessionId: () -> UUID
-    ) throws(UserSessionError) -> (events: [any DomainEvent], outcome: HeartbeatOutcome) {
+    ) throws(CommandError) -> (events: [any DomainEvent], outcome: HeartbeatOutcome) {
         let session = try owned(session, sessionId, by: caller)
         switch session.status {
         case .ended:
@@ -249,7 +203,7 @@ public enum UserSessionDecider {
         _ session: UserSession?,
         sessionId: UUID,
         caller: Caller
-    ) throws(UserSessionError) -> (events: [any DomainEvent], outcome: EndOutcome) {
+    ) throws(CommandError) -> (events: [any DomainEvent], outcome: EndOutcome) {
         let session = try owned(session, sessionId, by: caller)
         guard session.status == .active else { return ([], .alreadyClosed(session.status)) }
         return ([UserSessionEnded(sessionId: sessionId)], .ended)
@@ -263,18 +217,18 @@ public enum UserSessionDecider {
         caller: Caller,
         now: Timestamp,
         timeout: Duration
-    ) throws(UserSessionError) -> [any DomainEvent] {
+    ) throws(CommandError) -> [any DomainEvent] {
         let session = try owned(session, sessionId, by: caller)
         guard session.isActive(at: now, timeout: timeout) else {
-            throw UserSessionError(.closed, "session \(sessionId.uuidString.lowercased()) is no longer active")
+            throw CommandError(.conflict, "session \(sessionId.uuidString.lowercased()) is no longer active")
         }
         guard session.contentEngaged != engaged else { return [] }
         return [UserSessionEngagementChanged(sessionId: sessionId, engaged: engaged)]
     }
 
-    private static func owned(_ session: UserSession?, _ sessionId: UUID, by caller: Caller) throws(UserSessionError) -> UserSession {
+    private static func owned(_ session: UserSession?, _ sessionId: UUID, by caller: Caller) throws(CommandError) -> UserSession {
         guard let session, caller.mayAccess(session.userId) else {
-            throw UserSessionError(.notFound, "no session \(sessionId.uuidString.lowercased())")
+            throw CommandError(.notFound, "no session \(sessionId.uuidString.lowercased())")
         }
         return session
     }

@@ -334,6 +334,13 @@ public enum VideoProgressDecider {
         guard caller.mayAccess(userId) else { throw CommandError(.forbidden, "you may only use your own progress", field: field) }
     }
 
+    /// Checks that a sync of `count` reports is not too large (the one place this limit is checked).
+    public static func checkSyncSize(_ count: Int) throws(CommandError) {
+        guard count <= VideoProgressEvents.maxSyncEntries else {
+            throw CommandError(.invalid, "progressData may hold at most \(VideoProgressEvents.maxSyncEntries) entries", field: "progressData")
+        }
+    }
+
     /// Records `reports` of `userId`'s progress. `fieldPrefix` names the reports in errors
     /// (`progressData[3].` for a sync, empty for a single report).
     public static func record(
@@ -345,9 +352,7 @@ public enum VideoProgressDecider {
         fieldPrefix: (Int) -> String = { _ in "" }
     ) throws(CommandError) -> [ProgressRecorded] {
         try authorize(caller, userId: userId)
-        guard reports.count <= VideoProgressEvents.maxSyncEntries else {
-            throw CommandError(.invalid, "progressData may hold at most \(VideoProgressEvents.maxSyncEntries) entries", field: "progressData")
-        }
+        try checkSyncSize(reports.count)
         let latest = now.microsecondsSince1970 + VideoProgressEvents.maxClockSkew.microseconds
         var events: [ProgressRecorded] = []
         events.reserveCapacity(reports.count)

@@ -291,24 +291,3 @@ extension JSONTextTests {
         }
     }
 }
-
-@Suite("The progress feed")
-struct ProgressFeedTests {
-    @Test("a message older than the last one sent for the same video is dropped")
-    func ordering() async throws {
-        let feed = ProgressFeed(keepAliveInterval: .seconds(3_600))
-        let (messages, finish) = feed.subscribe("u")
-        feed.publish(.deleted(videoId: "v"), about: "v", at: 5, to: "u")
-        feed.publish(.deleted(videoId: "v"), about: "v", at: 3, to: "u")  // resumed late: stale
-        feed.publish(.deleted(videoId: "w"), about: "w", at: 4, to: "u")  // another video
-        feed.publish(.deleted(videoId: "v"), about: "v", at: 6, to: "u")
-        feed.publish(.deleted(videoId: "v"), about: "v", at: 7, to: "someone-else")
-        finish()
-        var received: [String] = []
-        for await message in messages {
-            if case .deleted(let video) = message { received.append(video) }
-        }
-        #expect(received == ["v", "w", "v"])
-        #expect(!feed.hasSubscribers("u"))
-    }
-}

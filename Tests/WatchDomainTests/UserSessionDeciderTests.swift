@@ -92,7 +92,7 @@ struct UserSessionDeciderTests {
     @Test("someone else's session is not found, and neither is a missing one; an administrator may act")
     func ownership() throws {
         let row = session()
-        #expect(throws: UserSessionError.self) {
+        #expect(throws: CommandError.self) {
             try UserSessionDecider.heartbeat(
                 row,
                 sessionId: row.sessionId,
@@ -102,7 +102,7 @@ struct UserSessionDeciderTests {
                 newSessionId: { UUID() }
             )
         }
-        #expect(throws: UserSessionError.self) {
+        #expect(throws: CommandError.self) {
             try UserSessionDecider.end(nil, sessionId: UUID(), caller: alice)
         }
         let (events, _) = try UserSessionDecider.end(row, sessionId: row.sessionId, caller: Caller(userId: "root", isAdmin: true))
@@ -124,10 +124,10 @@ struct UserSessionDeciderTests {
         let row = session()
         #expect(try UserSessionDecider.setEngaged(true, row, sessionId: row.sessionId, caller: alice, now: at(.zero), timeout: hour).count == 1)
         #expect(try UserSessionDecider.setEngaged(false, row, sessionId: row.sessionId, caller: alice, now: at(.zero), timeout: hour).isEmpty)
-        let error = #expect(throws: UserSessionError.self) {
+        let error = #expect(throws: CommandError.self) {
             try UserSessionDecider.setEngaged(true, row, sessionId: row.sessionId, caller: alice, now: at(hour * 2), timeout: hour)
         }
-        #expect(error?.code == .closed)
+        #expect(error?.code == .conflict)
     }
 
     @Test("a session row round-trips through its stored form")

@@ -1,10 +1,7 @@
-import EventLog
 import Foundation
 import Hummingbird
-import LMDBLog
 import PlayheadCore
 import Projections
-import Views
 import WatchDomain
 
 /// A player event as requests and responses carry it.
@@ -91,10 +88,7 @@ struct WatchSessionBody: ResponseEncodable {
 
 /// The routes of the watch-sessions module (../shared/spec/watch-sessions.md).
 struct WatchSessionRoutes {
-    let runner: CommandRunner
-    let queries: WatchSessionQueries
-    let userSessions: UserSessionQueries
-    let progress: VideoProgressQueries
+    let commands: WatchSessionCommands
 
     /// The largest body accepted: a thousand player events fit with room to spare.
     static let maxBodyBytes = 1 << 20
@@ -135,25 +129,13 @@ struct WatchSessionRoutes {
         group.post { request, context in
             let caller = try context.requireCaller()
             let draft = try Self.draft(try await request.decodeJSON(CreateRequest.self, limit: Self.maxBodyBytes))
-            let id = UUID()
-            try await runner.run(caller: caller, correlation: context.correlationID) { views in
-                let userSession = try draft.userSessionId.flatMap { try UserSessionQueries(views).session($0) }
-                let length = try VideoProgressQueries(views).video(draft.videoId)?.durationMillis
-                let events = try WatchSessionDecider.create(
-                    draft,
-                    sessionId: id,
-                    caller: caller,
-                    userSession: userSession,
-                    videoDurationMillis: length
-                )
-                return (events, ())
-            }
+            let id = try await commands.create(draft, caller: caller, correlation: context.correlationID)
             return EditedResponse(status: .created, response: try body(of: id, caller: caller))
         }
         group.get { request, context in
             let caller = try context.requireCaller()
             let page = try Pagination(query: request)
-            return try self.page(caller.isAdmin ? .all : .user(caller.userId), page)
+            return Self.page(try commands.page(for: caller, limit: page.limit, offset: page.offset), page)
         }
         group.get(":id") { _, context in
             try body(of: try context.uuidParameter("id"), caller: try context.requireCaller())
@@ -162,59 +144,39 @@ struct WatchSessionRoutes {
             let caller = try context.requireCaller()
             let id = try context.uuidParameter("id")
             let changes = try Self.changes(try await request.decodeJSON(UpdateRequest.self, limit: Self.maxBodyBytes))
-            try await runner.run(caller: caller, correlation: context.correlationID) { views in
-                let queries = WatchSessionQueries(views)
-                let session = try queries.session(id)
-                let length = try session.flatMap { try VideoProgressQueries(views).video($0.videoId)?.durationMillis }
-                let events = try WatchSessionDecider.update(
-                    changes,
-                    session: session,
-                    sessionId: id,
-                    caller: caller,
-                    videoDurationMillis: length,
-                    isRecorded: { try queries.isRecorded($0, in: id) }
-                )
-                return (events, ())
-            }
+            try await commands.update(changes, of: id, caller: caller, correlation: context.correlationID)
             return try body(of: id, caller: caller)
         }
         group.delete(":id") { _, context in
             let caller = try context.requireCaller()
             let id = try context.uuidParameter("id")
-            try await runner.run(caller: caller, correlation: context.correlationID) { views in
-                (try WatchSessionDecider.delete(try WatchSessionQueries(views).session(id), sessionId: id, caller: caller), ())
-            }
+            try await commands.delete(id, caller: caller, correlation: context.correlationID)
             return Deleted(message: "Watch session deleted successfully", id: id.uuidString.lowercased())
         }
         group.get("user-session/:userSessionId") { request, context in
             let caller = try context.requireCaller()
             let id = try context.uuidParameter("userSessionId")
             let page = try Pagination(query: request)
-            guard let owner = try userSessions.session(id)?.userId, caller.mayAccess(owner) else {
-                throw Problem(.notFound, "no user session \(id.uuidString.lowercased())")
-            }
-            return try self.page(.userSession(id), page)
+            return Self.page(try commands.page(ofUserSession: id, caller: caller, limit: page.limit, offset: page.offset), page)
         }
         group.get("user/:userId") { request, context in
             let caller = try context.requireCaller()
             let userId = try context.pathParameter("userId")
-            try ClientIdentifier.checkUser(userId)
-            guard caller.mayAccess(userId) else { throw Problem(.forbidden, "you may only list your own watch sessions", field: "userId") }
-            return try self.page(.user(userId), try Pagination(query: request))
+            // The caller's rights before the query's form.
+            try commands.access.requireWatchSessions(of: userId, for: caller)
+            let page = try Pagination(query: request)
+            return Self.page(try commands.page(ofUser: userId, caller: caller, limit: page.limit, offset: page.offset), page)
         }
     }
 
     /// The stored session with its player events, as the caller may see it (404 otherwise).
     private func body(of id: UUID, caller: Caller) throws -> WatchSessionBody {
-        guard let (session, playerEvents) = try queries.sessionWithPlayerEvents(id), caller.mayAccess(session.userId) else {
-            throw Problem(.notFound, "no watch session \(id.uuidString.lowercased())")
-        }
+        let (session, playerEvents) = try commands.session(id, caller: caller)
         return WatchSessionBody(session, playerEvents: playerEvents)
     }
 
-    private func page(_ list: WatchSessionList, _ page: Pagination) throws -> Page {
-        let result = try queries.page(of: list, limit: page.limit, offset: page.offset)
-        return Page(
+    private static func page(_ result: WatchSessionPage, _ page: Pagination) -> Page {
+        Page(
             data: zip(result.sessions, result.playerEvents).map { WatchSessionBody($0, playerEvents: $1) },
             total: result.total,
             limit: page.limit,

@@ -2,10 +2,8 @@ import EventLog
 import Foundation
 import HTTPTypes
 import Hummingbird
-import LMDBLog
 import PlayheadCore
 import Projections
-import Views
 import WatchDomain
 
 /// An id that clients send as a JSON string or a whole number (the spec's examples use
@@ -76,8 +74,9 @@ struct InteractionBody: ResponseEncodable {
 
 /// The routes of the content-interactions module (../shared/spec/content-interactions.md).
 struct InteractionRoutes {
-    let runner: CommandRunner
+    let commands: InteractionCommands
     let queries: InteractionQueries
+    let access: AccessPolicy
     let clock: @Sendable () -> Timestamp
 
     /// The body of `POST /interactions/track`: who, what and how, and the details, whose
@@ -166,44 +165,25 @@ struct InteractionRoutes {
             guard let type = InteractionType(name: body.interactionType) else {
                 throw Problem.badField("interactionType", "interactionType must be one of \(InteractionType.allNames)")
             }
-            let userId = body.userId.text
-            let contentId = body.contentId.text
-            let details = body.details
-            // Checked before the ids become keys of the lookup below.
-            try ClientIdentifier.checkUser(userId)
-            try ClientIdentifier.check(contentId, field: "contentId")
-            let (decided, append) = try await runner.runAppending(caller: caller, correlation: context.correlationID) { views in
-                let existing = try InteractionQueries(views).interaction(user: userId, content: contentId, type: type)
-                let event = try InteractionDecider.track(
-                    userId: userId,
-                    contentId: contentId,
-                    type: type,
-                    details: details,
-                    caller: caller,
-                    existing: existing,
-                    newId: { UUID() }
-                )
-                return ([event], (existing: existing, event: event))
-            }
-            guard let append, let recordedAt = append.recordedAt else {
-                throw Problem(.internalServerError, "the tracking was not appended")
-            }
-            // The interaction as the projector made it from this event, in the same batch:
-            // the answer needs no read, and shows this tracking even when another one of the
-            // same interaction follows at once.
-            let interaction =
-                decided.existing.map { InteractionsProjector.tracked($0, decided.event, at: recordedAt) }
-                ?? Interaction(decided.event, at: recordedAt, position: append.positions.upperBound)
+            let tracked = try await commands.track(
+                userId: body.userId.text,
+                contentId: body.contentId.text,
+                type: type,
+                details: body.details,
+                caller: caller,
+                correlation: context.correlationID
+            )
+            let interaction = tracked.interaction
             var json = JSONText(capacity: 512)
             InteractionBody(interaction).write(to: &json)
             return Response(
-                status: decided.existing == nil ? .created : .ok,
+                status: tracked.created ? .created : .ok,
                 headers: [.contentType: "application/json; charset=utf-8"],
                 body: .init(byteBuffer: ByteBuffer(string: json.text))
             )
         }
         group.get("history/:userId") { request, context in
-            let userId = try Self.owned(context)
+            let userId = try owned(context)
             let page = try Pagination(query: request)
             let filter = try Self.filter(userId, request, typeAllowed: true)
             let result = try queries.history(filter, limit: page.limit, offset: page.offset)
@@ -216,7 +196,7 @@ struct InteractionRoutes {
             )
         }
         group.get("patterns/:userId") { request, context in
-            let userId = try Self.owned(context)
+            let userId = try owned(context)
             let (zone, zoneName) = try Self.timeZone(request)
             let patterns = try queries.patterns(user: userId, now: clock()) { time in
                 let seconds = zone.secondsFromGMT(for: time.date)
@@ -225,7 +205,7 @@ struct InteractionRoutes {
             return PatternsBody(patterns, timeZone: zoneName)
         }
         group.get("export/:userId") { request, context in
-            let userId = try Self.owned(context)
+            let userId = try owned(context)
             let query = request.uri.queryParameters
             let format = query.get("format") ?? "json"
             guard format == "json" || format == "csv" else { throw Problem.badField("format", "format must be json or csv") }
@@ -243,11 +223,10 @@ struct InteractionRoutes {
     }
 
     /// The path's user id, when the caller may read it (their own, or anyone's for an administrator).
-    private static func owned(_ context: PlayheadRequestContext) throws -> String {
+    private func owned(_ context: PlayheadRequestContext) throws -> String {
         let caller = try context.requireCaller()
         let userId = try context.pathParameter("userId")
-        try ClientIdentifier.checkUser(userId)
-        guard caller.mayAccess(userId) else { throw Problem(.forbidden, "you may only read your own interactions", field: "userId") }
+        try access.requireInteractions(of: userId, for: caller)
         return userId
     }
 

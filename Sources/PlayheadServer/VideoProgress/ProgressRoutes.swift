@@ -1,11 +1,8 @@
 import EventLog
 import Foundation
 import Hummingbird
-import LMDBLog
 import PlayheadCore
 import Projections
-import ServiceLifecycle
-import Views
 import WatchDomain
 
 /// A user's progress in one video, as the spec shows it, with whether it completes the video.
@@ -16,12 +13,12 @@ struct ProgressBody: ResponseEncodable, Sendable {
     var lastWatched: String
     var completed: Bool
 
-    init(userId: String, videoId: String, entry: ProgressEntry, video: VideoInfo?) {
-        self.userId = userId
-        self.videoId = videoId
-        watchedDuration = entry.watchedDuration
-        lastWatched = ISO8601Micros.format(entry.lastWatched)
-        completed = entry.isCompleted(video: video)
+    init(_ progress: MergedProgress) {
+        userId = progress.userId
+        videoId = progress.videoId
+        watchedDuration = progress.entry.watchedDuration
+        lastWatched = ISO8601Micros.format(progress.entry.lastWatched)
+        completed = progress.isCompleted
     }
 }
 
@@ -44,10 +41,14 @@ struct VideoBody: ResponseEncodable {
 /// The routes of the video-progress module (../shared/spec/video-progress.md) and the video
 /// catalogue they need for completion.
 struct ProgressRoutes {
-    let runner: CommandRunner
+    let commands: VideoProgressCommands
     let queries: VideoProgressQueries
-    let feed: ProgressFeed
-    let clock: @Sendable () -> Timestamp
+    let feed: LiveFeed
+    /// How often a quiet progress stream gets a keep-alive.
+    let keepAliveInterval: Duration
+
+    private var access: AccessPolicy { commands.access }
+    private var clock: @Sendable () -> Timestamp { commands.clock }
 
     struct ReportRequest: FlatDecodable {
         var userId: String
@@ -132,23 +133,22 @@ struct ProgressRoutes {
             let caller = try context.requireCaller()
             let body = try await request.decodeJSON(ReportRequest.self)
             let report = try Self.report(videoId: body.videoId, body.watchedDuration, body.lastWatched, body.videoDuration, field: "", now: clock())
-            let merged = try await record(report, userId: body.userId, source: .update, caller: caller, context: context, answer: true)
-            return try merged ?? { throw Problem(.internalServerError, "the merged progress was not computed") }()
+            let merged = try await commands.record(report, of: body.userId, source: .update, caller: caller, correlation: context.correlationID)
+            return ProgressBody(merged)
         }
         group.post("realtime") { request, context -> Response in
             let caller = try context.requireCaller()
             let body = try await request.decodeJSON(ReportRequest.self)
             let report = try Self.report(videoId: body.videoId, body.watchedDuration, body.lastWatched, body.videoDuration, field: "", now: clock())
-            _ = try await record(report, userId: body.userId, source: .realtime, caller: caller, context: context, answer: false)
+            try await commands.report(report, of: body.userId, source: .realtime, caller: caller, correlation: context.correlationID)
             return Response(status: .ok, headers: [.contentType: "application/json; charset=utf-8"], body: .init(byteBuffer: Self.receivedBody))
         }
         group.post("sync") { request, context in
             let caller = try context.requireCaller()
             let body = try await request.decodeJSON(SyncRequest.self, limit: 1 << 20)
             let userId = body.userId
-            guard body.progressData.count <= VideoProgressEvents.maxSyncEntries else {
-                throw Problem.badField("progressData", "progressData may hold at most \(VideoProgressEvents.maxSyncEntries) entries")
-            }
+            // Before the reports are parsed: a sync too large is refused as such.
+            try VideoProgressDecider.checkSyncSize(body.progressData.count)
             let reports = try body.progressData.enumerated().map { index, entry in
                 try Self.report(
                     videoId: entry.videoId,
@@ -159,33 +159,8 @@ struct ProgressRoutes {
                     now: clock()
                 )
             }
-            let (_, append) = try await runner.runAppending(caller: caller, correlation: context.correlationID) { [clock] _ in
-                let events = try VideoProgressDecider.record(
-                    reports,
-                    userId: userId,
-                    caller: caller,
-                    now: clock(),
-                    source: .sync,
-                    fieldPrefix: { "progressData[\($0)]." }
-                )
-                return (events, ())
-            }
-            let list = try progressList(of: userId)
-            if let position = append?.positions.upperBound, feed.hasSubscribers(userId) {
-                let synced = Set(reports.map { UTF8Key($0.videoId) })
-                for entry in list.progressData where synced.contains(UTF8Key(entry.videoId)) {
-                    let body = ProgressBody(
-                        userId: userId,
-                        videoId: entry.videoId,
-                        watchedDuration: entry.watchedDuration,
-                        lastWatched: entry.lastWatched,
-                        completed: entry.completed
-                    )
-                    feed.publish(.progress(body), about: entry.videoId, at: position, to: userId)
-                }
-            }
-
-            return list
+            try await commands.sync(reports, of: userId, caller: caller, correlation: context.correlationID)
+            return try progressList(of: userId, caller: caller)
         }
         group.get("summary/:videoId") { _, context in
             _ = try context.requireCaller()
@@ -205,7 +180,7 @@ struct ProgressRoutes {
         group.get("engagement/:userId") { request, context in
             let caller = try context.requireCaller()
             let userId = try context.pathParameter("userId")
-            try VideoProgressDecider.authorize(caller, userId: userId)
+            try access.requireProgress(of: userId, for: caller)
             let limitText = request.uri.queryParameters.get("limit")
             let limit =
                 try limitText.map { text in
@@ -214,7 +189,7 @@ struct ProgressRoutes {
                     }
                     return limit
                 } ?? 10
-            let engagement = try queries.engagement(user: userId, limit: limit)
+            let engagement = try commands.engagement(of: userId, limit: limit, caller: caller)
             return Engagement(
                 userId: userId,
                 totalWatchedDuration: engagement.totals.watchedDuration,
@@ -226,36 +201,23 @@ struct ProgressRoutes {
         group.get("stream/:userId") { _, context in
             let caller = try context.requireCaller()
             let userId = try context.pathParameter("userId")
-            try VideoProgressDecider.authorize(caller, userId: userId)
+            try access.requireProgress(of: userId, for: caller)
             return stream(userId)
         }
         group.get(":userId") { _, context in
             let caller = try context.requireCaller()
             let userId = try context.pathParameter("userId")
-            try VideoProgressDecider.authorize(caller, userId: userId)
-            return try progressList(of: userId)
+            return try progressList(of: userId, caller: caller)
         }
         group.get(":userId/:videoId") { _, context in
             let caller = try context.requireCaller()
             let (userId, videoId) = try Self.userAndVideo(context)
-            try VideoProgressDecider.authorize(caller, userId: userId)
-            guard let entry = try queries.entry(user: userId, video: videoId) else {
-                throw Problem(.notFound, "no progress of \(userId) in video \(videoId)")
-            }
-            return ProgressBody(userId: userId, videoId: videoId, entry: entry, video: try queries.video(videoId))
+            return ProgressBody(try commands.progress(of: userId, in: videoId, caller: caller))
         }
         group.delete(":userId/:videoId") { _, context in
             let caller = try context.requireCaller()
             let (userId, videoId) = try Self.userAndVideo(context)
-            // Checked before the ids become a key of the lookup below.
-            try VideoProgressDecider.authorize(caller, userId: userId)
-            let (_, append) = try await runner.runAppending(caller: caller, correlation: context.correlationID) { views in
-                let entry = try VideoProgressQueries(views).entry(user: userId, video: videoId)
-                return ([try VideoProgressDecider.delete(userId: userId, videoId: videoId, entry: entry, caller: caller)], ())
-            }
-            if let position = append?.positions.upperBound {
-                feed.publish(.deleted(videoId: videoId), about: videoId, at: position, to: userId)
-            }
+            try await commands.delete(of: userId, in: videoId, caller: caller, correlation: context.correlationID)
             return Message(message: "Progress deleted successfully")
         }
 
@@ -265,18 +227,15 @@ struct ProgressRoutes {
             let videoId = try context.pathParameter("videoId")
             let body = try await request.decodeJSON(VideoRequest.self)
             let durationMillis = try BodyValue.secondsAsMillis(body.duration, field: "duration")
-            let event = try VideoProgressDecider.register(
-                videoId: videoId,
+            let video = try await commands.registerVideo(
+                videoId,
                 durationMillis: durationMillis,
                 title: body.title,
                 completionThreshold: body.completionThreshold,
-                caller: caller
+                caller: caller,
+                correlation: context.correlationID
             )
-            try await runner.run(caller: caller, correlation: context.correlationID) { _ in ([event], ()) }
-            return VideoBody(
-                videoId: videoId,
-                video: VideoInfo(durationMillis: event.durationMillis, title: event.title, completionThreshold: event.completionThreshold)
-            )
+            return VideoBody(videoId: videoId, video: video)
         }
         videos.get(":videoId") { _, context in
             _ = try context.requireCaller()
@@ -287,78 +246,22 @@ struct ProgressRoutes {
         }
     }
 
-    /// Records one report; returns the merged entry when `answer` is set or someone follows the user.
-    private func record(
-        _ report: ProgressReport,
-        userId: String,
-        source: ProgressSource,
-        caller: Caller,
-        context: PlayheadRequestContext,
-        answer: Bool
-    ) async throws -> ProgressBody? {
-        let wanted = answer || feed.hasSubscribers(userId)
-        let (merged, append) = try await runner.runAppending(caller: caller, correlation: context.correlationID) { [clock] views in
-            let queries = VideoProgressQueries(views)
-            let events = try VideoProgressDecider.record([report], userId: userId, caller: caller, now: clock(), source: source)
-            guard wanted else { return (events, ProgressBody?.none) }
-            let new = ProgressEntry(events[0])
-            let old = try queries.entry(user: userId, video: report.videoId)
-            let kept = new.supersedes(old) ? new : old ?? new
-            return (events, ProgressBody(userId: userId, videoId: report.videoId, entry: kept, video: try queries.video(report.videoId)))
-        }
-        if let merged, let position = append?.positions.upperBound {
-            feed.publish(.progress(merged), about: report.videoId, at: position, to: userId)
-        }
-        return merged
-    }
-
-    private func progressList(of userId: String) throws -> ProgressList {
-        let entries = try queries.entries(user: userId).map { videoId, entry, video in
+    /// `userId`'s progress in every video (the caller's rights checked first).
+    private func progressList(of userId: String, caller: Caller) throws -> ProgressList {
+        let entries = try commands.progress(of: userId, caller: caller).map { progress in
             ProgressList.Entry(
-                videoId: videoId,
-                watchedDuration: entry.watchedDuration,
-                lastWatched: ISO8601Micros.format(entry.lastWatched),
-                completed: entry.isCompleted(video: video)
+                videoId: progress.videoId,
+                watchedDuration: progress.entry.watchedDuration,
+                lastWatched: ISO8601Micros.format(progress.entry.lastWatched),
+                completed: progress.isCompleted
             )
         }
         return ProgressList(userId: userId, progressData: entries)
     }
 
-    /// The Server-Sent Events stream of `userId`'s progress.
+    /// The Server-Sent Events stream of `userId`'s progress, fed by the ``LiveFeed``.
     private func stream(_ userId: String) -> Response {
-        let feed = feed
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        return Response(
-            status: .ok,
-            headers: [.contentType: "text/event-stream", .cacheControl: "no-cache"],
-            body: ResponseBody { writer in
-                // Subscribed only once the body is written: a HEAD request, whose body is
-                // dropped, leaves no subscriber behind.
-                let (messages, finish) = feed.subscribe(userId)
-                // Sent at once, so that the client knows it is subscribed.
-                try await writer.write(ByteBuffer(string: "retry: 3000\n: subscribed to \(userId)\n\n"))
-                // A shutting-down server ends the stream, so that its clients reconnect elsewhere.
-                try await withGracefulShutdownHandler {
-                    for await message in messages {
-                        let text: String
-                        switch message {
-                        case .progress(let body):
-                            text = "event: progress\ndata: \(String(decoding: try encoder.encode(body), as: UTF8.self))\n\n"
-                        case .deleted(let videoId):
-                            let data = try encoder.encode(["userId": userId, "videoId": videoId])
-                            text = "event: progress-deleted\ndata: \(String(decoding: data, as: UTF8.self))\n\n"
-                        case .keepAlive:
-                            text = ": keep-alive\n\n"
-                        }
-                        try await writer.write(ByteBuffer(string: text))
-                    }
-                } onGracefulShutdown: {
-                    finish()
-                }
-                try await writer.finish(nil)
-            }
-        )
+        ProgressStream(feed: feed, userId: userId, keepAliveInterval: keepAliveInterval).response()
     }
 
     static func report(
@@ -388,15 +291,5 @@ struct ProgressRoutes {
         let videoId = try context.pathParameter("videoId")
         try ClientIdentifier.check(videoId, field: "videoId")
         return (try context.pathParameter("userId"), videoId)
-    }
-}
-
-extension ProgressBody {
-    init(userId: String, videoId: String, watchedDuration: UInt64, lastWatched: String, completed: Bool) {
-        self.userId = userId
-        self.videoId = videoId
-        self.watchedDuration = watchedDuration
-        self.lastWatched = lastWatched
-        self.completed = completed
     }
 }

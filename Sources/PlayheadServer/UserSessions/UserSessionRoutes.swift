@@ -1,63 +1,8 @@
-import EventLog
 import Foundation
 import Hummingbird
-import LMDBLog
 import PlayheadCore
 import Projections
-import Views
 import WatchDomain
-
-/// Runs the user-session commands through the log's writer: each decider reads the
-/// session's row as the batch left it, and its events are appended and projected in the
-/// same batch; the caller is answered after the durable commit.
-struct UserSessionCommands: Sendable {
-    let store: PlayheadStore
-    let queries: UserSessionQueries
-    let clock: @Sendable () -> Timestamp
-    let timeout: Duration
-
-    /// Starts a session for `caller` and returns its id.
-    func start(caller: Caller, userAgent: String?, correlation: UUID) async throws -> UUID {
-        let event = UserSessionDecider.start(sessionId: UUID(), userId: caller.userId, userAgent: userAgent)
-        _ = try await store.log.append(AppendRequest(events: [event.proposed(actor: caller.userId, correlationID: correlation)]))
-        return event.sessionId
-    }
-
-    func heartbeat(_ sessionId: UUID, caller: Caller, correlation: UUID) async throws -> UserSessionDecider.HeartbeatOutcome {
-        try await runner.run(caller: caller, correlation: correlation) { [clock, timeout] views in
-            try UserSessionDecider.heartbeat(
-                try UserSessionQueries(views).session(sessionId),
-                sessionId: sessionId,
-                caller: caller,
-                now: clock(),
-                timeout: timeout,
-                newSessionId: { UUID() }
-            )
-        }
-    }
-
-    func end(_ sessionId: UUID, caller: Caller, correlation: UUID) async throws -> UserSessionDecider.EndOutcome {
-        try await runner.run(caller: caller, correlation: correlation) { views in
-            try UserSessionDecider.end(try UserSessionQueries(views).session(sessionId), sessionId: sessionId, caller: caller)
-        }
-    }
-
-    func setEngaged(_ engaged: Bool, _ sessionId: UUID, caller: Caller, correlation: UUID) async throws {
-        try await runner.run(caller: caller, correlation: correlation) { [clock, timeout] views in
-            let events = try UserSessionDecider.setEngaged(
-                engaged,
-                try UserSessionQueries(views).session(sessionId),
-                sessionId: sessionId,
-                caller: caller,
-                now: clock(),
-                timeout: timeout
-            )
-            return (events, ())
-        }
-    }
-
-    private var runner: CommandRunner { CommandRunner(store: store) }
-}
 
 /// A session as the API shows it.
 struct UserSessionBody: ResponseEncodable {
@@ -87,7 +32,6 @@ struct UserSessionBody: ResponseEncodable {
 /// The routes of the user-sessions module (../shared/spec/user-sessions.md).
 struct UserSessionRoutes {
     let commands: UserSessionCommands
-    let queries: UserSessionQueries
 
     struct Started: ResponseEncodable {
         struct Login: Encodable { var sessionId: String }
@@ -127,14 +71,13 @@ struct UserSessionRoutes {
         let group = router.group("user-sessions")
         group.post { request, context in
             let caller = try context.requireCaller()
-            let id = try await commands.start(caller: caller, userAgent: request.headers[.userAgent], correlation: context.correlationID)
-            let text = id.uuidString.lowercased()
-            return EditedResponse(status: .created, response: Started(sessionId: text, userId: caller.userId, body: .init(sessionId: text)))
+            let started = try await commands.start(caller: caller, userAgent: request.headers[.userAgent], correlation: context.correlationID)
+            let text = started.sessionId.uuidString.lowercased()
+            return EditedResponse(status: .created, response: Started(sessionId: text, userId: started.userId, body: .init(sessionId: text)))
         }
         group.get { _, context in
             let caller = try context.requireCaller()
-            let sessions = try queries.activeSessions(of: caller.userId, at: commands.clock(), timeout: commands.timeout)
-            return Sessions(data: sessions.map(UserSessionBody.init))
+            return Sessions(data: try commands.activeSessions(of: caller).map(UserSessionBody.init))
         }
         group.post("heartbeat/:sessionId") { request, context -> Response in
             let caller = try context.requireCaller()

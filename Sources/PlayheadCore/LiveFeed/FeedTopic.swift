@@ -1,0 +1,35 @@
+public import EventLog
+
+/// What a live-feed subscriber follows: a kind of topic and the id it is about, keyed by the
+/// id's bytes (two spellings of one text, `zoë` precomposed and decomposed, are two topics,
+/// as they are two users to the read models).
+///
+/// A user's progress is a topic today; a watch party's room is the next kind.
+public struct FeedTopic: Hashable, Sendable, CustomStringConvertible {
+    /// A kind of topic. The set can grow.
+    public struct Kind: Hashable, Sendable, CustomStringConvertible {
+        private let name: String
+        private init(_ name: String) { self.name = name }
+
+        /// A user's progress in every video.
+        public static let progress = Kind("progress")
+
+        public var description: String { name }
+    }
+
+    /// The kind.
+    public let kind: Kind
+    /// The id's bytes.
+    public let key: UTF8Key
+
+    /// The topic of `kind` about the id `key`.
+    public init(_ kind: Kind, _ key: UTF8Key) {
+        self.kind = kind
+        self.key = key
+    }
+
+    /// The progress of `userId`.
+    public static func progress(of userId: String) -> FeedTopic { FeedTopic(.progress, UTF8Key(userId)) }
+
+    public var description: String { "\(kind)/\(key)" }
+}

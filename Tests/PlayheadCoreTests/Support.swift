@@ -1,0 +1,40 @@
+import EventLog
+import Foundation
+import PlayheadCore
+import Synchronization
+import Views
+
+/// A clock the tests move by hand.
+final class ManualClock: Sendable {
+    private let time = Mutex(Timestamp(microsecondsSince1970: 1_800_000_000_000_000))
+
+    var now: Timestamp { time.withLock { $0 } }
+
+    func advance(seconds: Int64) { time.withLock { $0 = Timestamp(microsecondsSince1970: $0.microsecondsSince1970 + seconds * 1_000_000) } }
+}
+
+/// The application over the in-memory log. The views are the inline projections in a temp
+/// directory (LMDB): the in-memory views backend is not on this branch yet; swapping it in
+/// is the one line that makes `views` below.
+struct Core {
+    let log: InMemoryEventStore
+    let views: InlineProjections
+    let runner: CommandRunner
+    let clock: ManualClock
+
+    /// Runs `body` with a fresh application, then removes its views.
+    static func run<T>(_ body: (Core) async throws -> T) async throws -> T {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("playhead-core-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let clock = ManualClock()
+        let views = try InlineProjections(directory: directory, projectors: PlayheadStore.projectors)
+        let log = InMemoryEventStore(clock: { clock.now }, participant: views)
+        return try await body(Core(log: log, views: views, runner: CommandRunner(log: log, views: views), clock: clock))
+    }
+
+    var userSessions: UserSessionCommands { UserSessionCommands(runner: runner, clock: { [clock] in clock.now }, timeout: .seconds(3_600)) }
+    var watchSessions: WatchSessionCommands { WatchSessionCommands(runner: runner) }
+    var videoProgress: VideoProgressCommands { VideoProgressCommands(runner: runner, clock: { [clock] in clock.now }) }
+    var interactions: InteractionCommands { InteractionCommands(runner: runner) }
+}
