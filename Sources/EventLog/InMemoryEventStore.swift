@@ -16,11 +16,12 @@ public final class InMemoryEventStore: DecidingEventStore {
         var streams: [UTF8Key: StreamInfo] = [:]
         var idempotency: [UTF8Key: ClosedRange<LogPosition>] = [:]
         var batches: UInt64 = 0
-        var waiters: [CheckedContinuation<Void, Never>] = []
+        var waiters: [UInt64: CheckedContinuation<Void, Never>] = [:]
         var caughtUp = false
     }
 
     private let state = Mutex(State())
+    private let nextWaiter = Atomic<UInt64>(0)
     private let clock: @Sendable () -> Timestamp
     private let participant: (any BatchParticipant)?
 
@@ -72,8 +73,8 @@ public final class InMemoryEventStore: DecidingEventStore {
                     for event in next.events[(state.events.count)...] { try event.withView { try participant.apply($0) } }
                 }
                 try participant?.commitBatch()
-                let waiters = next.waiters
-                next.waiters = []
+                let waiters = Array(next.waiters.values)
+                next.waiters = [:]
                 state = next
                 return ((result, decision), waiters)
             } catch {
@@ -179,15 +180,20 @@ public final class InMemoryEventStore: DecidingEventStore {
         Subscription(store: self, start: max(position, 1))
     }
 
-    /// Suspends until the log holds more than `count` events.
+    /// Suspends until the log holds more than `count` events, or the task is cancelled.
     fileprivate func waitForEvents(beyond count: LogPosition) async {
-        await withCheckedContinuation { continuation in
-            let ready = state.withLock { state -> Bool in
-                if LogPosition(state.events.count) > count { return true }
-                state.waiters.append(continuation)
-                return false
+        let id = nextWaiter.add(1, ordering: .relaxed).newValue
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { continuation in
+                let ready = state.withLock { state -> Bool in
+                    if LogPosition(state.events.count) > count || Task.isCancelled { return true }
+                    state.waiters[id] = continuation
+                    return false
+                }
+                if ready { continuation.resume() }
             }
-            if ready { continuation.resume() }
+        } onCancel: {
+            state.withLock { $0.waiters.removeValue(forKey: id) }?.resume()
         }
     }
 

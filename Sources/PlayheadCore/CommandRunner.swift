@@ -8,15 +8,16 @@ public import WatchDomain
 /// an outcome; the outcome is returned after the batch's durable commit.
 ///
 /// The log is any ``DecidingEventStore`` (the LMDB log in the server, the in-memory log in
-/// unit tests) and the views are the inline projections taking part in its batches.
+/// unit tests) and the views are those taking part in its batches (the inline projections; in
+/// unit tests, ``InMemoryViews``).
 public struct CommandRunner: Sendable {
     /// The log the commands append to.
     public let log: any DecidingEventStore
     /// The views the deciders read (in their batch) and the queries read (committed).
-    public let views: InlineProjections
+    public let views: any ViewReading
 
     /// A runner appending to `log`, whose batches `views` take part in.
-    public init(log: any DecidingEventStore, views: InlineProjections) {
+    public init(log: any DecidingEventStore, views: any ViewReading) {
         self.log = log
         self.views = views
     }

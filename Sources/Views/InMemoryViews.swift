@@ -45,7 +45,7 @@ public final class InMemoryViews: BatchParticipant, ViewReading, @unchecked Send
     }
 
     /// The last position folded into the committed views.
-    public var appliedPosition: LogPosition { committed.withLock { $0.position } }
+    public func appliedPosition() -> LogPosition { committed.withLock { $0.position } }
 
     // MARK: Reading
 

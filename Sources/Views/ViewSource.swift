@@ -7,6 +7,8 @@ public protocol ViewReading: Sendable {
     func read<T>(_ projector: String, _ body: (ViewTransaction) throws -> T) throws -> T
     /// Runs `body` with the views of `projector` as batch `scope` has left them so far.
     func read<T>(_ projector: String, in scope: BatchScope, _ body: (ViewTransaction) throws -> T) throws -> T
+    /// The oldest position every projector has applied in the committed views.
+    func appliedPosition() throws -> LogPosition
 }
 
 /// Where a query reads the views: their last committed state, or the state a command's

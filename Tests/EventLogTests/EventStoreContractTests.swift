@@ -167,4 +167,25 @@ struct EventStoreContractTests {
             }
         }
     }
+
+    @Test("a subscription waiting for new events ends when its task is cancelled", arguments: StoreKind.allCases)
+    func cancelledSubscription(kind: StoreKind) async throws {
+        try await kind.withStore { store in
+            _ = try await store.append(AppendRequest(events: [event("a")]))
+            let subscription = store.subscribe(from: 1)
+            let (received, signal) = AsyncStream.makeStream(of: Void.self)
+            let follower = Task {
+                var seen = 0
+                for try await _ in subscription {
+                    seen += 1
+                    signal.yield()
+                }
+                return seen
+            }
+            // Once the follower has the one event, it waits for the next; cancelling ends it.
+            for await _ in received { break }
+            follower.cancel()
+            #expect(try await follower.value == 1)
+        }
+    }
 }

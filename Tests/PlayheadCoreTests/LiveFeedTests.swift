@@ -20,18 +20,9 @@ struct LiveFeedTests {
         await stop(running, core)
     }
 
-    /// Cancels the feed and appends once: the in-memory log's subscription notices a
-    /// cancellation only when an event arrives.
+    /// Cancels the feed and waits until it has stopped.
     func stop(_ running: Task<Void, any Error>, _ core: Core) async {
         running.cancel()
-        let waker = Caller(userId: "waker")
-        _ = try? await core.videoProgress.report(
-            ProgressReport(videoId: "v", watchedDuration: 1, lastWatched: core.clock.now),
-            of: "waker",
-            source: .realtime,
-            caller: waker,
-            correlation: UUID()
-        )
         _ = try? await running.value
     }
 

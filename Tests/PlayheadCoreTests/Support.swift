@@ -13,22 +13,17 @@ final class ManualClock: Sendable {
     func advance(seconds: Int64) { time.withLock { $0 = Timestamp(microsecondsSince1970: $0.microsecondsSince1970 + seconds * 1_000_000) } }
 }
 
-/// The application over the in-memory log. The views are the inline projections in a temp
-/// directory (LMDB): the in-memory views backend is not on this branch yet; swapping it in
-/// is the one line that makes `views` below.
+/// The application over the in-memory log and views: no LMDB, no directory, no HTTP.
 struct Core {
     let log: InMemoryEventStore
-    let views: InlineProjections
+    let views: InMemoryViews
     let runner: CommandRunner
     let clock: ManualClock
 
-    /// Runs `body` with a fresh application, then removes its views.
+    /// Runs `body` with a fresh application.
     static func run<T>(_ body: (Core) async throws -> T) async throws -> T {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("playhead-core-\(UUID().uuidString)").path
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(atPath: directory) }
         let clock = ManualClock()
-        let views = try InlineProjections(directory: directory, projectors: PlayheadStore.projectors)
+        let views = InMemoryViews(projectors: PlayheadStore.projectors)
         let log = InMemoryEventStore(clock: { clock.now }, participant: views)
         return try await body(Core(log: log, views: views, runner: CommandRunner(log: log, views: views), clock: clock))
     }

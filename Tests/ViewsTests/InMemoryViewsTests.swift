@@ -139,7 +139,7 @@ struct InMemoryViewsTests {
             #expect(expected["rows", default: []].count > 100)
             #expect(expected["scans", default: []].contains { $0.count > 20 })
             #expect(expected["counters", default: []].count > 3)
-            #expect(memory.appliedPosition == (try log.head))
+            #expect(memory.appliedPosition() == (try log.head))
             await log.close()
         }
     }
@@ -185,7 +185,7 @@ struct InMemoryViewsTests {
         #expect(throws: ViewError.self) { try views.read("probe", in: seen.1) { _ in 0 } }
         #expect(throws: ViewError.self) { try views.read("nope") { _ in 0 } }
         #expect(throws: ViewError.self) { try views.read("probe") { try $0.put("rows", [9], [9]) } }
-        #expect(views.appliedPosition == (try await log.currentHead()))
+        #expect(views.appliedPosition() == (try await log.currentHead()))
     }
 
     @Test("queries read through a view source over either store")

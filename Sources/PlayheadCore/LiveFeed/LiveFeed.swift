@@ -25,7 +25,7 @@ public final class LiveFeed: Service, Sendable {
     /// The fan-out.
     public let hub: TopicHub
     private let log: any EventStore
-    private let views: InlineProjections
+    private let views: any ViewReading
     private let logger: Logger
 
     /// The merged progress of a followed user, as of ``position``.
@@ -37,7 +37,7 @@ public final class LiveFeed: Service, Sendable {
     private let progress = Mutex<[FeedTopic: FollowedProgress?]>([:])
 
     /// A feed of `log`, whose committed views `views` are (the inline projections).
-    public init(log: any EventStore, views: InlineProjections, logger: Logger = Logger(label: "playhead.livefeed")) {
+    public init(log: any EventStore, views: any ViewReading, logger: Logger = Logger(label: "playhead.livefeed")) {
         self.hub = TopicHub()
         self.log = log
         self.views = views
@@ -115,7 +115,7 @@ public final class LiveFeed: Service, Sendable {
     private func readProgress(_ topic: FeedTopic) throws {
         try progress.withLock { progress in
             if case .some(.some) = progress[topic] { return }
-            let queries = VideoProgressQueries(views: views)
+            let queries = VideoProgressQueries(.committed(views))
             while true {
                 let before = try views.appliedPosition()
                 let entries = try queries.entries(user: topic.key.string)
@@ -156,7 +156,7 @@ public final class LiveFeed: Service, Sendable {
                     let new = ProgressEntry(report)
                     let kept = followed.entries[subject].map { new.supersedes($0) ? new : $0 } ?? new
                     followed.entries[subject] = kept
-                    let video = try VideoProgressQueries(views: views).video(report.videoId)
+                    let video = try VideoProgressQueries(.committed(views)).video(report.videoId)
                     return (.progress(MergedProgress(userId: report.userId, videoId: report.videoId, entry: kept, video: video)), subject)
                 }
                 let deleted = try ProgressDeleted.decode(event.payload)

@@ -76,6 +76,6 @@ public struct UserSessionCommands: Sendable {
 
     /// The caller's sessions that are active now, oldest first (a committed read).
     public func activeSessions(of caller: Caller) throws -> [UserSession] {
-        try UserSessionQueries(views: runner.views).activeSessions(of: caller.userId, at: clock(), timeout: timeout)
+        try UserSessionQueries(.committed(runner.views)).activeSessions(of: caller.userId, at: clock(), timeout: timeout)
     }
 }

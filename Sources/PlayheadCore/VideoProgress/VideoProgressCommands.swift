@@ -121,7 +121,7 @@ public struct VideoProgressCommands: Sendable {
 
     // MARK: Reads
 
-    private var queries: VideoProgressQueries { VideoProgressQueries(views: runner.views) }
+    private var queries: VideoProgressQueries { VideoProgressQueries(.committed(runner.views)) }
 
     /// `userId`'s merged progress in `videoId`, when `caller` may read it (not found when there is none).
     public func progress(of userId: String, in videoId: String, caller: Caller) throws -> MergedProgress {

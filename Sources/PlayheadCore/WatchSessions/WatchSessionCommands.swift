@@ -16,7 +16,7 @@ public struct WatchSessionCommands: Sendable {
         self.access = access
     }
 
-    private var queries: WatchSessionQueries { WatchSessionQueries(views: runner.views) }
+    private var queries: WatchSessionQueries { WatchSessionQueries(.committed(runner.views)) }
 
     /// Records a new watch session for `caller` and returns its id. The draft's user session
     /// and the video's registered length are read in the batch.
@@ -79,7 +79,7 @@ public struct WatchSessionCommands: Sendable {
 
     /// A page of the sessions watched in user session `id`, when `caller` may see it.
     public func page(ofUserSession id: UUID, caller: Caller, limit: Int, offset: Int) throws -> WatchSessionPage {
-        let owner = try UserSessionQueries(views: runner.views).session(id)?.userId
+        let owner = try UserSessionQueries(.committed(runner.views)).session(id)?.userId
         try access.requireUserSession(id, ownedBy: owner, for: caller)
         return try queries.page(of: .userSession(id), limit: limit, offset: offset)
     }
