@@ -211,6 +211,7 @@ let package = Package(
                 "Views",
                 "WatchDomain",
                 "EventLog",
+                "LMDBLog",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings

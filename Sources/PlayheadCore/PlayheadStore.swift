@@ -17,6 +17,10 @@ public final class PlayheadStore: Sendable {
         UserSessionsProjector(), WatchSessionsProjector(), VideoProgressProjector(), InteractionsProjector(),
     ]
 
+    /// The projectors folded behind the writer (``AsyncProjections``): read models too heavy
+    /// for the durable write path. None yet; the analytics read models go here.
+    public static let asyncProjectors: [any Projector] = []
+
     /// The store directory.
     public let directory: String
     /// The event log.
@@ -25,13 +29,22 @@ public final class PlayheadStore: Sendable {
     public let projections: InlineProjections
     /// Where the live views are and how a rebuild replaces them.
     public let views: ViewsLocation
+    /// The read models folded behind the writer, in `async/` of the live views directory
+    /// (``AsyncProjectionsFolder`` keeps them following the log).
+    public let asyncProjections: AsyncProjections
 
     /// Opens (creating when missing) the store in `directory` for writing; `configure`
     /// adjusts the log's configuration (clock, commit observer, …) before it opens.
-    public init(directory: String, configure: (inout LMDBEventLog.Configuration) -> Void = { _ in }) throws {
+    /// `asyncProjectors` are the projectors folded behind the writer (tests choose their own).
+    public init(
+        directory: String,
+        asyncProjectors: [any Projector] = PlayheadStore.asyncProjectors,
+        configure: (inout LMDBEventLog.Configuration) -> Void = { _ in }
+    ) throws {
         let views = ViewsLocation(store: directory)
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         let projections = try InlineProjections(directory: views.current(), projectors: Self.projectors)
+        asyncProjections = try AsyncProjections(directory: AsyncProjections.directory(in: views.current()), projectors: asyncProjectors)
         var configuration = LMDBEventLog.Configuration()
         configure(&configuration)
         configuration.participant = projections
@@ -52,6 +65,8 @@ public final class PlayheadStore: Sendable {
         // A batch that appends nothing: the switch happens at its start.
         _ = try await log.append(deciding: { _ in (nil, ()) })
         if projections.directory == published {
+            let asyncDirectory = AsyncProjections.directory(in: published)
+            try log.withReader { asyncProjections.swap(to: asyncDirectory, log: $0) }
             views.remove(live)
             return true
         }

@@ -83,6 +83,7 @@ public enum PlayheadHTTPServer {
                 ViewsWatcher(store: store, interval: configuration.viewsPollInterval, logger: logger),
                 // The progress streams' source: what the log commits, per topic.
                 feed,
+                AsyncProjectionsFolder(store: store, logger: logger),
             ],
             onServerRunning: { channel in
                 let port = channel.localAddress?.port ?? configuration.port
@@ -109,6 +110,9 @@ struct OperationsRoutes {
         var status: String
         var head: UInt64
         var projectionLag: UInt64
+        /// How many events the asynchronous projections are behind the log; they may lag
+        /// without making the server unready.
+        var asyncProjectionLag: UInt64
         /// Why the views are not catching up, while their catch-up keeps failing.
         var reason: String?
     }
@@ -127,7 +131,13 @@ struct OperationsRoutes {
             let ready = lag == 0 && failure == nil
             return EditedResponse(
                 status: ready ? .ok : .serviceUnavailable,
-                response: Readiness(status: ready ? "ready" : "catching up", head: head, projectionLag: lag, reason: failure?.message)
+                response: Readiness(
+                    status: ready ? "ready" : "catching up",
+                    head: head,
+                    projectionLag: lag,
+                    asyncProjectionLag: try store.asyncProjections.lag(behind: head),
+                    reason: failure?.message
+                )
             )
         }
         router.get("openapi.yaml") { _, _ in

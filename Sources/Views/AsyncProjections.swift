@@ -60,6 +60,8 @@ public final class AsyncProjections: Sendable {
 
     /// How many events the slowest asynchronous projector is behind a log whose head is `head`.
     public func lag(behind head: LogPosition) throws -> UInt64 {
+        // No projector is behind anything.
+        guard !projectors.isEmpty else { return 0 }
         let applied = try appliedPosition()
         return head > applied ? head - applied : 0
     }

@@ -53,9 +53,17 @@ struct RebuildCommand: AsyncParsableCommand {
                 try live.copy(to: target, refolding: [projection])
             }
             let folded = try log.withReader { reader in
-                try InlineProjections.build(directory: target, projectors: PlayheadStore.projectors, from: reader, through: head) {
+                let folded = try InlineProjections.build(directory: target, projectors: PlayheadStore.projectors, from: reader, through: head) {
                     bar.update($0)
                 }
+                // The asynchronous projections of the generation, folded to the same head.
+                try InlineProjections.build(
+                    directory: AsyncProjections.directory(in: target),
+                    projectors: PlayheadStore.asyncProjectors,
+                    from: reader,
+                    through: head
+                )
+                return folded
             }
             bar.finish()
             try location.publish(target)

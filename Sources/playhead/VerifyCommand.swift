@@ -133,26 +133,57 @@ struct VerifyCommand: AsyncParsableCommand {
             return
         }
         let live = try InlineProjections(directory: location.current(), projectors: PlayheadStore.projectors, readOnly: true)
+        try compare(
+            "projections",
+            PlayheadStore.projectors,
+            log,
+            applied: { try live.appliedPosition() },
+            differences: { try live.differences(from: $0) }
+        )
+        guard !PlayheadStore.asyncProjectors.isEmpty else { return }
+        let async = try AsyncProjections(
+            directory: AsyncProjections.directory(in: location.current()),
+            projectors: PlayheadStore.asyncProjectors,
+            readOnly: true
+        )
+        try compare(
+            "asynchronous projections",
+            PlayheadStore.asyncProjectors,
+            log,
+            applied: { try async.appliedPosition() },
+            differences: { try async.differences(from: $0) }
+        )
+    }
+
+    /// Folds `projectors` into a scratch environment up to the position the live ones have
+    /// applied and compares them; follows the live ones while they move (up to ten times).
+    private func compare(
+        _ kind: String,
+        _ projectors: [any Projector],
+        _ log: LMDBEventLog,
+        applied: () throws -> LogPosition,
+        differences compare: (String) throws -> (position: LogPosition, differences: [ViewDifference])
+    ) throws {
         let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("playhead-verify-\(UUID().uuidString)").path
         defer { try? FileManager.default.removeItem(atPath: scratch) }
-        var through = try live.appliedPosition()
+        var through = try applied()
         for _ in 0..<10 {
             try log.withReader { reader in
-                _ = try InlineProjections.build(directory: scratch, projectors: PlayheadStore.projectors, from: reader, through: through)
+                _ = try InlineProjections.build(directory: scratch, projectors: projectors, from: reader, through: through)
             }
-            let (position, differences) = try live.differences(from: scratch)
+            let (position, differences) = try compare(scratch)
             guard position == through else {
                 through = position
                 continue
             }
             if let first = differences.first {
-                for difference in differences { printError("verify: projections differ: \(difference)") }
+                for difference in differences { printError("verify: \(kind) differ: \(difference)") }
                 printError("verify: FAILED: the live views differ from a rebuild at position \(position) (first: \(first))")
                 throw ExitCode(1)
             }
             let head = try log.head
             print(
-                "verify: OK: projections (\(PlayheadStore.projectors.map(\.name).joined(separator: ", "))) equal a rebuild at position \(position) of \(head)"
+                "verify: OK: \(kind) (\(projectors.map(\.name).joined(separator: ", "))) equal a rebuild at position \(position) of \(head)"
             )
             return
         }

@@ -63,3 +63,14 @@ struct AsyncProjectionsTests {
         }
     }
 }
+
+@Suite("Asynchronous projections without projectors")
+struct NoAsyncProjectionsTests {
+    @Test("with no asynchronous projector, nothing lags")
+    func nothingLags() async throws {
+        try await withDirectory { directory in
+            let async = try AsyncProjections(directory: directory + "/views/async", projectors: [])
+            #expect(try async.lag(behind: 12) == 0)
+        }
+    }
+}

@@ -1,0 +1,47 @@
+import EventLog
+import LMDBLog
+public import Logging
+public import ServiceLifecycle
+import Views
+
+/// Keeps a store's asynchronous projections (``PlayheadStore/asyncProjections``) following
+/// the log: it folds whatever the log holds beyond their checkpoints, then waits for the
+/// next commit and folds again. It runs beside the writer, never in its batch, so the
+/// durable write path does not wait for it; `/ready` reports how far behind it is.
+///
+/// A fold that fails (a full disk) is logged and tried again after a second; the writer is
+/// not affected.
+public struct AsyncProjectionsFolder: Service {
+    let store: PlayheadStore
+    let logger: Logger
+
+    /// A folder for `store`'s asynchronous projections.
+    public init(store: PlayheadStore, logger: Logger) {
+        self.store = store
+        self.logger = logger
+    }
+
+    public func run() async throws {
+        guard !store.asyncProjections.projectors.isEmpty else {
+            // Nothing to fold, but a service that returns ends the whole server: wait for
+            // the shutdown like the others.
+            try? await gracefulShutdown()
+            return
+        }
+        while !Task.isCancelled && !Task.isShuttingDownGracefully {
+            let folded: LogPosition
+            do {
+                try store.log.withReader { _ = try store.asyncProjections.catchUp($0) }
+                folded = try store.asyncProjections.appliedPosition()
+            } catch {
+                logger.error("could not fold the asynchronous projections", metadata: ["error": "\(error)"])
+                try? await Task.sleep(for: .seconds(1))
+                continue
+            }
+            // Wait for the next commit: a subscription from just past what was folded yields
+            // as soon as the log holds one more event.
+            var next = store.log.subscribe(from: folded + 1, chunkSize: 1).makeAsyncIterator()
+            guard (try? await next.next()) != nil else { return }
+        }
+    }
+}
