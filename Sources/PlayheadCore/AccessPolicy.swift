@@ -6,6 +6,9 @@ public import WatchDomain
 /// make, ask. A refusal is a ``CommandError`` (`forbidden` when the caller named someone
 /// else's data, `notFound` when what they named is not theirs to see).
 ///
+/// The ids it is asked about are validated values (``UserID``): the policy checks rights,
+/// never the form of an id.
+///
 /// Ownership compares user ids byte for byte (``Caller/mayAccess(_:)``), as the read models
 /// key them; administrators may read and change everyone's data.
 public struct AccessPolicy: Sendable {
@@ -22,22 +25,20 @@ public struct AccessPolicy: Sendable {
         return caller
     }
 
-    /// Checks that `caller` may read or write the progress of `userId` (a valid user id, not
-    /// a word of the progress routes, and theirs unless they are an administrator).
-    public func requireProgress(of userId: String, for caller: Caller) throws(CommandError) {
+    /// Checks that `caller` may read or write the progress of `userId` (not a word of the
+    /// progress routes, and theirs unless they are an administrator).
+    public func requireProgress(of userId: UserID, for caller: Caller) throws(CommandError) {
         try VideoProgressDecider.authorize(caller, userId: userId)
     }
 
     /// Checks that `caller` may read the interactions of `userId`.
-    public func requireInteractions(of userId: String, for caller: Caller) throws(CommandError) {
-        try ClientIdentifier.checkUser(userId)
-        guard caller.mayAccess(userId) else { throw CommandError(.forbidden, "you may only read your own interactions", field: "userId") }
+    public func requireInteractions(of userId: UserID, for caller: Caller) throws(CommandError) {
+        guard caller.mayAccess(userId.text) else { throw CommandError(.forbidden, "you may only read your own interactions", field: "userId") }
     }
 
     /// Checks that `caller` may list the watch sessions of `userId`.
-    public func requireWatchSessions(of userId: String, for caller: Caller) throws(CommandError) {
-        try ClientIdentifier.checkUser(userId)
-        guard caller.mayAccess(userId) else { throw CommandError(.forbidden, "you may only list your own watch sessions", field: "userId") }
+    public func requireWatchSessions(of userId: UserID, for caller: Caller) throws(CommandError) {
+        guard caller.mayAccess(userId.text) else { throw CommandError(.forbidden, "you may only list your own watch sessions", field: "userId") }
     }
 
     /// Which watch sessions `caller` lists when they name none: everyone's for an

@@ -104,7 +104,7 @@ public final class TokenAuthority: Sendable {
         }
         // The same rule as a userId anywhere else: a sub that no route could name is no user.
         do {
-            try ClientIdentifier.checkUser(userId, field: "sub")
+            _ = try UserID(userId, field: "sub")
         } catch {
             throw Problem(.unauthorized, "the bearer token's sub is not a valid user id: \(error.message)")
         }

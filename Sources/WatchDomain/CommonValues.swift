@@ -82,11 +82,14 @@ public enum Timecode {
     }
 }
 
-/// Ids that clients choose or name in paths: video ids (1 to 128 bytes of UTF-8) and user
-/// ids (1 to 256, as a token's `sub`), with no control characters and no `/`, so that they
-/// can stand in a path segment and fit in read-model keys.
+/// The rule for ids that clients choose or name in paths: video and content ids (1 to 128
+/// bytes of UTF-8) and user ids (1 to 256, as a token's `sub`), with no control characters
+/// and no `/`, so that they can stand in a path segment and fit in read-model keys.
+///
+/// Requests are parsed into the validated ids (``UserID``, ``VideoID``, ``ContentID``) at the
+/// edge; the commands, deciders and the access policy take those and never check again.
 public enum ClientIdentifier {
-    /// The longest video id, in UTF-8 bytes.
+    /// The longest video or content id, in UTF-8 bytes.
     public static let maxBytes = 128
 
     /// Why `text` is not a valid id of at most `maxBytes` bytes, nil when it is one.
@@ -99,19 +102,101 @@ public enum ClientIdentifier {
         return nil
     }
 
-    /// Checks `text` as the field `field`.
-    public static func check(_ text: String, field: String, maxBytes: Int = maxBytes) throws(CommandError) {
-        if let problem = problem(text, maxBytes: maxBytes) { throw CommandError(.invalid, "\(field) \(problem)", field: field) }
-    }
-
-    /// Checks `text` as the user id in the field `field`.
-    public static func checkUser(_ text: String, field: String = "userId") throws(CommandError) {
-        try check(text, field: field, maxBytes: UserSessionEvents.maxUserIdBytes)
-    }
-
+    /// Checks an id read back from stored bytes (an event's payload).
+    ///
+    /// This guards the stored form, not a request: requests are parsed into ``ClientID``
+    /// values, which have checked the rule already; a payload decoded from a log (an import
+    /// of a doctored export, say) has been through no such value and is checked here.
     static func validate(_ text: String, field: String, maxBytes: Int = maxBytes) throws(DomainCodecError) {
         if let problem = problem(text, maxBytes: maxBytes) { throw DomainCodecError("\(field) \(problem)") }
     }
+}
+
+/// What kind of id a ``ClientID`` is: its longest form and the field that names it.
+public protocol ClientIDKind: Sendable {
+    /// The longest id of this kind, in UTF-8 bytes.
+    static var maxBytes: Int { get }
+    /// The request field that names an id of this kind, when the caller gives no other.
+    static var field: String { get }
+}
+
+/// A client-supplied id that follows the ``ClientIdentifier`` rule: the only way to make one
+/// is ``init(_:field:)``, which checks the rule, so whoever holds one need not check again.
+///
+/// Two ids are equal when their UTF-8 bytes are, as the read models key them (`String`'s `==`
+/// would take two encodings of an accented id for one).
+public struct ClientID<Kind: ClientIDKind>: Sendable, Hashable, Comparable, CustomStringConvertible {
+    /// The id's text.
+    public let text: String
+
+    /// `text` as an id, named `field` in the refusal.
+    ///
+    /// - Throws: ``CommandError`` `invalid` when `text` is empty, longer than
+    ///   `Kind.maxBytes` bytes of UTF-8, or holds a control character or `/`.
+    public init(_ text: String, field: String = Kind.field) throws(CommandError) {
+        if let problem = ClientIdentifier.problem(text, maxBytes: Kind.maxBytes) {
+            throw CommandError(.invalid, "\(field) \(problem)", field: field)
+        }
+        self.text = text
+    }
+
+    public static func == (left: Self, right: Self) -> Bool { left.text.utf8.elementsEqual(right.text.utf8) }
+
+    public func hash(into hasher: inout Hasher) {
+        for byte in text.utf8 { hasher.combine(byte) }
+    }
+
+    /// Byte order, as the read models keep ids.
+    public static func < (left: Self, right: Self) -> Bool { left.text.utf8.lexicographicallyPrecedes(right.text.utf8) }
+
+    public var description: String { text }
+}
+
+/// The kind of a user id: up to ``UserSessionEvents/maxUserIdBytes`` bytes, field `userId`.
+public enum UserIDKind: ClientIDKind {
+    public static var maxBytes: Int { UserSessionEvents.maxUserIdBytes }
+    public static var field: String { "userId" }
+}
+
+/// The kind of a video id: up to ``ClientIdentifier/maxBytes`` bytes, field `videoId`.
+public enum VideoIDKind: ClientIDKind {
+    public static var maxBytes: Int { ClientIdentifier.maxBytes }
+    public static var field: String { "videoId" }
+}
+
+/// The kind of a content id (what an interaction is with): up to
+/// ``ClientIdentifier/maxBytes`` bytes, field `contentId`.
+public enum ContentIDKind: ClientIDKind {
+    public static var maxBytes: Int { ClientIdentifier.maxBytes }
+    public static var field: String { "contentId" }
+}
+
+/// A validated user id (a token's `sub`, a path's or a body's `userId`).
+public typealias UserID = ClientID<UserIDKind>
+/// A validated video id.
+public typealias VideoID = ClientID<VideoIDKind>
+/// A validated content id.
+public typealias ContentID = ClientID<ContentIDKind>
+
+/// Seconds of a video watched, as a progress report gives them: a number from 0 to
+/// ``VideoProgressEvents/maxWatchedSeconds``, whole seconds kept (the fraction dropped).
+/// The only way to make one is ``init(seconds:field:)``, which checks the bound.
+public struct WatchedDuration: Sendable, Hashable, Comparable {
+    /// Whole seconds.
+    public let seconds: UInt64
+
+    /// `seconds` as a watched duration, named `field` in the refusal.
+    ///
+    /// - Throws: ``CommandError`` `invalid` when `seconds` is not finite, negative or above
+    ///   ``VideoProgressEvents/maxWatchedSeconds``.
+    public init(seconds: Double, field: String = "watchedDuration") throws(CommandError) {
+        guard seconds.isFinite, seconds >= 0, seconds <= Double(VideoProgressEvents.maxWatchedSeconds) else {
+            throw CommandError(.invalid, "\(field) must be a number of seconds from 0 to \(VideoProgressEvents.maxWatchedSeconds)", field: field)
+        }
+        self.seconds = UInt64(seconds.rounded(.down))
+    }
+
+    public static func < (left: Self, right: Self) -> Bool { left.seconds < right.seconds }
 }
 
 /// A closed set of values that clients name with strings (player events, interaction

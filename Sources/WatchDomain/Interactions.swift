@@ -287,6 +287,30 @@ public enum InteractionDecider {
     /// interaction for the same user, content and type (its id is kept), `newId` makes the
     /// id of a first tracking.
     public static func track(
+        userId: UserID,
+        contentId: ContentID,
+        type: InteractionType,
+        details: InteractionDetails,
+        caller: Caller,
+        existing: Interaction?,
+        newId: () -> UUID
+    ) throws(CommandError) -> InteractionTracked {
+        guard caller.mayAccess(userId.text) else {
+            throw CommandError(.forbidden, "you may only track your own interactions", field: "userId")
+        }
+        if let problem = details.problem() { throw CommandError(.invalid, problem.message, field: problem.field) }
+        return InteractionTracked(
+            interactionId: existing?.interactionId ?? newId(),
+            userId: userId.text,
+            contentId: contentId.text,
+            interactionType: type,
+            details: details
+        )
+    }
+
+    /// ``track(userId:contentId:type:details:caller:existing:newId:)`` for ids not yet
+    /// parsed: they are parsed here (user first, then content), as a route would.
+    public static func track(
         userId: String,
         contentId: String,
         type: InteractionType,
@@ -295,16 +319,18 @@ public enum InteractionDecider {
         existing: Interaction?,
         newId: () -> UUID
     ) throws(CommandError) -> InteractionTracked {
-        try ClientIdentifier.checkUser(userId)
-        guard caller.mayAccess(userId) else { throw CommandError(.forbidden, "you may only track your own interactions", field: "userId") }
-        try ClientIdentifier.check(contentId, field: "contentId")
-        if let problem = details.problem() { throw CommandError(.invalid, problem.message, field: problem.field) }
-        return InteractionTracked(
-            interactionId: existing?.interactionId ?? newId(),
-            userId: userId,
-            contentId: contentId,
-            interactionType: type,
-            details: details
+        let user = try UserID(userId)
+        guard caller.mayAccess(user.text) else {
+            throw CommandError(.forbidden, "you may only track your own interactions", field: "userId")
+        }
+        return try track(
+            userId: user,
+            contentId: try ContentID(contentId),
+            type: type,
+            details: details,
+            caller: caller,
+            existing: existing,
+            newId: newId
         )
     }
 }

@@ -137,6 +137,9 @@ public struct ProgressRecorded: DomainEvent {
 
     public var stream: String { VideoProgressEvents.progressStream(userId) }
 
+    /// Checks the stored form: a payload read back from a log (an import of a doctored
+    /// export) has been through no ``UserID``, ``VideoID`` or ``WatchedDuration``, which
+    /// checked the rules of a request once; this guards the bytes, not the request.
     public func validate() throws(DomainCodecError) {
         try ClientIdentifier.validate(userId, field: "userId", maxBytes: UserSessionEvents.maxUserIdBytes)
         try ClientIdentifier.validate(videoId, field: "videoId")
@@ -303,19 +306,20 @@ public struct ProgressEntry: Sendable, Hashable {
     }
 }
 
-/// A progress report as a request carries it, its values parsed.
+/// A progress report as a request carries it, its values parsed: the id and the watched
+/// duration are validated values, so the decider does not check them again.
 public struct ProgressReport: Sendable, Hashable {
     /// The video.
-    public var videoId: String
+    public var videoId: VideoID
     /// Seconds watched.
-    public var watchedDuration: UInt64
+    public var watchedDuration: WatchedDuration
     /// When the device last played it (client clock).
     public var lastWatched: Timestamp
     /// The video's length as the player knows it, in milliseconds.
     public var videoDurationMillis: UInt64?
 
     /// Creates a report.
-    public init(videoId: String, watchedDuration: UInt64, lastWatched: Timestamp, videoDurationMillis: UInt64? = nil) {
+    public init(videoId: VideoID, watchedDuration: WatchedDuration, lastWatched: Timestamp, videoDurationMillis: UInt64? = nil) {
         self.videoId = videoId
         self.watchedDuration = watchedDuration
         self.lastWatched = lastWatched
@@ -325,13 +329,13 @@ public struct ProgressReport: Sendable, Hashable {
 
 /// Decides the events of video-progress commands. Pure.
 public enum VideoProgressDecider {
-    /// Checks that `caller` may read or write the progress of `userId`.
-    public static func authorize(_ caller: Caller, userId: String, field: String = "userId") throws(CommandError) {
-        try ClientIdentifier.checkUser(userId, field: field)
-        guard !VideoProgressEvents.reservedUserIds.contains(userId) else {
-            throw CommandError(.invalid, "\(field) '\(userId)' is a word of the progress routes, not a user id", field: field)
+    /// Checks that `caller` may read or write the progress of `userId` (not a word of the
+    /// progress routes, and theirs unless they are an administrator).
+    public static func authorize(_ caller: Caller, userId: UserID, field: String = "userId") throws(CommandError) {
+        guard !VideoProgressEvents.reservedUserIds.contains(userId.text) else {
+            throw CommandError(.invalid, "\(field) '\(userId.text)' is a word of the progress routes, not a user id", field: field)
         }
-        guard caller.mayAccess(userId) else { throw CommandError(.forbidden, "you may only use your own progress", field: field) }
+        guard caller.mayAccess(userId.text) else { throw CommandError(.forbidden, "you may only use your own progress", field: field) }
     }
 
     /// Checks that a sync of `count` reports is not too large (the one place this limit is checked).
@@ -345,7 +349,7 @@ public enum VideoProgressDecider {
     /// (`progressData[3].` for a sync, empty for a single report).
     public static func record(
         _ reports: [ProgressReport],
-        userId: String,
+        userId: UserID,
         caller: Caller,
         now: Timestamp,
         source: ProgressSource,
@@ -358,14 +362,6 @@ public enum VideoProgressDecider {
         events.reserveCapacity(reports.count)
         for (index, report) in reports.enumerated() {
             let prefix = fieldPrefix(index)
-            try ClientIdentifier.check(report.videoId, field: prefix + "videoId")
-            guard report.watchedDuration <= VideoProgressEvents.maxWatchedSeconds else {
-                throw CommandError(
-                    .invalid,
-                    "\(prefix)watchedDuration must be 0 to \(VideoProgressEvents.maxWatchedSeconds)",
-                    field: prefix + "watchedDuration"
-                )
-            }
             guard report.lastWatched.microsecondsSince1970 <= latest else {
                 throw CommandError(.invalid, "\(prefix)lastWatched is in the future", field: prefix + "lastWatched")
             }
@@ -374,9 +370,9 @@ public enum VideoProgressDecider {
             }
             events.append(
                 ProgressRecorded(
-                    userId: userId,
-                    videoId: report.videoId,
-                    watchedDuration: report.watchedDuration,
+                    userId: userId.text,
+                    videoId: report.videoId.text,
+                    watchedDuration: report.watchedDuration.seconds,
                     lastWatched: report.lastWatched,
                     videoDurationMillis: report.videoDurationMillis,
                     source: source
@@ -387,23 +383,21 @@ public enum VideoProgressDecider {
     }
 
     /// Deletes `userId`'s progress in `videoId`; `entry` is what the read models hold.
-    public static func delete(userId: String, videoId: String, entry: ProgressEntry?, caller: Caller) throws(CommandError) -> ProgressDeleted {
+    public static func delete(userId: UserID, videoId: VideoID, entry: ProgressEntry?, caller: Caller) throws(CommandError) -> ProgressDeleted {
         try authorize(caller, userId: userId)
-        try ClientIdentifier.check(videoId, field: "videoId")
-        guard entry != nil else { throw CommandError(.notFound, "no progress of \(userId) in video \(videoId)") }
-        return ProgressDeleted(userId: userId, videoId: videoId)
+        guard entry != nil else { throw CommandError(.notFound, "no progress of \(userId.text) in video \(videoId.text)") }
+        return ProgressDeleted(userId: userId.text, videoId: videoId.text)
     }
 
     /// Registers (or changes) a video in the catalogue. Administrators only.
     public static func register(
-        videoId: String,
+        videoId: VideoID,
         durationMillis: UInt64,
         title: String?,
         completionThreshold: Double?,
         caller: Caller
     ) throws(CommandError) -> VideoRegistered {
         guard caller.isAdmin else { throw CommandError(.forbidden, "only administrators register videos") }
-        try ClientIdentifier.check(videoId, field: "videoId")
         guard (1...Timecode.maxMilliseconds).contains(durationMillis) else {
             throw CommandError(.invalid, "duration must be above 0 and at most 36000000 seconds", field: "duration")
         }
@@ -421,6 +415,6 @@ public enum VideoProgressDecider {
             )
         }
         let rounded = Double(VideoProgressEvents.thresholdPartsPerMillion(threshold)) / 1_000_000
-        return VideoRegistered(videoId: videoId, durationMillis: durationMillis, title: title, completionThreshold: rounded)
+        return VideoRegistered(videoId: videoId.text, durationMillis: durationMillis, title: title, completionThreshold: rounded)
     }
 }

@@ -112,7 +112,7 @@ public struct WatchSessionDraft: Sendable, Hashable {
     /// Whether it was watched without logging in.
     public var isGuest: Bool
     /// The video.
-    public var videoId: String
+    public var videoId: VideoID
     /// When watching began (client clock).
     public var startTime: Timestamp
     /// When it ended, if known.
@@ -130,7 +130,7 @@ public struct WatchSessionDraft: Sendable, Hashable {
     public init(
         userSessionId: UUID? = nil,
         isGuest: Bool = false,
-        videoId: String,
+        videoId: VideoID,
         startTime: Timestamp,
         endTime: Timestamp? = nil,
         actualTimeWatchedMillis: UInt64 = 0,
@@ -183,7 +183,6 @@ public enum WatchSessionDecider {
         userSession: UserSession?,
         videoDurationMillis: UInt64?
     ) throws(CommandError) -> [any DomainEvent] {
-        try ClientIdentifier.check(draft.videoId, field: "videoId")
         if let userSessionId = draft.userSessionId {
             guard !draft.isGuest else {
                 throw CommandError(.invalid, "a guest watch session has no userSessionId", field: "userSessionId")
@@ -203,7 +202,7 @@ public enum WatchSessionDecider {
             userId: caller.userId,
             userSessionId: draft.userSessionId,
             isGuest: draft.isGuest,
-            videoId: draft.videoId,
+            videoId: draft.videoId.text,
             startTime: draft.startTime,
             endTime: draft.endTime,
             actualTimeWatchedMillis: draft.actualTimeWatchedMillis,

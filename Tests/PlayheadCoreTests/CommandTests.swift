@@ -52,7 +52,7 @@ struct CommandTests {
         try await Core.run { core in
             let commands = core.watchSessions
             let start = Timestamp(microsecondsSince1970: 1_700_000_000_000_000)
-            let id = try await commands.create(WatchSessionDraft(videoId: "v", startTime: start), caller: alice, correlation: UUID())
+            let id = try await commands.create(WatchSessionDraft(videoId: try VideoID("v"), startTime: start), caller: alice, correlation: UUID())
             try await commands.update(WatchSessionChanges(percentageWatched: 40), of: id, caller: alice, correlation: UUID())
             #expect(try commands.session(id, caller: alice).session.percentageWatched == 40)
             #expect(try commands.session(id, caller: admin).session.userId == "alice")
@@ -61,11 +61,11 @@ struct CommandTests {
 
             #expect(await refusal { _ = try commands.session(id, caller: bob) }?.code == .notFound)
             #expect(await refusal { try await commands.delete(id, caller: bob, correlation: UUID()) }?.code == .notFound)
-            let listing = await refusal { _ = try commands.page(ofUser: "alice", caller: bob, limit: 10, offset: 0) }
+            let listing = await refusal { _ = try commands.page(ofUser: try UserID("alice"), caller: bob, limit: 10, offset: 0) }
             #expect(listing?.code == .forbidden && listing?.field == "userId")
             let invalid = await refusal {
                 _ = try await commands.create(
-                    WatchSessionDraft(videoId: "v", startTime: start, endTime: Timestamp(microsecondsSince1970: 0)),
+                    WatchSessionDraft(videoId: try VideoID("v"), startTime: start, endTime: Timestamp(microsecondsSince1970: 0)),
                     caller: alice,
                     correlation: UUID()
                 )
@@ -82,7 +82,7 @@ struct CommandTests {
         try await Core.run { core in
             let commands = core.videoProgress
             let video = try await commands.registerVideo(
-                "v",
+                try VideoID("v"),
                 durationMillis: 100_000,
                 title: "V",
                 completionThreshold: 0.5,
@@ -93,37 +93,37 @@ struct CommandTests {
             let now = core.clock.now
             let earlier = Timestamp(microsecondsSince1970: now.microsecondsSince1970 - 60_000_000)
             let first = try await commands.record(
-                ProgressReport(videoId: "v", watchedDuration: 60, lastWatched: now),
-                of: "alice",
+                ProgressReport(videoId: try VideoID("v"), watchedDuration: try WatchedDuration(seconds: 60), lastWatched: now),
+                of: try UserID("alice"),
                 source: .update,
                 caller: alice,
                 correlation: UUID()
             )
             #expect(first.entry.watchedDuration == 60 && first.isCompleted && first.video == video)
             let stale = try await commands.record(
-                ProgressReport(videoId: "v", watchedDuration: 5, lastWatched: earlier),
-                of: "alice",
+                ProgressReport(videoId: try VideoID("v"), watchedDuration: try WatchedDuration(seconds: 5), lastWatched: earlier),
+                of: try UserID("alice"),
                 source: .update,
                 caller: alice,
                 correlation: UUID()
             )
             #expect(stale.entry == first.entry, "a stale report answers the merged state")
-            #expect(try commands.progress(of: "alice", caller: alice).map(\.videoId) == ["v"])
+            #expect(try commands.progress(of: try UserID("alice"), caller: alice).map(\.videoId) == ["v"])
 
             let forbidden = await refusal {
                 try await commands.report(
-                    ProgressReport(videoId: "v", watchedDuration: 1, lastWatched: now),
-                    of: "alice",
+                    ProgressReport(videoId: try VideoID("v"), watchedDuration: try WatchedDuration(seconds: 1), lastWatched: now),
+                    of: try UserID("alice"),
                     source: .realtime,
                     caller: bob,
                     correlation: UUID()
                 )
             }
             #expect(forbidden?.code == .forbidden && forbidden?.field == "userId")
-            #expect(await refusal { _ = try commands.progress(of: "alice", in: "v", caller: bob) }?.code == .forbidden)
+            #expect(await refusal { _ = try commands.progress(of: try UserID("alice"), in: try VideoID("v"), caller: bob) }?.code == .forbidden)
             let notAdmin = await refusal {
                 _ = try await commands.registerVideo(
-                    "w",
+                    try VideoID("w"),
                     durationMillis: 1_000,
                     title: nil,
                     completionThreshold: nil,
@@ -133,8 +133,11 @@ struct CommandTests {
             }
             #expect(notAdmin?.code == .forbidden)
 
-            try await commands.delete(of: "alice", in: "v", caller: alice, correlation: UUID())
-            #expect(await refusal { try await commands.delete(of: "alice", in: "v", caller: alice, correlation: UUID()) }?.code == .notFound)
+            try await commands.delete(of: try UserID("alice"), in: try VideoID("v"), caller: alice, correlation: UUID())
+            #expect(
+                await refusal { try await commands.delete(of: try UserID("alice"), in: try VideoID("v"), caller: alice, correlation: UUID()) }?.code
+                    == .notFound
+            )
         }
     }
 
@@ -143,8 +146,8 @@ struct CommandTests {
         try await Core.run { core in
             let commands = core.interactions
             let first = try await commands.track(
-                userId: "alice",
-                contentId: "c",
+                userId: try UserID("alice"),
+                contentId: try ContentID("c"),
                 type: .rate,
                 details: InteractionDetails(interactionValue: 3),
                 caller: alice,
@@ -152,8 +155,8 @@ struct CommandTests {
             )
             #expect(first.created && first.interaction.count == 1)
             let second = try await commands.track(
-                userId: "alice",
-                contentId: "c",
+                userId: try UserID("alice"),
+                contentId: try ContentID("c"),
                 type: .rate,
                 details: InteractionDetails(interactionValue: 9),
                 caller: alice,
@@ -164,8 +167,8 @@ struct CommandTests {
 
             let forbidden = await refusal {
                 _ = try await commands.track(
-                    userId: "alice",
-                    contentId: "c",
+                    userId: try UserID("alice"),
+                    contentId: try ContentID("c"),
                     type: .like,
                     details: InteractionDetails(),
                     caller: bob,
@@ -175,8 +178,8 @@ struct CommandTests {
             #expect(forbidden?.code == .forbidden && forbidden?.field == "userId")
             let invalid = await refusal {
                 _ = try await commands.track(
-                    userId: "alice",
-                    contentId: "",
+                    userId: try UserID("alice"),
+                    contentId: try ContentID(""),
                     type: .like,
                     details: InteractionDetails(),
                     caller: alice,
@@ -215,13 +218,13 @@ struct AccessPolicyTests {
             return nil
         }
         let alice = Caller(userId: "alice")
-        let progress = refusal { try policy.requireProgress(of: "bob", for: alice) }
+        let progress = refusal { try policy.requireProgress(of: UserID("bob"), for: alice) }
         #expect(progress?.code == .forbidden && progress?.field == "userId")
-        let reserved = refusal { try policy.requireProgress(of: "summary", for: Caller(userId: "summary")) }
+        let reserved = refusal { try policy.requireProgress(of: UserID("summary"), for: Caller(userId: "summary")) }
         #expect(reserved?.code == .invalid, "a word of the progress routes is no user id")
-        #expect(refusal { try policy.requireInteractions(of: "bob", for: alice) }?.message == "you may only read your own interactions")
-        #expect(refusal { try policy.requireWatchSessions(of: "bob", for: alice) }?.message == "you may only list your own watch sessions")
-        #expect(refusal { try policy.requireWatchSessions(of: "", for: alice) }?.code == .invalid)
+        #expect(refusal { try policy.requireInteractions(of: UserID("bob"), for: alice) }?.message == "you may only read your own interactions")
+        #expect(refusal { try policy.requireWatchSessions(of: UserID("bob"), for: alice) }?.message == "you may only list your own watch sessions")
+        #expect(refusal { try policy.requireWatchSessions(of: UserID(""), for: alice) }?.code == .invalid)
         let id = UUID()
         #expect(refusal { try policy.requireWatchSession(id, ownedBy: "bob", for: alice) }?.code == .notFound)
         #expect(refusal { try policy.requireUserSession(id, ownedBy: nil, for: alice) }?.code == .notFound)

@@ -29,8 +29,8 @@ struct LiveFeedTests {
     func report(_ core: Core, _ userId: String, _ videoId: String, watched: UInt64, at seconds: Int64 = 0) async throws {
         let time = Timestamp(microsecondsSince1970: core.clock.now.microsecondsSince1970 + seconds * 1_000_000)
         try await core.videoProgress.report(
-            ProgressReport(videoId: videoId, watchedDuration: watched, lastWatched: time),
-            of: userId,
+            ProgressReport(videoId: try VideoID(videoId), watchedDuration: try WatchedDuration(seconds: Double(watched)), lastWatched: time),
+            of: try UserID(userId),
             source: .realtime,
             caller: Caller(userId: userId),
             correlation: UUID()
@@ -54,7 +54,12 @@ struct LiveFeedTests {
                 try await report(core, "bob", "v", watched: 99)
                 try await report(core, "alice", "v", watched: 42, at: -10)
                 try await report(core, "alice", "v", watched: 7, at: -3_600)  // older: the merged state stays 42
-                try await core.videoProgress.delete(of: "alice", in: "v", caller: Caller(userId: "alice"), correlation: UUID())
+                try await core.videoProgress.delete(
+                    of: try UserID("alice"),
+                    in: try VideoID("v"),
+                    caller: Caller(userId: "alice"),
+                    correlation: UUID()
+                )
 
                 var messages = alice.makeAsyncIterator()
                 guard case .progress(let first)? = await next(&messages), case .progress(let second)? = await next(&messages) else {

@@ -50,17 +50,17 @@ struct VideoProgressDeciderTests {
     }
 
     @Test("reports are checked field by field, and only the owner or an administrator may write")
-    func validation() {
+    func validation() throws {
         func field(_ body: () throws -> Void) -> String? {
             do { try body() } catch let error as CommandError { return error.field } catch { return "unexpected" }
             return nil
         }
         let alice = Caller(userId: "alice")
-        let report = ProgressReport(videoId: "v", watchedDuration: 10, lastWatched: now)
+        let report = ProgressReport(videoId: try VideoID("v"), watchedDuration: try WatchedDuration(seconds: 10), lastWatched: now)
         func record(_ reports: [ProgressReport], user: String = "alice", caller: Caller = Caller(userId: "alice")) throws {
             _ = try VideoProgressDecider.record(
                 reports,
-                userId: user,
+                userId: try UserID(user),
                 caller: caller,
                 now: now,
                 source: .sync,
@@ -75,18 +75,21 @@ struct VideoProgressDeciderTests {
         #expect(field { try record([report, future]) } == "progressData[1].lastWatched")
         future.lastWatched = time(600)
         #expect(field { try record([future]) } == nil, "ten minutes of clock skew are allowed")
-        var long = report
-        long.watchedDuration = VideoProgressEvents.maxWatchedSeconds + 1
-        #expect(field { try record([long]) } == "progressData[0].watchedDuration")
-        var badVideo = report
-        badVideo.videoId = ""
-        #expect(field { try record([badVideo]) } == "progressData[0].videoId")
+        // The watched duration and the video id are values checked when parsed (the route
+        // names the report at fault), so a decider is never given a bad one.
+        #expect(
+            field { _ = try WatchedDuration(seconds: Double(VideoProgressEvents.maxWatchedSeconds + 1), field: "progressData[0].watchedDuration") }
+                == "progressData[0].watchedDuration"
+        )
+        #expect(field { _ = try VideoID("", field: "progressData[0].videoId") } == "progressData[0].videoId")
         #expect(field { try record(Array(repeating: report, count: VideoProgressEvents.maxSyncEntries + 1)) } == "progressData")
-        #expect(throws: CommandError.self) { try VideoProgressDecider.delete(userId: "alice", videoId: "v", entry: nil, caller: alice) }
+        #expect(throws: CommandError.self) {
+            try VideoProgressDecider.delete(userId: try UserID("alice"), videoId: try VideoID("v"), entry: nil, caller: alice)
+        }
         #expect(
             field {
                 _ = try VideoProgressDecider.register(
-                    videoId: "v",
+                    videoId: try VideoID("v"),
                     durationMillis: 0,
                     title: nil,
                     completionThreshold: nil,
@@ -97,7 +100,7 @@ struct VideoProgressDeciderTests {
         #expect(
             field {
                 _ = try VideoProgressDecider.register(
-                    videoId: "v",
+                    videoId: try VideoID("v"),
                     durationMillis: 5,
                     title: nil,
                     completionThreshold: 1.5,
@@ -106,7 +109,7 @@ struct VideoProgressDeciderTests {
             } == "completionThreshold"
         )
         #expect(throws: CommandError.self) {
-            _ = try VideoProgressDecider.register(videoId: "v", durationMillis: 5, title: nil, completionThreshold: nil, caller: alice)
+            _ = try VideoProgressDecider.register(videoId: try VideoID("v"), durationMillis: 5, title: nil, completionThreshold: nil, caller: alice)
         }
     }
 }

@@ -23,18 +23,15 @@ public struct InteractionCommands: Sendable {
     /// Tracks an interaction of `userId` with `contentId`: a first tracking creates it,
     /// another one of the same user, content and type updates it.
     public func track(
-        userId: String,
-        contentId: String,
+        userId: UserID,
+        contentId: ContentID,
         type: InteractionType,
         details: InteractionDetails,
         caller: Caller,
         correlation: UUID
     ) async throws -> Tracked {
-        // Checked before the ids become keys of the lookup below.
-        try ClientIdentifier.checkUser(userId)
-        try ClientIdentifier.check(contentId, field: "contentId")
         let (decided, append) = try await runner.runAppending(caller: caller, correlation: correlation) { views in
-            let existing = try InteractionQueries(views).interaction(user: userId, content: contentId, type: type)
+            let existing = try InteractionQueries(views).interaction(user: userId.text, content: contentId.text, type: type)
             let event = try InteractionDecider.track(
                 userId: userId,
                 contentId: contentId,

@@ -47,7 +47,7 @@ public struct VideoProgressCommands: Sendable {
     /// Records one report of `userId`'s progress and returns the merged entry it leaves.
     public func record(
         _ report: ProgressReport,
-        of userId: String,
+        of userId: UserID,
         source: ProgressSource,
         caller: Caller,
         correlation: UUID
@@ -58,15 +58,16 @@ public struct VideoProgressCommands: Sendable {
             let queries = VideoProgressQueries(views)
             let events = try VideoProgressDecider.record([report], userId: userId, caller: caller, now: clock(), source: source)
             let new = ProgressEntry(events[0])
-            let old = try queries.entry(user: userId, video: report.videoId)
+            let old = try queries.entry(user: userId.text, video: report.videoId.text)
             let kept = new.supersedes(old) ? new : old ?? new
-            return (events, MergedProgress(userId: userId, videoId: report.videoId, entry: kept, video: try queries.video(report.videoId)))
+            let video = try queries.video(report.videoId.text)
+            return (events, MergedProgress(userId: userId.text, videoId: report.videoId.text, entry: kept, video: video))
         }
     }
 
     /// Records one report of `userId`'s progress, answering nothing but its durability (the
     /// realtime path: nothing is read).
-    public func report(_ report: ProgressReport, of userId: String, source: ProgressSource, caller: Caller, correlation: UUID) async throws {
+    public func report(_ report: ProgressReport, of userId: UserID, source: ProgressSource, caller: Caller, correlation: UUID) async throws {
         try await runner.run(caller: caller, correlation: correlation) { [clock] _ in
             (try VideoProgressDecider.record([report], userId: userId, caller: caller, now: clock(), source: source), ())
         }
@@ -74,7 +75,7 @@ public struct VideoProgressCommands: Sendable {
 
     /// Records the reports of a sync, all or none; `fieldPrefix` names the report at fault
     /// in errors (`progressData[3].`).
-    public func sync(_ reports: [ProgressReport], of userId: String, caller: Caller, correlation: UUID) async throws {
+    public func sync(_ reports: [ProgressReport], of userId: UserID, caller: Caller, correlation: UUID) async throws {
         try await runner.run(caller: caller, correlation: correlation) { [clock] _ in
             let events = try VideoProgressDecider.record(
                 reports,
@@ -89,11 +90,11 @@ public struct VideoProgressCommands: Sendable {
     }
 
     /// Deletes `userId`'s progress in `videoId` (not found when there is none).
-    public func delete(of userId: String, in videoId: String, caller: Caller, correlation: UUID) async throws {
+    public func delete(of userId: UserID, in videoId: VideoID, caller: Caller, correlation: UUID) async throws {
         // Checked before the ids become a key of the lookup below.
         try access.requireProgress(of: userId, for: caller)
         try await runner.run(caller: caller, correlation: correlation) { views in
-            let entry = try VideoProgressQueries(views).entry(user: userId, video: videoId)
+            let entry = try VideoProgressQueries(views).entry(user: userId.text, video: videoId.text)
             return ([try VideoProgressDecider.delete(userId: userId, videoId: videoId, entry: entry, caller: caller)], ())
         }
     }
@@ -101,7 +102,7 @@ public struct VideoProgressCommands: Sendable {
     /// Registers (or changes) video `videoId` in the catalogue and returns its entry.
     /// Administrators only.
     public func registerVideo(
-        _ videoId: String,
+        _ videoId: VideoID,
         durationMillis: UInt64,
         title: String?,
         completionThreshold: Double?,
@@ -124,23 +125,25 @@ public struct VideoProgressCommands: Sendable {
     private var queries: VideoProgressQueries { VideoProgressQueries(.committed(runner.views)) }
 
     /// `userId`'s merged progress in `videoId`, when `caller` may read it (not found when there is none).
-    public func progress(of userId: String, in videoId: String, caller: Caller) throws -> MergedProgress {
+    public func progress(of userId: UserID, in videoId: VideoID, caller: Caller) throws -> MergedProgress {
         try access.requireProgress(of: userId, for: caller)
-        guard let entry = try queries.entry(user: userId, video: videoId) else {
-            throw CommandError(.notFound, "no progress of \(userId) in video \(videoId)")
+        guard let entry = try queries.entry(user: userId.text, video: videoId.text) else {
+            throw CommandError(.notFound, "no progress of \(userId.text) in video \(videoId.text)")
         }
-        return MergedProgress(userId: userId, videoId: videoId, entry: entry, video: try queries.video(videoId))
+        return MergedProgress(userId: userId.text, videoId: videoId.text, entry: entry, video: try queries.video(videoId.text))
     }
 
     /// Every video `userId` has progress in, when `caller` may read it.
-    public func progress(of userId: String, caller: Caller) throws -> [MergedProgress] {
+    public func progress(of userId: UserID, caller: Caller) throws -> [MergedProgress] {
         try access.requireProgress(of: userId, for: caller)
-        return try queries.entries(user: userId).map { MergedProgress(userId: userId, videoId: $0.videoId, entry: $0.entry, video: $0.video) }
+        return try queries.entries(user: userId.text).map {
+            MergedProgress(userId: userId.text, videoId: $0.videoId, entry: $0.entry, video: $0.video)
+        }
     }
 
     /// `userId`'s engagement (totals and the `limit` most watched videos), when `caller` may read it.
-    public func engagement(of userId: String, limit: Int, caller: Caller) throws -> UserEngagement {
+    public func engagement(of userId: UserID, limit: Int, caller: Caller) throws -> UserEngagement {
         try access.requireProgress(of: userId, for: caller)
-        return try queries.engagement(user: userId, limit: limit)
+        return try queries.engagement(user: userId.text, limit: limit)
     }
 }

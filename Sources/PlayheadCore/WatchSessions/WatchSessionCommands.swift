@@ -24,7 +24,7 @@ public struct WatchSessionCommands: Sendable {
         let id = UUID()
         try await runner.run(caller: caller, correlation: correlation) { views in
             let userSession = try draft.userSessionId.flatMap { try UserSessionQueries(views).session($0) }
-            let length = try VideoProgressQueries(views).video(draft.videoId)?.durationMillis
+            let length = try VideoProgressQueries(views).video(draft.videoId.text)?.durationMillis
             let events = try WatchSessionDecider.create(
                 draft,
                 sessionId: id,
@@ -85,8 +85,8 @@ public struct WatchSessionCommands: Sendable {
     }
 
     /// A page of `userId`'s sessions, when `caller` may list them.
-    public func page(ofUser userId: String, caller: Caller, limit: Int, offset: Int) throws -> WatchSessionPage {
+    public func page(ofUser userId: UserID, caller: Caller, limit: Int, offset: Int) throws -> WatchSessionPage {
         try access.requireWatchSessions(of: userId, for: caller)
-        return try queries.page(of: .user(userId), limit: limit, offset: offset)
+        return try queries.page(of: .user(userId.text), limit: limit, offset: offset)
     }
 }

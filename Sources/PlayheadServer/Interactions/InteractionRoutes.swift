@@ -165,9 +165,11 @@ struct InteractionRoutes {
             guard let type = InteractionType(name: body.interactionType) else {
                 throw Problem.badField("interactionType", "interactionType must be one of \(InteractionType.allNames)")
             }
+            let userId = try UserID(body.userId.text)
+            let contentId = try ContentID(body.contentId.text)
             let tracked = try await commands.track(
-                userId: body.userId.text,
-                contentId: body.contentId.text,
+                userId: userId,
+                contentId: contentId,
                 type: type,
                 details: body.details,
                 caller: caller,
@@ -225,9 +227,9 @@ struct InteractionRoutes {
     /// The path's user id, when the caller may read it (their own, or anyone's for an administrator).
     private func owned(_ context: PlayheadRequestContext) throws -> String {
         let caller = try context.requireCaller()
-        let userId = try context.pathParameter("userId")
+        let userId = try UserID(context.pathParameter("userId"))
         try access.requireInteractions(of: userId, for: caller)
-        return userId
+        return userId.text
     }
 
     /// The filter a history or export query names; dates are ISO 8601 (a date alone is the

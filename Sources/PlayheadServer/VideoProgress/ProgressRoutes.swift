@@ -132,44 +132,42 @@ struct ProgressRoutes {
         group.post("update") { request, context in
             let caller = try context.requireCaller()
             let body = try await request.decodeJSON(ReportRequest.self)
-            let report = try Self.report(videoId: body.videoId, body.watchedDuration, body.lastWatched, body.videoDuration, field: "", now: clock())
-            let merged = try await commands.record(report, of: body.userId, source: .update, caller: caller, correlation: context.correlationID)
+            let (userId, report) = try parse(body, caller: caller)
+            let merged = try await commands.record(report, of: userId, source: .update, caller: caller, correlation: context.correlationID)
             return ProgressBody(merged)
         }
         group.post("realtime") { request, context -> Response in
             let caller = try context.requireCaller()
             let body = try await request.decodeJSON(ReportRequest.self)
-            let report = try Self.report(videoId: body.videoId, body.watchedDuration, body.lastWatched, body.videoDuration, field: "", now: clock())
-            try await commands.report(report, of: body.userId, source: .realtime, caller: caller, correlation: context.correlationID)
+            let (userId, report) = try parse(body, caller: caller)
+            try await commands.report(report, of: userId, source: .realtime, caller: caller, correlation: context.correlationID)
             return Response(status: .ok, headers: [.contentType: "application/json; charset=utf-8"], body: .init(byteBuffer: Self.receivedBody))
         }
         group.post("sync") { request, context in
             let caller = try context.requireCaller()
             let body = try await request.decodeJSON(SyncRequest.self, limit: 1 << 20)
-            let userId = body.userId
             // Before the reports are parsed: a sync too large is refused as such.
             try VideoProgressDecider.checkSyncSize(body.progressData.count)
-            let reports = try body.progressData.enumerated().map { index, entry in
-                try Self.report(
-                    videoId: entry.videoId,
-                    entry.watchedDuration,
-                    entry.lastWatched,
-                    entry.videoDuration,
-                    field: "progressData[\(index)].",
-                    now: clock()
-                )
+            // The refusals in the order they have always had: every report's numbers, then
+            // the user and the caller's rights, then every report's video.
+            let numbers = try body.progressData.enumerated().map { index, entry in
+                try Self.numbers(entry.watchedDuration, entry.lastWatched, entry.videoDuration, field: "progressData[\(index)].", now: clock())
+            }
+            let userId = try UserID(body.userId)
+            try access.requireProgress(of: userId, for: caller)
+            let reports = try zip(body.progressData, numbers).enumerated().map { index, pair in
+                try Self.report(VideoID(pair.0.videoId, field: "progressData[\(index)].videoId"), pair.1)
             }
             try await commands.sync(reports, of: userId, caller: caller, correlation: context.correlationID)
             return try progressList(of: userId, caller: caller)
         }
         group.get("summary/:videoId") { _, context in
             _ = try context.requireCaller()
-            let videoId = try context.pathParameter("videoId")
-            try ClientIdentifier.check(videoId, field: "videoId")
-            let summary = try queries.summary(video: videoId)
+            let videoId = try VideoID(context.pathParameter("videoId"))
+            let summary = try queries.summary(video: videoId.text)
             let totals = summary.totals
             return Summary(
-                videoId: videoId,
+                videoId: videoId.text,
                 averageWatchedDuration: totals.viewers == 0 ? 0 : Int((Double(totals.watchedDuration) / Double(totals.viewers)).rounded()),
                 completionRate: totals.viewers == 0 ? 0 : Double(totals.completed) / Double(totals.viewers),
                 viewers: totals.viewers,
@@ -179,7 +177,7 @@ struct ProgressRoutes {
         }
         group.get("engagement/:userId") { request, context in
             let caller = try context.requireCaller()
-            let userId = try context.pathParameter("userId")
+            let userId = try UserID(context.pathParameter("userId"))
             try access.requireProgress(of: userId, for: caller)
             let limitText = request.uri.queryParameters.get("limit")
             let limit =
@@ -191,7 +189,7 @@ struct ProgressRoutes {
                 } ?? 10
             let engagement = try commands.engagement(of: userId, limit: limit, caller: caller)
             return Engagement(
-                userId: userId,
+                userId: userId.text,
                 totalWatchedDuration: engagement.totals.watchedDuration,
                 videosWatched: engagement.totals.viewers,
                 completedVideos: engagement.totals.completed,
@@ -200,14 +198,13 @@ struct ProgressRoutes {
         }
         group.get("stream/:userId") { _, context in
             let caller = try context.requireCaller()
-            let userId = try context.pathParameter("userId")
+            let userId = try UserID(context.pathParameter("userId"))
             try access.requireProgress(of: userId, for: caller)
-            return stream(userId)
+            return stream(userId.text)
         }
         group.get(":userId") { _, context in
             let caller = try context.requireCaller()
-            let userId = try context.pathParameter("userId")
-            return try progressList(of: userId, caller: caller)
+            return try progressList(of: UserID(context.pathParameter("userId")), caller: caller)
         }
         group.get(":userId/:videoId") { _, context in
             let caller = try context.requireCaller()
@@ -224,9 +221,10 @@ struct ProgressRoutes {
         let videos = router.group("videos")
         videos.put(":videoId") { request, context in
             let caller = try context.requireAdmin()
-            let videoId = try context.pathParameter("videoId")
+            let videoText = try context.pathParameter("videoId")
             let body = try await request.decodeJSON(VideoRequest.self)
             let durationMillis = try BodyValue.secondsAsMillis(body.duration, field: "duration")
+            let videoId = try VideoID(videoText)
             let video = try await commands.registerVideo(
                 videoId,
                 durationMillis: durationMillis,
@@ -235,19 +233,18 @@ struct ProgressRoutes {
                 caller: caller,
                 correlation: context.correlationID
             )
-            return VideoBody(videoId: videoId, video: video)
+            return VideoBody(videoId: videoId.text, video: video)
         }
         videos.get(":videoId") { _, context in
             _ = try context.requireCaller()
-            let videoId = try context.pathParameter("videoId")
-            try ClientIdentifier.check(videoId, field: "videoId")
-            guard let video = try queries.video(videoId) else { throw Problem(.notFound, "no video \(videoId)") }
-            return VideoBody(videoId: videoId, video: video)
+            let videoId = try VideoID(context.pathParameter("videoId"))
+            guard let video = try queries.video(videoId.text) else { throw Problem(.notFound, "no video \(videoId.text)") }
+            return VideoBody(videoId: videoId.text, video: video)
         }
     }
 
     /// `userId`'s progress in every video (the caller's rights checked first).
-    private func progressList(of userId: String, caller: Caller) throws -> ProgressList {
+    private func progressList(of userId: UserID, caller: Caller) throws -> ProgressList {
         let entries = try commands.progress(of: userId, caller: caller).map { progress in
             ProgressList.Entry(
                 videoId: progress.videoId,
@@ -256,7 +253,7 @@ struct ProgressRoutes {
                 completed: progress.isCompleted
             )
         }
-        return ProgressList(userId: userId, progressData: entries)
+        return ProgressList(userId: userId.text, progressData: entries)
     }
 
     /// The Server-Sent Events stream of `userId`'s progress, fed by the ``LiveFeed``.
@@ -264,32 +261,48 @@ struct ProgressRoutes {
         ProgressStream(feed: feed, userId: userId, keepAliveInterval: keepAliveInterval).response()
     }
 
-    static func report(
-        videoId: String,
+    /// The numbers of one report: the watched duration, when it was last watched (`now` when
+    /// the client gives no time) and the video's length. `prefix` names the report in
+    /// refusals (`progressData[3].`, empty for a single report).
+    static func numbers(
         _ watched: Double,
         _ lastWatched: String?,
         _ videoDuration: Double?,
         field prefix: String,
         now: Timestamp
-    ) throws -> ProgressReport {
-        guard watched.isFinite, watched >= 0, watched <= Double(VideoProgressEvents.maxWatchedSeconds) else {
-            throw Problem.badField(
-                prefix + "watchedDuration",
-                "\(prefix)watchedDuration must be a number of seconds from 0 to \(VideoProgressEvents.maxWatchedSeconds)"
-            )
-        }
-        return ProgressReport(
-            videoId: videoId,
-            watchedDuration: UInt64(watched.rounded(.down)),
-            lastWatched: try lastWatched.map { try BodyValue.time($0, field: prefix + "lastWatched") } ?? now,
-            videoDurationMillis: try videoDuration.map { try BodyValue.secondsAsMillis($0, field: prefix + "videoDuration") }
+    ) throws -> (watched: WatchedDuration, lastWatched: Timestamp, videoDurationMillis: UInt64?) {
+        (
+            try WatchedDuration(seconds: watched, field: prefix + "watchedDuration"),
+            try lastWatched.map { try BodyValue.time($0, field: prefix + "lastWatched") } ?? now,
+            try videoDuration.map { try BodyValue.secondsAsMillis($0, field: prefix + "videoDuration") }
         )
     }
 
-    /// The path's user and video ids, the video id checked (the user id is checked with the caller's rights).
-    private static func userAndVideo(_ context: PlayheadRequestContext) throws -> (String, String) {
-        let videoId = try context.pathParameter("videoId")
-        try ClientIdentifier.check(videoId, field: "videoId")
-        return (try context.pathParameter("userId"), videoId)
+    /// The report of `videoId` with `numbers`.
+    static func report(
+        _ videoId: VideoID,
+        _ numbers: (watched: WatchedDuration, lastWatched: Timestamp, videoDurationMillis: UInt64?)
+    ) -> ProgressReport {
+        ProgressReport(
+            videoId: videoId,
+            watchedDuration: numbers.watched,
+            lastWatched: numbers.lastWatched,
+            videoDurationMillis: numbers.videoDurationMillis
+        )
+    }
+
+    /// A single report's user and report, parsed in the order the refusals have always had:
+    /// the numbers, then the user and the caller's rights, then the video.
+    private func parse(_ body: ReportRequest, caller: Caller) throws -> (UserID, ProgressReport) {
+        let numbers = try Self.numbers(body.watchedDuration, body.lastWatched, body.videoDuration, field: "", now: clock())
+        let userId = try UserID(body.userId)
+        try access.requireProgress(of: userId, for: caller)
+        return (userId, Self.report(try VideoID(body.videoId), numbers))
+    }
+
+    /// The path's user and video ids, the video's parsed first.
+    private static func userAndVideo(_ context: PlayheadRequestContext) throws -> (UserID, VideoID) {
+        let videoId = try VideoID(context.pathParameter("videoId"))
+        return (try UserID(context.pathParameter("userId")), videoId)
     }
 }

@@ -161,7 +161,7 @@ struct WatchSessionRoutes {
         }
         group.get("user/:userId") { request, context in
             let caller = try context.requireCaller()
-            let userId = try context.pathParameter("userId")
+            let userId = try UserID(context.pathParameter("userId"))
             // The caller's rights before the query's form.
             try commands.access.requireWatchSessions(of: userId, for: caller)
             let page = try Pagination(query: request)
@@ -186,14 +186,14 @@ struct WatchSessionRoutes {
 
     static func draft(_ body: CreateRequest) throws -> WatchSessionDraft {
         // Checked before the video's length is looked up by this id.
-        try ClientIdentifier.check(body.videoId, field: "videoId")
+        let videoId = try VideoID(body.videoId)
         return WatchSessionDraft(
             userSessionId: try body.userSessionId.map { text in
                 guard let id = UUID(hexadecimal: text) else { throw Problem.badField("userSessionId", "userSessionId must be a UUID") }
                 return id
             },
             isGuest: body.isGuestWatchSession ?? false,
-            videoId: body.videoId,
+            videoId: videoId,
             startTime: try BodyValue.time(body.startTime, field: "startTime"),
             endTime: try body.endTime.map { try BodyValue.time($0, field: "endTime") },
             actualTimeWatchedMillis: try body.actualTimeWatched.map { try BodyValue.timecode($0, field: "actualTimeWatched") } ?? 0,
