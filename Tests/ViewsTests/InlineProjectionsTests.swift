@@ -1,5 +1,4 @@
 import Foundation
-import Projections
 import Synchronization
 import Testing
 
