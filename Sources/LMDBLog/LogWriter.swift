@@ -724,11 +724,12 @@ enum PayloadPrefetch {
         return MemoryLayout<ProposedEvent>.offset(of: \.payload)
     }
 
-    /// Fetches the storage whose address is stored at `word`: its header and the first 256 bytes.
+    /// Fetches the storage whose address is stored at `word`: its header and the first 224
+    /// bytes (a 200-byte payload whole).
     @inline(__always)
     static func fetch(_ word: UnsafeRawPointer) {
         guard let storage = word.load(as: UnsafeRawPointer?.self) else { return }
-        for line in 0..<5 { playhead_prefetch(storage + 64 * line) }
+        for line in 0..<4 { playhead_prefetch(storage + 64 * line) }
     }
 }
 

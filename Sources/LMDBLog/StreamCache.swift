@@ -26,10 +26,12 @@ final class StreamCache {
         var batch: UInt64
         /// Whether the row is newer than the one stored in the `streams` table.
         var dirty: Bool
-        /// The id's bytes, in the arena.
-        fileprivate let keyOffset: Int
-        fileprivate let keyCount: Int
-        fileprivate let hash: Int
+        /// The id's bytes, in the arena (kept small: an entry is 40 bytes, and the fewer
+        /// cache lines and pages the entries take, the fewer misses a lookup makes).
+        fileprivate let keyOffset: UInt32
+        fileprivate let keyCount: UInt16
+        /// The low 32 bits of the id's hash (the buckets use fewer).
+        fileprivate let hash: UInt32
     }
 
     @exclusivity(unchecked) private(set) var entries: UnsafeMutablePointer<Entry>
@@ -152,8 +154,8 @@ final class StreamCache {
             if stored == 0 { return nil }
             let slot = stored - 1
             let entry = entries + slot
-            if entry.pointee.hash == hash && entry.pointee.keyCount == key.count
-                && Self.equal(arena + entry.pointee.keyOffset, key.baseAddress, key.count)
+            if entry.pointee.hash == UInt32(truncatingIfNeeded: hash) && Int(entry.pointee.keyCount) == key.count
+                && Self.equal(arena + Int(entry.pointee.keyOffset), key.baseAddress, key.count)
             {
                 return slot
             }
@@ -178,17 +180,28 @@ final class StreamCache {
         guard stored != 0 else { return }
         let entry = entries + (stored - 1)
         playhead_prefetch(entry)
-        playhead_prefetch(arena + entry.pointee.keyOffset)
+        playhead_prefetch(arena + Int(entry.pointee.keyOffset))
     }
 
     /// Adds a stream that is not in the cache and returns its slot.
     func insert(_ key: UnsafeRawBufferPointer, hash: Int, state: StreamState, batch: UInt64, dirty: Bool) -> Int {
         precondition(count < Int(Int32.max), "the stream cache holds at most Int32.max streams")
+        precondition(key.count <= Int(UInt16.max), "a stream id is at most \(UInt16.max) bytes")
+        precondition(arenaUsed + key.count <= Int(UInt32.max), "the stream cache holds at most 4 GiB of ids")
         if count == capacity { growEntries() }
         if arenaUsed + key.count > arenaCapacity { growArena(atLeast: arenaUsed + key.count) }
         if let source = key.baseAddress, key.count > 0 { (arena + arenaUsed).copyMemory(from: source, byteCount: key.count) }
         let slot = count
-        (entries + slot).initialize(to: Entry(state: state, batch: batch, dirty: dirty, keyOffset: arenaUsed, keyCount: key.count, hash: hash))
+        (entries + slot).initialize(
+            to: Entry(
+                state: state,
+                batch: batch,
+                dirty: dirty,
+                keyOffset: UInt32(arenaUsed),
+                keyCount: UInt16(key.count),
+                hash: UInt32(truncatingIfNeeded: hash)
+            )
+        )
         arenaUsed += key.count
         count += 1
         var bucket = hash & bucketMask
@@ -200,7 +213,7 @@ final class StreamCache {
     /// The id's bytes of the stream in `slot`; valid until the next ``insert(_:hash:state:batch:dirty:)``.
     @inline(__always)
     func key(at slot: Int) -> UnsafeRawBufferPointer {
-        UnsafeRawBufferPointer(start: arena + entries[slot].keyOffset, count: entries[slot].keyCount)
+        UnsafeRawBufferPointer(start: arena + Int(entries[slot].keyOffset), count: Int(entries[slot].keyCount))
     }
 
     /// Forgets every stream.
@@ -217,9 +230,9 @@ final class StreamCache {
     @inline(__always)
     func precedes(_ left: Int, _ right: Int) -> Bool {
         let (a, b) = (entries + left, entries + right)
-        let common = min(a.pointee.keyCount, b.pointee.keyCount)
+        let common = Int(min(a.pointee.keyCount, b.pointee.keyCount))
         if common > 0 {
-            let order = memcmp(arena + a.pointee.keyOffset, arena + b.pointee.keyOffset, common)
+            let order = memcmp(arena + Int(a.pointee.keyOffset), arena + Int(b.pointee.keyOffset), common)
             if order != 0 { return order < 0 }
         }
         return a.pointee.keyCount < b.pointee.keyCount
@@ -268,7 +281,7 @@ final class StreamCache {
         buckets = .allocate(capacity: bucketMask + 1)
         buckets.initialize(repeating: 0, count: bucketMask + 1)
         for slot in 0..<count {
-            var bucket = entries[slot].hash & bucketMask
+            var bucket = Int(entries[slot].hash) & bucketMask
             while buckets[bucket] != 0 { bucket = (bucket + 1) & bucketMask }
             buckets[bucket] = Int32(slot + 1)
         }
