@@ -153,23 +153,30 @@ extension AppendRequest {
         for stream in request.expectations.keys where !(1...EventLogLimits.maxStreamBytes).contains(stream.string.utf8.count) {
             throw EventLogError(.invalidRequest, "expectations: stream ids must be 1 to \(EventLogLimits.maxStreamBytes) bytes")
         }
-        var bytes = 0
-        for (index, event) in request.events.enumerated() {
-            guard (1...EventLogLimits.maxTypeBytes).contains(event.type.utf8.count) else {
-                throw EventLogError(.invalidRequest, "events[\(index)].type must be 1 to \(EventLogLimits.maxTypeBytes) bytes")
+        // Each field is read where the array keeps it: no copy of the event per check.
+        return try request.events.withUnsafeBufferPointer { events in
+            var bytes = 0
+            for index in events.indices {
+                let type = events[index].type.utf8.count
+                let stream = events[index].stream.utf8.count
+                let actor = events[index].actor.utf8.count
+                let payload = events[index].payload.count
+                guard (1...EventLogLimits.maxTypeBytes).contains(type) else {
+                    throw EventLogError(.invalidRequest, "events[\(index)].type must be 1 to \(EventLogLimits.maxTypeBytes) bytes")
+                }
+                guard (1...EventLogLimits.maxStreamBytes).contains(stream) else {
+                    throw EventLogError(.invalidRequest, "events[\(index)].stream must be 1 to \(EventLogLimits.maxStreamBytes) bytes")
+                }
+                guard actor <= EventLogLimits.maxActorBytes else {
+                    throw EventLogError(.invalidRequest, "events[\(index)].actor must be at most \(EventLogLimits.maxActorBytes) bytes")
+                }
+                guard payload <= EventLogLimits.maxPayloadBytes else {
+                    throw EventLogError(.invalidRequest, "events[\(index)].payload must be at most \(EventLogLimits.maxPayloadBytes) bytes")
+                }
+                bytes += 128 + type + stream + actor + payload
             }
-            guard (1...EventLogLimits.maxStreamBytes).contains(event.stream.utf8.count) else {
-                throw EventLogError(.invalidRequest, "events[\(index)].stream must be 1 to \(EventLogLimits.maxStreamBytes) bytes")
-            }
-            guard event.actor.utf8.count <= EventLogLimits.maxActorBytes else {
-                throw EventLogError(.invalidRequest, "events[\(index)].actor must be at most \(EventLogLimits.maxActorBytes) bytes")
-            }
-            guard event.payload.count <= EventLogLimits.maxPayloadBytes else {
-                throw EventLogError(.invalidRequest, "events[\(index)].payload must be at most \(EventLogLimits.maxPayloadBytes) bytes")
-            }
-            bytes += 128 + event.type.utf8.count + event.stream.utf8.count + event.actor.utf8.count + event.payload.count
+            return bytes
         }
-        return bytes
     }
 }
 

@@ -46,7 +46,20 @@ public struct UTF8Key: Hashable, Sendable, CustomStringConvertible {
 extension UTF8Key: Comparable {
     /// Byte order, as LMDB orders keys (not Swift's order of canonical equivalents).
     public static func < (left: UTF8Key, right: UTF8Key) -> Bool {
-        left.string.utf8.lexicographicallyPrecedes(right.string.utf8)
+        let (l, r) = (left.string.utf8, right.string.utf8)
+        // One memcmp of the common prefix, then the shorter first; a walk of the UTF-8 views
+        // when a string does not keep its bytes contiguous.
+        let ordered = l.withContiguousStorageIfAvailable { lb in
+            r.withContiguousStorageIfAvailable { rb -> Bool in
+                let common = min(lb.count, rb.count)
+                if common > 0, let lbase = lb.baseAddress, let rbase = rb.baseAddress {
+                    let order = memcmp(lbase, rbase, common)
+                    if order != 0 { return order < 0 }
+                }
+                return lb.count < rb.count
+            }
+        }
+        return (ordered ?? nil) ?? l.lexicographicallyPrecedes(r)
     }
 }
 

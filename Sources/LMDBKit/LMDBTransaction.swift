@@ -211,7 +211,7 @@ extension LMDBWriteTransaction: Sendable {}
 /// ``LMDBTransaction/withCursor(_:_:)``. Not `Sendable`. The moves return the entry they
 /// reach, nil past either end.
 package struct LMDBCursor {
-    let pointer: OpaquePointer
+    @usableFromInline let pointer: OpaquePointer
 
     init(_ pointer: OpaquePointer) { self.pointer = pointer }
     @inline(__always)
@@ -269,6 +269,28 @@ package struct LMDBCursor {
         try check(mdb_cursor_put(pointer, &mdbKey, &value, UInt32(MDB_APPEND | MDB_RESERVE)), "mdb_cursor_put (append)")
         guard let data = value.mv_data else { throw LMDBError(code: EINVAL, operation: "mdb_cursor_put (reserve)") }
         return UnsafeMutableRawBufferPointer(start: data, count: count)
+    }
+
+    /// ``append(_:reserving:)`` under the 8-byte big-endian key of `position` (see
+    /// ``withPositionKey(_:_:)``): the log writer's call for every event, so it is inlined
+    /// into the caller's loop, without a closure for the key.
+    @inlinable @inline(__always)
+    package func append(position: UInt64, reserving count: Int) throws(LMDBError) -> UnsafeMutableRawBufferPointer {
+        var keyBytes = position.bigEndian
+        let (code, data) = withUnsafeMutableBytes(of: &keyBytes) { key in
+            var mdbKey = MDB_val(mv_size: key.count, mv_data: key.baseAddress)
+            var value = MDB_val(mv_size: count, mv_data: nil)
+            let code = mdb_cursor_put(pointer, &mdbKey, &value, UInt32(MDB_APPEND | MDB_RESERVE))
+            return (code, value.mv_data)
+        }
+        guard code == MDB_SUCCESS, let data else { throw Self.appendFailure(code) }
+        return UnsafeMutableRawBufferPointer(start: data, count: count)
+    }
+
+    /// The error of a failed ``append(position:reserving:)``, out of line.
+    @usableFromInline @inline(never)
+    static func appendFailure(_ code: Int32) -> LMDBError {
+        LMDBError(code: code == MDB_SUCCESS ? EINVAL : code, operation: code == MDB_SUCCESS ? "mdb_cursor_put (reserve)" : "mdb_cursor_put (append)")
     }
 }
 

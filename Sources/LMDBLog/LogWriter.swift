@@ -1,3 +1,4 @@
+import CCRC32C
 import EventLog
 import Foundation
 import LMDBKit
@@ -48,9 +49,15 @@ struct StreamState: Equatable {
 
     /// The row stored for `stream` in `streams` (``empty`` when it has none).
     static func stored(_ stream: String, in streams: LMDBDatabase, txn: LMDBTransaction) throws -> StreamState {
+        try withUTF8Bytes(stream) { try stored($0, in: streams, txn: txn) }
+    }
+
+    /// The row stored for the stream whose id has the UTF-8 bytes `stream` in `streams`
+    /// (``empty`` when it has none).
+    static func stored(_ stream: UnsafeRawBufferPointer, in streams: LMDBDatabase, txn: LMDBTransaction) throws -> StreamState {
         guard let bytes = try txn.get(stream, in: streams) else { return .empty }
         guard let state = StreamState(bytes) else {
-            throw RecordFormatError(position: 0, reason: "the stream row of '\(stream)' is damaged")
+            throw RecordFormatError(position: 0, reason: "the stream row of '\(String(decoding: stream, as: UTF8.self))' is damaged")
         }
         return state
     }
@@ -90,13 +97,19 @@ struct EventIDGenerator {
     }
 
     mutating func make(milliseconds: Int64) -> UUID {
-        let ms = UInt64(bitPattern: milliseconds) & 0xFFFF_FFFF_FFFF
-        let high = (ms << 16) | 0x7000 | (next() & 0x0FFF)
-        let low = (next() & 0x3FFF_FFFF_FFFF_FFFF) | 0x8000_0000_0000_0000
-        var bytes = (high.bigEndian, low.bigEndian)
+        var bytes = makeWords(milliseconds: milliseconds)
         return withUnsafeBytes(of: &bytes) { raw in
             UUID(uuid: raw.loadUnaligned(as: uuid_t.self))
         }
+    }
+
+    /// A new id's 16 bytes as two words in memory order (what the record stores).
+    @inline(__always)
+    mutating func makeWords(milliseconds: Int64) -> (UInt64, UInt64) {
+        let ms = UInt64(bitPattern: milliseconds) & 0xFFFF_FFFF_FFFF
+        let high = (ms << 16) | 0x7000 | (next() & 0x0FFF)
+        let low = (next() & 0x3FFF_FFFF_FFFF_FFFF) | 0x8000_0000_0000_0000
+        return (high.bigEndian, low.bigEndian)
     }
 }
 
@@ -138,12 +151,18 @@ final class LogWriter: @unchecked Sendable {
     private var lastRecordedAt = Int64.min
     /// Every stream the writer has seen, mutated in place during a batch; the batch's undo
     /// list restores it if the commit fails. Keyed by bytes, as the `streams` table is.
-    @exclusivity(unchecked) private var streamCache: [UTF8Key: CachedStream] = [:]
-    /// Streams whose cached row is newer than the stored one, in the order they changed.
-    @exclusivity(unchecked) private var dirtyStreams: [UTF8Key] = []
+    private let streamCache = StreamCache()
+    /// The cache slots of the streams whose cached row is newer than the stored one, in the
+    /// order they changed.
+    @exclusivity(unchecked) private var dirtyStreams: [Int] = []
     private var eventsSinceFlush: UInt64 = 0
     @exclusivity(unchecked) private var batchNumber: UInt64 = 0
     @exclusivity(unchecked) private var idGenerator = EventIDGenerator()
+    /// `checkpointInterval - 1` when the interval is a power of two (a mask instead of a
+    /// division for every event), nil otherwise.
+    private let checkpointMask: UInt64?
+    /// The batch's effect before it commits; its lists keep their room from batch to batch.
+    @exclusivity(unchecked) private var overlay = Overlay(head: 0, lastRecordedAt: .min, dirtyCountAtStart: 0)
 
     /// Set by tests before appending; read only by the writer thread.
     nonisolated(unsafe) var faultInjector: (@Sendable (WriterFault) -> Int32?)?
@@ -151,12 +170,6 @@ final class LogWriter: @unchecked Sendable {
     /// Signalled once the writer thread has left `run` and let go of the writer, so that
     /// releasing the log closes its LMDB environment at once.
     let stopSignal = StopSignal()
-
-    private struct CachedStream {
-        var state: StreamState
-        var batch: UInt64
-        var dirty: Bool
-    }
 
     /// Opens the writer on a log whose newest event is `head`, folding the events after
     /// the stored stream rows into its cache.
@@ -174,23 +187,32 @@ final class LogWriter: @unchecked Sendable {
         self.notifier = notifier
         self.configuration = configuration
         self.logger = logger
-        let (last, tail) = try environment.withReadTransaction { txn in
+        let interval = databases.checkpointInterval
+        checkpointMask = interval & (interval - 1) == 0 ? interval - 1 : nil
+        let cache = streamCache
+        var recovered: [Int] = []
+        var tailCount: UInt64 = 0
+        let last = try environment.withReadTransaction { txn in
             let reader = LogReader(txn: txn, databases: databases)
-            var tail: [(String, StreamState)] = []
             try reader.visit(from: try reader.streamsThrough() + 1) { record in
-                tail.append((record.stream, StreamState(version: record.streamVersion, lastPosition: record.position)))
+                let state = StreamState(version: record.streamVersion, lastPosition: record.position)
+                let key = record.streamBytes
+                let hash = cache.hash(key)
+                if let slot = cache.slot(of: key, hash: hash) {
+                    if !cache.entries[slot].dirty { recovered.append(slot) }
+                    cache.entries[slot].state = state
+                    cache.entries[slot].dirty = true
+                } else {
+                    recovered.append(cache.insert(key, hash: hash, state: state, batch: 0, dirty: true))
+                }
+                tailCount += 1
                 return true
             }
-            return (try reader.lastRecord().map { ($0.position, $0.recordedAt.microsecondsSince1970) }, tail)
+            return try reader.lastRecord().map { ($0.position, $0.recordedAt.microsecondsSince1970) }
         }
         if let last { (head, lastRecordedAt) = last }
-        for (stream, state) in tail { markRecovered(UTF8Key(stream), state) }
-        eventsSinceFlush = UInt64(tail.count)
-    }
-
-    private func markRecovered(_ stream: UTF8Key, _ state: StreamState) {
-        if streamCache[stream]?.dirty != true { dirtyStreams.append(stream) }
-        streamCache[stream] = CachedStream(state: state, batch: 0, dirty: true)
+        dirtyStreams = recovered
+        eventsSinceFlush = tailCount
     }
 
     func start() {
@@ -295,15 +317,37 @@ final class LogWriter: @unchecked Sendable {
         var head: LogPosition
         var lastRecordedAt: Int64
         var dirtyCountAtStart: Int
-        var touched: [(stream: UTF8Key, committed: StreamState, wasDirty: Bool)] = []
-        var checkpoints: [(stream: String, version: UInt64, position: LogPosition)] = []
+        /// The cache slots the batch touched, with their committed rows.
+        var touched: [(slot: Int, committed: StreamState, wasDirty: Bool)] = []
+        /// The stream (by cache slot) and version of each checkpoint to store.
+        var checkpoints: [(slot: Int, version: UInt64, position: LogPosition)] = []
         var idempotency: [UTF8Key: ClosedRange<LogPosition>] = [:]
+
+        init(head: LogPosition, lastRecordedAt: Int64, dirtyCountAtStart: Int) {
+            self.head = head
+            self.lastRecordedAt = lastRecordedAt
+            self.dirtyCountAtStart = dirtyCountAtStart
+        }
+
+        /// Starts a batch afresh, keeping the lists' room.
+        mutating func reset(head: LogPosition, lastRecordedAt: Int64, dirtyCountAtStart: Int) {
+            self.head = head
+            self.lastRecordedAt = lastRecordedAt
+            self.dirtyCountAtStart = dirtyCountAtStart
+            touched.removeAll(keepingCapacity: true)
+            checkpoints.removeAll(keepingCapacity: true)
+            if !idempotency.isEmpty { idempotency.removeAll() }
+        }
     }
 
     /// Writes and commits one batch (an empty batch only flushes the stream rows), answering
     /// each submission with its result.
     private func write(_ batch: [Submission]) -> [Result<SubmissionOutcome, any Error>] {
-        var overlay = Overlay(head: head, lastRecordedAt: lastRecordedAt, dirtyCountAtStart: dirtyStreams.count)
+        // The writer's overlay, moved out (so that its lists stay uniquely referenced and keep their room) and back.
+        var overlay = self.overlay
+        self.overlay = Overlay(head: 0, lastRecordedAt: .min, dirtyCountAtStart: 0)
+        defer { self.overlay = overlay }
+        overlay.reset(head: head, lastRecordedAt: lastRecordedAt, dirtyCountAtStart: dirtyStreams.count)
         let participant = batch.isEmpty ? nil : configuration.participant
         var attempts = 0
         while true {
@@ -317,7 +361,7 @@ final class LogWriter: @unchecked Sendable {
                     streamCache.removeAll()
                 }
                 batchNumber += 1
-                overlay = Overlay(head: head, lastRecordedAt: lastRecordedAt, dirtyCountAtStart: dirtyStreams.count)
+                overlay.reset(head: head, lastRecordedAt: lastRecordedAt, dirtyCountAtStart: dirtyStreams.count)
                 try participant?.beginBatch(BatchScope(batch: batchNumber), LogReader(txn: transaction, databases: databases))
                 let now = configuration.clock().microsecondsSince1970
                 var outcomes: [Result<SubmissionOutcome, any Error>] = []
@@ -391,7 +435,7 @@ final class LogWriter: @unchecked Sendable {
         head = overlay.head
         lastRecordedAt = overlay.lastRecordedAt
         if flushed {
-            for stream in dirtyStreams { streamCache[stream]?.dirty = false }
+            for slot in dirtyStreams { streamCache.entries[slot].dirty = false }
             dirtyStreams.removeAll(keepingCapacity: true)
             eventsSinceFlush = 0
         }
@@ -399,8 +443,10 @@ final class LogWriter: @unchecked Sendable {
 
     /// Puts back the committed rows of every stream the failed batch touched.
     private func rollBack(_ overlay: Overlay) {
-        for (stream, committed, wasDirty) in overlay.touched {
-            streamCache[stream] = CachedStream(state: committed, batch: 0, dirty: wasDirty)
+        for (slot, committed, wasDirty) in overlay.touched {
+            streamCache.entries[slot].state = committed
+            streamCache.entries[slot].batch = 0
+            streamCache.entries[slot].dirty = wasDirty
         }
         dirtyStreams.removeLast(dirtyStreams.count - overlay.dirtyCountAtStart)
     }
@@ -445,55 +491,63 @@ final class LogWriter: @unchecked Sendable {
             return .success(AppendResult(positions: positions, deduplicated: true))
         }
         for (stream, expected) in request.expectations {
-            let actual = streamCache.values[try cacheIndex(of: stream, txn: txn, overlay: &overlay)].state.version
+            let slot = try withUTF8Bytes(stream.string) { try cacheSlot(of: $0, txn: txn, overlay: &overlay) }
+            let actual = streamCache.entries[slot].state.version
             if !expected.isSatisfied(by: actual) {
                 return .failure(WrongExpectedVersionError(stream: stream.string, expected: expected, actual: actual))
             }
         }
-        var floor = overlay.lastRecordedAt
-        for event in request.events {
-            guard let recordedAt = event.recordedAt else {
-                // The log stamps this one with its clock, which a later explicit time must not precede.
-                floor = max(floor, now)
-                continue
-            }
-            if recordedAt.microsecondsSince1970 < floor {
-                return .failure(
-                    EventLogError(
-                        .recordedAtWentBack,
-                        "event \(event.eventID.map { "\($0)" } ?? event.type) has recorded-at \(recordedAt), earlier than "
-                            + "\(Timestamp(microsecondsSince1970: floor)) already in the log"
-                    )
-                )
-            }
-            floor = recordedAt.microsecondsSince1970
+        if let failure = recordedAtFailure(request.events, floor: overlay.lastRecordedAt, now: now) {
+            return .failure(failure)
         }
 
         let first = overlay.head + 1
-        for event in request.events {
-            let index = try cacheIndex(of: UTF8Key(event.stream), txn: txn, overlay: &overlay)
-            let stream = streamCache.values[index].state
-            let position = overlay.head + 1
-            let recordedAt = max(event.recordedAt?.microsecondsSince1970 ?? now, overlay.lastRecordedAt)
-            let draft = RecordDraft(
-                event: event,
-                eventID: event.eventID ?? idGenerator.make(milliseconds: recordedAt / 1000),
-                streamVersion: stream.version + 1,
-                previousPosition: stream.lastPosition,
-                recordedAt: Timestamp(microsecondsSince1970: recordedAt)
-            )
-            let stored = try put(draft, at: position, cursor: cursor)
-            if let participant = configuration.participant {
-                try participant.apply(try EventRecord(justWritten: position, bytes: stored).view)
+        let participant = configuration.participant
+        // The events are read where the request keeps them: no copy of each, no reference
+        // counting. They go through a pipeline of groups: while one group is written, the
+        // next one's cache rows and the one after's buckets and payloads are fetched into the
+        // CPU's cache, so that those misses overlap instead of stalling each event in turn.
+        try request.events.withUnsafeBufferPointer { events in
+            guard let base = events.baseAddress else { return }
+            let count = events.count
+            let group = Self.lookupGroup
+            let payloadOffset = PayloadPrefetch.offset
+            try withUnsafeTemporaryAllocation(of: Int.self, capacity: Self.hashRing) { hashes in
+                let ring = Self.hashRing - 1
+                // Stage 1: hash the stream ids, fetch their buckets and the payloads.
+                func hashGroup(_ start: Int) {
+                    for index in start..<min(start + group, count) {
+                        let hash = withUTF8Bytes(events[index].stream) { streamCache.hash($0) }
+                        hashes[index & ring] = hash
+                        streamCache.prefetchBucket(hash)
+                        if let payloadOffset { PayloadPrefetch.fetch(UnsafeRawPointer(base + index) + payloadOffset) }
+                    }
+                }
+                // Stage 2: fetch the cache rows the buckets name.
+                func fetchGroup(_ start: Int) {
+                    for index in start..<min(start + group, count) { streamCache.prefetchEntry(hashes[index & ring]) }
+                }
+                hashGroup(0)
+                if group < count { hashGroup(group) }
+                fetchGroup(0)
+                var start = 0
+                while start < count {
+                    if start + 2 * group < count { hashGroup(start + 2 * group) }
+                    if start + group < count { fetchGroup(start + group) }
+                    for index in start..<min(start + group, count) {
+                        try append(
+                            base + index,
+                            streamHash: hashes[index & ring],
+                            now: now,
+                            cursor: cursor,
+                            txn: txn,
+                            participant: participant,
+                            overlay: &overlay
+                        )
+                    }
+                    start += group
+                }
             }
-            let version = stream.version + 1
-            streamCache.values[index].state = StreamState(version: version, lastPosition: position)
-            markDirty(index)
-            if version % databases.checkpointInterval == 0 {
-                overlay.checkpoints.append((event.stream, version, position))
-            }
-            overlay.head = position
-            overlay.lastRecordedAt = recordedAt
         }
         let positions = first...overlay.head
         if let key = request.idempotencyKey { overlay.idempotency[UTF8Key(key)] = positions }
@@ -502,33 +556,118 @@ final class LogWriter: @unchecked Sendable {
         )
     }
 
-    /// The cache slot of `stream`, loading its stored row on a miss (a stream missing from
-    /// the cache is never dirty, so its stored row is current). The first touch in a batch
-    /// records the committed row for rollback. One hash lookup on a hit.
-    private func cacheIndex(of stream: UTF8Key, txn: LMDBTransaction, overlay: inout Overlay) throws -> Dictionary<UTF8Key, CachedStream>.Index {
-        if let index = streamCache.index(forKey: stream) {
-            if streamCache.values[index].batch != batchNumber {
-                let cached = streamCache.values[index]
-                overlay.touched.append((stream, cached.state, cached.dirty))
-                streamCache.values[index].batch = batchNumber
+    /// Why the explicit recorded-at times of `events` cannot be stored after `floor` (the
+    /// last one in the log), nil when they can.
+    private func recordedAtFailure(_ events: [ProposedEvent], floor start: Int64, now: Int64) -> EventLogError? {
+        events.withUnsafeBufferPointer { events in
+            var floor = start
+            for index in events.indices {
+                guard let recordedAt = events[index].recordedAt else {
+                    // The log stamps this one with its clock, which a later explicit time must not precede.
+                    floor = max(floor, now)
+                    continue
+                }
+                if recordedAt.microsecondsSince1970 < floor {
+                    let event = events[index]
+                    return EventLogError(
+                        .recordedAtWentBack,
+                        "event \(event.eventID.map { "\($0)" } ?? event.type) has recorded-at \(recordedAt), earlier than "
+                            + "\(Timestamp(microsecondsSince1970: floor)) already in the log"
+                    )
+                }
+                floor = recordedAt.microsecondsSince1970
             }
-            return index
+            return nil
         }
-        let stored = try StreamState.stored(stream.string, in: databases.streams, txn: txn)
-        overlay.touched.append((stream, stored, false))
-        streamCache[stream] = CachedStream(state: stored, batch: batchNumber, dirty: false)
-        guard let index = streamCache.index(forKey: stream) else {
-            throw LMDBError(code: EINVAL, operation: "stream cache insert")
-        }
-        return index
     }
 
-    /// Marks the stream at `index` as changed since its row was stored.
+    /// Events whose stream rows are looked up together (see ``apply(_:now:txn:cursor:overlay:)``).
+    private static let lookupGroup = 16
+    /// The hashes of three groups in flight, in a ring (a power of two).
+    private static let hashRing = 64
+
+    /// Writes one event of a request whose checks passed, at the next position;
+    /// `streamHash` is the ``StreamCache/hash(_:)`` of its stream id.
     @inline(__always)
-    private func markDirty(_ index: Dictionary<UTF8Key, CachedStream>.Index) {
-        guard !streamCache.values[index].dirty else { return }
-        streamCache.values[index].dirty = true
-        dirtyStreams.append(streamCache.keys[index])
+    private func append(
+        _ event: UnsafePointer<ProposedEvent>,
+        streamHash: Int,
+        now: Int64,
+        cursor: LMDBCursor,
+        txn: LMDBTransaction,
+        participant: (any BatchParticipant)?,
+        overlay: inout Overlay
+    ) throws {
+        let position = overlay.head + 1
+        let recordedAt = max(event.pointee.recordedAt?.microsecondsSince1970 ?? now, overlay.lastRecordedAt)
+        try withUTF8Bytes(event.pointee.stream) { stream in
+            let slot = try cacheSlot(of: stream, hash: streamHash, txn: txn, overlay: &overlay)
+            let entry = streamCache.entries + slot
+            let previous = entry.pointee.state
+            let version = previous.version + 1
+            let eventID = event.pointee.eventID.map(RecordEncoding.words(of:)) ?? idGenerator.makeWords(milliseconds: recordedAt / 1000)
+            let flags = RecordEncoding.flags(of: event)
+            // LMDB reserves the record's bytes in its page and the record is encoded there: one copy, not two.
+            let room = try cursor.append(position: position, reserving: RecordEncoding.size(of: event, flags: flags, streamCount: stream.count))
+            // LMDB fills a leaf page from its end down: the next record goes just below this one.
+            if let start = room.baseAddress {
+                for line in 1...5 { playhead_prefetch(start - 64 * line) }
+            }
+            RecordEncoding.encode(
+                event,
+                flags: flags,
+                stream: stream,
+                eventID: eventID,
+                streamVersion: version,
+                previousPosition: previous.lastPosition,
+                recordedAt: recordedAt,
+                into: room
+            )
+            if let participant {
+                try participant.apply(try EventRecord(justWritten: position, bytes: UnsafeRawBufferPointer(room)).view)
+            }
+            entry.pointee.state = StreamState(version: version, lastPosition: position)
+            if !entry.pointee.dirty {
+                entry.pointee.dirty = true
+                dirtyStreams.append(slot)
+            }
+            let checkpointDue = checkpointMask.map { version & $0 == 0 } ?? (version % databases.checkpointInterval == 0)
+            if checkpointDue {
+                overlay.checkpoints.append((slot, version, position))
+            }
+        }
+        overlay.head = position
+        overlay.lastRecordedAt = recordedAt
+    }
+
+    /// The cache slot of the stream whose id has the UTF-8 bytes `stream`, loading its
+    /// stored row on a miss (a stream missing from the cache is never dirty, so its stored
+    /// row is current). The first touch in a batch records the committed row for rollback.
+    private func cacheSlot(of stream: UnsafeRawBufferPointer, txn: LMDBTransaction, overlay: inout Overlay) throws -> Int {
+        try cacheSlot(of: stream, hash: streamCache.hash(stream), txn: txn, overlay: &overlay)
+    }
+
+    /// ``cacheSlot(of:txn:overlay:)`` with the stream id's hash already made.
+    @inline(__always)
+    private func cacheSlot(of stream: UnsafeRawBufferPointer, hash: Int, txn: LMDBTransaction, overlay: inout Overlay) throws -> Int {
+        guard let slot = streamCache.slot(of: stream, hash: hash) else {
+            return try loadStream(stream, hash: hash, txn: txn, overlay: &overlay)
+        }
+        let entry = streamCache.entries + slot
+        if entry.pointee.batch != batchNumber {
+            overlay.touched.append((slot, entry.pointee.state, entry.pointee.dirty))
+            entry.pointee.batch = batchNumber
+        }
+        return slot
+    }
+
+    /// Adds a stream the cache does not have, with its stored row.
+    @inline(never)
+    private func loadStream(_ stream: UnsafeRawBufferPointer, hash: Int, txn: LMDBTransaction, overlay: inout Overlay) throws -> Int {
+        let stored = try StreamState.stored(stream, in: databases.streams, txn: txn)
+        let slot = streamCache.insert(stream, hash: hash, state: stored, batch: batchNumber, dirty: false)
+        overlay.touched.append((slot, stored, false))
+        return slot
     }
 
     private func storedIdempotency(_ key: String, txn: LMDBTransaction, overlay: Overlay) throws -> ClosedRange<LogPosition>? {
@@ -536,12 +675,15 @@ final class LogWriter: @unchecked Sendable {
         return try txn.get(key, in: databases.idempotency).flatMap(IdempotencyValue.decode)
     }
 
-    /// Reserves the record's bytes in LMDB's page and encodes it there: one copy, not two.
-    @inline(__always)
-    private func put(_ draft: RecordDraft, at position: LogPosition, cursor: LMDBCursor) throws -> UnsafeRawBufferPointer {
-        let room = try withPositionKey(position) { key in try cursor.append(key, reserving: draft.size) }
-        draft.encode(into: room)
-        return UnsafeRawBufferPointer(room)
+    /// The dirty streams' slots in the byte order of their ids, as the `streams` table sorts
+    /// them: a few are sorted; when many of the cached streams are dirty, the cache's kept
+    /// order is filtered instead.
+    private func dirtySlotsInKeyOrder() -> [Int] {
+        let cache = streamCache
+        if dirtyStreams.count * 8 < cache.count {
+            return dirtyStreams.sorted { cache.precedes($0, $1) }
+        }
+        return cache.slotsInKeyOrder().filter { cache.entries[$0].dirty }
     }
 
     /// Writes the batch's checkpoints and idempotency keys and, when `flushingRows`, every
@@ -550,12 +692,10 @@ final class LogWriter: @unchecked Sendable {
         if flushingRows && !dirtyStreams.isEmpty {
             try txn.withCursor(databases.streams) { cursor in
                 // Sorted for locality of the puts only; any order is correct.
-                for stream in dirtyStreams.sorted() {
-                    guard let state = streamCache[stream]?.state, state.version > 0 else { continue }
-                    var name = stream.string
-                    try name.withUTF8 { utf8 in
-                        try state.withEncoded { try cursor.put(UnsafeRawBufferPointer(utf8), $0) }
-                    }
+                for slot in dirtySlotsInKeyOrder() {
+                    let state = streamCache.entries[slot].state
+                    guard state.version > 0 else { continue }
+                    try state.withEncoded { try cursor.put(streamCache.key(at: slot), $0) }
                 }
             }
         }
@@ -563,16 +703,33 @@ final class LogWriter: @unchecked Sendable {
             try MetaKey.put(MetaKey.streamsThrough, value: overlay.head, database: databases.meta, txn: txn)
         }
         for checkpoint in overlay.checkpoints {
-            var stream = checkpoint.stream
-            try stream.withUTF8 { utf8 in
-                try CheckpointKey.withKey(stream: UnsafeRawBufferPointer(utf8), version: checkpoint.version) { key in
-                    try withUnsafeBytes(of: checkpoint.position.littleEndian) { try txn.put(key, $0, in: databases.checkpoints) }
-                }
+            try CheckpointKey.withKey(stream: streamCache.key(at: checkpoint.slot), version: checkpoint.version) { key in
+                try withUnsafeBytes(of: checkpoint.position.littleEndian) { try txn.put(key, $0, in: databases.checkpoints) }
             }
         }
         for (key, positions) in overlay.idempotency {
             try IdempotencyValue.withEncoded(positions) { try txn.put(key.string, $0, in: databases.idempotency) }
         }
+    }
+}
+
+/// Fetches an event's payload into the CPU's cache ahead of its copy, without touching the
+/// array (no reference counting, no load that would wait for the miss): an `[UInt8]` is one
+/// word, the address of its storage, whose elements follow a 32-byte header. A hint only:
+/// prefetching a wrong address cannot fault, and where the layout differs nothing is fetched.
+enum PayloadPrefetch {
+    /// Where `ProposedEvent` keeps its payload's word, nil when an array is not one word.
+    static var offset: Int? {
+        guard MemoryLayout<[UInt8]>.size == MemoryLayout<UnsafeRawPointer>.size else { return nil }
+        return MemoryLayout<ProposedEvent>.offset(of: \.payload)
+    }
+
+    /// Fetches the storage whose address is stored at `word`: its header and the first 224
+    /// bytes (a 200-byte payload whole).
+    @inline(__always)
+    static func fetch(_ word: UnsafeRawPointer) {
+        guard let storage = word.load(as: UnsafeRawPointer?.self) else { return }
+        for line in 0..<4 { playhead_prefetch(storage + 64 * line) }
     }
 }
 

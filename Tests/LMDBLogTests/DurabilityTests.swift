@@ -16,6 +16,32 @@ struct DurabilityTests {
         #expect(split == 0xE306_9283)
     }
 
+    @Test("CRC-32C in three chains gives the bit-by-bit result at every length and alignment")
+    func crcChains() {
+        // The definition, one bit at a time (reflected polynomial 0x82F63B78).
+        func reference(_ crc: UInt32, _ bytes: ArraySlice<UInt8>) -> UInt32 {
+            var crc = ~crc
+            for byte in bytes {
+                crc ^= UInt32(byte)
+                for _ in 0..<8 { crc = crc & 1 == 1 ? (crc >> 1) ^ 0x82F6_3B78 : crc >> 1 }
+            }
+            return ~crc
+        }
+        var random = SystemRandomNumberGenerator()
+        let bytes = (0..<4200).map { _ in UInt8.random(in: 0...255, using: &random) }
+        var mismatches: [String] = []
+        // Every length around the three-chain thresholds and the 1,536-byte pass, a few larger.
+        for length in Array(0...700) + [1535, 1536, 1537, 3000, 4100] {
+            for offset in [0, 1, 2, 5, 7] {
+                let seed = UInt32.random(in: 0...UInt32.max, using: &random)
+                let slice = bytes[offset..<(offset + length)]
+                let hardware = slice.withUnsafeBytes { playhead_crc32c_extend(seed, $0.baseAddress, length) }
+                if hardware != reference(seed, slice) { mismatches.append("\(length)@\(offset)") }
+            }
+        }
+        #expect(mismatches.isEmpty)
+    }
+
     @Test("the map grows when full without losing a batch")
     func mapGrowth() async throws {
         let configuration = configured {
