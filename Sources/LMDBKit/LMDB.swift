@@ -396,13 +396,14 @@ private let reportDamage: @convention(c) (OpaquePointer?, UnsafePointer<CChar>?)
 }
 
 /// Big-endian 8-byte keys, so that byte order (LMDB's default comparison) is numeric order.
-@inline(__always)
+/// Inlinable (standard library only), so that the callers in other modules pay no call.
+@inlinable @inline(__always)
 package func withPositionKey<T>(_ position: UInt64, _ body: (UnsafeRawBufferPointer) throws -> T) rethrows -> T {
     try withUnsafeBytes(of: position.bigEndian) { try body($0) }
 }
 
-/// Reads an 8-byte big-endian key.
-@inline(__always)
+/// Reads an 8-byte big-endian key. Inlinable: a reader calls it for every record.
+@inlinable @inline(__always)
 package func logPosition(fromKey key: UnsafeRawBufferPointer) -> UInt64? {
     guard key.count == 8 else { return nil }
     return UInt64(bigEndian: key.loadUnaligned(as: UInt64.self))

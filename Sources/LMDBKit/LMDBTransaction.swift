@@ -31,6 +31,12 @@ package struct LMDBEntry {
         self.key = key.buffer
         self.value = value.buffer
     }
+
+    @inlinable @inline(__always)
+    init(key: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer) {
+        self.key = key
+        self.value = value
+    }
 }
 
 /// A transaction of an ``LMDBEnvironment``, lent to the closure of
@@ -224,21 +230,43 @@ package struct LMDBCursor {
         return LMDBEntry(key, value)
     }
 
+    /// A move of ``first()``, ``last()``, ``next()`` or ``previous()``: inlinable, so that a
+    /// reader's loop in another module calls `mdb_cursor_get` directly, as the code before
+    /// this wrapper did, instead of a wrapper function per record.
+    @inlinable @inline(__always)
+    func step(_ operation: UInt32) throws(LMDBError) -> LMDBEntry? {
+        var key = MDB_val(mv_size: 0, mv_data: nil)
+        var value = MDB_val(mv_size: 0, mv_data: nil)
+        let code = mdb_cursor_get(pointer, &key, &value, MDB_cursor_op(rawValue: operation))
+        if code == MDB_NOTFOUND { return nil }
+        guard code == MDB_SUCCESS else { throw Self.failure(code, "mdb_cursor_get") }
+        return LMDBEntry(
+            key: UnsafeRawBufferPointer(start: key.mv_data, count: key.mv_size),
+            value: UnsafeRawBufferPointer(start: value.mv_data, count: value.mv_size)
+        )
+    }
+
+    /// The error of a failed cursor call, out of line.
+    @usableFromInline @inline(never)
+    static func failure(_ code: Int32, _ operation: StaticString) -> LMDBError {
+        LMDBError(code: code, operation: "\(operation)")
+    }
+
     /// The first entry.
-    @inline(__always)
-    package func first() throws(LMDBError) -> LMDBEntry? { try move(MDB_FIRST) }
+    @inlinable @inline(__always)
+    package func first() throws(LMDBError) -> LMDBEntry? { try step(MDB_FIRST.rawValue) }
 
     /// The last entry.
-    @inline(__always)
-    package func last() throws(LMDBError) -> LMDBEntry? { try move(MDB_LAST) }
+    @inlinable @inline(__always)
+    package func last() throws(LMDBError) -> LMDBEntry? { try step(MDB_LAST.rawValue) }
 
     /// The entry after the current one.
-    @inline(__always)
-    package func next() throws(LMDBError) -> LMDBEntry? { try move(MDB_NEXT) }
+    @inlinable @inline(__always)
+    package func next() throws(LMDBError) -> LMDBEntry? { try step(MDB_NEXT.rawValue) }
 
     /// The entry before the current one.
-    @inline(__always)
-    package func previous() throws(LMDBError) -> LMDBEntry? { try move(MDB_PREV) }
+    @inlinable @inline(__always)
+    package func previous() throws(LMDBError) -> LMDBEntry? { try step(MDB_PREV.rawValue) }
 
     /// The first entry whose key is at or after `key`.
     @inline(__always)
