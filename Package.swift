@@ -233,7 +233,7 @@ let package = Package(
         ),
         .testTarget(
             name: "playheadTests",
-            dependencies: ["playhead", "EventLog", "LMDBLog", "LMDBKit"],
+            dependencies: ["playhead", "EventLog", "LMDBLog", "LMDBKit", "PlayheadCore", "Views"],
             swiftSettings: swiftSettings
         ),
     ]

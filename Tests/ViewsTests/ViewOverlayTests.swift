@@ -4,7 +4,6 @@ import Views
 
 @testable import EventLog
 @testable import LMDBLog
-@testable import Projections
 
 /// Writes keys of awkward lengths and contents (prefixes of one another, zero bytes, keys
 /// longer than the overlay's inline head), deletes some, updates some in place, and scans
