@@ -233,7 +233,7 @@ let package = Package(
         ),
         .testTarget(
             name: "playheadTests",
-            dependencies: ["playhead", "EventLog", "LMDBLog", "LMDBKit", "PlayheadCore", "Views"],
+            dependencies: ["playhead", "EventLog", "LMDBLog", "LMDBKit", "PlayheadCore", "Views", "WatchDomain", "Projections"],
             swiftSettings: swiftSettings
         ),
     ]

@@ -124,6 +124,71 @@ enum PayloadWriters {
             json.field("interactionType", event.interactionType.name)
             json.field("userId", event.userId)
         }
+        func ticket(_ ticket: TicketDefinition, _ json: inout JSONObjectWriter) {
+            json.key("ticket")
+            json.begin()
+            json.field("description", ticket.description)
+            json.field("isVoucher", ticket.isVoucher)
+            json.field("name", ticket.name)
+            json.key("price")
+            json.begin()
+            json.field("currency", ticket.price.currency)
+            json.field("hundredths", ticket.price.hundredths)
+            json.end()
+            json.end()
+        }
+        func schedule(_ schedule: PartySchedule, _ json: inout JSONObjectWriter) {
+            json.key("schedule")
+            json.begin()
+            json.field("endTime", time: schedule.endTime.timestamp)
+            json.field("isFeatured", schedule.isFeatured)
+            json.field("maxParticipants", schedule.maxParticipants)
+            json.field("movieDurationMillis", schedule.movieDurationMillis)
+            json.field("movieId", schedule.movieId)
+            json.field("startTime", time: schedule.startTime.timestamp)
+            json.end()
+        }
+        add(TicketCreated.self) { event, json in
+            ticket(event.ticket, &json)
+            json.field("ticketId", upperUUID: event.ticketId)
+        }
+        add(TicketChanged.self) { event, json in
+            ticket(event.ticket, &json)
+            json.field("ticketId", upperUUID: event.ticketId)
+        }
+        add(WatchPartyScheduled.self) { event, json in
+            json.field("partyId", upperUUID: event.partyId)
+            schedule(event.schedule, &json)
+        }
+        add(WatchPartyChanged.self) { event, json in
+            json.field("partyId", upperUUID: event.partyId)
+            schedule(event.schedule, &json)
+        }
+        add(WatchPartyCancelled.self) { event, json in json.field("partyId", upperUUID: event.partyId) }
+        add(WatchPartyStarted.self) { event, json in
+            json.field("partyId", upperUUID: event.partyId)
+            json.field("startTime", time: event.startTime.timestamp)
+        }
+        add(WatchPartyFinished.self) { event, json in
+            json.field("endTime", time: event.endTime.timestamp)
+            json.field("partyId", upperUUID: event.partyId)
+        }
+        add(TicketPurchased.self) { event, json in
+            json.field("idempotencyKey", event.idempotencyKey)
+            json.field("partyId", upperUUID: event.partyId)
+            json.field("purchaseId", upperUUID: event.purchaseId)
+            json.field("ticketId", upperUUID: event.ticketId)
+            json.field("userId", event.userId)
+        }
+        add(PartyLogged.self) { event, json in
+            json.field("entryId", upperUUID: event.entryId)
+            json.field("eventType", event.eventType.name)
+            json.field("message", event.message)
+            json.field("partyId", upperUUID: event.partyId)
+            json.field("userId", event.userId)
+            json.field("username", event.username)
+            json.field("videoTimeMillis", event.videoTimeMillis)
+        }
         return writers
     }()
 }

@@ -25,8 +25,8 @@ public struct AccessPolicy: Sendable {
         return caller
     }
 
-    /// Checks that `caller` may read or write the progress of `userId` (not a word of the
-    /// progress routes, and theirs unless they are an administrator).
+    /// Checks that `caller` may read or write the progress of `userId`: theirs, unless they
+    /// are an administrator.
     public func requireProgress(of userId: UserID, for caller: Caller) throws(CommandError) {
         try VideoProgressDecider.authorize(caller, userId: userId)
     }
@@ -39,6 +39,14 @@ public struct AccessPolicy: Sendable {
     /// Checks that `caller` may list the watch sessions of `userId`.
     public func requireWatchSessions(of userId: UserID, for caller: Caller) throws(CommandError) {
         guard caller.mayAccess(userId.text) else { throw CommandError(.forbidden, "you may only list your own watch sessions", field: "userId") }
+    }
+
+    /// Checks that `caller` may read a party's log: its ticket holders (`holdsTicket`) and
+    /// administrators.
+    public func requirePartyLog(holdsTicket: Bool, for caller: Caller) throws(CommandError) {
+        guard holdsTicket || caller.isAdmin else {
+            throw CommandError(.forbidden, "a watch party's log is for its ticket holders and administrators")
+        }
     }
 
     /// Which watch sessions `caller` lists when they name none: everyone's for an

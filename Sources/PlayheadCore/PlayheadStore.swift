@@ -14,7 +14,7 @@ public import Views
 public final class PlayheadStore: Sendable {
     /// Every projector Playhead runs, in the order they are applied.
     public static let projectors: [any Projector] = [
-        UserSessionsProjector(), WatchSessionsProjector(), VideoProgressProjector(), InteractionsProjector(),
+        UserSessionsProjector(), WatchSessionsProjector(), VideoProgressProjector(), InteractionsProjector(), WatchPartiesProjector(),
     ]
 
     /// The projectors folded behind the writer (``AsyncProjections``): read models too heavy

@@ -68,6 +68,8 @@ public enum PlayheadHTTPServer {
             access: access,
             clock: configuration.clock
         ).add(to: router)
+        let watchParties = WatchPartyCommands(runner: runner, access: access, clock: configuration.clock)
+        WatchPartyRoutes(commands: watchParties).add(to: router)
         OperationsRoutes(store: store).add(to: router)
 
         let logger = configuration.logger
@@ -84,6 +86,7 @@ public enum PlayheadHTTPServer {
                 // The progress streams' source: what the log commits, per topic.
                 feed,
                 AsyncProjectionsFolder(store: store, logger: logger),
+                PartyStatusScheduler(commands: watchParties, interval: configuration.partySchedulerInterval, logger: logger),
             ],
             onServerRunning: { channel in
                 let port = channel.localAddress?.port ?? configuration.port

@@ -20,6 +20,8 @@ public struct ServerConfiguration: Sendable {
     public var viewsPollInterval: Duration = .seconds(1)
     /// How often a quiet progress stream (`GET /progress/stream/:userId`) gets a keep-alive comment.
     public var streamKeepAliveInterval: Duration = .seconds(15)
+    /// How often the watch-party scheduler looks for status transitions that fell due.
+    public var partySchedulerInterval: Duration = .seconds(1)
     /// The server's logger.
     public var logger = Logger(label: "playhead.server")
 

@@ -19,6 +19,9 @@ public struct Problem: Error, HTTPResponseError, CustomStringConvertible {
     public var field: String?
     /// Extra response headers.
     public var headers: HTTPFields = [:]
+    /// Extra members of the problem document (RFC 9457 §3.2), each an object of strings:
+    /// a 409 for a second purchase shows the first one as `purchase`.
+    public var objectMembers: [String: [String: String]] = [:]
 
     /// Creates a problem.
     public init(_ status: HTTPResponse.Status, _ detail: String, field: String? = nil) {
@@ -32,7 +35,7 @@ public struct Problem: Error, HTTPResponseError, CustomStringConvertible {
         switch error.code {
         case .notFound: self.init(.notFound, error.message)
         case .forbidden: self.init(.forbidden, error.message, field: error.field)
-        case .conflict: self.init(.conflict, error.message)
+        case .conflict: self.init(.conflict, error.message, field: error.field)
         case .unexpected: self.init(.internalServerError, error.message)
         default: self.init(.badRequest, error.message, field: error.field)
         }
@@ -52,6 +55,7 @@ public struct Problem: Error, HTTPResponseError, CustomStringConvertible {
             "instance": request.uri.path,
         ]
         if let field { object["field"] = field }
+        for (name, member) in objectMembers { object[name] = member }
         let body = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])
         var headers = self.headers
         headers[.contentType] = "application/problem+json"

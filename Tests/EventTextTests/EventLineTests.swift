@@ -190,6 +190,39 @@ func sampleDomainEvents() -> [any DomainEvent] {
                 )
             )
         }
+        let price = Price(hundredths: index % 2 == 0 ? 0 : Int64.max, currency: text)
+        let ticket = TicketDefinition(name: text, price: price, description: index % 2 == 0 ? nil : text, isVoucher: index % 2 == 0)
+        let schedule = PartySchedule(
+            movieId: text,
+            movieDurationMillis: index % 2 == 0 ? 1 : .max,
+            startTime: time,
+            endTime: times[(index + 1) % times.count],
+            isFeatured: index % 3 == 0,
+            maxParticipants: UInt64(index)
+        )
+        events += [
+            TicketCreated(ticketId: id, ticket: ticket),
+            TicketChanged(ticketId: other, ticket: ticket),
+            WatchPartyScheduled(partyId: id, schedule: schedule),
+            WatchPartyChanged(partyId: other, schedule: schedule),
+            WatchPartyCancelled(partyId: id),
+            WatchPartyStarted(partyId: id, startTime: time),
+            WatchPartyFinished(partyId: other, endTime: time),
+            TicketPurchased(purchaseId: id, partyId: other, ticketId: id, userId: text, idempotencyKey: index % 2 == 0 ? nil : text),
+        ]
+        for type in PartyLogEventType.allCases {
+            events.append(
+                PartyLogged(
+                    entryId: other,
+                    partyId: id,
+                    userId: text,
+                    eventType: type,
+                    username: index % 2 == 0 ? text : nil,
+                    message: index % 3 == 0 ? nil : text,
+                    videoTimeMillis: index % 2 == 1 ? nil : UInt64(index) * 1_000
+                )
+            )
+        }
     }
     // Metadata with nothing in it, and numbers JSON can't show (written as payloadBase64).
     for percentage in [50, Double.nan, .infinity] {

@@ -32,4 +32,5 @@ struct Core {
     var watchSessions: WatchSessionCommands { WatchSessionCommands(runner: runner) }
     var videoProgress: VideoProgressCommands { VideoProgressCommands(runner: runner, clock: { [clock] in clock.now }) }
     var interactions: InteractionCommands { InteractionCommands(runner: runner) }
+    var watchParties: WatchPartyCommands { WatchPartyCommands(runner: runner, clock: { [clock] in clock.now }) }
 }

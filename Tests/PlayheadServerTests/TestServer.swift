@@ -47,15 +47,18 @@ struct TestServer {
     let clock: TestClock
     let authority: TokenAuthority
 
-    /// Runs `body` against a server on 127.0.0.1, then stops it and removes its store.
+    /// Runs `body` against a server on 127.0.0.1, then stops it and removes its store. With
+    /// `store`, the server opens that directory and leaves it in place (a restart), with `clock`.
     static func run(
         sessionTimeout: Duration = .seconds(3600),
         streamKeepAlive: Duration = .seconds(15),
+        store storeDirectory: String? = nil,
+        clock: TestClock = TestClock(),
         _ body: (TestServer) async throws -> Void
     ) async throws {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("playhead-server-\(UUID().uuidString)").path
-        defer { try? FileManager.default.removeItem(atPath: directory) }
-        let clock = TestClock()
+        let directory =
+            storeDirectory ?? FileManager.default.temporaryDirectory.appendingPathComponent("playhead-server-\(UUID().uuidString)").path
+        defer { if storeDirectory == nil { try? FileManager.default.removeItem(atPath: directory) } }
         let store = try PlayheadStore(directory: directory) {
             $0.clock = { clock.now }
             $0.commitObserver = PlayheadHTTPServer.commitObserver

@@ -61,8 +61,8 @@ struct InteractionsProjectorTests {
         clock.set(Timestamp(microsecondsSince1970: micros))
         let existing = try queries.interaction(user: user, content: content, type: type)
         let event = try InteractionDecider.track(
-            userId: user,
-            contentId: content,
+            userId: UserID(user),
+            contentId: ContentID(content),
             type: type,
             details: details,
             caller: Caller(userId: user),

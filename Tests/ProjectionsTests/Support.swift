@@ -22,7 +22,7 @@ func withDirectory<T>(_ body: (String) async throws -> T) async throws -> T {
 struct MemoryStore {
     /// Every projector Playhead runs, in the order it applies them.
     static let projectors: [any Projector] = [
-        UserSessionsProjector(), WatchSessionsProjector(), VideoProgressProjector(), InteractionsProjector(),
+        UserSessionsProjector(), WatchSessionsProjector(), VideoProgressProjector(), InteractionsProjector(), WatchPartiesProjector(),
     ]
 
     let views: InMemoryViews

@@ -10,8 +10,8 @@ struct InteractionDeciderTests {
     func field(_ details: InteractionDetails, content: String = "123", user: String = "1", caller: Caller? = nil) -> String? {
         do {
             _ = try InteractionDecider.track(
-                userId: user,
-                contentId: content,
+                userId: UserID(user),
+                contentId: ContentID(content),
                 type: .like,
                 details: details,
                 caller: caller ?? alice,
@@ -47,8 +47,8 @@ struct InteractionDeciderTests {
     @Test("tracking the same interaction again keeps its id")
     func keepsId() throws {
         let first = try InteractionDecider.track(
-            userId: "1",
-            contentId: "c",
+            userId: UserID("1"),
+            contentId: ContentID("c"),
             type: .rate,
             details: InteractionDetails(interactionValue: 3),
             caller: alice,
@@ -57,8 +57,8 @@ struct InteractionDeciderTests {
         )
         let row = Interaction(first, at: Timestamp(microsecondsSince1970: 5), position: 1)
         let second = try InteractionDecider.track(
-            userId: "1",
-            contentId: "c",
+            userId: UserID("1"),
+            contentId: ContentID("c"),
             type: .rate,
             details: InteractionDetails(interactionValue: 9),
             caller: alice,

@@ -143,6 +143,70 @@ let documentedPayloads: [(event: any DomainEvent, json: String)] = {
             ),
             #"{"contentId":"123","details":{"contentType":"movies","interactionValue":5,"moodAtInteraction":"happy"},"interactionId":"8D6FDB28-37F5-42A3-8A5E-667812EFBA59","interactionType":"dislike","userId":"1"}"#
         ),
+        (
+            TicketCreated(
+                ticketId: session,
+                ticket: TicketDefinition(
+                    name: "Standard",
+                    price: Price(hundredths: 1_250, currency: "EUR"),
+                    description: "One seat",
+                    isVoucher: false
+                )
+            ),
+            #"{"ticket":{"description":"One seat","isVoucher":false,"name":"Standard","price":{"currency":"EUR","hundredths":1250}},"ticketId":"8D6FDB28-37F5-42A3-8A5E-667812EFBA59"}"#
+        ),
+        (
+            TicketChanged(
+                ticketId: session,
+                ticket: TicketDefinition(name: "Gift", price: Price(hundredths: 0, currency: "EUR"), description: nil, isVoucher: true)
+            ),
+            #"{"ticket":{"isVoucher":true,"name":"Gift","price":{"currency":"EUR","hundredths":0}},"ticketId":"8D6FDB28-37F5-42A3-8A5E-667812EFBA59"}"#
+        ),
+        (
+            WatchPartyScheduled(
+                partyId: other,
+                schedule: PartySchedule(
+                    movieId: "film",
+                    movieDurationMillis: 5_400_000,
+                    startTime: time,
+                    endTime: Timestamp(microsecondsSince1970: time.microsecondsSince1970 + 9_000_000_000),
+                    isFeatured: true,
+                    maxParticipants: 100
+                )
+            ),
+            #"{"partyId":"6A1F0C3E-2B7D-4C9A-8E51-0D4B7F2A9C13","schedule":{"endTime":"2023-01-01T02:30:00.000000Z","isFeatured":true,"maxParticipants":100,"movieDurationMillis":5400000,"movieId":"film","startTime":"2023-01-01T00:00:00.000000Z"}}"#
+        ),
+        (
+            WatchPartyChanged(
+                partyId: other,
+                schedule: PartySchedule(
+                    movieId: "film",
+                    movieDurationMillis: 5_400_000,
+                    startTime: time,
+                    endTime: Timestamp(microsecondsSince1970: time.microsecondsSince1970 + 9_000_000_000),
+                    isFeatured: false,
+                    maxParticipants: 50
+                )
+            ),
+            #"{"partyId":"6A1F0C3E-2B7D-4C9A-8E51-0D4B7F2A9C13","schedule":{"endTime":"2023-01-01T02:30:00.000000Z","isFeatured":false,"maxParticipants":50,"movieDurationMillis":5400000,"movieId":"film","startTime":"2023-01-01T00:00:00.000000Z"}}"#
+        ),
+        (WatchPartyCancelled(partyId: other), #"{"partyId":"6A1F0C3E-2B7D-4C9A-8E51-0D4B7F2A9C13"}"#),
+        (
+            WatchPartyStarted(partyId: other, startTime: time),
+            #"{"partyId":"6A1F0C3E-2B7D-4C9A-8E51-0D4B7F2A9C13","startTime":"2023-01-01T00:00:00.000000Z"}"#
+        ),
+        (
+            WatchPartyFinished(partyId: other, endTime: time),
+            #"{"endTime":"2023-01-01T00:00:00.000000Z","partyId":"6A1F0C3E-2B7D-4C9A-8E51-0D4B7F2A9C13"}"#
+        ),
+        (
+            TicketPurchased(purchaseId: session, partyId: other, ticketId: session, userId: "alice", idempotencyKey: "retry-1"),
+            #"{"idempotencyKey":"retry-1","partyId":"6A1F0C3E-2B7D-4C9A-8E51-0D4B7F2A9C13","purchaseId":"8D6FDB28-37F5-42A3-8A5E-667812EFBA59","ticketId":"8D6FDB28-37F5-42A3-8A5E-667812EFBA59","userId":"alice"}"#
+        ),
+        (
+            PartyLogged(entryId: session, partyId: other, userId: "alice", eventType: .seek, videoTimeMillis: 754_250),
+            #"{"entryId":"8D6FDB28-37F5-42A3-8A5E-667812EFBA59","eventType":"seek","partyId":"6A1F0C3E-2B7D-4C9A-8E51-0D4B7F2A9C13","userId":"alice","videoTimeMillis":754250}"#
+        ),
     ]
 }()
 
@@ -174,6 +238,20 @@ struct TextFormTests {
             let event = InteractionTracked(interactionId: UUID(), userId: "u", contentId: "c", interactionType: type, details: .init())
             #expect(try jsonText(event).contains(#""interactionType":""# + name + #"""#))
         }
+    }
+
+    @Test("every party-log event type and party status is written and read by its documented name")
+    func partyNames() throws {
+        let documented = try documentedValues(of: "eventType")
+        #expect(documented.count == PartyLogEventType.allCases.count)
+        for (raw, name) in documented {
+            let type = try #require(PartyLogEventType(rawValue: raw))
+            #expect(type.name == name)
+            #expect(try jsonText(type) == "\"\(name)\"")
+            #expect(try JSONDecoder().decode(PartyLogEventType.self, from: Data("\"\(name)\"".utf8)) == type)
+        }
+        #expect(PartyStatus.allNames == "upcoming, ongoing, finished, cancelled")
+        #expect(try JSONDecoder().decode(PartyStatus.self, from: Data(#""ongoing""#.utf8)) == .ongoing)
     }
 
     @Test("every progress source is written and read as its documented number")

@@ -197,6 +197,7 @@ struct CommandsEndToEndTests {
                 ("rebuild", ["--events", "2000", "--passes", "1"]),
                 ("progress", ["--events", "500", "--users", "5", "--queries", "5"]),
                 ("interactions", ["--interactions", "500", "--queries", "5"]),
+                ("party-log", ["--entries", "2000", "--parties", "10", "--page", "20", "--queries", "5"]),
             ]
             for (name, options) in workloads {
                 let store = directory + "/" + name

@@ -2,9 +2,11 @@ import EventLog
 import Foundation
 import LMDBLog
 import PlayheadCore
+import Projections
 import Synchronization
 import Testing
 import Views
+import WatchDomain
 
 #if canImport(FoundationNetworking)
 import FoundationNetworking
@@ -137,7 +139,9 @@ struct ServeCommandTests {
             let verify = try playhead(["verify", "--projections", "--data-dir", store])
             #expect(verify.status == 0, "\(verify.stderr)")
             #expect(
-                verify.stdout.contains("verify: OK: projections (user-sessions, watch-sessions, video-progress, interactions) equal a rebuild"),
+                verify.stdout.contains(
+                    "verify: OK: projections (user-sessions, watch-sessions, video-progress, interactions, watch-parties) equal a rebuild"
+                ),
                 "\(verify.stdout)"
             )
         }
@@ -266,6 +270,91 @@ struct ServeCommandTests {
             #expect(
                 Set(lines.compactMap { $0["type"] as? String }).isSuperset(of: ["watch-session.started", "progress.recorded", "video.registered"])
             )
+            #expect(lines.allSatisfy { $0["payloadBase64"] == nil }, "every event has a JSON payload")
+            let file = directory + "/export.ndjson"
+            try export.stdout.write(toFile: file, atomically: true, encoding: .utf8)
+            let copy = directory + "/copy"
+            #expect(try playhead(["import", "--data-dir", copy, file]).status == 0)
+            #expect(try playhead(["export", "--data-dir", copy]).stdout == export.stdout)
+            #expect(try playhead(["verify", "--projections", "--data-dir", copy]).status == 0)
+        }
+    }
+
+    @Test("a watch-party workload with purchases and a long party log: the views equal a rebuild, and the export round-trips")
+    func watchPartyWorkload() async throws {
+        try await withTemporaryDirectory { directory in
+            let store = directory + "/store"
+            let server = try ServerProcess(store: store)
+            let admin = try server.token("root", admin: true)
+            #expect(try await server.send("PUT", "/videos/film", token: admin, json: ["duration": 5_400]).status == 200)
+            let ticket = try #require(
+                try await server.send("POST", "/tickets", token: admin, json: ["name": "Seat", "price": ["amount": "9.99", "currency": "EUR"]]).json[
+                    "id"
+                ]
+                    as? String
+            )
+            let start = ISO8601Micros.format(Timestamp(microsecondsSince1970: Timestamp.now().microsecondsSince1970 + 60_000_000))
+            let end = ISO8601Micros.format(Timestamp(microsecondsSince1970: Timestamp.now().microsecondsSince1970 + 7_200_000_000))
+            var parties: [String] = []
+            for index in 0..<3 {
+                let body: [String: Any] = ["movie_id": "film", "start_time": start, "end_time": end, "max_participants": 5 + index]
+                let reply = try await server.send("POST", "/watch-parties", token: admin, json: body)
+                #expect(reply.status == 201, "\(reply.text)")
+                parties.append(try #require(reply.json["id"] as? String))
+            }
+            #expect(try await server.send("PATCH", "/watch-parties/\(parties[2])", token: admin, json: ["is_featured": true]).status == 200)
+            // Eight buyers at once for each party: 5, 6 and 7 seats.
+            let sold = try await withThrowingTaskGroup(of: Int.self) { group in
+                for party in parties {
+                    for buyer in 0..<8 {
+                        group.addTask {
+                            let token = try server.token("user-\(buyer)")
+                            return try await server.send("POST", "/watch-parties/\(party)/purchase", token: token, json: ["ticket_id": ticket]).status
+                        }
+                    }
+                }
+                var statuses: [Int] = []
+                for try await status in group { statuses.append(status) }
+                return statuses
+            }
+            #expect(sold.filter { $0 == 201 }.count == 18 && sold.filter { $0 == 409 }.count == 6)
+            server.stop()
+
+            // The party log, as the gateway appends it: through the commands, on the store.
+            let opened = try PlayheadStore(directory: store)
+            let commands = WatchPartyCommands(runner: CommandRunner(store: opened), clock: { Timestamp.now() })
+            let partyId = try #require(UUID(uuidString: parties[0]))
+            let members = try (0..<5).map { try UserID("user-\($0)") }
+            // An administrator acts for the members: which five of the eight buyers got a seat is the race's.
+            let operatorCaller = Caller(userId: "root", isAdmin: true)
+            for member in members {
+                _ = try await commands.log(
+                    .init(userId: member, eventType: .join, username: member.text),
+                    in: partyId,
+                    caller: operatorCaller,
+                    correlation: UUID()
+                )
+            }
+            for step in 0..<1_500 {
+                let member = members[step % members.count]
+                let request: WatchPartyDecider.LogRequest
+                switch step % 10 {
+                case 3: request = .init(userId: member, eventType: .pause)
+                case 4: request = .init(userId: member, eventType: .seek, videoTimeMillis: UInt64(step) * 1_000)
+                case 5: request = .init(userId: member, eventType: .play)
+                default: request = .init(userId: member, eventType: .message, message: "message \(step), \"quoted\"\nsecond line")
+                }
+                _ = try await commands.log(request, in: partyId, caller: operatorCaller, correlation: UUID())
+            }
+            _ = try await commands.log(.init(userId: members[0], eventType: .leave), in: partyId, caller: operatorCaller, correlation: UUID())
+            await opened.close()
+
+            let verify = try playhead(["verify", "--projections", "--data-dir", store])
+            #expect(verify.status == 0, "\(verify.stderr)")
+            #expect(verify.stdout.contains("watch-parties"), "\(verify.stdout)")
+            let export = try playhead(["export", "--data-dir", store])
+            let lines = try tailLines(export.stdout)
+            #expect(lines.filter { $0["type"] as? String == PartyLogged.eventType }.count == 1_506)
             #expect(lines.allSatisfy { $0["payloadBase64"] == nil }, "every event has a JSON payload")
             let file = directory + "/export.ndjson"
             try export.stdout.write(toFile: file, atomically: true, encoding: .utf8)

@@ -153,7 +153,7 @@ struct ProgressRoutes {
             let numbers = try body.progressData.enumerated().map { index, entry in
                 try Self.numbers(entry.watchedDuration, entry.lastWatched, entry.videoDuration, field: "progressData[\(index)].", now: clock())
             }
-            let userId = try UserID(body.userId)
+            let userId = try Self.progressUser(body.userId)
             try access.requireProgress(of: userId, for: caller)
             let reports = try zip(body.progressData, numbers).enumerated().map { index, pair in
                 try Self.report(VideoID(pair.0.videoId, field: "progressData[\(index)].videoId"), pair.1)
@@ -177,7 +177,7 @@ struct ProgressRoutes {
         }
         group.get("engagement/:userId") { request, context in
             let caller = try context.requireCaller()
-            let userId = try UserID(context.pathParameter("userId"))
+            let userId = try Self.progressUser(context.pathParameter("userId"))
             try access.requireProgress(of: userId, for: caller)
             let limitText = request.uri.queryParameters.get("limit")
             let limit =
@@ -198,13 +198,13 @@ struct ProgressRoutes {
         }
         group.get("stream/:userId") { _, context in
             let caller = try context.requireCaller()
-            let userId = try UserID(context.pathParameter("userId"))
+            let userId = try Self.progressUser(context.pathParameter("userId"))
             try access.requireProgress(of: userId, for: caller)
             return stream(userId.text)
         }
         group.get(":userId") { _, context in
             let caller = try context.requireCaller()
-            return try progressList(of: UserID(context.pathParameter("userId")), caller: caller)
+            return try progressList(of: Self.progressUser(context.pathParameter("userId")), caller: caller)
         }
         group.get(":userId/:videoId") { _, context in
             let caller = try context.requireCaller()
@@ -295,14 +295,28 @@ struct ProgressRoutes {
     /// the numbers, then the user and the caller's rights, then the video.
     private func parse(_ body: ReportRequest, caller: Caller) throws -> (UserID, ProgressReport) {
         let numbers = try Self.numbers(body.watchedDuration, body.lastWatched, body.videoDuration, field: "", now: clock())
-        let userId = try UserID(body.userId)
+        let userId = try Self.progressUser(body.userId)
         try access.requireProgress(of: userId, for: caller)
         return (userId, Self.report(try VideoID(body.videoId), numbers))
+    }
+
+    /// The words after `/progress/` that name routes, so they can't be user ids: a user
+    /// `summary` could write progress but never read it.
+    static let routeWords: Set<String> = ["update", "sync", "realtime", "summary", "engagement", "stream"]
+
+    /// `text` as the user id of a progress route: a valid ``UserID`` that is not one of the
+    /// ``routeWords`` (400 naming `userId` when it is).
+    static func progressUser(_ text: String) throws -> UserID {
+        let userId = try UserID(text)
+        guard !routeWords.contains(userId.text) else {
+            throw CommandError(.invalid, "userId '\(userId.text)' is a word of the progress routes, not a user id", field: "userId")
+        }
+        return userId
     }
 
     /// The path's user and video ids, the video's parsed first.
     private static func userAndVideo(_ context: PlayheadRequestContext) throws -> (UserID, VideoID) {
         let videoId = try VideoID(context.pathParameter("videoId"))
-        return (try UserID(context.pathParameter("userId")), videoId)
+        return (try Self.progressUser(context.pathParameter("userId")), videoId)
     }
 }

@@ -73,7 +73,7 @@ extension DomainEvent {
 public enum EventCatalog {
     /// The event types this build knows.
     public static let types: [any DomainEvent.Type] =
-        UserSessionEvents.all + WatchSessionEvents.all + VideoProgressEvents.all + InteractionEvents.all
+        UserSessionEvents.all + WatchSessionEvents.all + VideoProgressEvents.all + InteractionEvents.all + WatchPartyEvents.all
 
     private static let byName: [String: any DomainEvent.Type] = Dictionary(
         uniqueKeysWithValues: types.map { ($0.eventType, $0) }

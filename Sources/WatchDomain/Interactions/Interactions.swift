@@ -307,30 +307,4 @@ public enum InteractionDecider {
             details: details
         )
     }
-
-    /// ``track(userId:contentId:type:details:caller:existing:newId:)`` for ids not yet
-    /// parsed: they are parsed here (user first, then content), as a route would.
-    public static func track(
-        userId: String,
-        contentId: String,
-        type: InteractionType,
-        details: InteractionDetails,
-        caller: Caller,
-        existing: Interaction?,
-        newId: () -> UUID
-    ) throws(CommandError) -> InteractionTracked {
-        let user = try UserID(userId)
-        guard caller.mayAccess(user.text) else {
-            throw CommandError(.forbidden, "you may only track your own interactions", field: "userId")
-        }
-        return try track(
-            userId: user,
-            contentId: try ContentID(contentId),
-            type: type,
-            details: details,
-            caller: caller,
-            existing: existing,
-            newId: newId
-        )
-    }
 }

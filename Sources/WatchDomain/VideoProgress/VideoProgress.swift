@@ -31,9 +31,6 @@ public enum VideoProgressEvents {
     /// How far ahead of the server's clock a `lastWatched` may be: further, and one device's
     /// fast clock would win every merge from then on.
     public static let maxClockSkew: Duration = .seconds(600)
-    /// The words after `/progress/` that name routes, so they can't be user ids: a user
-    /// `summary` could write progress but never read it.
-    public static let reservedUserIds: Set<String> = ["update", "sync", "realtime", "summary", "engagement", "stream"]
     /// The most entries one sync may carry.
     public static let maxSyncEntries = 1_000
     /// The longest title, in UTF-8 bytes.
@@ -329,12 +326,9 @@ public struct ProgressReport: Sendable, Hashable {
 
 /// Decides the events of video-progress commands. Pure.
 public enum VideoProgressDecider {
-    /// Checks that `caller` may read or write the progress of `userId` (not a word of the
-    /// progress routes, and theirs unless they are an administrator).
+    /// Checks that `caller` may read or write the progress of `userId`: theirs, unless they
+    /// are an administrator.
     public static func authorize(_ caller: Caller, userId: UserID, field: String = "userId") throws(CommandError) {
-        guard !VideoProgressEvents.reservedUserIds.contains(userId.text) else {
-            throw CommandError(.invalid, "\(field) '\(userId.text)' is a word of the progress routes, not a user id", field: field)
-        }
         guard caller.mayAccess(userId.text) else { throw CommandError(.forbidden, "you may only use your own progress", field: field) }
     }
 

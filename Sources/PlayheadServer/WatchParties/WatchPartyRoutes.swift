@@ -1,0 +1,290 @@
+import EventLog
+import Foundation
+import Hummingbird
+import PlayheadCore
+import Projections
+import WatchDomain
+
+/// The REST routes of the watch-party module (../shared/spec/watch-party.md): parties,
+/// tickets, purchases and the party log. Bodies and answers are snake_case, as the spec's
+/// entities are.
+struct WatchPartyRoutes {
+    let commands: WatchPartyCommands
+
+    private var now: Timestamp { commands.clock() }
+
+    struct CreateParty: Decodable {
+        var movieId: String
+        var startTime: String
+        var endTime: String
+        var isFeatured: Bool?
+        var maxParticipants: Int64?
+
+        enum CodingKeys: String, CodingKey {
+            case movieId = "movie_id"
+            case startTime = "start_time"
+            case endTime = "end_time"
+            case isFeatured = "is_featured"
+            case maxParticipants = "max_participants"
+        }
+    }
+
+    struct ChangeParty: Decodable {
+        var movieId: String?
+        var startTime: String?
+        var endTime: String?
+        var isFeatured: Bool?
+        var maxParticipants: Int64?
+
+        enum CodingKeys: String, CodingKey {
+            case movieId = "movie_id"
+            case startTime = "start_time"
+            case endTime = "end_time"
+            case isFeatured = "is_featured"
+            case maxParticipants = "max_participants"
+        }
+    }
+
+    struct Purchase: Decodable {
+        var ticketId: String
+
+        enum CodingKeys: String, CodingKey { case ticketId = "ticket_id" }
+    }
+
+    struct CreateTicket: Decodable {
+        var name: String
+        var price: PriceBody
+        var description: String?
+        var isVoucher: Bool?
+
+        enum CodingKeys: String, CodingKey {
+            case name, price, description
+            case isVoucher = "is_voucher"
+        }
+    }
+
+    struct ChangeTicket: Decodable {
+        var name: String?
+        var price: PriceBody?
+        var description: String?
+        var isVoucher: Bool?
+
+        enum CodingKeys: String, CodingKey {
+            case name, price, description
+            case isVoucher = "is_voucher"
+        }
+    }
+
+    /// The most entries a page of a party log may have.
+    static let maxLogLimit = 1_000
+
+    func add(to router: Router<PlayheadRequestContext>) {
+        let parties = router.group("watch-parties")
+        parties.post { request, context in
+            let caller = try context.requireAdmin()
+            let body = try await request.decodeJSON(CreateParty.self)
+            let party = try await commands.schedule(
+                movieId: try VideoID(body.movieId, field: "movie_id"),
+                startTime: try BodyValue.time(body.startTime, field: "start_time"),
+                endTime: try BodyValue.time(body.endTime, field: "end_time"),
+                isFeatured: body.isFeatured ?? false,
+                maxParticipants: Self.participants(body.maxParticipants ?? Int64(WatchPartyEvents.defaultMaxParticipants)),
+                caller: caller,
+                correlation: context.correlationID
+            )
+            return EditedResponse(status: .created, response: WatchPartyBody(party, now: now))
+        }
+        parties.get { request, context in
+            _ = try context.requireCaller()
+            let page = try Pagination(query: request)
+            let parties = try commands.parties(try Self.filter(request), limit: page.limit, offset: page.offset)
+            let now = now
+            return WatchPartyPage(data: parties.map { WatchPartyBody($0, now: now) }, limit: page.limit, offset: page.offset)
+        }
+        parties.get(":id") { _, context in
+            _ = try context.requireCaller()
+            return WatchPartyBody(try commands.party(try context.uuidParameter("id")), now: now)
+        }
+        parties.patch(":id") { request, context in
+            let caller = try context.requireAdmin()
+            let id = try context.uuidParameter("id")
+            let body = try await request.decodeJSON(ChangeParty.self)
+            let changes = PartyChanges(
+                movieId: try body.movieId.map { try VideoID($0, field: "movie_id") },
+                startTime: try body.startTime.map { try BodyValue.time($0, field: "start_time") },
+                endTime: try body.endTime.map { try BodyValue.time($0, field: "end_time") },
+                isFeatured: body.isFeatured,
+                maxParticipants: body.maxParticipants.map(Self.participants)
+            )
+            let party = try await commands.change(id, changes, caller: caller, correlation: context.correlationID)
+            return WatchPartyBody(party, now: now)
+        }
+        parties.post(":id/cancel") { _, context in
+            let caller = try context.requireAdmin()
+            let party = try await commands.cancel(try context.uuidParameter("id"), caller: caller, correlation: context.correlationID)
+            return WatchPartyBody(party, now: now)
+        }
+        parties.post(":id/purchase") { request, context in
+            let caller = try context.requireCaller()
+            let id = try context.uuidParameter("id")
+            let body = try await request.decodeJSON(Purchase.self)
+            guard let ticketId = UUID(hexadecimal: body.ticketId) else { throw Problem.badField("ticket_id", "ticket_id must be a UUID") }
+            let key = HTTPField.Name("Idempotency-Key").flatMap { request.headers[$0] }
+            let outcome = try await commands.purchase(
+                partyId: id,
+                ticketId: ticketId,
+                idempotencyKey: key,
+                caller: caller,
+                correlation: context.correlationID
+            )
+            switch outcome {
+            case .purchased(let purchase), .retried(let purchase):
+                return EditedResponse(status: .created, response: TicketPurchaseBody(purchase))
+            case .alreadyBought(let purchase):
+                var problem = Problem(.conflict, "you have a ticket to this watch party already")
+                problem.objectMembers["purchase"] = TicketPurchaseBody(purchase).members
+                throw problem
+            }
+        }
+        parties.get(":id/purchases") { request, context in
+            let caller = try context.requireAdmin()
+            let id = try context.uuidParameter("id")
+            let page = try Pagination(query: request)
+            let purchases = try commands.purchases(of: id, limit: page.limit, offset: page.offset, caller: caller)
+            return TicketPurchasePage(
+                watchPartyId: id.uuidString.lowercased(),
+                data: purchases.map(TicketPurchaseBody.init),
+                limit: page.limit,
+                offset: page.offset
+            )
+        }
+        parties.get(":id/logs") { request, context in
+            let caller = try context.requireCaller()
+            let id = try context.uuidParameter("id")
+            let query = request.uri.queryParameters
+            let (filter, cursor, limit) = try Self.logQuery(query)
+            let page = try commands.log(of: id, filter: filter, after: cursor, limit: limit, caller: caller)
+            return PartyLogPage(watchPartyId: id.uuidString.lowercased(), data: page.entries.map(PartyLogEntryBody.init), next: page.next?.token)
+        }
+
+        router.get("users/me/tickets") { _, context in
+            let caller = try context.requireCaller()
+            let now = now
+            let entries = try commands.purchases(of: caller).map {
+                UserTickets.Entry(purchase: TicketPurchaseBody($0.purchase), watchParty: WatchPartyBody($0.party, now: now))
+            }
+            return UserTickets(userId: caller.userId, data: entries)
+        }
+
+        let tickets = router.group("tickets")
+        tickets.post { request, context in
+            let caller = try context.requireAdmin()
+            let body = try await request.decodeJSON(CreateTicket.self)
+            let definition = TicketDefinition(
+                name: body.name,
+                price: try body.price.parsed(),
+                description: body.description,
+                isVoucher: body.isVoucher ?? false
+            )
+            let ticket = try await commands.createTicket(definition, caller: caller, correlation: context.correlationID)
+            return EditedResponse(status: .created, response: TicketBody(ticket))
+        }
+        tickets.get { request, context in
+            _ = try context.requireCaller()
+            let page = try Pagination(query: request)
+            return TicketPage(
+                data: try commands.tickets(limit: page.limit, offset: page.offset).map(TicketBody.init),
+                limit: page.limit,
+                offset: page.offset
+            )
+        }
+        tickets.get(":id") { _, context in
+            _ = try context.requireCaller()
+            return TicketBody(try commands.ticket(try context.uuidParameter("id")))
+        }
+        tickets.patch(":id") { request, context in
+            let caller = try context.requireAdmin()
+            let id = try context.uuidParameter("id")
+            let body = try await request.decodeJSON(ChangeTicket.self)
+            let current = try commands.ticket(id).definition
+            let definition = TicketDefinition(
+                name: body.name ?? current.name,
+                price: try body.price.map { try $0.parsed() } ?? current.price,
+                description: body.description ?? current.description,
+                isVoucher: body.isVoucher ?? current.isVoucher
+            )
+            return TicketBody(try await commands.changeTicket(id, definition, caller: caller, correlation: context.correlationID))
+        }
+    }
+
+    /// A `max_participants` from a body: out-of-range values (0, negative) are the decider's
+    /// to refuse with the rule.
+    static func participants(_ value: Int64) -> UInt64 { UInt64(clamping: value) }
+
+    /// The listing's filter: `status`, `is_featured`, and `from`/`to` on the start time.
+    static func filter(_ request: Request) throws -> PartyFilter {
+        let query = request.uri.queryParameters
+        var filter = PartyFilter()
+        if let text = query.get("status") {
+            guard let status = PartyStatus(name: text) else {
+                throw Problem.badField("status", "status must be one of \(PartyStatus.allNames)")
+            }
+            filter.status = status
+        }
+        if let text = query.get("is_featured") {
+            switch text {
+            case "true": filter.isFeatured = true
+            case "false": filter.isFeatured = false
+            default: throw Problem.badField("is_featured", "is_featured must be true or false")
+            }
+        }
+        for name in ["from", "to"] {
+            guard let text = query.get(name) else { continue }
+            // A date alone means the whole day, as every other date range of the API.
+            guard let time = QueryTime.parse(text, endOfDay: name == "to") else {
+                throw Problem.badField(name, "\(name) must be an ISO 8601 date (2026-01-31) or time (2026-01-31T12:00:00Z)")
+            }
+            if name == "from" { filter.from = time } else { filter.to = time }
+        }
+        if let from = filter.from, let to = filter.to, to <= from { throw Problem.badField("to", "to must be after from") }
+        return filter
+    }
+
+    /// A log page's query: `event_type`, `from` and `to` (event times in seconds from the
+    /// start, to the millisecond), `cursor` (a `next` token) and `limit`.
+    static func logQuery(_ query: Parameters) throws -> (PartyLogFilter, PartyLogCursor?, Int) {
+        var filter = PartyLogFilter()
+        if let text = query.get("event_type") {
+            guard let type = PartyLogEventType(name: text) else {
+                throw Problem.badField("event_type", "event_type must be one of \(PartyLogEventType.allNames)")
+            }
+            filter.eventType = type
+        }
+        func seconds(_ name: String) throws -> Int64? {
+            guard let text = query.get(name) else { return nil }
+            // A week is the longest party; a bound far outside it is a mistake, not a filter.
+            guard let value = Double(text), value.isFinite, abs(value) <= 1e9 else {
+                throw Problem.badField(name, "\(name) must be a number of seconds from the party's start")
+            }
+            return Int64((value * 1_000).rounded())
+        }
+        filter.fromMillis = try seconds("from")
+        filter.toMillis = try seconds("to")
+        if let from = filter.fromMillis, let to = filter.toMillis, to <= from { throw Problem.badField("to", "to must be after from") }
+        var cursor: PartyLogCursor?
+        if let token = query.get("cursor") {
+            guard let parsed = PartyLogCursor(token: token) else {
+                throw Problem.badField("cursor", "cursor must be the next token of an earlier page")
+            }
+            cursor = parsed
+        }
+        var limit = 100
+        if let text = query.get("limit") {
+            guard let value = Int(text), (1...maxLogLimit).contains(value) else {
+                throw Problem.badField("limit", "limit must be a whole number from 1 to \(maxLogLimit)")
+            }
+            limit = value
+        }
+        return (filter, cursor, limit)
+    }
+}

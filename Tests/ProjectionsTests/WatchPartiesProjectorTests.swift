@@ -1,0 +1,83 @@
+import EventLog
+import Foundation
+import Projections
+import Testing
+import Views
+import WatchDomain
+
+/// The `watch-parties` projector folding events straight from a log, as an import or a
+/// rebuild feeds it: what no command would append must not corrupt the read models.
+@Suite("Watch-party projection")
+struct WatchPartiesProjectorTests {
+    static let start = Timestamp(microsecondsSince1970: 1_800_000_000_000_000)
+
+    func schedule(_ id: UUID, max: UInt64 = 2) -> WatchPartyScheduled {
+        WatchPartyScheduled(
+            partyId: id,
+            schedule: PartySchedule(
+                movieId: "film",
+                movieDurationMillis: 60_000,
+                startTime: Self.start,
+                endTime: Timestamp(microsecondsSince1970: Self.start.microsecondsSince1970 + 3_600_000_000),
+                isFeatured: false,
+                maxParticipants: max
+            )
+        )
+    }
+
+    func append(_ store: MemoryStore, _ events: [any DomainEvent]) async throws {
+        _ = try await store.log.append(AppendRequest(events: events.map { $0.proposed(actor: "import") }))
+    }
+
+    @Test("a second purchase of one user, and events of unknown parties, change nothing")
+    func doctoredEvents() async throws {
+        let store = MemoryStore(clock: { Self.start })
+        let party = UUID()
+        let queries = WatchPartyQueries(store.committed)
+        try await append(store, [schedule(party)])
+        let first = TicketPurchased(purchaseId: UUID(), partyId: party, ticketId: UUID(), userId: "alice", idempotencyKey: nil)
+        try await append(store, [first])
+        try await append(store, [TicketPurchased(purchaseId: UUID(), partyId: party, ticketId: UUID(), userId: "alice", idempotencyKey: nil)])
+        try await append(store, [TicketPurchased(purchaseId: UUID(), partyId: UUID(), ticketId: UUID(), userId: "bob", idempotencyKey: nil)])
+        try await append(store, [PartyLogged(entryId: UUID(), partyId: UUID(), userId: "bob", eventType: .join)])
+        try await append(store, [WatchPartyScheduled(partyId: party, schedule: schedule(party, max: 9).schedule)])
+
+        let row = try #require(try queries.party(party))
+        #expect(row.ticketsSold == 1 && row.schedule.maxParticipants == 2, "the first scheduling and purchase hold")
+        #expect(try queries.purchase(party: party, user: "alice")?.purchaseId == first.purchaseId)
+        #expect(try queries.purchases(user: "bob").isEmpty)
+        #expect(try queries.parties(PartyFilter(), now: Self.start, limit: 10, offset: 0).map(\.partyId) == [party])
+    }
+
+    @Test("a leave without a join keeps the count at zero; the `due` index follows changes and cancellation")
+    func onlineAndDue() async throws {
+        let store = MemoryStore(clock: { Self.start })
+        let party = UUID()
+        let queries = WatchPartyQueries(store.committed)
+        try await append(store, [schedule(party)])
+        try await append(store, [PartyLogged(entryId: UUID(), partyId: party, userId: "alice", eventType: .leave)])
+        #expect(try queries.party(party)?.participantsOnline == 0)
+        #expect(try queries.nextDue() == Self.start)
+        var later = schedule(party).schedule
+        later.startTime = UTCTime(Timestamp(microsecondsSince1970: Self.start.microsecondsSince1970 + 60_000_000))
+        try await append(store, [WatchPartyChanged(partyId: party, schedule: later)])
+        #expect(try queries.nextDue() == later.startTime.timestamp, "the old start is no longer due")
+        #expect(try queries.due(at: Self.start, limit: 10).isEmpty)
+        try await append(store, [WatchPartyStarted(partyId: party, startTime: later.startTime.timestamp)])
+        #expect(try queries.nextDue() == later.endTime.timestamp)
+        try await append(store, [WatchPartyCancelled(partyId: party)])
+        #expect(try queries.nextDue() == nil, "a cancelled party has nothing due")
+    }
+
+    @Test("log cursors round-trip as 22-character tokens, and other text is no cursor")
+    func cursorTokens() {
+        for (time, position) in [(Int64(-900_000), UInt64(1)), (0, 0), (Int64.max, UInt64.max), (Int64.min, 42)] {
+            let cursor = PartyLogCursor(eventTimeMillis: time, position: position)
+            #expect(cursor.token.utf8.count == 22)
+            #expect(PartyLogCursor(token: cursor.token) == cursor)
+        }
+        for bad in ["", "abc", String(repeating: "A", count: 23), String(repeating: "+", count: 22)] {
+            #expect(PartyLogCursor(token: bad) == nil, "\(bad)")
+        }
+    }
+}
