@@ -124,7 +124,7 @@ enum PayloadWriters {
             json.field("interactionType", event.interactionType.name)
             json.field("userId", event.userId)
         }
-        func ticket(_ ticket: TicketDefinition, _ json: inout JSONObjectWriter) {
+        @Sendable func ticket(_ ticket: TicketDefinition, _ json: inout JSONObjectWriter) {
             json.key("ticket")
             json.begin()
             json.field("description", ticket.description)
@@ -137,7 +137,7 @@ enum PayloadWriters {
             json.end()
             json.end()
         }
-        func schedule(_ schedule: PartySchedule, _ json: inout JSONObjectWriter) {
+        @Sendable func schedule(_ schedule: PartySchedule, _ json: inout JSONObjectWriter) {
             json.key("schedule")
             json.begin()
             json.field("endTime", time: schedule.endTime.timestamp)

@@ -391,14 +391,33 @@ struct WatchPartyCommandTests {
                     correlation: UUID()
                 )
             }
-            let early = await refusal { _ = try await log(.join) }
+            // Each refusal through one helper, not a closure per call: in this function, Swift
+            // 6.3.1 ran an earlier `refusal { … }` closure in place of a later one.
+            func refused(
+                _ type: PartyLogEventType,
+                user: UserID? = nil,
+                as caller: Caller? = nil,
+                message: String? = nil,
+                videoTime: UInt64? = nil
+            ) async -> CommandError? {
+                do {
+                    let entry = try await log(type, user: user, as: caller, message: message, videoTime: videoTime)
+                    Issue.record("appended \(entry)")
+                } catch let error as CommandError {
+                    return error
+                } catch {
+                    Issue.record("unexpected \(error)")
+                }
+                return nil
+            }
+            let early = await refused(.join)
             #expect(early?.code == .conflict, "the room opens 15 minutes before the start")
             core.clock.advance(seconds: 300)
-            #expect(await refusal { _ = try await log(.message, message: "hi") }?.code == .conflict, "join first")
+            #expect(await refused(.message, message: "hi")?.code == .conflict, "join first")
             let join = try await log(.join, username: "Alice")
             #expect(join.eventTimeMillis == -900_000 && join.videoTimeMillis == 0, "the lobby: before the start, the film at 0")
-            #expect(await refusal { _ = try await log(.join, user: try UserID("bob"), as: bob) }?.code == .forbidden, "bob has no ticket")
-            #expect(await refusal { _ = try await log(.join, user: try UserID("bob"), as: admin) }?.code == .conflict, "the room holds one")
+            #expect(await refused(.join, user: try UserID("bob"), as: bob)?.code == .forbidden, "bob has no ticket")
+            #expect(await refused(.join, user: try UserID("bob"), as: admin)?.code == .conflict, "the room holds one")
             #expect(try await log(.join, username: "Alice again").eventType == .join, "a second device of the same user joins")
 
             core.clock.advance(seconds: 1_000)  // 100 s into the party: the screening plays from the start.
@@ -414,13 +433,11 @@ struct WatchPartyCommandTests {
             core.clock.advance(seconds: 10)
             #expect(try await log(.message, message: "after").videoTimeMillis == 1_010_000)
 
-            let badSeek = await refusal { _ = try await log(.seek, videoTime: 5_400_001) }
+            let badSeek = await refused(.seek, videoTime: 5_400_001)
             #expect(badSeek?.code == .invalid && badSeek?.field == "videoTime")
-            let control = await refusal { _ = try await log(.message, message: "bell\u{7}") }
+            let control = await refused(.message, message: "bell\u{7}")
             #expect(control?.code == .invalid && control?.field == "message")
-            let long = await refusal {
-                _ = try await log(.message, message: String(repeating: "é", count: WatchPartyEvents.maxMessageCharacters + 1))
-            }
+            let long = await refused(.message, message: String(repeating: "é", count: WatchPartyEvents.maxMessageCharacters + 1))
             #expect(long?.field == "message")
 
             var pages: [[PartyLogEntry]] = []
@@ -436,7 +453,7 @@ struct WatchPartyCommandTests {
             #expect(all == all.sorted { ($0.eventTimeMillis, $0.position) < ($1.eventTimeMillis, $1.position) })
             let messages = try commands.log(
                 of: created.partyId,
-                filter: PartyLogFilter(eventType: .message, fromMillis: 0, toMillis: 150_000),
+                filter: PartyLogFilter(eventType: .message, fromMillis: 0, toMillis: 150_001),
                 after: nil,
                 limit: 10,
                 caller: admin
@@ -452,7 +469,7 @@ struct WatchPartyCommandTests {
             #expect(try commands.party(created.partyId).participantsOnline == 1, "one device is still in the room")
             _ = try await log(.leave)
             #expect(try commands.party(created.partyId).participantsOnline == 0)
-            #expect(await refusal { _ = try await log(.leave) }?.code == .conflict)
+            #expect(await refused(.leave)?.code == .conflict)
         }
     }
 

@@ -1,5 +1,6 @@
 import EventLog
 import Foundation
+import LMDBLog
 import PlayheadCore
 import Projections
 import Testing

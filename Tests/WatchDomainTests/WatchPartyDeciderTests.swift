@@ -32,12 +32,15 @@ struct WatchPartyDeciderTests {
         return party
     }
 
-    func code(_ body: () throws(CommandError) -> Void) -> (CommandError.Code, String?)? {
+    func code(_ body: () throws -> Void) -> (CommandError.Code, String?)? {
         do {
             try body()
             return nil
-        } catch {
+        } catch let error as CommandError {
             return (error.code, error.field)
+        } catch {
+            Issue.record("unexpected \(error)")
+            return nil
         }
     }
 
@@ -152,6 +155,8 @@ struct WatchPartyDeciderTests {
         #expect(decide(.join, holds: false, caller: admin) == nil)
         #expect(decide(.join, caller: Caller(userId: "bob"))! == (.forbidden, "userId"))
         #expect(decide(.message)! == (.invalid, "message"))
+        #expect(decide(.message, message: String(repeating: "é", count: WatchPartyEvents.maxMessageCharacters + 1))?.1 == "message")
+        #expect(decide(.message, message: String(repeating: "é", count: WatchPartyEvents.maxMessageCharacters)) == nil)
         #expect(decide(.message, message: "a\u{1B}[31m")! == (.invalid, "message"))
         #expect(decide(.join, message: "hi")! == (.invalid, "message"))
         #expect(decide(.seek)! == (.invalid, "videoTime"))

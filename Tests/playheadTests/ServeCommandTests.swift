@@ -299,7 +299,7 @@ struct ServeCommandTests {
             for index in 0..<3 {
                 let body: [String: Any] = ["movie_id": "film", "start_time": start, "end_time": end, "max_participants": 5 + index]
                 let reply = try await server.send("POST", "/watch-parties", token: admin, json: body)
-                #expect(reply.status == 201, "\(reply.text)")
+                #expect(reply.status == 201, "\(reply.json)")
                 parties.append(try #require(reply.json["id"] as? String))
             }
             #expect(try await server.send("PATCH", "/watch-parties/\(parties[2])", token: admin, json: ["is_featured": true]).status == 200)

@@ -1,4 +1,4 @@
-import EventLog
+public import EventLog
 public import Foundation
 public import Projections
 import Views

@@ -1,6 +1,6 @@
 public import EventLog
 public import Views
-public import WatchDomain
+import WatchDomain
 
 #if canImport(FoundationEssentials)
 import FoundationEssentials
