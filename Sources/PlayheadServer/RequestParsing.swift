@@ -46,6 +46,8 @@ extension Request {
         case .keyNotFound(let key, let context):
             let field = path(context.codingPath + [key])
             return .badField(field, "\(field) is required")
+        case .typeMismatch(_, let context) where context.codingPath.isEmpty, .valueNotFound(_, let context) where context.codingPath.isEmpty:
+            return .badField("body", "the body must be a JSON object")
         case .typeMismatch(let type, let context), .valueNotFound(let type, let context):
             let field = path(context.codingPath)
             return .badField(field, "\(field) must be \(describe(type))")
@@ -157,7 +159,8 @@ enum QueryTime {
         var second: Int64 = 0
         var micros: Int64 = 0
         if index < bytes.count, bytes[index] == UInt8(ascii: ":") {
-            guard let value = number(17..<19), value < 61 else { return nil }
+            // 60 only for a leap second, which UTC timestamps here do not count: refused.
+            guard let value = number(17..<19), value < 60 else { return nil }
             second = value
             index = 19
             if index < bytes.count, bytes[index] == UInt8(ascii: ".") {
@@ -211,10 +214,11 @@ enum QueryTime {
 enum BodyValue {
     /// An ISO 8601 date and time (`2026-01-31T12:00:00Z`, fractions and offsets allowed).
     static func time(_ text: String, field: String) throws -> Timestamp {
-        guard text.utf8.count > 10, let time = QueryTime.parse(text, endOfDay: false),
-            (DateRange.firstDay..<DateRange.lastDay).contains(time.microsecondsSince1970)
-        else {
+        guard text.utf8.count > 10, let time = QueryTime.parse(text, endOfDay: false) else {
             throw Problem.badField(field, "\(field) must be an ISO 8601 time such as 2026-01-31T12:00:00Z")
+        }
+        guard (DateRange.firstDay..<DateRange.lastDay).contains(time.microsecondsSince1970) else {
+            throw Problem.badField(field, "\(field) must be from 0001-01-01 to before 9999-12-31")
         }
         return time
     }

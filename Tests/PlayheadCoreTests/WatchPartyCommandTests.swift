@@ -147,6 +147,19 @@ struct WatchPartyCommandTests {
                 )
             }
             #expect(inLobby?.code == .conflict && inLobby?.field == "start_time", "the room is open: the start stays")
+            let otherMovie = try VideoID("other")
+            _ = try await core.videoProgress.registerVideo(
+                otherMovie,
+                durationMillis: 60_000,
+                title: nil,
+                completionThreshold: nil,
+                caller: admin,
+                correlation: UUID()
+            )
+            let movieInLobby = await refusal {
+                _ = try await commands.change(created.partyId, PartyChanges(movieId: otherMovie), caller: admin, correlation: UUID())
+            }
+            #expect(movieInLobby?.code == .conflict && movieInLobby?.field == "movie_id", "the room is open: the movie stays")
             core.clock.advance(seconds: 700)
             let moved = await refusal {
                 _ = try await commands.change(
@@ -260,7 +273,28 @@ struct WatchPartyCommandTests {
                     correlation: UUID()
                 ) == .alreadyBought(purchase)
             )
-            #expect(core.log.head == head, "neither appended anything")
+            let otherTicket = try await self.ticket(core)
+            let reusedKey = await refusal {
+                _ = try await commands.purchase(
+                    partyId: created.partyId,
+                    ticketId: otherTicket.ticketId,
+                    idempotencyKey: "k1",
+                    caller: alice,
+                    correlation: UUID()
+                )
+            }
+            #expect(reusedKey?.code == .conflict && reusedKey?.field == "Idempotency-Key", "the same key for another ticket is no retry")
+            let nonASCII = await refusal {
+                _ = try await commands.purchase(
+                    partyId: created.partyId,
+                    ticketId: ticket.ticketId,
+                    idempotencyKey: "cl\u{E9}",
+                    caller: bob,
+                    correlation: UUID()
+                )
+            }
+            #expect(nonASCII?.code == .invalid && nonASCII?.field == "Idempotency-Key")
+            #expect(core.log.head == head + 1, "none of them appended anything (the second ticket did)")
             #expect(try commands.purchases(of: alice).map(\.purchase) == [purchase])
 
             let noTicket = await refusal {

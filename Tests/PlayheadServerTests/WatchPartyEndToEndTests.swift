@@ -76,6 +76,26 @@ struct WatchPartyEndToEndTests {
             #expect(try await server.send("POST", "/watch-parties", token: alice, json: base).status == 403)
             #expect(try await server.send("POST", "/watch-parties", json: base).status == 401)
             #expect(try await server.send("POST", "/watch-parties", token: admin, rawBody: "{").status == 400)
+            for body in ["[]", "null", "\"text\"", "[1,2]"] {
+                let reply = try await server.send(
+                    "POST",
+                    "/watch-parties",
+                    token: admin,
+                    rawBody: body,
+                    headers: ["Content-Type": "application/json"]
+                )
+                #expect(reply.status == 400 && reply.json["field"] as? String == "body", "\(body): \(reply.text)")
+                #expect(reply.json["detail"] as? String == "the body must be a JSON object", "\(body)")
+            }
+            let leap = try await server.send(
+                "POST",
+                "/watch-parties",
+                token: admin,
+                json: base.merging(["start_time": "2027-06-30T23:59:60Z"]) { $1 }
+            )
+            #expect(leap.status == 400 && leap.json["field"] as? String == "start_time", "a 60th second is no time here: \(leap.text)")
+            let far = try await server.send("POST", "/watch-parties", token: admin, json: base.merging(["end_time": "9999-12-31T12:00:00Z"]) { $1 })
+            #expect(far.json["detail"] as? String == "end_time must be from 0001-01-01 to before 9999-12-31", "\(far.text)")
         }
     }
 
@@ -319,11 +339,21 @@ struct WatchPartyEndToEndTests {
             #expect((messages.json["data"] as? [[String: Any]])?.count == 1)
 
             #expect(try await server.send("GET", "/watch-parties/\(id)/logs", token: bob).status == 403)
-            for (query, field) in [("?event_type=dance", "event_type"), ("?cursor=abc", "cursor"), ("?limit=5000", "limit"), ("?from=x", "from")] {
+            let badBounds = ["?from=0x10", "?from=+5", "?from=.5", "?from=5.", "?from=1.2345", "?from=1e3", "?from=1234567890"].map { ($0, "from") }
+            for (query, field) in [("?event_type=dance", "event_type"), ("?cursor=abc", "cursor"), ("?limit=5000", "limit"), ("?from=x", "from")]
+                + badBounds
+            {
                 let reply = try await server.send("GET", "/watch-parties/\(id)/logs\(query)", token: alice)
                 #expect(reply.status == 400 && reply.json["field"] as? String == field, "\(query): \(reply.text)")
             }
             #expect(try await server.send("GET", "/watch-parties/\(UUID().uuidString)/logs", token: admin).status == 404)
+            let fine = try await server.send("GET", "/watch-parties/\(id)/logs?from=-60.5&to=30.001", token: admin)
+            #expect((fine.json["data"] as? [[String: Any]])?.count == 3, "\(fine.text)")
+
+            #expect(try await server.send("GET", "/watch-parties/\(id)", token: alice).json["participants_online"] as? Int == 1)
+            server.clock.advance(.seconds(6_000))
+            let over = try await server.send("GET", "/watch-parties/\(id)", token: alice)
+            #expect(over.json["status"] as? String == "finished" && over.json["participants_online"] as? Int == 0, "the room is closed: \(over.text)")
         }
     }
 

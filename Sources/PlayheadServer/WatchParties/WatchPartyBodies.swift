@@ -48,7 +48,9 @@ struct WatchPartyBody: ResponseEncodable {
         maxParticipants = party.schedule.maxParticipants
         status = party.status(at: now)
         ticketsSold = party.ticketsSold
-        participantsOnline = party.participantsOnline
+        // The room closes at the end (and never opens for a cancelled party): nobody is in it,
+        // whatever leaves the log lacks.
+        participantsOnline = status == .finished || status == .cancelled ? 0 : party.participantsOnline
         cancelledAt = party.cancelledAt.map(ISO8601Micros.format)
         createdAt = ISO8601Micros.format(party.createdAt)
         updatedAt = ISO8601Micros.format(party.updatedAt)

@@ -218,6 +218,28 @@ struct WatchPartyRoutes {
         }
     }
 
+    /// Milliseconds of a decimal number of seconds: an optional `-`, 1 to 9 digits, and
+    /// optionally a point and 1 to 3 digits (event times are kept to the millisecond, and a
+    /// week is the longest party); nil for anything else.
+    static func millis(_ text: String) -> Int64? {
+        var utf8 = Substring(text).utf8
+        let negative = utf8.first == UInt8(ascii: "-")
+        if negative { utf8 = utf8.dropFirst() }
+        let parts = utf8.split(separator: UInt8(ascii: "."), omittingEmptySubsequences: false)
+        func digits(_ part: Substring.UTF8View.SubSequence, _ range: ClosedRange<Int>) -> Int64? {
+            guard range.contains(part.count), part.allSatisfy({ (48...57).contains($0) }) else { return nil }
+            return part.reduce(0) { $0 * 10 + Int64($1 - 48) }
+        }
+        guard (1...2).contains(parts.count), let whole = digits(parts[0], 1...9) else { return nil }
+        var fraction: Int64 = 0
+        if parts.count == 2 {
+            guard let value = digits(parts[1], 1...3) else { return nil }
+            fraction = value * [100, 10, 1][parts[1].count - 1]
+        }
+        let millis = whole * 1_000 + fraction
+        return negative ? -millis : millis
+    }
+
     /// A `max_participants` from a body: out-of-range values (0, negative) are the decider's
     /// to refuse with the rule.
     static func participants(_ value: Int64) -> UInt64 { UInt64(clamping: value) }
@@ -263,11 +285,13 @@ struct WatchPartyRoutes {
         }
         func seconds(_ name: String) throws -> Int64? {
             guard let text = query.get(name) else { return nil }
-            // A week is the longest party; a bound far outside it is a mistake, not a filter.
-            guard let value = Double(text), value.isFinite, abs(value) <= 1e9 else {
-                throw Problem.badField(name, "\(name) must be a number of seconds from the party's start")
+            guard let millis = Self.millis(text) else {
+                throw Problem.badField(
+                    name,
+                    "\(name) must be a number of seconds from the party's start, with at most three decimals (-900, 12.5)"
+                )
             }
-            return Int64((value * 1_000).rounded())
+            return millis
         }
         filter.fromMillis = try seconds("from")
         filter.toMillis = try seconds("to")

@@ -115,12 +115,16 @@ public enum WatchPartyDecider {
                 throw CommandError(.conflict, "the watch party has started; its movie can't change", field: "movie_id")
             }
         case .upcoming:
+            // Entries logged in the lobby are timed from the start and placed in the film: once
+            // the room is open, the start and the movie stay.
             if let start = changes.startTime, start != party.startTime {
-                // Entries logged in the lobby are timed from the start: it stays once the room is open.
                 guard now < party.lobbyOpens else {
                     throw CommandError(.conflict, "the watch party's room is open; its start_time can't move", field: "start_time")
                 }
                 guard start > now else { throw CommandError(.invalid, "start_time must be in the future", field: "start_time") }
+            }
+            if let movie = changes.movieId, movie.text != party.schedule.movieId, now >= party.lobbyOpens {
+                throw CommandError(.conflict, "the watch party's room is open; its movie can't change", field: "movie_id")
             }
         }
         let currentMovie = try VideoID(party.schedule.movieId, field: "movie_id")
@@ -207,12 +211,22 @@ public enum WatchPartyDecider {
         now: Timestamp,
         newId: () -> UUID
     ) throws(CommandError) -> PurchaseDecision {
-        if let idempotencyKey, !(1...WatchPartyEvents.maxIdempotencyKeyBytes).contains(idempotencyKey.utf8.count) {
-            throw CommandError(.invalid, "Idempotency-Key must be 1 to \(WatchPartyEvents.maxIdempotencyKeyBytes) bytes", field: "Idempotency-Key")
+        if let idempotencyKey, !WatchPartyEvents.isIdempotencyKey(idempotencyKey) {
+            throw CommandError(
+                .invalid,
+                "Idempotency-Key must be 1 to \(WatchPartyEvents.maxIdempotencyKeyBytes) visible ASCII characters",
+                field: "Idempotency-Key"
+            )
         }
         let party = try found(party, partyId)
         if let existing {
-            if let idempotencyKey, existing.idempotencyKey == idempotencyKey { return .retried(existing) }
+            if let idempotencyKey, existing.idempotencyKey == idempotencyKey {
+                // A retry is the same request: the same key with another ticket is a mistake, not a retry.
+                guard existing.ticketId == ticketId else {
+                    throw CommandError(.conflict, "this Idempotency-Key was used for a purchase of another ticket", field: "Idempotency-Key")
+                }
+                return .retried(existing)
+            }
             return .alreadyBought(existing)
         }
         guard ticket != nil else { throw CommandError(.notFound, "no ticket \(ticketId.uuidString.lowercased())") }

@@ -54,6 +54,13 @@ public enum WatchPartyEvents {
     /// The longest `Idempotency-Key` of a purchase, in UTF-8 bytes.
     public static let maxIdempotencyKeyBytes = 128
 
+    /// Whether `key` is an `Idempotency-Key` Playhead keeps: 1 to ``maxIdempotencyKeyBytes``
+    /// visible ASCII characters (what the header's structured-field string may hold; a header
+    /// with other bytes would reach the server altered).
+    public static func isIdempotencyKey(_ key: String) -> Bool {
+        (1...maxIdempotencyKeyBytes).contains(key.utf8.count) && key.utf8.allSatisfy { (0x21...0x7E).contains($0) }
+    }
+
     /// Whether `text` has 1 to `maxCharacters` characters (and at most 4 bytes each, since
     /// one character may carry any number of combining marks) and no control character
     /// other than a newline when `newlines` allows it.
@@ -452,8 +459,8 @@ public struct TicketPurchased: DomainEvent {
     public var stream: String { WatchPartyEvents.partyStream(partyId) }
     public func validate() throws(DomainCodecError) {
         try UserSessionEvents.validateUserId(userId)
-        if let idempotencyKey, !(1...WatchPartyEvents.maxIdempotencyKeyBytes).contains(idempotencyKey.utf8.count) {
-            throw DomainCodecError("idempotencyKey must be 1 to \(WatchPartyEvents.maxIdempotencyKeyBytes) bytes")
+        if let idempotencyKey, !WatchPartyEvents.isIdempotencyKey(idempotencyKey) {
+            throw DomainCodecError("idempotencyKey must be 1 to \(WatchPartyEvents.maxIdempotencyKeyBytes) visible ASCII characters")
         }
     }
     public func encodeFields(to writer: inout BinaryWriter) {
