@@ -177,10 +177,34 @@ public struct TicketDefinition: Sendable, Hashable, Codable {
     }
 }
 
+/// An event that carries a ticket's whole definition (``TicketCreated``, ``TicketChanged``):
+/// the stream, the checks and the codec the two share.
+public protocol TicketDefinitionEvent: DomainEvent {
+    /// The ticket.
+    var ticketId: UUID { get }
+    /// Its whole definition.
+    var ticket: TicketDefinition { get }
+    /// Creates the event.
+    init(ticketId: UUID, ticket: TicketDefinition)
+}
+
+extension TicketDefinitionEvent {
+    public var stream: String { WatchPartyEvents.ticketStream(ticketId) }
+    public func validate() throws(DomainCodecError) { if let problem = ticket.problem() { throw DomainCodecError(problem.message) } }
+    public func encodeFields(to writer: inout BinaryWriter) {
+        writer.write(ticketId)
+        ticket.encode(to: &writer)
+    }
+    public init(fieldsFrom reader: inout BinaryReader, version: UInt8) throws(DomainCodecError) {
+        let ticketId = try reader.readUUID()
+        self.init(ticketId: ticketId, ticket: try TicketDefinition(from: &reader))
+    }
+}
+
 /// An administrator created a ticket.
 ///
 /// Schema history: 1 `ticketId`, `ticket` (name, price, description, is-voucher).
-public struct TicketCreated: DomainEvent {
+public struct TicketCreated: TicketDefinitionEvent {
     public static let eventType = "ticket.created"
     public static let schemaVersion: UInt8 = 1
     /// The new ticket.
@@ -193,23 +217,12 @@ public struct TicketCreated: DomainEvent {
         self.ticketId = ticketId
         self.ticket = ticket
     }
-
-    public var stream: String { WatchPartyEvents.ticketStream(ticketId) }
-    public func validate() throws(DomainCodecError) { if let problem = ticket.problem() { throw DomainCodecError(problem.message) } }
-    public func encodeFields(to writer: inout BinaryWriter) {
-        writer.write(ticketId)
-        ticket.encode(to: &writer)
-    }
-    public init(fieldsFrom reader: inout BinaryReader, version: UInt8) throws(DomainCodecError) {
-        ticketId = try reader.readUUID()
-        ticket = try TicketDefinition(from: &reader)
-    }
 }
 
 /// An administrator changed a ticket: the event holds the whole new definition.
 ///
 /// Schema history: 1 `ticketId`, `ticket`.
-public struct TicketChanged: DomainEvent {
+public struct TicketChanged: TicketDefinitionEvent {
     public static let eventType = "ticket.changed"
     public static let schemaVersion: UInt8 = 1
     /// The ticket.
@@ -221,17 +234,6 @@ public struct TicketChanged: DomainEvent {
     public init(ticketId: UUID, ticket: TicketDefinition) {
         self.ticketId = ticketId
         self.ticket = ticket
-    }
-
-    public var stream: String { WatchPartyEvents.ticketStream(ticketId) }
-    public func validate() throws(DomainCodecError) { if let problem = ticket.problem() { throw DomainCodecError(problem.message) } }
-    public func encodeFields(to writer: inout BinaryWriter) {
-        writer.write(ticketId)
-        ticket.encode(to: &writer)
-    }
-    public init(fieldsFrom reader: inout BinaryReader, version: UInt8) throws(DomainCodecError) {
-        ticketId = try reader.readUUID()
-        ticket = try TicketDefinition(from: &reader)
     }
 }
 
@@ -295,10 +297,34 @@ public struct PartySchedule: Sendable, Hashable, Codable {
     }
 }
 
+/// An event that carries a party's whole schedule (``WatchPartyScheduled``,
+/// ``WatchPartyChanged``): the stream, the checks and the codec the two share.
+public protocol PartyScheduleEvent: DomainEvent {
+    /// The party.
+    var partyId: UUID { get }
+    /// Its whole schedule.
+    var schedule: PartySchedule { get }
+    /// Creates the event.
+    init(partyId: UUID, schedule: PartySchedule)
+}
+
+extension PartyScheduleEvent {
+    public var stream: String { WatchPartyEvents.partyStream(partyId) }
+    public func validate() throws(DomainCodecError) { if let problem = schedule.problem() { throw DomainCodecError(problem.message) } }
+    public func encodeFields(to writer: inout BinaryWriter) {
+        writer.write(partyId)
+        schedule.encode(to: &writer)
+    }
+    public init(fieldsFrom reader: inout BinaryReader, version: UInt8) throws(DomainCodecError) {
+        let partyId = try reader.readUUID()
+        self.init(partyId: partyId, schedule: try PartySchedule(from: &reader))
+    }
+}
+
 /// An administrator scheduled a watch party.
 ///
 /// Schema history: 1 `partyId`, `schedule`.
-public struct WatchPartyScheduled: DomainEvent {
+public struct WatchPartyScheduled: PartyScheduleEvent {
     public static let eventType = "watch-party.scheduled"
     public static let schemaVersion: UInt8 = 1
     /// The new party.
@@ -311,23 +337,12 @@ public struct WatchPartyScheduled: DomainEvent {
         self.partyId = partyId
         self.schedule = schedule
     }
-
-    public var stream: String { WatchPartyEvents.partyStream(partyId) }
-    public func validate() throws(DomainCodecError) { if let problem = schedule.problem() { throw DomainCodecError(problem.message) } }
-    public func encodeFields(to writer: inout BinaryWriter) {
-        writer.write(partyId)
-        schedule.encode(to: &writer)
-    }
-    public init(fieldsFrom reader: inout BinaryReader, version: UInt8) throws(DomainCodecError) {
-        partyId = try reader.readUUID()
-        schedule = try PartySchedule(from: &reader)
-    }
 }
 
 /// An administrator changed a party: the event holds the whole new schedule.
 ///
 /// Schema history: 1 `partyId`, `schedule`.
-public struct WatchPartyChanged: DomainEvent {
+public struct WatchPartyChanged: PartyScheduleEvent {
     public static let eventType = "watch-party.changed"
     public static let schemaVersion: UInt8 = 1
     /// The party.
@@ -339,17 +354,6 @@ public struct WatchPartyChanged: DomainEvent {
     public init(partyId: UUID, schedule: PartySchedule) {
         self.partyId = partyId
         self.schedule = schedule
-    }
-
-    public var stream: String { WatchPartyEvents.partyStream(partyId) }
-    public func validate() throws(DomainCodecError) { if let problem = schedule.problem() { throw DomainCodecError(problem.message) } }
-    public func encodeFields(to writer: inout BinaryWriter) {
-        writer.write(partyId)
-        schedule.encode(to: &writer)
-    }
-    public init(fieldsFrom reader: inout BinaryReader, version: UInt8) throws(DomainCodecError) {
-        partyId = try reader.readUUID()
-        schedule = try PartySchedule(from: &reader)
     }
 }
 
