@@ -21,6 +21,7 @@ let package = Package(
         .library(name: "PlayheadCore", targets: ["PlayheadCore"]),
         .library(name: "PlayheadServer", targets: ["PlayheadServer"]),
         .library(name: "EventText", targets: ["EventText"]),
+        .library(name: "SocketIO", targets: ["SocketIO"]),
         .library(name: "PlayheadBench", targets: ["PlayheadBench"]),
         .executable(name: "playhead", targets: ["playhead"]),
     ],
@@ -30,6 +31,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-metrics.git", from: "2.5.0"),
         .package(url: "https://github.com/apple/swift-http-types.git", from: "1.0.0"),
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird-websocket.git", from: "2.8.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.6.0"),
         .package(url: "https://github.com/vapor/jwt-kit.git", from: "5.7.0"),
@@ -108,6 +110,18 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         // The HTTP server: routes per module, auth, errors, metrics.
+        // Socket.IO v5 over Engine.IO v4 (long-polling, WebSocket, the upgrade), served by
+        // Hummingbird: the protocol alone, knowing nothing of parties.
+        .target(
+            name: "SocketIO",
+            dependencies: [
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         .target(
             name: "PlayheadServer",
             dependencies: [
@@ -184,6 +198,17 @@ let package = Package(
         .testTarget(
             name: "WatchDomainTests",
             dependencies: ["WatchDomain", "EventLog"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "SocketIOTests",
+            dependencies: [
+                "SocketIO",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
+                .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(
