@@ -124,16 +124,20 @@ final class EngineSession: Sendable {
     /// Ends the session: a pending poll gets a `close` packet, the WebSocket writer ends,
     /// and the `onClose` handlers run. Later calls do nothing.
     func close(_ reason: EngineCloseReason) {
-        let (handlers, poll, webSocket, probing): ([@Sendable (EngineCloseReason) -> Void], CheckedContinuation<[String], Never>?, AsyncStream<String>.Continuation?, AsyncStream<String>.Continuation?) =
-            state.withLock { state in
-                guard state.closed == nil else { return ([], nil, nil, nil) }
-                state.closed = reason
-                let handlers = state.onClose
-                state.onClose = []
-                let poll = state.poll
-                state.poll = nil
-                return (handlers, poll, state.webSocket, state.probing)
-            }
+        let (handlers, poll, webSocket, probing):
+            (
+                [@Sendable (EngineCloseReason) -> Void], CheckedContinuation<[String], Never>?, AsyncStream<String>.Continuation?,
+                AsyncStream<String>.Continuation?
+            ) =
+                state.withLock { state in
+                    guard state.closed == nil else { return ([], nil, nil, nil) }
+                    state.closed = reason
+                    let handlers = state.onClose
+                    state.onClose = []
+                    let poll = state.poll
+                    state.poll = nil
+                    return (handlers, poll, state.webSocket, state.probing)
+                }
         poll?.resume(returning: [EnginePacket(.close).encoded])
         webSocket?.finish()
         probing?.finish()
@@ -228,11 +232,21 @@ final class EngineSession: Sendable {
         let closed = state.withLock { state in
             state.webSocket = continuation
             state.transport = .websocket
+            // What was queued before (the open packet) goes first.
+            for packet in state.outbox {
+                state.webSocketBacklog += 1
+                continuation.yield(packet)
+            }
+            state.outbox = []
             return state.closed != nil
         }
         if closed { continuation.finish() }
         return stream
     }
+
+    /// Whether a new WebSocket may upgrade the session: it runs over long-polling and no
+    /// other WebSocket is probing.
+    var mayUpgrade: Bool { state.withLock { $0.closed == nil && $0.transport == .polling && $0.probing == nil } }
 
     /// The upgrade probe (`2probe`) arrived over a new WebSocket: the pending poll ends with
     /// a `noop`, and the WebSocket answers `3probe`. Nil when the session can't upgrade (it

@@ -162,7 +162,9 @@ extension JSONValue: Decodable {
             return
         }
         if let object = try? decoder.container(keyedBy: Key.self) {
-            self = .object(try object.allKeys.sorted { $0.stringValue < $1.stringValue }.map { ($0.stringValue, try object.decode(JSONValue.self, forKey: $0)) })
+            self = .object(
+                try object.allKeys.sorted { $0.stringValue < $1.stringValue }.map { ($0.stringValue, try object.decode(JSONValue.self, forKey: $0)) }
+            )
             return
         }
         let single = try decoder.singleValueContainer()

@@ -77,7 +77,10 @@ final class SocketIOConnection: Sendable {
                 return
             }
             guard case .array(let values)? = packet.payload, case .string(let name)? = values.first else { return }
-            await namespaces[packet.namespace]?.receive(SocketIOEvent(name: name, arguments: Array(values.dropFirst()), ackId: packet.ackId), from: socket)
+            await namespaces[packet.namespace]?.receive(
+                SocketIOEvent(name: name, arguments: Array(values.dropFirst()), ackId: packet.ackId),
+                from: socket
+            )
         case .disconnect:
             guard let socket, socket.markDisconnected() else { return }
             sockets.withLock { _ = $0.removeValue(forKey: packet.namespace) }

@@ -1,6 +1,7 @@
 public import HTTPTypes
 public import Logging
 public import NIOCore
+import NIOWebSocket
 import Synchronization
 public import WSCore
 
@@ -146,10 +147,12 @@ public final class SocketIOServer: Sendable {
     }
 
     /// Whether a WebSocket upgrade request with `query` may go ahead: `EIO=4`,
-    /// `transport=websocket`, and a known session when it names one.
+    /// `transport=websocket`, and, when it names a session, one still on long-polling and
+    /// not probing another WebSocket.
     public func acceptsWebSocket(query: [String: String]) -> Bool {
         guard check(query, transport: .websocket) == nil else { return false }
-        if let sid = query["sid"] { return sessions.withLock { $0[sid] } != nil }
+        // A second WebSocket of a session (one upgraded already, or probing) is refused.
+        if let sid = query["sid"] { return sessions.withLock { $0[sid] }?.session.mayUpgrade ?? false }
         return true
     }
 
@@ -169,7 +172,7 @@ public final class SocketIOServer: Sendable {
         var frames: AsyncStream<String>
         var upgrading = false
         if let sid = query["sid"] {
-            guard let existing = sessions.withLock({ $0[sid] }), existing.session.transport == .polling else {
+            guard let existing = sessions.withLock({ $0[sid] }), existing.session.mayUpgrade else {
                 try? await outbound.close(.policyViolation, reason: "Session ID unknown")
                 return
             }

@@ -1,4 +1,4 @@
-import HTTPTypes
+public import HTTPTypes
 import Synchronization
 
 /// What the request that opened an Engine.IO session carried: its headers (an
