@@ -1,12 +1,14 @@
 import EventLog
 import Foundation
 public import Hummingbird
+import HummingbirdWebSocket
 public import LMDBLog
 import Logging
 import Metrics
 public import PlayheadCore
 import Projections
 import ServiceLifecycle
+import SocketIO
 import Views
 import WatchDomain
 
@@ -72,12 +74,24 @@ public enum PlayheadHTTPServer {
         WatchPartyRoutes(commands: watchParties).add(to: router)
         OperationsRoutes(store: store).add(to: router)
 
+        // The Socket.IO gateway on the same port: long-polling on the router, WebSocket
+        // upgrades on a router of their own.
+        let gateway = SocketIOServer(
+            configuration: configuration.socketIO,
+            namespaces: [PartyGateway.namespace: PartyGateway(authority: authority, logger: configuration.logger)],
+            logger: configuration.logger
+        )
+        gateway.addPollingRoutes(to: router)
+        let webSocketRouter = Router(context: BasicWebSocketRequestContext.self)
+        gateway.addWebSocketRoute(to: webSocketRouter)
+
         let logger = configuration.logger
         let host = configuration.host
         let address = BoundAddress("http://\(host):\(configuration.port)")
         routes.record(router)
         return Application(
             router: router,
+            server: .http1WebSocketUpgrade(webSocketRouter: webSocketRouter),
             configuration: .init(address: .hostname(host, port: configuration.port), serverName: "playhead"),
             services: [
                 // First, so that a shutdown reaches it last (see StopLogService).
@@ -87,6 +101,7 @@ public enum PlayheadHTTPServer {
                 feed,
                 AsyncProjectionsFolder(store: store, logger: logger),
                 PartyStatusScheduler(commands: watchParties, interval: configuration.partySchedulerInterval, logger: logger),
+                SocketIOShutdown(server: gateway),
             ],
             onServerRunning: { channel in
                 let port = channel.localAddress?.port ?? configuration.port
@@ -154,6 +169,17 @@ struct OperationsRoutes {
                 body: .init(byteBuffer: ByteBuffer(string: PlayheadMetrics.exposition(store: store)))
             )
         }
+    }
+}
+
+/// Ends the gateway's sessions when the server shuts down, so that long polls answer and
+/// WebSockets close instead of holding the shutdown up.
+struct SocketIOShutdown: Service {
+    let server: SocketIOServer
+
+    func run() async throws {
+        try? await gracefulShutdown()
+        server.closeAll()
     }
 }
 

@@ -189,9 +189,15 @@ struct BearerAuthMiddleware: RouterMiddleware {
     typealias Context = PlayheadRequestContext
     let authority: TokenAuthority
     static let openPaths: Set<String> = ["/health", "/ready", "/openapi.yaml"]
+    /// Where the Socket.IO gateway is served.
+    static let socketIOPath = "/socket.io/"
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
-        if Self.openPaths.contains(request.uri.path) { return try await next(request, context) }
+        // The Socket.IO gateway authenticates each namespace connection (its CONNECT packet's
+        // auth, or the handshake's Authorization header), as Socket.IO clients expect.
+        if Self.openPaths.contains(request.uri.path) || request.uri.path.hasPrefix(Self.socketIOPath) {
+            return try await next(request, context)
+        }
         guard let header = request.headers[.authorization] else {
             throw unauthorized("a bearer token is required (Authorization: Bearer <token>)")
         }

@@ -2,6 +2,7 @@ public import EventLog
 import LMDBLog
 public import Logging
 import PlayheadCore
+public import SocketIO
 import Views
 
 /// How `playhead serve` runs.
@@ -22,6 +23,8 @@ public struct ServerConfiguration: Sendable {
     public var streamKeepAliveInterval: Duration = .seconds(15)
     /// How often the watch-party scheduler looks for status transitions that fell due.
     public var partySchedulerInterval: Duration = .seconds(1)
+    /// The Socket.IO gateway's Engine.IO parameters (ping interval and timeout, largest payload).
+    public var socketIO = EngineConfiguration()
     /// The server's logger.
     public var logger = Logger(label: "playhead.server")
 
