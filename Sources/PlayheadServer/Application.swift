@@ -78,7 +78,9 @@ public enum PlayheadHTTPServer {
         // upgrades on a router of their own.
         let gateway = SocketIOServer(
             configuration: configuration.socketIO,
-            namespaces: [PartyGateway.namespace: PartyGateway(authority: authority, logger: configuration.logger)],
+            namespaces: [
+                PartyGateway.namespace: PartyGateway(authority: authority, commands: watchParties, feed: feed, logger: configuration.logger)
+            ],
             logger: configuration.logger
         )
         gateway.addPollingRoutes(to: router)

@@ -1,5 +1,7 @@
+import EventLog
 import Foundation
 import PlayheadServer
+import WatchDomain
 import Testing
 
 /// The Socket.IO gateway on the server's own port: who may connect to `/watch-party`,
@@ -61,18 +63,153 @@ struct PartyGatewayEndToEndTests {
         }
     }
 
-    @Test("the room's events are not served yet: an event is answered as unknown, in its ack")
+    @Test("an unknown event is refused in its ack, naming it")
     func unknownEvents() async throws {
         try await TestServer.run { server in
             let alice = try await server.token("alice")
             let sid = try await session(server)
             _ = try await exchange(server, sid, "40/watch-party,{\"token\":\"\(alice)\"}")
             let answer = try await exchange(server, sid, "42/watch-party,7[\"dance\",{}]")
-            #expect(answer == "43/watch-party,7[{\"error\":\"unknown event dance\"}]")
+            #expect(answer == "43/watch-party,7[{\"error\":\"unknown event dance\",\"code\":\"invalid\",\"field\":\"event\"}]")
             #expect(
                 try await server.send("GET", "/socket.io/?EIO=3&transport=polling").status == 400,
                 "the Engine.IO rules hold on the server's port"
             )
+        }
+    }
+}
+
+/// The party room over the gateway: two members, their joins, a message, a player action
+/// and a leave, each durable before anyone hears of it, heard by both.
+@Suite("Watch-party gateway: the room")
+struct PartyRoomEndToEndTests {
+    /// A connected `/watch-party` client over long-polling, collecting what it receives.
+    struct Client {
+        let server: TestServer
+        let sid: String
+        var received: [String] = []
+
+        static func connect(_ server: TestServer, token: String) async throws -> Client {
+            let open = try await server.send("GET", "/socket.io/?EIO=4&transport=polling")
+            let handshake = try #require(try JSONSerialization.jsonObject(with: Data(open.text.dropFirst().utf8)) as? [String: Any])
+            var client = Client(server: server, sid: try #require(handshake["sid"] as? String))
+            try await client.send("40/watch-party,{\"token\":\"\(token)\"}")
+            try await client.wait { $0.hasPrefix("40/watch-party,") }
+            return client
+        }
+
+        func send(_ packets: String) async throws {
+            let posted = try await server.send("POST", "/socket.io/?EIO=4&transport=polling&sid=\(sid)", rawBody: packets)
+            #expect(posted.status == 200, "\(posted.text)")
+        }
+
+        /// Polls until a received packet satisfies `match`; returns it (answering pings).
+        @discardableResult
+        mutating func wait(_ match: (String) -> Bool) async throws -> String {
+            for _ in 0..<200 {
+                if let index = received.firstIndex(where: match) { return received.remove(at: index) }
+                let poll = try await server.send("GET", "/socket.io/?EIO=4&transport=polling&sid=\(sid)")
+                #expect(poll.status == 200)
+                for packet in poll.text.split(separator: "\u{1E}").map(String.init) {
+                    if packet == "2" { try await send("3") } else { received.append(packet) }
+                }
+            }
+            Issue.record("no packet matched; received \(received)")
+            return ""
+        }
+
+        /// The event `name`'s first argument, once it arrives.
+        mutating func event(_ name: String, where condition: ([String: Any]) -> Bool = { _ in true }) async throws -> [String: Any] {
+            var found: [String: Any] = [:]
+            _ = try await wait { packet in
+                guard packet.hasPrefix("42/watch-party,"),
+                    let array = try? JSONSerialization.jsonObject(with: Data(packet.dropFirst("42/watch-party,".count).utf8)) as? [Any],
+                    array.first as? String == name
+                else { return false }
+                let argument = array.count > 1 ? (array[1] as? [String: Any] ?? ["value": array[1]]) : [:]
+                guard condition(argument) else { return false }
+                found = argument
+                return true
+            }
+            return found
+        }
+    }
+
+    @Test("join, chat, player sync and leave reach every member from the log, in order, acknowledged once durable")
+    func room() async throws {
+        try await TestServer.run { server in
+            let admin = try await server.token("root", admin: true)
+            #expect(try await server.send("PUT", "/videos/film", token: admin, json: ["duration": 5_400]).status == 200)
+            let start = ISO8601Micros.format(Timestamp(microsecondsSince1970: server.clock.now.microsecondsSince1970 + 60_000_000))
+            let end = ISO8601Micros.format(Timestamp(microsecondsSince1970: server.clock.now.microsecondsSince1970 + 7_200_000_000))
+            let party = try #require(
+                try await server.send("POST", "/watch-parties", token: admin, json: ["movie_id": "film", "start_time": start, "end_time": end])
+                    .json["id"] as? String
+            )
+            let ticket = try #require(
+                try await server.send("POST", "/tickets", token: admin, json: ["name": "Seat", "price": ["amount": "1", "currency": "EUR"]]).json[
+                    "id"
+                ]
+                    as? String
+            )
+            let aliceToken = try await server.token("alice")
+            let bobToken = try await server.token("bob")
+            let carolToken = try await server.token("carol")
+            for token in [aliceToken, bobToken] {
+                #expect(try await server.send("POST", "/watch-parties/\(party)/purchase", token: token, json: ["ticket_id": ticket]).status == 201)
+            }
+
+            var alice = try await Client.connect(server, token: aliceToken)
+            try await alice.send("42/watch-party,1[\"join_party\",{\"partyId\":\"\(party)\",\"userId\":\"alice\",\"username\":\"Alice\"}]")
+            let joined = try await alice.wait { $0.hasPrefix("43/watch-party,1[") }
+            #expect(joined.contains("\"ok\":true") && joined.contains("\"event_type\":\"join\""), "\(joined)")
+            let sync = try await alice.event("sync_player")
+            #expect(sync["playing"] as? Bool == false && sync["videoTime"] as? Double == 0, "the lobby: paused at 0")
+
+            var bob = try await Client.connect(server, token: bobToken)
+            try await bob.send("42/watch-party,1[\"join_party\",{\"partyId\":\"\(party)\",\"userId\":\"bob\",\"username\":\"Bob\"}]")
+            _ = try await bob.wait { $0.hasPrefix("43/watch-party,1[") }
+            let bobJoined = try await alice.event("user_joined")
+            #expect(bobJoined["userId"] as? String == "bob" && bobJoined["username"] as? String == "Bob")
+            let list = try await alice.event("participant_list") { ($0["value"] as? [[String: Any]])?.count == 2 }
+            #expect((list["value"] as? [[String: Any]])?.compactMap { $0["userId"] as? String } == ["alice", "bob"])
+
+            try await alice.send("42/watch-party,2[\"send_message\",{\"partyId\":\"\(party)\",\"message\":\"hi bob\"}]")
+            let acked = try await alice.wait { $0.hasPrefix("43/watch-party,2[") }
+            #expect(acked.contains("\"message\":\"hi bob\""), "\(acked)")
+            for var member in [alice, bob] {
+                let message = try await member.event("new_message")
+                #expect(
+                    message["message"] as? String == "hi bob" && message["userId"] as? String == "alice" && message["username"] as? String == "Alice"
+                )
+                #expect(
+                    message["event_time"] is Double && message["video_time"] is Double && message["real_time"] is String && message["id"] is String
+                )
+            }
+
+            try await bob.send("42/watch-party,3[\"player_action\",{\"partyId\":\"\(party)\",\"action\":\"seek\",\"videoTime\":12.5}]")
+            let synced = try await alice.event("sync_player") { $0["action"] as? String == "seek" }
+            #expect(synced["videoTime"] as? Double == 12.5 && synced["userId"] as? String == "bob")
+
+            // Refusals, in the ack: no ticket, an unknown event, a message before joining.
+            var carol = try await Client.connect(server, token: carolToken)
+            try await carol.send("42/watch-party,4[\"join_party\",{\"partyId\":\"\(party)\",\"userId\":\"carol\",\"username\":\"Carol\"}]")
+            let refused = try await carol.wait { $0.hasPrefix("43/watch-party,4[") }
+            #expect(refused.contains("\"code\":\"forbidden\""), "\(refused)")
+            try await carol.send("42/watch-party,5[\"send_message\",{\"partyId\":\"\(party)\",\"message\":\"hello?\"}]")
+            #expect(try await carol.wait { $0.hasPrefix("43/watch-party,5[") }.contains("join the watch party first"))
+            try await carol.send("42/watch-party,6[\"join_party\",{\"partyId\":\"\(party)\",\"userId\":\"alice\"}]")
+            #expect(try await carol.wait { $0.hasPrefix("43/watch-party,6[") }.contains("\"field\":\"userId\""), "acting as someone else")
+
+            try await bob.send("42/watch-party,7[\"leave_party\",{\"partyId\":\"\(party)\"}]")
+            _ = try await bob.wait { $0.hasPrefix("43/watch-party,7[") }
+            let left = try await alice.event("user_left")
+            #expect(left["userId"] as? String == "bob")
+
+            // Everything above is in the party log, durable, in the order members heard it.
+            let log = try await server.send("GET", "/watch-parties/\(party)/logs", token: admin)
+            let types = (log.json["data"] as? [[String: Any]] ?? []).compactMap { $0["event_type"] as? String }
+            #expect(types == ["join", "join", "message", "seek", "leave"], "\(log.text)")
         }
     }
 }

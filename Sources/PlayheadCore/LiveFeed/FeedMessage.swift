@@ -1,3 +1,5 @@
+public import WatchDomain
+
 /// What a live-feed subscriber receives: domain values, presented by whoever serves the
 /// subscriber (an SSE stream, a socket).
 public enum FeedMessage: Sendable, Hashable {
@@ -5,6 +7,9 @@ public enum FeedMessage: Sendable, Hashable {
     case progress(MergedProgress)
     /// A user's progress in a video was deleted.
     case progressDeleted(userId: String, videoId: String)
+    /// An entry of a party's log was committed (a join, leave, message or player action),
+    /// with its event and video times.
+    case partyEntry(PartyLogEntry)
     /// Nothing happened for a while (sent at the subscription's keep-alive interval).
     case keepAlive
     /// The feed ended the subscription; nothing follows.

@@ -1,4 +1,5 @@
 public import EventLog
+public import Foundation
 
 /// What a live-feed subscriber follows: a kind of topic and the id it is about, keyed by the
 /// id's bytes (two spellings of one text, `zoë` precomposed and decomposed, are two topics,
@@ -13,6 +14,8 @@ public struct FeedTopic: Hashable, Sendable, CustomStringConvertible {
 
         /// A user's progress in every video.
         public static let progress = Kind("progress")
+        /// A watch party's room: its log entries as they are committed.
+        public static let party = Kind("party")
 
         public var description: String { name }
     }
@@ -30,6 +33,9 @@ public struct FeedTopic: Hashable, Sendable, CustomStringConvertible {
 
     /// The progress of `userId`.
     public static func progress(of userId: String) -> FeedTopic { FeedTopic(.progress, UTF8Key(userId)) }
+
+    /// The room of the party `partyId`.
+    public static func party(_ partyId: UUID) -> FeedTopic { FeedTopic(.party, UTF8Key(partyId.uuidString.lowercased())) }
 
     public var description: String { "\(kind)/\(key)" }
 }

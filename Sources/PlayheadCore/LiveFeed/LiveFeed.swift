@@ -131,6 +131,10 @@ public final class LiveFeed: Service, Sendable {
 
     /// Publishes what `event` changed to the topics that have subscribers.
     func publish(_ event: RecordedEvent) async {
+        if event.type == PartyLogged.eventType {
+            await publishPartyEntry(event)
+            return
+        }
         let recorded = event.type == ProgressRecorded.eventType
         guard recorded || event.type == ProgressDeleted.eventType,
             let userId = Self.user(ofProgressStream: event.stream)
@@ -169,6 +173,24 @@ public final class LiveFeed: Service, Sendable {
             }
         } catch {
             logger.error("the live feed skipped an event", metadata: ["position": "\(event.position)", "error": "\(error)"])
+        }
+    }
+
+    /// Publishes a party-log entry to its party's room, as the read model holds it (with the
+    /// event and video times the projector derived).
+    private func publishPartyEntry(_ event: RecordedEvent) async {
+        do {
+            let logged = try PartyLogged.decode(event.payload)
+            let topic = FeedTopic.party(logged.partyId)
+            guard hub.hasSubscribers(topic) else { return }
+            _ = await viewsReaching(event.position)
+            guard let entry = try WatchPartyQueries(.committed(views)).entry(of: logged, recordedAt: event.recordedAt, position: event.position)
+            else {
+                return
+            }
+            hub.publish(.partyEntry(entry), to: topic, about: topic.key, at: event.position)
+        } catch {
+            logger.error("the live feed skipped a party entry", metadata: ["position": "\(event.position)", "error": "\(error)"])
         }
     }
 

@@ -45,7 +45,8 @@ struct ProgressStream {
         case .progressDeleted(_, let videoId):
             let data = try encoder.encode(["userId": userId, "videoId": videoId])
             return "event: progress-deleted\ndata: \(String(decoding: data, as: UTF8.self))\n\n"
-        case .keepAlive:
+        case .keepAlive, .partyEntry:
+            // A progress topic gets no party entries; a keep-alive says nothing either.
             return ": keep-alive\n\n"
         case .ended(let end):
             let data = try encoder.encode(["reason": end.reason.description, "message": end.message])

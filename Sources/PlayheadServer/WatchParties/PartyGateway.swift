@@ -1,29 +1,52 @@
+import EventLog
 import Foundation
 import Hummingbird
 import Logging
 import PlayheadCore
+import Projections
 import SocketIO
+import Views
 import Synchronization
 import WatchDomain
 
 /// The `/watch-party` namespace of the Socket.IO gateway (../shared/spec/watch-party.md,
-/// "WebSocket Events"): who may connect, and the room events.
+/// "WebSocket Events"): who may connect, and the party rooms.
 ///
 /// Every connection authenticates with the REST API's bearer tokens: the CONNECT packet's
 /// auth payload `{"token": "…"}` (what `io(url, {auth: {token}})` sends), or else the
 /// handshake's `Authorization: Bearer …` header. No token, a bad one or an expired one is a
 /// CONNECT_ERROR whose message says which.
+///
+/// The client events (`join_party`, `leave_party`, `send_message`, `player_action`) are
+/// commands: each appends a party-log entry (``WatchPartyCommands/log(_:in:caller:correlation:)``)
+/// and is acknowledged only after it is durable, with the stored entry or the error. What
+/// members receive (`user_joined`, `user_left`, `participant_list`, `new_message`,
+/// `sync_player`) comes from the live feed (``PartyRoom``), in log order.
 final class PartyGateway: SocketIONamespace {
     /// The namespace's name.
     static let namespace = "/watch-party"
+    /// The most chat messages a user may send in ``messageWindow``.
+    static let messagesPerWindow = 5
+    /// The window of the chat rate limit.
+    static let messageWindow: Duration = .seconds(2)
 
     let authority: TokenAuthority
+    let commands: WatchPartyCommands
+    let feed: LiveFeed
     let logger: Logger
     /// The caller of each connected socket, by socket id.
     private let callers = Mutex<[String: Caller]>([:])
+    /// The rooms with members on this server, by party.
+    private let rooms = Mutex<[UUID: PartyRoom]>([:])
+    /// The parties each socket is in.
+    private let joined = Mutex<[String: Set<UUID>]>([:])
+    /// Each user's recent message times, for the rate limit.
+    private let recentMessages = Mutex<[String: [ContinuousClock.Instant]]>([:])
 
-    init(authority: TokenAuthority, logger: Logger) {
+    init(authority: TokenAuthority, commands: WatchPartyCommands, feed: LiveFeed, logger: Logger) {
         self.authority = authority
+        self.commands = commands
+        self.feed = feed
         self.logger = logger
     }
 
@@ -50,21 +73,250 @@ final class PartyGateway: SocketIONamespace {
         }
     }
 
-    /// The caller a connected socket authenticated as.
-    func caller(of socket: SocketIOSocket) -> Caller? { callers.withLock { $0[socket.id] } }
-
     func receive(_ event: SocketIOEvent, from socket: SocketIOSocket) async {
-        // The room events (join_party, leave_party, send_message, player_action) come with the
-        // room itself; until then every event is answered as unknown.
-        let error: JSONValue = .object([("error", .string("unknown event \(event.name)"))])
-        if event.ackId != nil {
-            socket.acknowledge(event, [error])
-        } else {
-            socket.emit("error", [error])
+        guard let caller = callers.withLock({ $0[socket.id] }) else { return }
+        let argument = event.arguments.first ?? .null
+        do {
+            let answer: JSONValue
+            switch event.name {
+            case "join_party": answer = try await join(argument, socket: socket, caller: caller)
+            case "leave_party": answer = try await leave(argument, socket: socket, caller: caller)
+            case "send_message": answer = try await message(argument, socket: socket, caller: caller)
+            case "player_action": answer = try await playerAction(argument, socket: socket, caller: caller)
+            default: throw CommandError(.invalid, "unknown event \(event.name)", field: "event")
+            }
+            if event.ackId != nil { socket.acknowledge(event, [answer]) }
+        } catch {
+            let refusal = Self.refusal(error, event: event.name)
+            if event.ackId != nil {
+                socket.acknowledge(event, [refusal])
+            } else {
+                socket.emit("error", [refusal])
+            }
+            if case .object = refusal, (error as? CommandError) == nil && (error as? Problem) == nil {
+                logger.error("a watch-party event failed", metadata: ["event": "\(event.name)", "error": "\(error)"])
+            }
         }
     }
 
     func disconnected(_ socket: SocketIOSocket, reason: String) async {
-        _ = callers.withLock { $0.removeValue(forKey: socket.id) }
+        let caller = callers.withLock { $0.removeValue(forKey: socket.id) }
+        let parties = joined.withLock { $0.removeValue(forKey: socket.id) } ?? []
+        guard let caller else { return }
+        for party in parties { await leaveRoom(party, socket: socket, caller: caller) }
+    }
+
+    // MARK: Events
+
+    private func join(_ argument: JSONValue, socket: SocketIOSocket, caller: Caller) async throws -> JSONValue {
+        let partyId = try Self.partyId(argument)
+        let userId = try UserID(argument["userId"]?.stringValue ?? caller.userId)
+        let username = argument["username"]?.stringValue ?? userId.text
+        guard !(joined.withLock { $0[socket.id]?.contains(partyId) ?? false }) else {
+            throw CommandError(.conflict, "this connection is in the watch party already")
+        }
+        // The room follows the feed before the join is appended: nothing after it is missed.
+        let room = await room(for: partyId)
+        do {
+            let entry = try await commands.log(
+                .init(userId: userId, eventType: .join, username: username),
+                in: partyId,
+                caller: caller,
+                correlation: UUID()
+            )
+            room.add(PartyRoom.Member(socket: socket, userId: userId.text, username: username), joinedBy: entry.entryId)
+            joined.withLock { _ = $0[socket.id, default: []].insert(partyId) }
+            socket.emit("participant_list", [room.participantList()])
+            let party = try commands.party(partyId)
+            socket.emit("sync_player", [Self.syncPlayer(of: party, at: commands.clock())])
+            return .object([("ok", .bool(true)), ("entry", Self.body(of: entry, username: username))])
+        } catch {
+            releaseIfEmpty(room)
+            throw error
+        }
+    }
+
+    private func leave(_ argument: JSONValue, socket: SocketIOSocket, caller: Caller) async throws -> JSONValue {
+        let partyId = try Self.partyId(argument)
+        guard joined.withLock({ $0[socket.id]?.remove(partyId) }) != nil else {
+            throw CommandError(.conflict, "this connection is not in the watch party")
+        }
+        await leaveRoom(partyId, socket: socket, caller: caller)
+        return .object([("ok", .bool(true))])
+    }
+
+    private func message(_ argument: JSONValue, socket: SocketIOSocket, caller: Caller) async throws -> JSONValue {
+        let (partyId, member) = try memberOf(argument, socket: socket)
+        guard let text = argument["message"]?.stringValue else { throw CommandError(.invalid, "message must be a string", field: "message") }
+        try checkRate(member.userId)
+        let entry = try await commands.log(
+            .init(userId: try UserID(member.userId), eventType: .message, message: text),
+            in: partyId,
+            caller: caller,
+            correlation: UUID()
+        )
+        return .object([("ok", .bool(true)), ("message", Self.body(of: entry, username: member.username))])
+    }
+
+    private func playerAction(_ argument: JSONValue, socket: SocketIOSocket, caller: Caller) async throws -> JSONValue {
+        let (partyId, member) = try memberOf(argument, socket: socket)
+        let action: PartyLogEventType
+        switch argument["action"]?.stringValue {
+        case "play": action = .play
+        case "pause": action = .pause
+        case "seek": action = .seek
+        default: throw CommandError(.invalid, "action must be play, pause or seek", field: "action")
+        }
+        var videoTime: UInt64?
+        if let value = argument["videoTime"], value != .null {
+            guard let seconds = value.doubleValue, seconds.isFinite, seconds >= 0, seconds <= 36_000_000 else {
+                throw CommandError(.invalid, "videoTime must be a number of seconds from 0", field: "videoTime")
+            }
+            videoTime = UInt64((seconds * 1_000).rounded())
+        }
+        let entry = try await commands.log(
+            .init(userId: try UserID(member.userId), eventType: action, videoTimeMillis: videoTime),
+            in: partyId,
+            caller: caller,
+            correlation: UUID()
+        )
+        let playing = action == .seek ? (try commands.party(partyId).playerState(at: entry.realTime).playing) : action == .play
+        return .object([("ok", .bool(true)), ("sync", Self.syncPlayer(after: entry, playing: playing))])
+    }
+
+    // MARK: Rooms
+
+    private func room(for partyId: UUID) async -> PartyRoom {
+        if let room = rooms.withLock({ $0[partyId] }) { return room }
+        let subscription = await feed.subscribe(.party(partyId))
+        let (room, created) = rooms.withLock { rooms -> (PartyRoom, Bool) in
+            if let existing = rooms[partyId] { return (existing, false) }
+            let room = PartyRoom(partyId: partyId, subscription: subscription, queries: WatchPartyQueries(.committed(commands.runner.views)))
+            rooms[partyId] = room
+            return (room, true)
+        }
+        if created {
+            Task { await room.run() }
+        } else {
+            subscription.finish()
+        }
+        return room
+    }
+
+    private func releaseIfEmpty(_ room: PartyRoom) {
+        rooms.withLock { rooms in
+            guard room.members().isEmpty, rooms[room.partyId] === room else { return }
+            rooms.removeValue(forKey: room.partyId)
+            room.close()
+        }
+    }
+
+    private func leaveRoom(_ partyId: UUID, socket: SocketIOSocket, caller: Caller) async {
+        guard let room = rooms.withLock({ $0[partyId] }), let member = room.member(socket) else { return }
+        do {
+            _ = try await commands.log(.init(userId: try UserID(member.userId), eventType: .leave), in: partyId, caller: caller, correlation: UUID())
+        } catch {
+            logger.notice("a leave was not logged", metadata: ["party": "\(partyId)", "error": "\(error)"])
+        }
+        // After the leave is appended, so that the room's feed can still tell the others.
+        if room.remove(socket) {
+            // Give the feed a moment to deliver the leave before the room stops following it.
+            try? await Task.sleep(for: .milliseconds(200))
+            releaseIfEmpty(room)
+        }
+    }
+
+    private func memberOf(_ argument: JSONValue, socket: SocketIOSocket) throws -> (UUID, PartyRoom.Member) {
+        let partyId = try Self.partyId(argument)
+        guard let member = rooms.withLock({ $0[partyId] })?.member(socket) else {
+            throw CommandError(.conflict, "join the watch party first")
+        }
+        return (partyId, member)
+    }
+
+    private func checkRate(_ userId: String) throws {
+        let now = ContinuousClock.now
+        let allowed = recentMessages.withLock { recent -> Bool in
+            var times = (recent[userId] ?? []).filter { now - $0 < Self.messageWindow }
+            guard times.count < Self.messagesPerWindow else { return false }
+            times.append(now)
+            recent[userId] = times
+            return true
+        }
+        guard allowed else {
+            throw CommandError(
+                .conflict,
+                "too many messages: at most \(Self.messagesPerWindow) every \(Self.messageWindow.components.seconds) seconds",
+                field: "message"
+            )
+        }
+    }
+
+    // MARK: Payloads
+
+    static func partyId(_ argument: JSONValue) throws -> UUID {
+        guard let text = argument["partyId"]?.stringValue, let id = UUID(hexadecimal: text) else {
+            throw CommandError(.invalid, "partyId must be a UUID", field: "partyId")
+        }
+        return id
+    }
+
+    /// An entry as members receive it: the spec's WatchPartyLog fields, snake_case as the
+    /// REST answers, plus the event's own names (`userId`, `username`, `message`).
+    static func body(of entry: PartyLogEntry, username: String?) -> JSONValue {
+        var members: [(String, JSONValue)] = [
+            ("id", .string(entry.entryId.uuidString.lowercased())),
+            ("partyId", .string(entry.partyId.uuidString.lowercased())),
+            ("userId", .string(entry.userId)),
+            ("username", .string(username ?? entry.username ?? entry.userId)),
+            ("event_type", .string(entry.eventType.name)),
+        ]
+        if let message = entry.message { members.append(("message", .string(message))) }
+        members += [
+            ("real_time", .string(ISO8601Micros.format(entry.realTime))),
+            ("event_time", .number(Double(entry.eventTimeMillis) / 1_000)),
+            ("video_time", .number(Double(entry.videoTimeMillis) / 1_000)),
+        ]
+        return .object(members)
+    }
+
+    /// `sync_player` after a player action: the action, where the film is, whether it
+    /// plays, the server time and who acted.
+    static func syncPlayer(after entry: PartyLogEntry, playing: Bool) -> JSONValue {
+        .object([
+            ("partyId", .string(entry.partyId.uuidString.lowercased())),
+            ("action", .string(entry.eventType.name)),
+            ("videoTime", .number(Double(entry.videoTimeMillis) / 1_000)),
+            ("playing", .bool(playing)),
+            ("serverTime", .string(ISO8601Micros.format(entry.realTime))),
+            ("userId", .string(entry.userId)),
+        ])
+    }
+
+    /// `sync_player` for a joiner: the film's state extrapolated to `now`.
+    static func syncPlayer(of party: WatchParty, at now: Timestamp) -> JSONValue {
+        let state = party.playerState(at: now)
+        return .object([
+            ("partyId", .string(party.partyId.uuidString.lowercased())),
+            ("action", .string(state.playing ? "play" : "pause")),
+            ("videoTime", .number(Double(party.videoTime(at: now)) / 1_000)),
+            ("playing", .bool(state.playing)),
+            ("serverTime", .string(ISO8601Micros.format(now))),
+        ])
+    }
+
+    /// The refusal a client gets: `{"error": message, "code": …, "field": …}`.
+    static func refusal(_ error: any Error, event: String) -> JSONValue {
+        var members: [(String, JSONValue)]
+        switch error {
+        case let error as CommandError:
+            members = [("error", .string(error.message)), ("code", .string("\(error.code)"))]
+            if let field = error.field { members.append(("field", .string(field))) }
+        case let problem as Problem:
+            members = [("error", .string(problem.detail))]
+        default:
+            members = [("error", .string("the server could not complete \(event)"))]
+        }
+        return .object(members)
     }
 }

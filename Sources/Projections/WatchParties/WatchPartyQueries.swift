@@ -245,6 +245,18 @@ public struct WatchPartyQueries: Sendable {
         }
     }
 
+    /// The stored entry `event` made when recorded at `recordedAt` at `position` (nil when
+    /// the read model holds none: its party is unknown). Its key is found from the party's
+    /// start, which does not move once the room is open.
+    public func entry(of event: PartyLogged, recordedAt: Timestamp, position: UInt64) throws -> PartyLogEntry? {
+        try views.read(name) { tx in
+            guard let party = try WatchPartiesProjector.party(event.partyId, in: tx) else { return nil }
+            let millis = party.logEntry(event, at: recordedAt, position: position).eventTimeMillis
+            let key = ViewKey.uuid(event.partyId) + WatchPartiesProjector.eventTimeKey(millis) + ViewKey.bigEndian(position)
+            return try tx.withValue("log", key) { bytes in try bytes.map { try PartyLogEntry(decoding: $0) } }
+        }
+    }
+
     /// Parties with a status transition due at or before `now` that the log does not hold
     /// yet, soonest first, at most `limit`.
     public func due(at now: Timestamp, limit: Int) throws -> [UUID] {
