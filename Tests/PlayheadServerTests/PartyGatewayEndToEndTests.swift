@@ -1,8 +1,8 @@
 import EventLog
 import Foundation
 import PlayheadServer
-import WatchDomain
 import Testing
+import WatchDomain
 
 /// The Socket.IO gateway on the server's own port: who may connect to `/watch-party`,
 /// spoken over Engine.IO long-polling as a stock client starts.

@@ -5,8 +5,8 @@ import Logging
 import PlayheadCore
 import Projections
 import SocketIO
-import Views
 import Synchronization
+import Views
 import WatchDomain
 
 /// The `/watch-party` namespace of the Socket.IO gateway (../shared/spec/watch-party.md,
