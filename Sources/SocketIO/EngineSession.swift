@@ -60,6 +60,15 @@ final class EngineSession: Sendable {
         var awaitingPong = false
         var closed: EngineCloseReason?
         var onClose: [@Sendable (EngineCloseReason) -> Void] = []
+
+        /// Moves what waited for a poll to the WebSocket writer `webSocket`, in order.
+        mutating func flushOutbox(to webSocket: AsyncStream<String>.Continuation) {
+            for packet in outbox {
+                webSocketBacklog += 1
+                webSocket.yield(packet)
+            }
+            outbox = []
+        }
     }
 
     private let state: Mutex<State>
@@ -233,11 +242,7 @@ final class EngineSession: Sendable {
             state.webSocket = continuation
             state.transport = .websocket
             // What was queued before (the open packet) goes first.
-            for packet in state.outbox {
-                state.webSocketBacklog += 1
-                continuation.yield(packet)
-            }
-            state.outbox = []
+            state.flushOutbox(to: continuation)
             return state.closed != nil
         }
         if closed { continuation.finish() }
@@ -274,11 +279,7 @@ final class EngineSession: Sendable {
             state.probing = nil
             state.webSocket = probing
             state.transport = .websocket
-            for packet in state.outbox {
-                state.webSocketBacklog += 1
-                probing.yield(packet)
-            }
-            state.outbox = []
+            state.flushOutbox(to: probing)
             return true
         }
     }

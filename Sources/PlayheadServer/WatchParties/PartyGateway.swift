@@ -115,8 +115,10 @@ final class PartyGateway: SocketIONamespace {
         guard !(joined.withLock { $0[socket.id]?.contains(partyId) ?? false }) else {
             throw CommandError(.conflict, "this connection is in the watch party already")
         }
-        // The room follows the feed before the join is appended: nothing after it is missed.
+        // The room follows the feed, and the joiner is in it, before the join is appended:
+        // nothing committed after the join is missed.
         let room = await room(for: partyId)
+        room.add(PartyRoom.Member(socket: socket, userId: userId.text, username: username))
         do {
             let entry = try await commands.log(
                 .init(userId: userId, eventType: .join, username: username),
@@ -124,14 +126,13 @@ final class PartyGateway: SocketIONamespace {
                 caller: caller,
                 correlation: UUID()
             )
-            room.add(PartyRoom.Member(socket: socket, userId: userId.text, username: username), joinedBy: entry.entryId)
             joined.withLock { _ = $0[socket.id, default: []].insert(partyId) }
             socket.emit("participant_list", [room.participantList()])
             let party = try commands.party(partyId)
             socket.emit("sync_player", [Self.syncPlayer(of: party, at: commands.clock())])
             return .object([("ok", .bool(true)), ("entry", Self.body(of: entry, username: username))])
         } catch {
-            releaseIfEmpty(room)
+            if room.remove(socket) { releaseIfEmpty(room) }
             throw error
         }
     }

@@ -20,15 +20,16 @@ final class PartyRoom: Sendable {
         var socket: SocketIOSocket
         var userId: String
         var username: String
+        /// Added before its join was appended (so that it misses nothing committed after
+        /// it), and waiting for that join: nothing before it reaches the socket, and the
+        /// feed's copy of it is not echoed to it as `user_joined`.
+        var joining = true
     }
 
     private struct State {
         var members: [String: Member] = [:]
         /// Usernames by user, as their joins gave them.
         var usernames: [String: String] = [:]
-        /// Entries a socket appended itself, by entry id: the feed's copy is not echoed as
-        /// `user_joined` to the joiner.
-        var own: [UUID: String] = [:]
     }
 
     private let state = Mutex(State())
@@ -59,11 +60,11 @@ final class PartyRoom: Sendable {
     /// Stops following the feed.
     func close() { subscription.finish() }
 
-    func add(_ member: Member, joinedBy entryId: UUID) {
+    /// Adds a socket whose join is about to be appended.
+    func add(_ member: Member) {
         state.withLock { state in
             state.members[member.socket.id] = member
             state.usernames[member.userId] = member.username
-            state.own[entryId] = member.socket.id
         }
     }
 
@@ -88,8 +89,19 @@ final class PartyRoom: Sendable {
 
     private func deliver(_ entry: PartyLogEntry) {
         let (members, ownSocket): ([Member], String?) = state.withLock { state in
-            if entry.eventType == .join, let username = entry.username { state.usernames[entry.userId] = username }
-            return (Array(state.members.values), state.own.removeValue(forKey: entry.entryId))
+            var own: String?
+            if entry.eventType == .join {
+                if let username = entry.username { state.usernames[entry.userId] = username }
+                // The first joining socket of this user: its own join (a user's joins are
+                // appended one at a time per socket, in order).
+                if let (id, _) = state.members.first(where: { $0.value.joining && $0.value.userId == entry.userId }) {
+                    state.members[id]?.joining = false
+                    own = id
+                }
+            }
+            // A socket still waiting for its own join hears nothing committed before it (that
+            // is history, and its join may yet be refused); from its join on it hears everything.
+            return (state.members.values.filter { !$0.joining }, own)
         }
         let payload = PartyGateway.body(of: entry, username: state.withLock { $0.usernames[entry.userId] })
         switch entry.eventType {

@@ -1,0 +1,56 @@
+#!/usr/bin/env python3
+"""A watch party through the stock python-socketio client, for PythonSocketIOTests.
+
+    socketio-client-check.py URL PARTY_ID ALICE_TOKEN BOB_TOKEN ADMIN_TOKEN
+
+Alice connects with the client's default transports (long-polling, then the upgrade to
+WebSocket), Bob with WebSocket only. Both join, Alice chats, Bob seeks, an administrator is
+refused as the room is full (two seats), a bad token is refused at connect, Bob leaves.
+Prints one JSON object: what each side was answered and received.
+"""
+import json
+import sys
+import time
+
+import socketio
+
+url, party, alice_token, bob_token, admin_token = sys.argv[1:6]
+NS = "/watch-party"
+EVENTS = ["user_joined", "user_left", "participant_list", "new_message", "sync_player", "error"]
+
+
+def client(token, transports=None):
+    sio = socketio.Client(reconnection=False)
+    received = []
+    for name in EVENTS:
+        sio.on(name, (lambda name: lambda data: received.append([name, data]))(name), namespace=NS)
+    sio.connect(url, namespaces=[NS], auth={"token": token}, transports=transports, wait_timeout=10)
+    return sio, received
+
+
+result = {}
+alice, alice_received = client(alice_token)
+bob, bob_received = client(bob_token, ["websocket"])
+result["alice_join"] = alice.call("join_party", {"partyId": party, "userId": "alice", "username": "Alice"}, namespace=NS, timeout=10)
+result["bob_join"] = bob.call("join_party", {"partyId": party, "userId": "bob", "username": "Bob"}, namespace=NS, timeout=10)
+result["message"] = alice.call("send_message", {"partyId": party, "message": "hello from python"}, namespace=NS, timeout=10)
+result["seek"] = bob.call("player_action", {"partyId": party, "action": "seek", "videoTime": 42}, namespace=NS, timeout=10)
+admin, _ = client(admin_token)
+result["full"] = admin.call("join_party", {"partyId": party, "userId": "root", "username": "Root"}, namespace=NS, timeout=10)
+admin.disconnect()
+try:
+    bad = socketio.Client(reconnection=False)
+    bad.on("connect_error", lambda data: result.__setitem__("bad_token_error", data), namespace=NS)
+    bad.connect(url, namespaces=[NS], auth={"token": "not-a-token"}, wait_timeout=5)
+    result["bad_token"] = "connected"
+except socketio.exceptions.ConnectionError as error:
+    result["bad_token"] = str(error)
+result["bob_leave"] = bob.call("leave_party", {"partyId": party}, namespace=NS, timeout=10)
+time.sleep(1)
+result["alice_transport"] = alice.transport()
+result["bob_transport"] = bob.transport()
+bob.disconnect()
+alice.disconnect()
+result["alice_received"] = alice_received
+result["bob_received"] = bob_received
+print(json.dumps(result))
