@@ -63,7 +63,7 @@ struct PartyGatewayEndToEndTests {
         }
     }
 
-    @Test("an unknown event is refused in its ack, naming it")
+    @Test("an unknown event is refused in its ack, naming it; time_sync answers the server's clock")
     func unknownEvents() async throws {
         try await TestServer.run { server in
             let alice = try await server.token("alice")
@@ -75,6 +75,10 @@ struct PartyGatewayEndToEndTests {
                 try await server.send("GET", "/socket.io/?EIO=3&transport=polling").status == 400,
                 "the Engine.IO rules hold on the server's port"
             )
+            let synced = try await exchange(server, sid, "42/watch-party,8[\"time_sync\",{\"clientTime\":1234}]")
+            let millis = server.clock.now.microsecondsSince1970 / 1_000
+            let time = ISO8601Micros.format(server.clock.now)
+            #expect(synced == "43/watch-party,8[{\"serverTime\":\"\(time)\",\"serverTimeMillis\":\(millis),\"clientTime\":1234}]", "\(synced)")
         }
     }
 }

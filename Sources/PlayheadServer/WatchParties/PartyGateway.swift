@@ -83,6 +83,7 @@ final class PartyGateway: SocketIONamespace {
             case "leave_party": answer = try await leave(argument, socket: socket, caller: caller)
             case "send_message": answer = try await message(argument, socket: socket, caller: caller)
             case "player_action": answer = try await playerAction(argument, socket: socket, caller: caller)
+            case "time_sync": answer = Self.timeSync(argument, now: commands.clock())
             default: throw CommandError(.invalid, "unknown event \(event.name)", field: "event")
             }
             if event.ackId != nil { socket.acknowledge(event, [answer]) }
@@ -292,6 +293,18 @@ final class PartyGateway: SocketIONamespace {
             ("serverTime", .string(ISO8601Micros.format(entry.realTime))),
             ("userId", .string(entry.userId)),
         ])
+    }
+
+    /// The answer to `time_sync`: the server's clock, as text and as milliseconds since 1970,
+    /// and the client's own `clientTime` echoed, so that a client can estimate its offset
+    /// as SyncPlay's ping does: offset ≈ serverTime − (sent + received) / 2.
+    static func timeSync(_ argument: JSONValue, now: Timestamp) -> JSONValue {
+        var members: [(String, JSONValue)] = [
+            ("serverTime", .string(ISO8601Micros.format(now))),
+            ("serverTimeMillis", .integer(now.microsecondsSince1970 / 1_000)),
+        ]
+        if let clientTime = argument["clientTime"], clientTime != .null { members.append(("clientTime", clientTime)) }
+        return .object(members)
     }
 
     /// `sync_player` for a joiner: the film's state extrapolated to `now`.
