@@ -94,7 +94,7 @@ final class PartyGateway: SocketIONamespace {
             } else {
                 socket.emit("error", [refusal])
             }
-            if case .object = refusal, (error as? CommandError) == nil && (error as? Problem) == nil {
+            if !(error is CommandError || error is Problem) {
                 logger.error("a watch-party event failed", metadata: ["event": "\(event.name)", "error": "\(error)"])
             }
         }
@@ -220,12 +220,9 @@ final class PartyGateway: SocketIONamespace {
         } catch {
             logger.notice("a leave was not logged", metadata: ["party": "\(partyId)", "error": "\(error)"])
         }
-        // After the leave is appended, so that the room's feed can still tell the others.
-        if room.remove(socket) {
-            // Give the feed a moment to deliver the leave before the room stops following it.
-            try? await Task.sleep(for: .milliseconds(200))
-            releaseIfEmpty(room)
-        }
+        // After the leave is appended, so that the room's feed still tells the others; when
+        // this socket was the last, nobody is left to tell and the room stops at once.
+        if room.remove(socket) { releaseIfEmpty(room) }
     }
 
     private func memberOf(_ argument: JSONValue, socket: SocketIOSocket) throws -> (UUID, PartyRoom.Member) {

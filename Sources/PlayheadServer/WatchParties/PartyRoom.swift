@@ -88,7 +88,7 @@ final class PartyRoom: Sendable {
     }
 
     private func deliver(_ entry: PartyLogEntry) {
-        let (members, ownSocket): ([Member], String?) = state.withLock { state in
+        let (members, ownSocket, username): ([Member], String?, String?) = state.withLock { state in
             var own: String?
             if entry.eventType == .join {
                 if let username = entry.username { state.usernames[entry.userId] = username }
@@ -101,9 +101,9 @@ final class PartyRoom: Sendable {
             }
             // A socket still waiting for its own join hears nothing committed before it (that
             // is history, and its join may yet be refused); from its join on it hears everything.
-            return (state.members.values.filter { !$0.joining }, own)
+            return (state.members.values.filter { !$0.joining }, own, state.usernames[entry.userId])
         }
-        let payload = PartyGateway.body(of: entry, username: state.withLock { $0.usernames[entry.userId] })
+        let payload = PartyGateway.body(of: entry, username: username)
         switch entry.eventType {
         case .join:
             let list = participantList()

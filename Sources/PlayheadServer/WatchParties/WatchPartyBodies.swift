@@ -75,9 +75,10 @@ struct PriceBody: Codable {
         currency = price.currency
     }
 
+    private enum Keys: String, CodingKey { case amount, currency }
+
     /// Takes the amount as a decimal text (`"12.50"`) or a JSON number (`12.5`).
     init(from decoder: any Decoder) throws {
-        enum Keys: String, CodingKey { case amount, currency }
         let container = try decoder.container(keyedBy: Keys.self)
         currency = try container.decode(String.self, forKey: .currency)
         if let text = try? container.decode(String.self, forKey: .amount) {
@@ -95,7 +96,6 @@ struct PriceBody: Codable {
     }
 
     func encode(to encoder: any Encoder) throws {
-        enum Keys: String, CodingKey { case amount, currency }
         var container = encoder.container(keyedBy: Keys.self)
         try container.encode(amount, forKey: .amount)
         try container.encode(currency, forKey: .currency)
