@@ -5,8 +5,11 @@
 
 Alice connects with the client's default transports (long-polling, then the upgrade to
 WebSocket), Bob with WebSocket only. Both join, Alice chats, Bob seeks, an administrator is
-refused as the room is full (two seats), a bad token is refused at connect, Bob leaves.
-Prints one JSON object: what each side was answered and received.
+refused as the room is full (two seats), a bad token is refused at connect, Bob reports his
+player's position (a sync_hint answers). Bob's connection drops; Alice plays the film and
+chats; Bob comes back with the id of the last entry he saw (he catches up, and joins late:
+the film's position is extrapolated), then leaves. Prints one JSON object: what each side
+was answered and received.
 """
 import json
 import sys
@@ -16,7 +19,7 @@ import socketio
 
 url, party, alice_token, bob_token, admin_token = sys.argv[1:6]
 NS = "/watch-party"
-EVENTS = ["user_joined", "user_left", "participant_list", "new_message", "sync_player", "error"]
+EVENTS = ["user_joined", "user_left", "participant_list", "new_message", "sync_player", "sync_hint", "error"]
 
 
 def client(token, transports=None):
@@ -45,12 +48,26 @@ try:
     result["bad_token"] = "connected"
 except socketio.exceptions.ConnectionError as error:
     result["bad_token"] = str(error)
-result["bob_leave"] = bob.call("leave_party", {"partyId": party}, namespace=NS, timeout=10)
-time.sleep(1)
+result["status"] = bob.call("player_status", {"partyId": party, "videoTime": 45}, namespace=NS, timeout=10)
 result["alice_transport"] = alice.transport()
 result["bob_transport"] = bob.transport()
+time.sleep(0.5)
+# The last entry Bob saw is his own seek (what came after it logged nothing).
+last_seen = result["seek"]["sync"]["id"]
 bob.disconnect()
+result["play"] = alice.call("player_action", {"partyId": party, "action": "play"}, namespace=NS, timeout=10)
+result["away_message"] = alice.call("send_message", {"partyId": party, "message": "while you were away"}, namespace=NS, timeout=10)
+time.sleep(1)
+back, back_received = client(bob_token, ["websocket"])
+result["back_join"] = back.call(
+    "join_party", {"partyId": party, "userId": "bob", "username": "Bob", "lastEntryId": last_seen}, namespace=NS, timeout=10
+)
+time.sleep(0.5)
+result["back_leave"] = back.call("leave_party", {"partyId": party}, namespace=NS, timeout=10)
+time.sleep(0.5)
+back.disconnect()
 alice.disconnect()
 result["alice_received"] = alice_received
 result["bob_received"] = bob_received
+result["back_received"] = back_received
 print(json.dumps(result))

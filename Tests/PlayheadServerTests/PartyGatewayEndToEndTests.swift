@@ -137,6 +137,161 @@ struct PartyRoomEndToEndTests {
             }
             return found
         }
+
+        /// The next `count` events, in the order they arrived (other packets are kept).
+        mutating func nextEvents(_ count: Int) async throws -> [(name: String, argument: [String: Any])] {
+            var events: [(name: String, argument: [String: Any])] = []
+            while events.count < count {
+                let packet = try await wait { $0.hasPrefix("42/watch-party,") }
+                guard !packet.isEmpty else { break }
+                let array = try #require(try JSONSerialization.jsonObject(with: Data(packet.dropFirst("42/watch-party,".count).utf8)) as? [Any])
+                let argument = array.count > 1 ? (array[1] as? [String: Any] ?? ["value": array[1]]) : [:]
+                events.append((try #require(array.first as? String), argument))
+            }
+            return events
+        }
+
+        /// Closes the Engine.IO session, as a client that goes away does.
+        func close() async throws { try await send("1") }
+    }
+
+    /// A party starting a minute after the server's clock, with tickets bought for `users`.
+    static func party(_ server: TestServer, admin: String, users: [String]) async throws -> (party: String, tokens: [String]) {
+        #expect(try await server.send("PUT", "/videos/film", token: admin, json: ["duration": 5_400]).status == 200)
+        let start = ISO8601Micros.format(Timestamp(microsecondsSince1970: server.clock.now.microsecondsSince1970 + 60_000_000))
+        let end = ISO8601Micros.format(Timestamp(microsecondsSince1970: server.clock.now.microsecondsSince1970 + 7_200_000_000))
+        let party = try #require(
+            try await server.send("POST", "/watch-parties", token: admin, json: ["movie_id": "film", "start_time": start, "end_time": end])
+                .json["id"] as? String
+        )
+        let ticket = try #require(
+            try await server.send("POST", "/tickets", token: admin, json: ["name": "Seat", "price": ["amount": "1", "currency": "EUR"]]).json["id"]
+                as? String
+        )
+        var tokens: [String] = []
+        for user in users {
+            let token = try await server.token(user)
+            #expect(try await server.send("POST", "/watch-parties/\(party)/purchase", token: token, json: ["ticket_id": ticket]).status == 201)
+            tokens.append(token)
+        }
+        return (party, tokens)
+    }
+
+    @Test("a late joiner gets the film's position extrapolated to now; player_status is answered by a sync_hint by the two thresholds")
+    func lateJoinAndDriftHints() async throws {
+        try await TestServer.run { server in
+            let admin = try await server.token("root", admin: true)
+            let (party, tokens) = try await Self.party(server, admin: admin, users: ["alice", "bob"])
+            var alice = try await Client.connect(server, token: tokens[0])
+            try await alice.send("42/watch-party,1[\"join_party\",{\"partyId\":\"\(party)\",\"userId\":\"alice\",\"username\":\"Alice\"}]")
+            _ = try await alice.wait { $0.hasPrefix("43/watch-party,1[") }
+            server.clock.advance(.seconds(61))
+            try await alice.send("42/watch-party,2[\"player_action\",{\"partyId\":\"\(party)\",\"action\":\"seek\",\"videoTime\":100}]")
+            let seek = try await alice.wait { $0.hasPrefix("43/watch-party,2[") }
+            #expect(seek.contains("\"playing\":true"), "the film plays from the start, and a seek keeps it playing: \(seek)")
+            server.clock.advance(.seconds(30))
+
+            var bob = try await Client.connect(server, token: tokens[1])
+            try await bob.send("42/watch-party,1[\"join_party\",{\"partyId\":\"\(party)\",\"userId\":\"bob\",\"username\":\"Bob\"}]")
+            let welcome = try await bob.nextEvents(2)
+            #expect(welcome.map(\.name) == ["participant_list", "sync_player"])
+            #expect(welcome.last?.argument["videoTime"] as? Double == 130 && welcome.last?.argument["playing"] as? Bool == true, "\(welcome)")
+
+            func status(_ id: Int, _ fields: String) async throws -> [String: Any] {
+                try await bob.send("42/watch-party,\(id)[\"player_status\",{\"partyId\":\"\(party)\",\(fields)}]")
+                let ack = try await bob.wait { $0.hasPrefix("43/watch-party,\(id)[") }
+                let hint = try await bob.event("sync_hint")
+                let acked = try #require(
+                    try JSONSerialization.jsonObject(with: Data(ack.dropFirst("43/watch-party,\(id)".count).utf8)) as? [[String: Any]]
+                )
+                #expect(acked.first?["action"] as? String == hint["action"] as? String, "the ack and the event agree")
+                return hint
+            }
+            #expect(try await status(10, "\"videoTime\":130.05")["action"] as? String == "none")
+            let slower = try await status(11, "\"videoTime\":131")
+            #expect(slower["action"] as? String == "adjust_rate" && slower["playbackRate"] as? Double == 0.9 && slower["duration"] as? Double == 10)
+            #expect(slower["drift"] as? Double == 1 && slower["videoTime"] as? Double == 130)
+            #expect(try await status(12, "\"videoTime\":129.5")["playbackRate"] as? Double == 1.05)
+            let far = try await status(13, "\"videoTime\":140")
+            #expect(far["action"] as? String == "seek" && far["videoTime"] as? Double == 130)
+            #expect(try await status(14, "\"videoTime\":10,\"buffering\":true")["action"] as? String == "wait")
+
+            try await alice.send("42/watch-party,3[\"player_action\",{\"partyId\":\"\(party)\",\"action\":\"pause\"}]")
+            _ = try await bob.event("sync_player") { $0["action"] as? String == "pause" }
+            #expect(try await status(15, "\"videoTime\":130.5")["action"] as? String == "seek", "paused: a rate moves nothing")
+
+            // Bad reports are refused in the ack, and nothing is logged for any report.
+            try await bob.send("42/watch-party,16[\"player_status\",{\"partyId\":\"\(party)\",\"videoTime\":-1}]")
+            #expect(try await bob.wait { $0.hasPrefix("43/watch-party,16[") }.contains("\"field\":\"videoTime\""))
+            try await bob.send("42/watch-party,17[\"player_status\",{\"partyId\":\"\(party)\",\"videoTime\":1,\"buffering\":\"yes\"}]")
+            #expect(try await bob.wait { $0.hasPrefix("43/watch-party,17[") }.contains("\"field\":\"buffering\""))
+            let log = try await server.send("GET", "/watch-parties/\(party)/logs", token: admin)
+            let types = (log.json["data"] as? [[String: Any]] ?? []).compactMap { $0["event_type"] as? String }
+            #expect(types == ["join", "seek", "join", "pause"], "\(log.text)")
+        }
+    }
+
+    @Test("a member who reconnects with the last entry it saw gets what it missed from the log, then live entries: no gap, no duplicate")
+    func catchUpAfterReconnect() async throws {
+        try await TestServer.run { server in
+            let admin = try await server.token("root", admin: true)
+            let (party, tokens) = try await Self.party(server, admin: admin, users: ["alice", "bob"])
+            var alice = try await Client.connect(server, token: tokens[0])
+            try await alice.send("42/watch-party,1[\"join_party\",{\"partyId\":\"\(party)\",\"userId\":\"alice\",\"username\":\"Alice\"}]")
+            _ = try await alice.wait { $0.hasPrefix("43/watch-party,1[") }
+            var bob = try await Client.connect(server, token: tokens[1])
+            try await bob.send("42/watch-party,1[\"join_party\",{\"partyId\":\"\(party)\",\"userId\":\"bob\",\"username\":\"Bob\"}]")
+            _ = try await bob.wait { $0.hasPrefix("43/watch-party,1[") }
+            try await alice.send("42/watch-party,2[\"send_message\",{\"partyId\":\"\(party)\",\"message\":\"one\"}]")
+            let seen = try await bob.event("new_message") { $0["message"] as? String == "one" }
+            let lastSeen = try #require(seen["id"] as? String)
+
+            // Bob's connection drops; the room goes on without him.
+            try await bob.close()
+            _ = try await alice.event("user_left") { $0["userId"] as? String == "bob" }
+            for (index, text) in ["two", "three"].enumerated() {
+                try await alice.send("42/watch-party,\(3 + index)[\"send_message\",{\"partyId\":\"\(party)\",\"message\":\"\(text)\"}]")
+                _ = try await alice.wait { $0.hasPrefix("43/watch-party,\(3 + index)[") }
+            }
+            try await alice.send("42/watch-party,5[\"player_action\",{\"partyId\":\"\(party)\",\"action\":\"seek\",\"videoTime\":7}]")
+            _ = try await alice.wait { $0.hasPrefix("43/watch-party,5[") }
+
+            // A wrong lastEntryId is refused before anything is appended.
+            var back = try await Client.connect(server, token: tokens[1])
+            try await back.send("42/watch-party,1[\"join_party\",{\"partyId\":\"\(party)\",\"userId\":\"bob\",\"lastEntryId\":\"nope\"}]")
+            #expect(try await back.wait { $0.hasPrefix("43/watch-party,1[") }.contains("\"field\":\"lastEntryId\""))
+            try await back.send("42/watch-party,2[\"join_party\",{\"partyId\":\"\(party)\",\"userId\":\"bob\",\"lastEntryId\":\"\(UUID())\"}]")
+            let unknown = try await back.wait { $0.hasPrefix("43/watch-party,2[") }
+            #expect(unknown.contains("\"code\":\"not found\"") && unknown.contains("\"field\":\"lastEntryId\""), "\(unknown)")
+
+            try await back.send(
+                "42/watch-party,3[\"join_party\",{\"partyId\":\"\(party)\",\"userId\":\"bob\",\"username\":\"Bob\",\"lastEntryId\":\"\(lastSeen)\"}]"
+            )
+            _ = try await back.wait { $0.hasPrefix("43/watch-party,3[") }
+            try await alice.send("42/watch-party,6[\"send_message\",{\"partyId\":\"\(party)\",\"message\":\"four\"}]")
+            let events = try await back.nextEvents(7)
+            #expect(
+                events.map(\.name) == ["user_left", "new_message", "new_message", "sync_player", "participant_list", "sync_player", "new_message"],
+                "\(events)"
+            )
+            #expect(events.compactMap { $0.argument["message"] as? String } == ["two", "three", "four"])
+            #expect(events[0].argument["userId"] as? String == "bob", "his own connection's leave, which he did not see")
+            #expect(events[3].argument["videoTime"] as? Double == 7 && events[5].argument["videoTime"] as? Double == 7)
+
+            // The catch-up is what the log holds between the two: the same ids, in order.
+            let log = try await server.send("GET", "/watch-parties/\(party)/logs", token: admin)
+            let entries = log.json["data"] as? [[String: Any]] ?? []
+            let ids = entries.compactMap { $0["id"] as? String }
+            let from = try #require(ids.firstIndex(of: lastSeen))
+            let caughtUp = events.prefix(4).compactMap { $0.argument["id"] as? String }
+            #expect(caughtUp == Array(ids[(from + 1)...].prefix(4)))
+            #expect(events[5].argument["id"] == nil, "the welcome's film state is no entry")
+            #expect(
+                entries.compactMap { $0["event_type"] as? String } == [
+                    "join", "join", "message", "leave", "message", "message", "seek", "join", "message",
+                ]
+            )
+        }
     }
 
     @Test("join, chat, player sync and leave reach every member from the log, in order, acknowledged once durable")

@@ -49,6 +49,15 @@ struct PythonSocketIOTests {
             let errors = Pipe()
             process.standardOutput = output
             process.standardError = errors
+            // The server's clock runs four times faster than the wall's while the script runs, so
+            // that the late joiner's extrapolated position has moved on by whole seconds.
+            let ticking = Task {
+                while !Task.isCancelled {
+                    try? await Task.sleep(for: .milliseconds(250))
+                    server.clock.advance(.seconds(1))
+                }
+            }
+            defer { ticking.cancel() }
             try process.run()
             // Read while it runs (a full pipe would block it), then wait for it off the cooperative pool.
             let data = try await Task.detached { try output.fileHandleForReading.readToEnd() ?? Data() }.value
@@ -69,16 +78,44 @@ struct PythonSocketIOTests {
             #expect(result["bob_transport"] as? String == "websocket")
 
             func names(_ key: String) -> [String] { (result[key] as? [[Any]] ?? []).compactMap { $0.first as? String } }
+            func received(_ key: String) -> [(name: String, data: [String: Any])] {
+                (result[key] as? [[Any]] ?? []).compactMap { pair in (pair.first as? String).map { ($0, pair.last as? [String: Any] ?? [:]) } }
+            }
             let aliceNames = names("alice_received")
             #expect(aliceNames.contains("user_joined") && aliceNames.contains("new_message") && aliceNames.contains("user_left"), "\(aliceNames)")
-            #expect(aliceNames.filter { $0 == "sync_player" }.count == 2, "on joining, and after bob's seek: \(aliceNames)")
+            #expect(aliceNames.filter { $0 == "sync_player" }.count == 3, "on joining, after bob's seek and after her play: \(aliceNames)")
             let bobNames = names("bob_received")
             #expect(bobNames.contains("new_message") && bobNames.contains("sync_player"), "\(bobNames)")
             #expect(!bobNames.contains("user_joined"), "bob joined after alice, and is not told of his own join: \(bobNames)")
 
+            // The drift hint: paused at 42 in the lobby, a player at 45 is told to seek back.
+            let hint = try #require(received("bob_received").last { $0.name == "sync_hint" }?.data)
+            #expect(hint["action"] as? String == "seek" && hint["videoTime"] as? Double == 42 && hint["drift"] as? Double == 3, "\(hint)")
+            #expect((result["status"] as? [String: Any])?["action"] as? String == "seek")
+
+            // Back with the last entry he saw: what he missed, from the log (his old connection's
+            // leave, alice's play and message), then the room's welcome with the film
+            // extrapolated (playing since alice's play, seconds ago on the server's clock).
+            // The server sends them in that order (PartyRoomEndToEndTests checks it); the
+            // stock client runs each handler on a thread of its own, so only the set is
+            // checked here.
+            #expect((result["back_join"] as? [String: Any])?["ok"] as? Bool == true, "\(result)")
+            let back = received("back_received")
+            #expect(back.filter { $0.name == "user_left" }.map { $0.data["userId"] as? String } == ["bob"], "\(back)")
+            #expect(back.filter { $0.name == "new_message" }.map { $0.data["message"] as? String } == ["while you were away"], "no duplicate")
+            let syncs = back.filter { $0.name == "sync_player" }.map(\.data)
+            #expect(syncs.count == 2 && syncs.contains { $0["action"] as? String == "play" && $0["userId"] as? String == "alice" }, "\(syncs)")
+            let welcome = try #require(syncs.first { $0["userId"] == nil }, "\(syncs)")
+            let position = try #require(welcome["videoTime"] as? Double)
+            #expect(welcome["playing"] as? Bool == true && position >= 43 && position < 60, "extrapolated from 42: \(welcome)")
+            #expect(back.contains { $0.name == "participant_list" })
+
             let log = try await server.send("GET", "/watch-parties/\(party)/logs", token: admin)
             let types = (log.json["data"] as? [[String: Any]] ?? []).compactMap { $0["event_type"] as? String }
-            #expect(types == ["join", "join", "message", "seek", "leave", "leave"], "every event durable, in order: \(log.text)")
+            #expect(
+                types == ["join", "join", "message", "seek", "leave", "play", "message", "join", "leave", "leave"],
+                "every event durable, in order: \(log.text)"
+            )
         }
     }
 }

@@ -69,6 +69,44 @@ struct WatchPartiesProjectorTests {
         #expect(try queries.nextDue() == nil, "a cancelled party has nothing due")
     }
 
+    @Test("what a rejoining member missed: the entries after a known one and before a position, in log order; an entry of another party is none")
+    func missedEntries() async throws {
+        let store = MemoryStore(clock: { Self.start })
+        let party = UUID()
+        let other = UUID()
+        let queries = WatchPartyQueries(store.committed)
+        try await append(store, [schedule(party), schedule(other)])
+        let ids = (0..<6).map { _ in UUID() }
+        for (index, id) in ids.enumerated() {
+            let type: PartyLogEventType = index == 0 ? .join : index == 3 ? .seek : .message
+            try await append(
+                store,
+                [
+                    PartyLogged(
+                        entryId: id,
+                        partyId: party,
+                        userId: "alice",
+                        eventType: type,
+                        message: type == .message ? "m\(index)" : nil,
+                        videoTimeMillis: type == .seek ? 9_000 : nil
+                    )
+                ]
+            )
+        }
+        let otherEntry = UUID()
+        try await append(store, [PartyLogged(entryId: otherEntry, partyId: other, userId: "bob", eventType: .join)])
+        let all = try queries.log(party: party, filter: PartyLogFilter(), after: nil, limit: 10).entries
+        #expect(all.map(\.entryId) == ids)
+        let missed = try #require(try queries.entries(party: party, after: ids[1], before: all[5].position))
+        #expect(missed.map(\.entryId) == Array(ids[2..<5]), "after the known entry, before the rejoin")
+        #expect(try queries.entries(party: party, after: ids[5], before: .max)?.isEmpty == true)
+        #expect(try queries.entries(party: party, after: otherEntry, before: .max) == nil, "another party's entry")
+        #expect(try queries.entries(party: party, after: UUID(), before: .max) == nil)
+        #expect(try queries.containsEntry(ids[0], party: party) && !(try queries.containsEntry(otherEntry, party: party)))
+        // The entries keep the film's state: recorded at the start, playing; the seek moved it.
+        #expect(missed.allSatisfy(\.playing) && missed[1].videoTimeMillis == 9_000)
+    }
+
     @Test("log cursors round-trip as 22-character tokens, and other text is no cursor")
     func cursorTokens() {
         for (time, position) in [(Int64(-900_000), UInt64(1)), (0, 0), (Int64.max, UInt64.max), (Int64.min, 42)] {

@@ -83,6 +83,7 @@ final class PartyGateway: SocketIONamespace {
             case "leave_party": answer = try await leave(argument, socket: socket, caller: caller)
             case "send_message": answer = try await message(argument, socket: socket, caller: caller)
             case "player_action": answer = try await playerAction(argument, socket: socket, caller: caller)
+            case "player_status": answer = try playerStatus(argument, socket: socket)
             case "time_sync": answer = Self.timeSync(argument, now: commands.clock())
             default: throw CommandError(.invalid, "unknown event \(event.name)", field: "event")
             }
@@ -113,13 +114,25 @@ final class PartyGateway: SocketIONamespace {
         let partyId = try Self.partyId(argument)
         let userId = try UserID(argument["userId"]?.stringValue ?? caller.userId)
         let username = argument["username"]?.stringValue ?? userId.text
+        var resumeAfter: UUID?
+        if let value = argument["lastEntryId"], value != .null {
+            guard let text = value.stringValue, let id = UUID(hexadecimal: text) else {
+                throw CommandError(.invalid, "lastEntryId must be the id of a party-log entry (a UUID)", field: "lastEntryId")
+            }
+            guard try WatchPartyQueries(.committed(commands.runner.views)).containsEntry(id, party: partyId) else {
+                throw CommandError(.notFound, "lastEntryId is no entry of this watch party's log", field: "lastEntryId")
+            }
+            resumeAfter = id
+        }
         guard !(joined.withLock { $0[socket.id]?.contains(partyId) ?? false }) else {
             throw CommandError(.conflict, "this connection is in the watch party already")
         }
         // The room follows the feed, and the joiner is in it, before the join is appended:
-        // nothing committed after the join is missed.
+        // nothing committed after the join is missed. The room sends the joiner what it
+        // missed, the participant list and the film's state when the join comes through
+        // the feed, before anything after it.
         let room = await room(for: partyId)
-        room.add(PartyRoom.Member(socket: socket, userId: userId.text, username: username))
+        room.add(PartyRoom.Member(socket: socket, userId: userId.text, username: username, resumeAfter: resumeAfter))
         do {
             let entry = try await commands.log(
                 .init(userId: userId, eventType: .join, username: username),
@@ -128,9 +141,6 @@ final class PartyGateway: SocketIONamespace {
                 correlation: UUID()
             )
             joined.withLock { _ = $0[socket.id, default: []].insert(partyId) }
-            socket.emit("participant_list", [room.participantList()])
-            let party = try commands.party(partyId)
-            socket.emit("sync_player", [Self.syncPlayer(of: party, at: commands.clock())])
             return .object([("ok", .bool(true)), ("entry", Self.body(of: entry, username: username))])
         } catch {
             if room.remove(socket) { releaseIfEmpty(room) }
@@ -182,8 +192,33 @@ final class PartyGateway: SocketIONamespace {
             caller: caller,
             correlation: UUID()
         )
-        let playing = action == .seek ? (try commands.party(partyId).playerState(at: entry.realTime).playing) : action == .play
-        return .object([("ok", .bool(true)), ("sync", Self.syncPlayer(after: entry, playing: playing))])
+        return .object([("ok", .bool(true)), ("sync", Self.syncPlayer(after: entry))])
+    }
+
+    /// `player_status {partyId, videoTime, buffering}`: where the member's player is; answered
+    /// with `sync_hint` (``SyncHint``) to that socket alone, and in the ack. Nothing is logged.
+    private func playerStatus(_ argument: JSONValue, socket: SocketIOSocket) throws -> JSONValue {
+        let (partyId, _) = try memberOf(argument, socket: socket)
+        guard let seconds = argument["videoTime"]?.doubleValue, seconds.isFinite, seconds >= 0, seconds <= 36_000_000 else {
+            throw CommandError(.invalid, "videoTime must be a number of seconds from 0", field: "videoTime")
+        }
+        var buffering = false
+        if let value = argument["buffering"], value != .null {
+            guard case .bool(let flag) = value else { throw CommandError(.invalid, "buffering must be true or false", field: "buffering") }
+            buffering = flag
+        }
+        let party = try commands.party(partyId)
+        let now = commands.clock()
+        let hint = SyncHint(
+            reportedMillis: UInt64((seconds * 1_000).rounded()),
+            buffering: buffering,
+            state: party.playerState(at: now),
+            at: now,
+            length: party.schedule.movieDurationMillis
+        )
+        let payload = Self.syncHint(hint, partyId: partyId, at: now)
+        socket.emit("sync_hint", [payload])
+        return payload
     }
 
     // MARK: Rooms
@@ -193,7 +228,12 @@ final class PartyGateway: SocketIONamespace {
         let subscription = await feed.subscribe(.party(partyId))
         let (room, created) = rooms.withLock { rooms -> (PartyRoom, Bool) in
             if let existing = rooms[partyId] { return (existing, false) }
-            let room = PartyRoom(partyId: partyId, subscription: subscription, queries: WatchPartyQueries(.committed(commands.runner.views)))
+            let room = PartyRoom(
+                partyId: partyId,
+                subscription: subscription,
+                queries: WatchPartyQueries(.committed(commands.runner.views)),
+                clock: commands.clock
+            )
             rooms[partyId] = room
             return (room, true)
         }
@@ -215,6 +255,7 @@ final class PartyGateway: SocketIONamespace {
 
     private func leaveRoom(_ partyId: UUID, socket: SocketIOSocket, caller: Caller) async {
         guard let room = rooms.withLock({ $0[partyId] }), let member = room.member(socket) else { return }
+        room.markLeaving(socket)
         do {
             _ = try await commands.log(.init(userId: try UserID(member.userId), eventType: .leave), in: partyId, caller: caller, correlation: UUID())
         } catch {
@@ -280,13 +321,15 @@ final class PartyGateway: SocketIONamespace {
     }
 
     /// `sync_player` after a player action: the action, where the film is, whether it
-    /// plays, the server time and who acted.
-    static func syncPlayer(after entry: PartyLogEntry, playing: Bool) -> JSONValue {
+    /// plays, the server time, who acted, and the entry's `id` (what `join_party`'s
+    /// `lastEntryId` names).
+    static func syncPlayer(after entry: PartyLogEntry) -> JSONValue {
         .object([
+            ("id", .string(entry.entryId.uuidString.lowercased())),
             ("partyId", .string(entry.partyId.uuidString.lowercased())),
             ("action", .string(entry.eventType.name)),
             ("videoTime", .number(Double(entry.videoTimeMillis) / 1_000)),
-            ("playing", .bool(playing)),
+            ("playing", .bool(entry.playing)),
             ("serverTime", .string(ISO8601Micros.format(entry.realTime))),
             ("userId", .string(entry.userId)),
         ])
@@ -304,16 +347,33 @@ final class PartyGateway: SocketIONamespace {
         return .object(members)
     }
 
-    /// `sync_player` for a joiner: the film's state extrapolated to `now`.
-    static func syncPlayer(of party: WatchParty, at now: Timestamp) -> JSONValue {
-        let state = party.playerState(at: now)
-        return .object([
-            ("partyId", .string(party.partyId.uuidString.lowercased())),
+    /// `sync_player` for a joiner: the film's `state` (as the join left it) extrapolated to
+    /// `now`, never past the film's `length` (milliseconds).
+    static func syncPlayer(state: PlayerState, partyId: UUID, at now: Timestamp, length: UInt64) -> JSONValue {
+        .object([
+            ("partyId", .string(partyId.uuidString.lowercased())),
             ("action", .string(state.playing ? "play" : "pause")),
-            ("videoTime", .number(Double(party.videoTime(at: now)) / 1_000)),
+            ("videoTime", .number(Double(state.position(at: now, length: length)) / 1_000)),
             ("playing", .bool(state.playing)),
             ("serverTime", .string(ISO8601Micros.format(now))),
         ])
+    }
+
+    /// `sync_hint`: the correction (`none`, `adjust_rate`, `seek` or `wait`), the drift in
+    /// seconds (positive: the client is ahead), the party's position, and for `adjust_rate`
+    /// the rate and for how many seconds.
+    static func syncHint(_ hint: SyncHint, partyId: UUID, at now: Timestamp) -> JSONValue {
+        var members: [(String, JSONValue)] = [
+            ("partyId", .string(partyId.uuidString.lowercased())),
+            ("action", .string(hint.action.rawValue)),
+            ("drift", .number(Double(hint.driftMillis) / 1_000)),
+            ("videoTime", .number(Double(hint.videoTimeMillis) / 1_000)),
+            ("serverTime", .string(ISO8601Micros.format(now))),
+        ]
+        if hint.action == .adjustRate {
+            members += [("playbackRate", .number(hint.playbackRate)), ("duration", .number(Double(hint.durationMillis) / 1_000))]
+        }
+        return .object(members)
     }
 
     /// The refusal a client gets: `{"error": message, "code": …, "field": …}`.

@@ -24,6 +24,11 @@ final class PartyRoom: Sendable {
         /// it), and waiting for that join: nothing before it reaches the socket, and the
         /// feed's copy of it is not echoed to it as `user_joined`.
         var joining = true
+        /// The last entry the socket saw before it reconnected: when its join arrives, it
+        /// first receives the entries after that one and before its join, from the log.
+        var resumeAfter: UUID?
+        /// Its leave is being appended: it hears nothing more, its own leave included.
+        var leaving = false
     }
 
     private struct State {
@@ -35,11 +40,13 @@ final class PartyRoom: Sendable {
     private let state = Mutex(State())
     private let subscription: FeedSubscription
     private let queries: WatchPartyQueries
+    private let clock: @Sendable () -> Timestamp
 
-    init(partyId: UUID, subscription: FeedSubscription, queries: WatchPartyQueries) {
+    init(partyId: UUID, subscription: FeedSubscription, queries: WatchPartyQueries, clock: @escaping @Sendable () -> Timestamp) {
         self.partyId = partyId
         self.subscription = subscription
         self.queries = queries
+        self.clock = clock
     }
 
     /// Delivers the feed's entries to the members until the subscription ends.
@@ -68,6 +75,11 @@ final class PartyRoom: Sendable {
         }
     }
 
+    /// Marks a socket whose leave is about to be appended: it is going, logged or not.
+    func markLeaving(_ socket: SocketIOSocket) {
+        state.withLock { $0.members[socket.id]?.leaving = true }
+    }
+
     /// Removes a socket; returns whether the room is empty now.
     func remove(_ socket: SocketIOSocket) -> Bool {
         state.withLock { state in
@@ -88,44 +100,55 @@ final class PartyRoom: Sendable {
     }
 
     private func deliver(_ entry: PartyLogEntry) {
-        let (members, ownSocket, username): ([Member], String?, String?) = state.withLock { state in
-            var own: String?
+        let (members, own, username): ([Member], Member?, String?) = state.withLock { state in
+            var own: Member?
             if entry.eventType == .join {
                 if let username = entry.username { state.usernames[entry.userId] = username }
                 // The first joining socket of this user: its own join (a user's joins are
                 // appended one at a time per socket, in order).
-                if let (id, _) = state.members.first(where: { $0.value.joining && $0.value.userId == entry.userId }) {
+                if let (id, member) = state.members.first(where: { $0.value.joining && $0.value.userId == entry.userId }) {
                     state.members[id]?.joining = false
-                    own = id
+                    own = member
                 }
             }
             // A socket still waiting for its own join hears nothing committed before it (that
             // is history, and its join may yet be refused); from its join on it hears everything.
-            return (state.members.values.filter { !$0.joining }, own, state.usernames[entry.userId])
+            let listeners = state.members.values.filter { !$0.joining && !$0.leaving && $0.socket.id != own?.socket.id }
+            return (listeners, own, state.usernames[entry.userId])
         }
-        let payload = PartyGateway.body(of: entry, username: username)
+        if let own { welcome(own, joinedWith: entry) }
+        let (event, payload) = Self.event(for: entry, username: username)
+        for member in members { member.socket.emit(event, [payload]) }
+        if entry.eventType == .join || entry.eventType == .leave {
+            let list = participantList()
+            for member in members { member.socket.emit("participant_list", [list]) }
+        }
+    }
+
+    /// What a socket receives once its own join is in the log, before anything after it: the
+    /// entries it missed since `resumeAfter` (from the log, as they were sent live), the
+    /// participant list, and the film's state extrapolated from the join to now.
+    private func welcome(_ member: Member, joinedWith join: PartyLogEntry) {
+        if let resumeAfter = member.resumeAfter {
+            let missed = (try? queries.entries(party: partyId, after: resumeAfter, before: join.position)) ?? []
+            let names = state.withLock { $0.usernames }
+            for entry in missed {
+                let (event, payload) = Self.event(for: entry, username: entry.username ?? names[entry.userId])
+                member.socket.emit(event, [payload])
+            }
+        }
+        member.socket.emit("participant_list", [participantList()])
+        let length = (try? queries.party(partyId))?.schedule.movieDurationMillis ?? .max
+        member.socket.emit("sync_player", [PartyGateway.syncPlayer(state: join.playerState, partyId: partyId, at: clock(), length: length)])
+    }
+
+    /// The server event an entry is to the members, and its payload.
+    static func event(for entry: PartyLogEntry, username: String?) -> (String, JSONValue) {
         switch entry.eventType {
-        case .join:
-            let list = participantList()
-            for member in members {
-                if member.socket.id != ownSocket { member.socket.emit("user_joined", [payload]) }
-                member.socket.emit("participant_list", [list])
-            }
-        case .leave:
-            let list = participantList()
-            for member in members {
-                member.socket.emit("user_left", [payload])
-                member.socket.emit("participant_list", [list])
-            }
-        case .message:
-            for member in members { member.socket.emit("new_message", [payload]) }
-        case .play, .pause, .seek:
-            // A seek keeps the film playing or paused as it was.
-            let playing =
-                entry.eventType == .seek
-                ? ((try? queries.party(partyId)?.playerState(at: entry.realTime).playing) ?? false) : entry.eventType == .play
-            let sync = PartyGateway.syncPlayer(after: entry, playing: playing)
-            for member in members { member.socket.emit("sync_player", [sync]) }
+        case .join: ("user_joined", PartyGateway.body(of: entry, username: username))
+        case .leave: ("user_left", PartyGateway.body(of: entry, username: username))
+        case .message: ("new_message", PartyGateway.body(of: entry, username: username))
+        case .play, .pause, .seek: ("sync_player", PartyGateway.syncPlayer(after: entry))
         }
     }
 }

@@ -23,6 +23,7 @@ public import Foundation
 /// | `online` | party id, user | connections (8 BE): who is in the room |
 /// | `log` | party id, event time (8), log position (8) | ``PartyLogEntry``: the party log in time order |
 /// | `log_by_type` | party id, event type (1), event time (8), log position (8) | empty: one type's entries |
+/// | `log_entries` | entry id (16) | party id, event time (8), log position (8): the entry's `log` key |
 ///
 /// Event times are milliseconds from the party's start with the sign bit flipped, so that
 /// the lobby's negative times sort first. The projector reads no clock: a party's status
@@ -30,10 +31,10 @@ public import Foundation
 /// appends only mark what it has logged.
 public struct WatchPartiesProjector: Projector {
     public let name = "watch-parties"
-    public let version: UInt32 = 1
+    public let version: UInt32 = 2
     public let databases = [
         "parties", "by_start", "due", "tickets", "ticket_order", "purchases", "party_purchases", "user_purchases", "online", "log",
-        "log_by_type",
+        "log_by_type", "log_entries",
     ]
     public let eventTypePrefixes = ["watch-party.", "ticket."]
 
@@ -123,6 +124,7 @@ public struct WatchPartiesProjector: Projector {
         let time = Self.eventTimeKey(entry.eventTimeMillis) + ViewKey.bigEndian(position)
         try views.put("log", party16 + time, entry.encoded())
         try views.put("log_by_type", party16 + [event.eventType.rawValue] + time, [])
+        try views.put("log_entries", ViewKey.uuid(event.entryId), party16 + time)
         party.logEntries += 1
         party.player = party.player(after: entry)
         let onlineKey = party16 + ViewKey.string(event.userId)

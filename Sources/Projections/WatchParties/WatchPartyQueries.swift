@@ -245,6 +245,32 @@ public struct WatchPartyQueries: Sendable {
         }
     }
 
+    /// Whether `entryId` is an entry of `party`'s log.
+    public func containsEntry(_ entryId: UUID, party: UUID) throws -> Bool {
+        try views.read(name) { tx in try tx.get("log_entries", ViewKey.uuid(entryId))?.starts(with: ViewKey.uuid(party)) ?? false }
+    }
+
+    /// The entries of `party` after the entry `entryId` and before log position `before`, in
+    /// log order: what a member who saw `entryId` missed before rejoining at `before`. Nil
+    /// when `entryId` is no entry of `party`. Costs O(entries returned).
+    public func entries(party: UUID, after entryId: UUID, before: UInt64) throws -> [PartyLogEntry]? {
+        try views.read(name) { tx in
+            let party16 = ViewKey.uuid(party)
+            guard let key = try tx.get("log_entries", ViewKey.uuid(entryId)), key.starts(with: party16) else { return nil }
+            var entries: [PartyLogEntry] = []
+            try tx.forEach("log", from: key + [0]) { key, value in
+                guard key.starts(with: party16) else { return false }
+                let entry = try value.withUnsafeBytes { try PartyLogEntry(decoding: $0) }
+                // Keyed by event time, the log is in log order: the recorded-at times of a
+                // party's entries never decrease along the log.
+                guard entry.position < before else { return false }
+                entries.append(entry)
+                return true
+            }
+            return entries
+        }
+    }
+
     /// The stored entry `event` made when recorded at `recordedAt` at `position` (nil when
     /// the read model holds none: its party is unknown). Its key is found from the party's
     /// start, which does not move once the room is open.

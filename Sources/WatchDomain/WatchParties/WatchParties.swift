@@ -142,6 +142,12 @@ public struct WatchParty: Sendable, Hashable {
         let eventTimeMillis = eventTime >= 0 ? eventTime / 1_000 : -((-eventTime + 999) / 1_000)
         let videoTime =
             event.videoTimeMillis.map { min($0, schedule.movieDurationMillis) } ?? videoTime(at: at)
+        let playing: Bool
+        switch event.eventType {
+        case .play: playing = true
+        case .pause: playing = false
+        default: playing = playerState(at: at).playing
+        }
         return PartyLogEntry(
             entryId: event.entryId,
             partyId: event.partyId,
@@ -152,16 +158,15 @@ public struct WatchParty: Sendable, Hashable {
             realTime: at,
             eventTimeMillis: eventTimeMillis,
             videoTimeMillis: videoTime,
-            position: position
+            position: position,
+            playing: playing
         )
     }
 
     /// The film's state after `entry`, a player action (unchanged for other entries).
     public func player(after entry: PartyLogEntry) -> PlayerState? {
         switch entry.eventType {
-        case .play: PlayerState(playing: true, videoTimeMillis: entry.videoTimeMillis, since: entry.realTime)
-        case .pause: PlayerState(playing: false, videoTimeMillis: entry.videoTimeMillis, since: entry.realTime)
-        case .seek: PlayerState(playing: playerState(at: entry.realTime).playing, videoTimeMillis: entry.videoTimeMillis, since: entry.realTime)
+        case .play, .pause, .seek: entry.playerState
         default: player
         }
     }
@@ -322,6 +327,11 @@ public struct PartyLogEntry: Sendable, Hashable {
     public var videoTimeMillis: UInt64
     /// Its log position, which orders entries of the same millisecond.
     public var position: UInt64
+    /// Whether the film plays once this entry is in the log: set by a play or a pause, kept
+    /// by a seek, and as the party left it for joins, leaves and messages. With
+    /// ``videoTimeMillis`` and ``realTime`` it gives the film's state at the entry from the
+    /// entry alone (what `sync_player` and a replay say).
+    public var playing: Bool
 
     /// Creates an entry.
     public init(
@@ -334,7 +344,8 @@ public struct PartyLogEntry: Sendable, Hashable {
         realTime: Timestamp,
         eventTimeMillis: Int64,
         videoTimeMillis: UInt64,
-        position: UInt64
+        position: UInt64,
+        playing: Bool
     ) {
         self.entryId = entryId
         self.partyId = partyId
@@ -346,12 +357,16 @@ public struct PartyLogEntry: Sendable, Hashable {
         self.eventTimeMillis = eventTimeMillis
         self.videoTimeMillis = videoTimeMillis
         self.position = position
+        self.playing = playing
     }
+
+    /// The film's state once this entry is in the log.
+    public var playerState: PlayerState { PlayerState(playing: playing, videoTimeMillis: videoTimeMillis, since: realTime) }
 
     /// The stored form.
     public func encoded() -> [UInt8] {
         var writer = BinaryWriter(capacity: 96)
-        writer.write(UInt8(1))
+        writer.write(UInt8(2))
         writer.write(entryId)
         writer.write(partyId)
         writer.write(userId)
@@ -362,13 +377,14 @@ public struct PartyLogEntry: Sendable, Hashable {
         writer.write(eventTimeMillis)
         writer.write(videoTimeMillis)
         writer.write(position)
+        writer.write(playing ? UInt8(1) : 0)
         return writer.bytes
     }
 
     /// Reads the stored form.
     public init(decoding bytes: UnsafeRawBufferPointer) throws(DomainCodecError) {
         var reader = BinaryReader(bytes)
-        guard try reader.readByte() == 1 else { throw DomainCodecError("unknown party log row version") }
+        guard try reader.readByte() == 2 else { throw DomainCodecError("unknown party log row version") }
         entryId = try reader.readUUID()
         partyId = try reader.readUUID()
         userId = try reader.readString()
@@ -381,5 +397,6 @@ public struct PartyLogEntry: Sendable, Hashable {
         eventTimeMillis = try reader.readInt()
         videoTimeMillis = try reader.readUInt()
         position = try reader.readUInt()
+        playing = try reader.readByte() == 1
     }
 }
