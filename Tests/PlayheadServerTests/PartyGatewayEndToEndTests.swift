@@ -269,23 +269,27 @@ struct PartyRoomEndToEndTests {
             )
             _ = try await back.wait { $0.hasPrefix("43/watch-party,3[") }
             try await alice.send("42/watch-party,6[\"send_message\",{\"partyId\":\"\(party)\",\"message\":\"four\"}]")
-            let events = try await back.nextEvents(7)
+            let events = try await back.nextEvents(8)
             #expect(
-                events.map(\.name) == ["user_left", "new_message", "new_message", "sync_player", "participant_list", "sync_player", "new_message"],
-                "\(events)"
+                events.map(\.name) == [
+                    "user_left", "participant_list", "new_message", "new_message", "sync_player", "participant_list", "sync_player", "new_message",
+                ],
+                "told as they were live (a leave with the list after it), then the welcome, then live: \(events)"
             )
             #expect(events.compactMap { $0.argument["message"] as? String } == ["two", "three", "four"])
             #expect(events[0].argument["userId"] as? String == "bob", "his own connection's leave, which he did not see")
-            #expect(events[3].argument["videoTime"] as? Double == 7 && events[5].argument["videoTime"] as? Double == 7)
+            #expect(events[4].argument["videoTime"] as? Double == 7 && events[6].argument["videoTime"] as? Double == 7)
+            let missedList = events[1].argument["participants"] as? [[String: Any]]
+            #expect(missedList?.compactMap { $0["userId"] as? String } == ["alice"], "who was online after his old connection left")
 
             // The catch-up is what the log holds between the two: the same ids, in order.
             let log = try await server.send("GET", "/watch-parties/\(party)/logs", token: admin)
             let entries = log.json["data"] as? [[String: Any]] ?? []
             let ids = entries.compactMap { $0["id"] as? String }
             let from = try #require(ids.firstIndex(of: lastSeen))
-            let caughtUp = events.prefix(4).compactMap { $0.argument["id"] as? String }
+            let caughtUp = events.prefix(5).compactMap { $0.argument["id"] as? String }
             #expect(caughtUp == Array(ids[(from + 1)...].prefix(4)))
-            #expect(events[5].argument["id"] == nil, "the welcome's film state is no entry")
+            #expect(events[6].argument["id"] == nil, "the welcome's film state is no entry")
             #expect(
                 entries.compactMap { $0["event_type"] as? String } == [
                     "join", "join", "message", "leave", "message", "message", "seek", "join", "message",
@@ -330,8 +334,9 @@ struct PartyRoomEndToEndTests {
             _ = try await bob.wait { $0.hasPrefix("43/watch-party,1[") }
             let bobJoined = try await alice.event("user_joined")
             #expect(bobJoined["userId"] as? String == "bob" && bobJoined["username"] as? String == "Bob")
-            let list = try await alice.event("participant_list") { ($0["value"] as? [[String: Any]])?.count == 2 }
-            #expect((list["value"] as? [[String: Any]])?.compactMap { $0["userId"] as? String } == ["alice", "bob"])
+            let list = try await alice.event("participant_list") { ($0["participants"] as? [[String: Any]])?.count == 2 }
+            #expect((list["participants"] as? [[String: Any]])?.compactMap { $0["userId"] as? String } == ["alice", "bob"])
+            #expect(list["partyId"] as? String == party)
 
             try await alice.send("42/watch-party,2[\"send_message\",{\"partyId\":\"\(party)\",\"message\":\"hi bob\"}]")
             let acked = try await alice.wait { $0.hasPrefix("43/watch-party,2[") }

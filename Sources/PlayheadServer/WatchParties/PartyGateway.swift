@@ -84,7 +84,7 @@ final class PartyGateway: SocketIONamespace {
             case "send_message": answer = try await message(argument, socket: socket, caller: caller)
             case "player_action": answer = try await playerAction(argument, socket: socket, caller: caller)
             case "player_status": answer = try playerStatus(argument, socket: socket)
-            case "time_sync": answer = Self.timeSync(argument, now: commands.clock())
+            case "time_sync": answer = PartyEvents.timeSync(argument, now: commands.clock())
             default: throw CommandError(.invalid, "unknown event \(event.name)", field: "event")
             }
             if event.ackId != nil { socket.acknowledge(event, [answer]) }
@@ -131,7 +131,7 @@ final class PartyGateway: SocketIONamespace {
         // nothing committed after the join is missed. The room sends the joiner what it
         // missed, the participant list and the film's state when the join comes through
         // the feed, before anything after it.
-        let room = await room(for: partyId)
+        let room = try await room(for: partyId)
         room.add(PartyRoom.Member(socket: socket, userId: userId.text, username: username, resumeAfter: resumeAfter))
         do {
             let entry = try await commands.log(
@@ -141,7 +141,7 @@ final class PartyGateway: SocketIONamespace {
                 correlation: UUID()
             )
             joined.withLock { _ = $0[socket.id, default: []].insert(partyId) }
-            return .object([("ok", .bool(true)), ("entry", Self.body(of: entry, username: username))])
+            return .object([("ok", .bool(true)), ("entry", PartyEvents.body(of: entry, username: username))])
         } catch {
             if room.remove(socket) { releaseIfEmpty(room) }
             throw error
@@ -167,7 +167,7 @@ final class PartyGateway: SocketIONamespace {
             caller: caller,
             correlation: UUID()
         )
-        return .object([("ok", .bool(true)), ("message", Self.body(of: entry, username: member.username))])
+        return .object([("ok", .bool(true)), ("message", PartyEvents.body(of: entry, username: member.username))])
     }
 
     private func playerAction(_ argument: JSONValue, socket: SocketIOSocket, caller: Caller) async throws -> JSONValue {
@@ -192,7 +192,7 @@ final class PartyGateway: SocketIONamespace {
             caller: caller,
             correlation: UUID()
         )
-        return .object([("ok", .bool(true)), ("sync", Self.syncPlayer(after: entry))])
+        return .object([("ok", .bool(true)), ("sync", PartyEvents.syncPlayer(after: entry))])
     }
 
     /// `player_status {partyId, videoTime, buffering}`: where the member's player is; answered
@@ -216,24 +216,29 @@ final class PartyGateway: SocketIONamespace {
             at: now,
             length: party.schedule.movieDurationMillis
         )
-        let payload = Self.syncHint(hint, partyId: partyId, at: now)
+        let payload = PartyEvents.syncHint(hint, partyId: partyId, at: now)
         socket.emit("sync_hint", [payload])
         return payload
     }
 
     // MARK: Rooms
 
-    private func room(for partyId: UUID) async -> PartyRoom {
+    /// The party's room on this server, started (subscribed to the feed, then the log folded
+    /// as it stands) when it has none.
+    private func room(for partyId: UUID) async throws -> PartyRoom {
         if let room = rooms.withLock({ $0[partyId] }) { return room }
         let subscription = await feed.subscribe(.party(partyId))
+        let queries = WatchPartyQueries(.committed(commands.runner.views))
+        let initial: PartyRoomState
+        do {
+            initial = try PartyRoom.fold(partyId, queries)
+        } catch {
+            subscription.finish()
+            throw error
+        }
         let (room, created) = rooms.withLock { rooms -> (PartyRoom, Bool) in
             if let existing = rooms[partyId] { return (existing, false) }
-            let room = PartyRoom(
-                partyId: partyId,
-                subscription: subscription,
-                queries: WatchPartyQueries(.committed(commands.runner.views)),
-                clock: commands.clock
-            )
+            let room = PartyRoom(partyId: partyId, subscription: subscription, initial: initial, queries: queries, clock: commands.clock)
             rooms[partyId] = room
             return (room, true)
         }
@@ -299,81 +304,6 @@ final class PartyGateway: SocketIONamespace {
             throw CommandError(.invalid, "partyId must be a UUID", field: "partyId")
         }
         return id
-    }
-
-    /// An entry as members receive it: the spec's WatchPartyLog fields, snake_case as the
-    /// REST answers, plus the event's own names (`userId`, `username`, `message`).
-    static func body(of entry: PartyLogEntry, username: String?) -> JSONValue {
-        var members: [(String, JSONValue)] = [
-            ("id", .string(entry.entryId.uuidString.lowercased())),
-            ("partyId", .string(entry.partyId.uuidString.lowercased())),
-            ("userId", .string(entry.userId)),
-            ("username", .string(username ?? entry.username ?? entry.userId)),
-            ("event_type", .string(entry.eventType.name)),
-        ]
-        if let message = entry.message { members.append(("message", .string(message))) }
-        members += [
-            ("real_time", .string(ISO8601Micros.format(entry.realTime))),
-            ("event_time", .number(Double(entry.eventTimeMillis) / 1_000)),
-            ("video_time", .number(Double(entry.videoTimeMillis) / 1_000)),
-        ]
-        return .object(members)
-    }
-
-    /// `sync_player` after a player action: the action, where the film is, whether it
-    /// plays, the server time, who acted, and the entry's `id` (what `join_party`'s
-    /// `lastEntryId` names).
-    static func syncPlayer(after entry: PartyLogEntry) -> JSONValue {
-        .object([
-            ("id", .string(entry.entryId.uuidString.lowercased())),
-            ("partyId", .string(entry.partyId.uuidString.lowercased())),
-            ("action", .string(entry.eventType.name)),
-            ("videoTime", .number(Double(entry.videoTimeMillis) / 1_000)),
-            ("playing", .bool(entry.playing)),
-            ("serverTime", .string(ISO8601Micros.format(entry.realTime))),
-            ("userId", .string(entry.userId)),
-        ])
-    }
-
-    /// The answer to `time_sync`: the server's clock, as text and as milliseconds since 1970,
-    /// and the client's own `clientTime` echoed, so that a client can estimate its offset
-    /// as SyncPlay's ping does: offset ≈ serverTime − (sent + received) / 2.
-    static func timeSync(_ argument: JSONValue, now: Timestamp) -> JSONValue {
-        var members: [(String, JSONValue)] = [
-            ("serverTime", .string(ISO8601Micros.format(now))),
-            ("serverTimeMillis", .integer(now.microsecondsSince1970 / 1_000)),
-        ]
-        if let clientTime = argument["clientTime"], clientTime != .null { members.append(("clientTime", clientTime)) }
-        return .object(members)
-    }
-
-    /// `sync_player` for a joiner: the film's `state` (as the join left it) extrapolated to
-    /// `now`, never past the film's `length` (milliseconds).
-    static func syncPlayer(state: PlayerState, partyId: UUID, at now: Timestamp, length: UInt64) -> JSONValue {
-        .object([
-            ("partyId", .string(partyId.uuidString.lowercased())),
-            ("action", .string(state.playing ? "play" : "pause")),
-            ("videoTime", .number(Double(state.position(at: now, length: length)) / 1_000)),
-            ("playing", .bool(state.playing)),
-            ("serverTime", .string(ISO8601Micros.format(now))),
-        ])
-    }
-
-    /// `sync_hint`: the correction (`none`, `adjust_rate`, `seek` or `wait`), the drift in
-    /// seconds (positive: the client is ahead), the party's position, and for `adjust_rate`
-    /// the rate and for how many seconds.
-    static func syncHint(_ hint: SyncHint, partyId: UUID, at now: Timestamp) -> JSONValue {
-        var members: [(String, JSONValue)] = [
-            ("partyId", .string(partyId.uuidString.lowercased())),
-            ("action", .string(hint.action.rawValue)),
-            ("drift", .number(Double(hint.driftMillis) / 1_000)),
-            ("videoTime", .number(Double(hint.videoTimeMillis) / 1_000)),
-            ("serverTime", .string(ISO8601Micros.format(now))),
-        ]
-        if hint.action == .adjustRate {
-            members += [("playbackRate", .number(hint.playbackRate)), ("duration", .number(Double(hint.durationMillis) / 1_000))]
-        }
-        return .object(members)
     }
 
     /// The refusal a client gets: `{"error": message, "code": …, "field": …}`.

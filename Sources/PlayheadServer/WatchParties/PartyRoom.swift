@@ -11,7 +11,10 @@ import WatchDomain
 ///
 /// Every event a member receives comes from the feed, not from the handler that appended
 /// it: a join, a message or a player action appended by any socket (or any node) reaches
-/// every member the same way.
+/// every member the same way. What an entry is told as (display names, who is online) comes
+/// from folding the party's log (``PartyRoomState``): the room starts from the log as it
+/// stood when it subscribed, and folds each entry the feed brings, so that it tells each
+/// entry exactly as a replay of the log does.
 final class PartyRoom: Sendable {
     let partyId: UUID
 
@@ -33,20 +36,42 @@ final class PartyRoom: Sendable {
 
     private struct State {
         var members: [String: Member] = [:]
-        /// Usernames by user, as their joins gave them.
-        var usernames: [String: String] = [:]
+        /// The room as the log has made it, up to the last entry delivered.
+        var room: PartyRoomState
     }
 
-    private let state = Mutex(State())
+    private let state: Mutex<State>
     private let subscription: FeedSubscription
     private let queries: WatchPartyQueries
     private let clock: @Sendable () -> Timestamp
 
-    init(partyId: UUID, subscription: FeedSubscription, queries: WatchPartyQueries, clock: @escaping @Sendable () -> Timestamp) {
+    /// A room following `subscription` (made first) from `initial`, the party's log folded
+    /// after the subscription was made: entries the feed brings that `initial` holds already
+    /// are skipped.
+    init(
+        partyId: UUID,
+        subscription: FeedSubscription,
+        initial: PartyRoomState,
+        queries: WatchPartyQueries,
+        clock: @escaping @Sendable () -> Timestamp
+    ) {
         self.partyId = partyId
         self.subscription = subscription
+        self.state = Mutex(State(room: initial))
         self.queries = queries
         self.clock = clock
+    }
+
+    /// The party's log folded from its first entry, a page at a time.
+    static func fold(_ partyId: UUID, _ queries: WatchPartyQueries) throws -> PartyRoomState {
+        var room = PartyRoomState()
+        var cursor: PartyLogCursor?
+        repeat {
+            let page = try queries.log(party: partyId, filter: PartyLogFilter(), after: cursor, limit: 1_000)
+            for entry in page.entries { _ = room.apply(entry) }
+            cursor = page.next
+        } while cursor != nil
+        return room
     }
 
     /// Delivers the feed's entries to the members until the subscription ends.
@@ -69,10 +94,7 @@ final class PartyRoom: Sendable {
 
     /// Adds a socket whose join is about to be appended.
     func add(_ member: Member) {
-        state.withLock { state in
-            state.members[member.socket.id] = member
-            state.usernames[member.userId] = member.username
-        }
+        state.withLock { $0.members[member.socket.id] = member }
     }
 
     /// Marks a socket whose leave is about to be appended: it is going, logged or not.
@@ -92,63 +114,61 @@ final class PartyRoom: Sendable {
 
     func members() -> [Member] { state.withLock { Array($0.members.values) } }
 
-    /// The users online in the party (from its read model), with their usernames.
-    func participantList() -> JSONValue {
-        let online = (try? queries.online(party: partyId)) ?? []
-        let names = state.withLock { $0.usernames }
-        return .array(online.sorted().map { user in .object([("userId", .string(user)), ("username", .string(names[user] ?? user))]) })
-    }
-
     private func deliver(_ entry: PartyLogEntry) {
-        let (members, own, username): ([Member], Member?, String?) = state.withLock { state in
-            var own: Member?
-            if entry.eventType == .join {
-                if let username = entry.username { state.usernames[entry.userId] = username }
+        let delivery: (told: PartyRoomState.Told, listeners: [Member], own: Member?, participants: [PartyRoomState.Participant])? =
+            state.withLock { state in
+                // Already folded in when the room started.
+                guard entry.position > state.room.position else { return nil }
+                let told = state.room.apply(entry)
+                var own: Member?
                 // The first joining socket of this user: its own join (a user's joins are
                 // appended one at a time per socket, in order).
-                if let (id, member) = state.members.first(where: { $0.value.joining && $0.value.userId == entry.userId }) {
+                if entry.eventType == .join,
+                    let (id, member) = state.members.first(where: { $0.value.joining && $0.value.userId == entry.userId })
+                {
                     state.members[id]?.joining = false
                     own = member
                 }
+                // A socket still waiting for its own join hears nothing committed before it (that
+                // is history, and its join may yet be refused); from its join on it hears everything.
+                let listeners = state.members.values.filter { !$0.joining && !$0.leaving && $0.socket.id != own?.socket.id }
+                return (told, listeners, own, state.room.participants)
             }
-            // A socket still waiting for its own join hears nothing committed before it (that
-            // is history, and its join may yet be refused); from its join on it hears everything.
-            let listeners = state.members.values.filter { !$0.joining && !$0.leaving && $0.socket.id != own?.socket.id }
-            return (listeners, own, state.usernames[entry.userId])
-        }
-        if let own { welcome(own, joinedWith: entry) }
-        let (event, payload) = Self.event(for: entry, username: username)
-        for member in members { member.socket.emit(event, [payload]) }
-        if entry.eventType == .join || entry.eventType == .leave {
-            let list = participantList()
-            for member in members { member.socket.emit("participant_list", [list]) }
+        guard let delivery else { return }
+        if let own = delivery.own { welcome(own, joinedWith: delivery.told.entry, participants: delivery.participants) }
+        for (name, payload) in PartyEvents.events(for: delivery.told) {
+            for member in delivery.listeners { member.socket.emit(name, [payload]) }
         }
     }
 
     /// What a socket receives once its own join is in the log, before anything after it: the
-    /// entries it missed since `resumeAfter` (from the log, as they were sent live), the
+    /// entries it missed since `resumeAfter` (from the log, told as they were live), the
     /// participant list, and the film's state extrapolated from the join to now.
-    private func welcome(_ member: Member, joinedWith join: PartyLogEntry) {
+    private func welcome(_ member: Member, joinedWith join: PartyLogEntry, participants: [PartyRoomState.Participant]) {
         if let resumeAfter = member.resumeAfter {
-            let missed = (try? queries.entries(party: partyId, after: resumeAfter, before: join.position)) ?? []
-            let names = state.withLock { $0.usernames }
-            for entry in missed {
-                let (event, payload) = Self.event(for: entry, username: entry.username ?? names[entry.userId])
-                member.socket.emit(event, [payload])
+            for told in (try? missed(after: resumeAfter, before: join)) ?? [] {
+                for (name, payload) in PartyEvents.events(for: told) { member.socket.emit(name, [payload]) }
             }
         }
-        member.socket.emit("participant_list", [participantList()])
+        member.socket.emit("participant_list", [PartyEvents.participantList(partyId: partyId, participants)])
         let length = (try? queries.party(partyId))?.schedule.movieDurationMillis ?? .max
-        member.socket.emit("sync_player", [PartyGateway.syncPlayer(state: join.playerState, partyId: partyId, at: clock(), length: length)])
+        member.socket.emit("sync_player", [PartyEvents.syncPlayer(state: join.playerState, partyId: partyId, at: clock(), length: length)])
     }
 
-    /// The server event an entry is to the members, and its payload.
-    static func event(for entry: PartyLogEntry, username: String?) -> (String, JSONValue) {
-        switch entry.eventType {
-        case .join: ("user_joined", PartyGateway.body(of: entry, username: username))
-        case .leave: ("user_left", PartyGateway.body(of: entry, username: username))
-        case .message: ("new_message", PartyGateway.body(of: entry, username: username))
-        case .play, .pause, .seek: ("sync_player", PartyGateway.syncPlayer(after: entry))
-        }
+    /// The entries after `entryId` and before `join`, told as the room told them: the log is
+    /// folded up to `entryId` for the names and the participants, then each missed entry.
+    private func missed(after entryId: UUID, before join: PartyLogEntry) throws -> [PartyRoomState.Told] {
+        guard let missed = try queries.entries(party: partyId, after: entryId, before: join.position), let first = missed.first else { return [] }
+        var room = PartyRoomState()
+        var cursor: PartyLogCursor?
+        folding: repeat {
+            let page = try queries.log(party: partyId, filter: PartyLogFilter(), after: cursor, limit: 1_000)
+            for entry in page.entries {
+                if entry.position >= first.position { break folding }
+                _ = room.apply(entry)
+            }
+            cursor = page.next
+        } while cursor != nil
+        return missed.map { room.apply($0) }
     }
 }

@@ -1,0 +1,66 @@
+/// A room's state as its log has made it so far: who is online (with how many connections)
+/// and the name each user last joined under. Folding a party's log entries in order gives,
+/// for each entry, what the room's members were told of it; the live room and every replay
+/// fold the same entries the same way, so that a replay says what was said live.
+public struct PartyRoomState: Sendable, Hashable {
+    /// A user online in the room, as `participant_list` shows them.
+    public struct Participant: Sendable, Hashable {
+        /// The user.
+        public var userId: String
+        /// The name they last joined under (their id when they never gave one).
+        public var username: String
+
+        /// Creates a participant.
+        public init(userId: String, username: String) {
+            self.userId = userId
+            self.username = username
+        }
+    }
+
+    /// One entry as the room tells it: the entry, its author's display name, and for a join
+    /// or a leave the participants online after it.
+    public struct Told: Sendable, Hashable {
+        /// The entry.
+        public var entry: PartyLogEntry
+        /// The author's display name at that point.
+        public var username: String
+        /// The users online after a join or a leave, sorted by id; nil for other entries.
+        public var participants: [Participant]?
+    }
+
+    /// Open connections per user online (a user on two devices has two).
+    private var connections: [String: Int] = [:]
+    /// The name each user last joined under.
+    private var usernames: [String: String] = [:]
+    /// The log position of the last entry folded in, 0 before any.
+    public private(set) var position: UInt64 = 0
+
+    /// An empty room: the state before a party's first entry.
+    public init() {}
+
+    /// The users online now, sorted by id.
+    public var participants: [Participant] {
+        connections.keys.sorted().map { Participant(userId: $0, username: username(of: $0)) }
+    }
+
+    /// The display name of `userId`: the name of their last join, else their id.
+    public func username(of userId: String) -> String { usernames[userId] ?? userId }
+
+    /// Folds `entry` in and says what the room was told of it. A leave without a join counts
+    /// nothing down (as the `online` read model does).
+    public mutating func apply(_ entry: PartyLogEntry) -> Told {
+        position = entry.position
+        switch entry.eventType {
+        case .join:
+            if let name = entry.username { usernames[entry.userId] = name }
+            connections[entry.userId, default: 0] += 1
+        case .leave:
+            if let count = connections[entry.userId] {
+                connections[entry.userId] = count > 1 ? count - 1 : nil
+            }
+        case .message, .play, .pause, .seek:
+            return Told(entry: entry, username: username(of: entry.userId), participants: nil)
+        }
+        return Told(entry: entry, username: username(of: entry.userId), participants: participants)
+    }
+}
