@@ -20,6 +20,7 @@ struct Playhead: AsyncParsableCommand {
             VerifyCommand.self,
             RebuildCommand.self,
             TailCommand.self,
+            ReplayCommand.self,
             ExportCommand.self,
             ImportCommand.self,
             BenchCommand.self,

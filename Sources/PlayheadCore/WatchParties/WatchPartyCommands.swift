@@ -243,6 +243,26 @@ public struct WatchPartyCommands: Sendable {
         return try queries.log(party: partyId, filter: filter, after: cursor, limit: limit)
     }
 
+    /// A replay of the party's log in `window` (issue 16): for its ticket holders once it has
+    /// finished, for administrators at any time. Errors: `not found` (no such party),
+    /// `forbidden` (no ticket), `conflict` (not finished yet, or cancelled).
+    public func replay(of partyId: UUID, window: ReplayWindow, caller: Caller) throws -> PartyReplay {
+        let party = try committedParty(partyId)
+        try access.requirePartyLog(holdsTicket: caller.isAdmin || queries.purchase(party: partyId, user: caller.userId) != nil, for: caller)
+        if !caller.isAdmin {
+            switch party.status(at: clock()) {
+            case .finished: break
+            case .cancelled: throw CommandError(.conflict, "the watch party was cancelled: there is nothing to replay")
+            case .upcoming, .ongoing:
+                throw CommandError(
+                    .conflict,
+                    "a watch party can be replayed once it has finished (at \(ISO8601Micros.format(party.endTime)))"
+                )
+            }
+        }
+        return PartyReplay(party: party, window: window, queries: queries)
+    }
+
     private func committedParty(_ partyId: UUID) throws -> WatchParty {
         guard let party = try queries.party(partyId) else { throw CommandError(.notFound, "no watch party \(partyId.uuidString.lowercased())") }
         return party

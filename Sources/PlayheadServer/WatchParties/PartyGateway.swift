@@ -40,6 +40,8 @@ final class PartyGateway: SocketIONamespace {
     private let rooms = Mutex<[UUID: PartyRoom]>([:])
     /// The parties each socket is in.
     private let joined = Mutex<[String: Set<UUID>]>([:])
+    /// The replay each socket is watching, if any (one at a time).
+    private let replays = Mutex<[String: (replayer: PartyReplayer, task: Task<Void, Never>)]>([:])
     /// Each user's recent message times, for the rate limit.
     private let recentMessages = Mutex<[String: [ContinuousClock.Instant]]>([:])
 
@@ -78,6 +80,8 @@ final class PartyGateway: SocketIONamespace {
         let argument = event.arguments.first ?? .null
         do {
             let answer: JSONValue
+            // Starts a replay once its acknowledgement is out, so that the ack comes first.
+            var then: (@Sendable () -> Void)?
             switch event.name {
             case "join_party": answer = try await join(argument, socket: socket, caller: caller)
             case "leave_party": answer = try await leave(argument, socket: socket, caller: caller)
@@ -85,9 +89,12 @@ final class PartyGateway: SocketIONamespace {
             case "player_action": answer = try await playerAction(argument, socket: socket, caller: caller)
             case "player_status": answer = try playerStatus(argument, socket: socket)
             case "time_sync": answer = PartyEvents.timeSync(argument, now: commands.clock())
+            case "replay_party": (answer, then) = try replayParty(argument, socket: socket, caller: caller)
+            case "replay_control": answer = try replayControl(argument, socket: socket)
             default: throw CommandError(.invalid, "unknown event \(event.name)", field: "event")
             }
             if event.ackId != nil { socket.acknowledge(event, [answer]) }
+            then?()
         } catch {
             let refusal = Self.refusal(error, event: event.name)
             if event.ackId != nil {
@@ -102,6 +109,7 @@ final class PartyGateway: SocketIONamespace {
     }
 
     func disconnected(_ socket: SocketIOSocket, reason: String) async {
+        replays.withLock { $0.removeValue(forKey: socket.id) }?.task.cancel()
         let caller = callers.withLock { $0.removeValue(forKey: socket.id) }
         let parties = joined.withLock { $0.removeValue(forKey: socket.id) } ?? []
         guard let caller else { return }
@@ -219,6 +227,81 @@ final class PartyGateway: SocketIONamespace {
         let payload = PartyEvents.syncHint(hint, partyId: partyId, at: now)
         socket.emit("sync_hint", [payload])
         return payload
+    }
+
+    // MARK: Replay
+
+    /// `replay_party {partyId, speed, from}`: checks the caller may replay the party (its
+    /// ticket holders once it finished, administrators any time), then re-emits its events to
+    /// this socket alone (``PartyReplayer``); a replay already running on the socket stops.
+    private func replayParty(_ argument: JSONValue, socket: SocketIOSocket, caller: Caller) throws -> (JSONValue, @Sendable () -> Void) {
+        let partyId = try Self.partyId(argument)
+        var speed = 1.0
+        if let value = argument["speed"], value != .null {
+            guard let number = value.doubleValue, PartyReplayer.speeds.contains(number) else {
+                throw CommandError(
+                    .invalid,
+                    "speed must be a number from \(PartyReplayer.speeds.lowerBound) to \(Int(PartyReplayer.speeds.upperBound))",
+                    field: "speed"
+                )
+            }
+            speed = number
+        }
+        let from = try Self.eventTime(argument["from"], field: "from")
+        let commands = commands
+        // Checked here, so that a refusal is the ack's; the replayer opens its own reads.
+        _ = try commands.replay(of: partyId, window: ReplayWindow(fromMillis: from), caller: caller)
+        let replayer = PartyReplayer(partyId: partyId, socket: socket, speed: speed, from: from) { from in
+            try commands.replay(of: partyId, window: ReplayWindow(fromMillis: from), caller: caller)
+        }
+        var members: [(String, JSONValue)] = [("ok", .bool(true)), ("partyId", .string(partyId.uuidString.lowercased())), ("speed", .number(speed))]
+        if let from { members.append(("from", .number(Double(from) / 1_000))) }
+        let start: @Sendable () -> Void = { [self] in
+            let task = Task {
+                await replayer.run()
+                self.endReplay(replayer, of: socket)
+            }
+            replays.withLock { $0.updateValue((replayer, task), forKey: socket.id) }?.task.cancel()
+        }
+        return (.object(members), start)
+    }
+
+    private func endReplay(_ replayer: PartyReplayer, of socket: SocketIOSocket) {
+        replays.withLock { if $0[socket.id]?.replayer === replayer { $0.removeValue(forKey: socket.id) } }
+    }
+
+    /// `replay_control {action: pause | resume | seek | speed, to, speed}` for this socket's replay.
+    private func replayControl(_ argument: JSONValue, socket: SocketIOSocket) throws -> JSONValue {
+        guard let replayer = replays.withLock({ $0[socket.id]?.replayer }) else {
+            throw CommandError(.conflict, "no replay is running on this connection: start one with replay_party")
+        }
+        guard let action = argument["action"]?.stringValue else {
+            throw CommandError(.invalid, "action must be pause, resume, seek or speed", field: "action")
+        }
+        var speed: Double?
+        if action == "speed" {
+            guard let number = argument["speed"]?.doubleValue, PartyReplayer.speeds.contains(number) else {
+                throw CommandError(
+                    .invalid,
+                    "speed must be a number from \(PartyReplayer.speeds.lowerBound) to \(Int(PartyReplayer.speeds.upperBound))",
+                    field: "speed"
+                )
+            }
+            speed = number
+        }
+        try replayer.control(action, to: try Self.eventTime(argument["to"], field: "to"), speed: speed)
+        return .object([("ok", .bool(true)), ("action", .string(action))])
+    }
+
+    /// An event time given in seconds from the party's start (negative in the lobby), in
+    /// milliseconds; nil when absent.
+    static func eventTime(_ value: JSONValue?, field: String) throws -> Int64? {
+        guard let value, value != .null else { return nil }
+        // A party lasts at most 7 days, and its lobby opens 15 minutes before it.
+        guard let seconds = value.doubleValue, seconds.isFinite, (-86_400...700_000).contains(seconds) else {
+            throw CommandError(.invalid, "\(field) must be a number of seconds from the party's start", field: field)
+        }
+        return Int64((seconds * 1_000).rounded())
     }
 
     // MARK: Rooms

@@ -292,3 +292,81 @@ struct PartyLogPage: ResponseEncodable {
         case watchPartyId = "watch_party_id"
     }
 }
+
+/// One entry of a replay: the party log's entry (``PartyLogEntryBody``), its author's
+/// display name at that point, whether the film played after it, and for a join or a leave
+/// how many users were online after it.
+struct PartyReplayItemBody: Encodable {
+    var entry: PartyLogEntryBody
+    var username: String
+    var playing: Bool
+    var participantsOnline: Int?
+
+    enum CodingKeys: String, CodingKey {
+        case username, playing
+        case participantsOnline = "participants_online"
+    }
+
+    init(_ told: PartyRoomState.Told) {
+        entry = PartyLogEntryBody(told.entry)
+        username = told.username
+        playing = told.entry.playing
+        participantsOnline = told.participants?.count
+    }
+
+    func encode(to encoder: any Encoder) throws {
+        try entry.encode(to: encoder)
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(username, forKey: .username)
+        try container.encode(playing, forKey: .playing)
+        try container.encodeIfPresent(participantsOnline, forKey: .participantsOnline)
+    }
+}
+
+/// `GET /watch-parties/{id}/replay`: the party's timeline in log order, streamed a page at a
+/// time so that memory stays flat: JSON (`{"watch_party_id", "movie_id", "start_time",
+/// "end_time", "data": [item…]}`) or, for `Accept: application/x-ndjson`, one item per line.
+struct PartyReplayStream: Sendable {
+    let replay: PartyReplay
+    let ndjson: Bool
+
+    func response() -> Response {
+        var headers: HTTPFields = [.contentType: ndjson ? "application/x-ndjson" : "application/json; charset=utf-8"]
+        headers[.cacheControl] = "no-store"
+        let party = replay.party
+        return Response(
+            status: .ok,
+            headers: headers,
+            body: ResponseBody { [replay, ndjson] writer in
+                var replay = replay
+                let encoder = JSONEncoder()
+                encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+                if !ndjson {
+                    let head = [
+                        "\"end_time\":\"\(ISO8601Micros.format(party.endTime))\"",
+                        "\"movie_id\":\(String(decoding: try encoder.encode(party.schedule.movieId), as: UTF8.self))",
+                        "\"start_time\":\"\(ISO8601Micros.format(party.startTime))\"",
+                        "\"watch_party_id\":\"\(party.partyId.uuidString.lowercased())\"",
+                    ]
+                    try await writer.write(ByteBuffer(string: "{" + head.joined(separator: ",") + ",\"data\":["))
+                }
+                var first = true
+                while let page = try replay.next() {
+                    var text = ""
+                    for told in page {
+                        let line = String(decoding: try encoder.encode(PartyReplayItemBody(told)), as: UTF8.self)
+                        if ndjson {
+                            text += line + "\n"
+                        } else {
+                            text += (first ? "\n" : ",\n") + line
+                        }
+                        first = false
+                    }
+                    if !text.isEmpty { try await writer.write(ByteBuffer(string: text)) }
+                }
+                if !ndjson { try await writer.write(ByteBuffer(string: first ? "]}\n" : "\n]}\n")) }
+                try await writer.finish(nil)
+            }
+        )
+    }
+}

@@ -168,6 +168,15 @@ struct WatchPartyRoutes {
             return PartyLogPage(watchPartyId: id.uuidString.lowercased(), data: page.entries.map(PartyLogEntryBody.init), next: page.next?.token)
         }
 
+        parties.get(":id/replay") { request, context in
+            let caller = try context.requireCaller()
+            let id = try context.uuidParameter("id")
+            let window = try Self.replayWindow(request.uri.queryParameters)
+            let replay = try commands.replay(of: id, window: window, caller: caller)
+            let ndjson = request.headers[.accept].map { $0.contains("application/x-ndjson") } ?? false
+            return PartyReplayStream(replay: replay, ndjson: ndjson).response()
+        }
+
         router.get("users/me/tickets") { _, context in
             let caller = try context.requireCaller()
             let now = now
@@ -238,6 +247,29 @@ struct WatchPartyRoutes {
         }
         let millis = whole * 1_000 + fraction
         return negative ? -millis : millis
+    }
+
+    /// A replay's window: `from` and `to` in event time, `video_from` and `video_to` in video
+    /// time, each in seconds to the millisecond (video times from 0).
+    static func replayWindow(_ query: Parameters) throws -> ReplayWindow {
+        func seconds(_ name: String, _ example: String) throws -> Int64? {
+            guard let text = query.get(name) else { return nil }
+            guard let millis = Self.millis(text) else {
+                throw Problem.badField(name, "\(name) must be a number of seconds with at most three decimals (\(example))")
+            }
+            return millis
+        }
+        var window = ReplayWindow(fromMillis: try seconds("from", "-900, 12.5"), toMillis: try seconds("to", "-900, 12.5"))
+        if let from = window.fromMillis, let to = window.toMillis, to <= from { throw Problem.badField("to", "to must be after from") }
+        for name in ["video_from", "video_to"] {
+            guard let millis = try seconds(name, "0, 570.25") else { continue }
+            guard millis >= 0 else { throw Problem.badField(name, "\(name) must be a point of the film: 0 or more seconds") }
+            if name == "video_from" { window.videoFromMillis = UInt64(millis) } else { window.videoToMillis = UInt64(millis) }
+        }
+        if let from = window.videoFromMillis, let to = window.videoToMillis, to <= from {
+            throw Problem.badField("video_to", "video_to must be after video_from")
+        }
+        return window
     }
 
     /// A `max_participants` from a body: out-of-range values (0, negative) are the decider's

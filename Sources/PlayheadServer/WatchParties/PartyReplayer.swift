@@ -1,0 +1,172 @@
+import EventLog
+import Foundation
+import PlayheadCore
+import SocketIO
+import Synchronization
+import WatchDomain
+
+/// One socket's replay of a party (`replay_party`): the party's own server events re-emitted
+/// to that socket alone, each marked `"replayed": true`, at their original pacing divided by
+/// the speed, steered by `replay_control` (pause, resume, seek, speed) until it ends or the
+/// socket goes.
+///
+/// Pacing follows a replay clock in event time: it runs at `speed` event milliseconds per
+/// wall millisecond from an anchor, stands still while paused, and is re-anchored by every
+/// control. An entry is emitted when the replay clock reaches its event time; the task
+/// sleeps until that instant (or until a control wakes it), so lateness is the scheduler's
+/// alone.
+final class PartyReplayer: Sendable {
+    /// The slowest and fastest speeds.
+    static let speeds: ClosedRange<Double> = 0.1...10_000
+
+    private struct Clock {
+        var speed: Double
+        var paused = false
+        /// Whether the clock waits for the first entry to set it (a replay from the start).
+        var unanchored: Bool
+        /// The replay clock's reading at `wall`, in event milliseconds.
+        var anchorMillis: Double
+        var wall: ContinuousClock.Instant
+        /// A seek waiting to be applied by the task: the event time to go on from.
+        var seek: Int64?
+        /// Bumped by every control, so that a sleeping task wakes and recomputes.
+        var generation = 0
+
+        func reading(at now: ContinuousClock.Instant) -> Double {
+            guard !paused else { return anchorMillis }
+            let elapsed = now - wall
+            let millis = Double(elapsed.components.seconds) * 1_000 + Double(elapsed.components.attoseconds) / 1e15
+            return anchorMillis + millis * speed
+        }
+
+        mutating func reanchor(at now: ContinuousClock.Instant) {
+            anchorMillis = reading(at: now)
+            wall = now
+            generation += 1
+        }
+    }
+
+    let partyId: UUID
+    private let socket: SocketIOSocket
+    private let clock: Mutex<Clock>
+    private let wake = Mutex<CheckedContinuation<Void, Never>?>(nil)
+    /// Opens the replay from an event time on (the commands' access rules already passed).
+    private let open: @Sendable (Int64?) throws -> PartyReplay
+    private let from: Int64?
+
+    /// A replay for `socket` at `speed`, from event time `from` (milliseconds; nil: the
+    /// first entry, at once).
+    init(partyId: UUID, socket: SocketIOSocket, speed: Double, from: Int64?, open: @escaping @Sendable (Int64?) throws -> PartyReplay) {
+        self.partyId = partyId
+        self.socket = socket
+        self.open = open
+        self.from = from
+        self.clock = Mutex(Clock(speed: speed, unanchored: from == nil, anchorMillis: Double(from ?? 0), wall: .now))
+    }
+
+    /// Applies a `replay_control`: `pause`, `resume`, `seek` (to `to`, event seconds) or
+    /// `speed` (to `speed`).
+    func control(_ action: String, to: Int64?, speed: Double?) throws(CommandError) {
+        try clock.withLock { (clock: inout Clock) throws(CommandError) in
+            let now = ContinuousClock.now
+            switch action {
+            case "pause":
+                clock.reanchor(at: now)
+                clock.paused = true
+            case "resume":
+                clock.reanchor(at: now)
+                clock.paused = false
+            case "speed":
+                guard let speed else { throw CommandError(.invalid, "speed must be a number", field: "speed") }
+                clock.reanchor(at: now)
+                clock.speed = speed
+            case "seek":
+                guard let to else { throw CommandError(.invalid, "to must be a number of seconds from the party's start", field: "to") }
+                clock.reanchor(at: now)
+                clock.unanchored = false
+                clock.anchorMillis = Double(to)
+                clock.seek = to
+            default:
+                throw CommandError(.invalid, "action must be pause, resume, seek or speed", field: "action")
+            }
+        }
+        signal()
+    }
+
+    /// Emits the replay until its end (then `replay_finished`) or until the task is cancelled.
+    func run() async {
+        var replay: PartyReplay?
+        var pending: [PartyRoomState.Told] = []
+        do {
+            replay = try open(from)
+            while !Task.isCancelled {
+                if let seek = clock.withLock({ clock -> Int64? in
+                    defer { clock.seek = nil }
+                    return clock.seek
+                }) {
+                    replay = try open(seek)
+                    pending = []
+                }
+                if pending.isEmpty {
+                    guard var reader = replay, let page = try reader.next() else { break }
+                    replay = reader
+                    pending = page
+                    if pending.isEmpty { continue }
+                }
+                let due = Double(pending[0].entry.eventTimeMillis)
+                let (wait, generation) = clock.withLock { clock -> (Duration?, Int) in
+                    let now = ContinuousClock.now
+                    if clock.unanchored {
+                        clock.unanchored = false
+                        clock.anchorMillis = due
+                        clock.wall = now
+                    }
+                    let reading = clock.reading(at: now)
+                    if reading >= due { return (nil, clock.generation) }
+                    guard !clock.paused else { return (.seconds(3_600), clock.generation) }
+                    return (.milliseconds((due - reading) / clock.speed), clock.generation)
+                }
+                if let wait {
+                    await sleep(for: wait, unless: generation)
+                    continue
+                }
+                for (name, payload) in PartyEvents.events(for: pending.removeFirst(), replayed: true) {
+                    socket.emit(name, [payload])
+                }
+            }
+            if !Task.isCancelled {
+                socket.emit("replay_finished", [.object([("partyId", .string(partyId.uuidString.lowercased()))])])
+            }
+        } catch {
+            socket.emit("error", [PartyGateway.refusal(error, event: "replay_party")])
+        }
+    }
+
+    /// Sleeps for `duration`, or until a control changes the clock (its generation moves on
+    /// from `generation`) or the task is cancelled.
+    private func sleep(for duration: Duration, unless generation: Int) async {
+        var sleeper: Task<Void, Never>?
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { continuation in
+                wake.withLock { $0 = continuation }
+                // The timer starts once the continuation is stored, so that its signal finds it.
+                sleeper = Task {
+                    try? await Task.sleep(for: duration)
+                    self.signal()
+                }
+                // A control or a cancellation may have come before the store.
+                if Task.isCancelled || clock.withLock({ $0.generation != generation }) { signal() }
+            }
+        } onCancel: {
+            self.signal()
+        }
+        sleeper?.cancel()
+    }
+
+    private func signal() {
+        wake.withLock { continuation in
+            continuation?.resume()
+            continuation = nil
+        }
+    }
+}
