@@ -1,6 +1,7 @@
 import EventLog
 import Foundation
 import PlayheadServer
+import Synchronization
 import Testing
 import WatchDomain
 
@@ -13,6 +14,42 @@ import WatchDomain
 )
 struct PythonSocketIOTests {
     static let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+
+    /// Runs `python` with `arguments` to its end: its exit status, standard output and
+    /// standard error. The pipes are drained by their handlers and the exit awaited through a
+    /// continuation, so that no thread of the cooperative pool blocks (on two cores, two
+    /// blocked threads would stall the in-process server the script talks to).
+    static func run(_ python: String, _ arguments: [String]) async throws -> (status: Int32, output: Data, errors: String) {
+        final class Collected: Sendable {
+            let bytes = Mutex((data: Data(), ended: false))
+            func append(_ data: Data) {
+                bytes.withLock { state in
+                    if data.isEmpty { state.ended = true } else { state.data.append(data) }
+                }
+            }
+            var ended: Bool { bytes.withLock { $0.ended } }
+            var data: Data { bytes.withLock { $0.data } }
+        }
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: python)
+        process.arguments = arguments
+        let output = Pipe()
+        let errors = Pipe()
+        process.standardOutput = output
+        process.standardError = errors
+        let (out, err) = (Collected(), Collected())
+        output.fileHandleForReading.readabilityHandler = { out.append($0.availableData) }
+        errors.fileHandleForReading.readabilityHandler = { err.append($0.availableData) }
+        let status = try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Int32, any Error>) in
+            process.terminationHandler = { continuation.resume(returning: $0.terminationStatus) }
+            do { try process.run() } catch { continuation.resume(throwing: error) }
+        }
+        // The handlers see the end of each pipe (an empty read) after the last bytes.
+        for _ in 0..<500 where !(out.ended && err.ended) { try await Task.sleep(for: .milliseconds(10)) }
+        output.fileHandleForReading.readabilityHandler = nil
+        errors.fileHandleForReading.readabilityHandler = nil
+        return (status, out.data, String(decoding: err.data, as: UTF8.self))
+    }
 
     @Test("default transports and WebSocket only: join, chat, player sync, a full room, a bad token, leave")
     func stockClient() async throws {
@@ -39,16 +76,6 @@ struct PythonSocketIOTests {
                 #expect(try await server.send("POST", "/watch-parties/\(party)/purchase", token: token, json: ["ticket_id": ticket]).status == 201)
             }
 
-            let process = Process()
-            process.executableURL = URL(fileURLWithPath: python)
-            process.arguments = [
-                Self.repository.appendingPathComponent("tools/socketio-client-check.py").path, "http://127.0.0.1:\(server.port)", party, alice, bob,
-                admin,
-            ]
-            let output = Pipe()
-            let errors = Pipe()
-            process.standardOutput = output
-            process.standardError = errors
             // The server's clock runs four times faster than the wall's while the script runs, so
             // that the late joiner's extrapolated position has moved on by whole seconds.
             let ticking = Task {
@@ -58,12 +85,15 @@ struct PythonSocketIOTests {
                 }
             }
             defer { ticking.cancel() }
-            try process.run()
-            // Read while it runs (a full pipe would block it), then wait for it off the cooperative pool.
-            let data = try await Task.detached { try output.fileHandleForReading.readToEnd() ?? Data() }.value
-            let errorText = String(decoding: (try errors.fileHandleForReading.readToEnd()) ?? Data(), as: UTF8.self)
-            process.waitUntilExit()
-            #expect(process.terminationStatus == 0, "\(errorText)")
+            let (status, data, errorText) = try await Self.run(
+                python,
+                [
+                    Self.repository.appendingPathComponent("tools/socketio-client-check.py").path, "http://127.0.0.1:\(server.port)", party, alice,
+                    bob,
+                    admin,
+                ]
+            )
+            #expect(status == 0, "\(errorText)")
             let result = try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any], "\(errorText)")
 
             #expect((result["alice_join"] as? [String: Any])?["ok"] as? Bool == true)
@@ -116,6 +146,54 @@ struct PythonSocketIOTests {
                 types == ["join", "join", "message", "seek", "leave", "play", "message", "join", "leave", "leave"],
                 "every event durable, in order: \(log.text)"
             )
+        }
+    }
+
+    @Test("replay is exact: what a member received live equals, payload for payload, what a replay emits (bar the replay mark)")
+    func replayEqualsLive() async throws {
+        let python = try #require(ProcessInfo.processInfo.environment["PLAYHEAD_SOCKETIO_PYTHON"])
+        try await TestServer.run { server in
+            let admin = try await server.token("root", admin: true)
+            let (party, tokens) = try await PartyRoomEndToEndTests.party(server, admin: admin, users: ["alice", "bob", "carol"])
+            // The clock moves while the party runs, so that entries have distinct times and video times.
+            let ticking = Task {
+                while !Task.isCancelled {
+                    try? await Task.sleep(for: .milliseconds(100))
+                    server.clock.advance(.seconds(1))
+                }
+            }
+            defer { ticking.cancel() }
+            let (status, data, errorText) = try await Self.run(
+                python,
+                [Self.repository.appendingPathComponent("tools/socketio-replay-check.py").path, "http://127.0.0.1:\(server.port)", party] + tokens
+                    + [admin]
+            )
+            #expect(status == 0, "\(errorText)")
+            let result = try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any], "\(errorText)")
+            let live = try #require(result["live"] as? [[Any]])
+            let replayed = try #require(result["replayed"] as? [[Any]])
+
+            // Alice's welcome (participant_list, then the film's state) is hers, not the room's:
+            // what follows it is the room's, from her join on.
+            #expect(live.prefix(2).compactMap { $0.first as? String } == ["participant_list", "sync_player"], "\(live)")
+            let liveRoom = Array(live.dropFirst(2))
+            // In the replay, the room's events after alice's join and the list that followed it.
+            let aliceJoin = try #require(
+                replayed.firstIndex { ($0.first as? String) == "user_joined" && (($0.last as? [String: Any])?["userId"] as? String) == "alice" }
+            )
+            #expect(replayed[aliceJoin + 1].first as? String == "participant_list")
+            #expect(replayed.last?.first as? String == "replay_finished")
+            let replayRoom = Array(replayed[(aliceJoin + 2)..<(replayed.count - 1)])
+            #expect(replayRoom.allSatisfy { (($0.last as? [String: Any])?["replayed"] as? Bool) == true }, "every replayed event is marked")
+            func unmarked(_ event: [Any]) throws -> Data {
+                var payload = event.last as? [String: Any] ?? [:]
+                payload.removeValue(forKey: "replayed")
+                return try JSONSerialization.data(withJSONObject: [event.first ?? "", payload], options: [.sortedKeys])
+            }
+            let liveBytes = try liveRoom.map(unmarked)
+            let replayBytes = try replayRoom.map(unmarked)
+            #expect(liveRoom.count >= 14, "the party's joins, chat and player actions: \(liveRoom.count) events")
+            #expect(liveBytes == replayBytes, "live:\n\(liveRoom)\nreplayed:\n\(replayRoom)")
         }
     }
 }
