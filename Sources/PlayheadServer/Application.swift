@@ -71,6 +71,9 @@ public enum PlayheadHTTPServer {
             clock: configuration.clock
         ).add(to: router)
         let watchParties = WatchPartyCommands(runner: runner, access: access, clock: configuration.clock)
+        // No socket is connected yet: members a stopped server left online are gone.
+        let ghosts = try await watchParties.leaveConnectionsOnline(correlation: UUID())
+        if ghosts > 0 { configuration.logger.notice("logged the leaves of connections left online", metadata: ["connections": "\(ghosts)"]) }
         WatchPartyRoutes(commands: watchParties).add(to: router)
         OperationsRoutes(store: store).add(to: router)
 
@@ -79,7 +82,13 @@ public enum PlayheadHTTPServer {
         let gateway = SocketIOServer(
             configuration: configuration.socketIO,
             namespaces: [
-                PartyGateway.namespace: PartyGateway(authority: authority, commands: watchParties, feed: feed, logger: configuration.logger)
+                PartyGateway.namespace: PartyGateway(
+                    authority: authority,
+                    commands: watchParties,
+                    feed: feed,
+                    feedCapacity: configuration.partyRoomFeedCapacity,
+                    logger: configuration.logger
+                )
             ],
             logger: configuration.logger
         )
@@ -93,7 +102,14 @@ public enum PlayheadHTTPServer {
         routes.record(router)
         return Application(
             router: router,
-            server: .http1WebSocketUpgrade(webSocketRouter: webSocketRouter),
+            // A WebSocket frame carries one Engine.IO packet: frames up to the advertised
+            // `maxPayload` (hummingbird-websocket's default is 16 KiB).
+            server: .http1WebSocketUpgrade(
+                webSocketRouter: webSocketRouter,
+                configuration: HTTP1WebSocketUpgradeChannel.Configuration(
+                    ws: WebSocketServerConfiguration(maxFrameSize: configuration.socketIO.maxPayload)
+                )
+            ),
             configuration: .init(address: .hostname(host, port: configuration.port), serverName: "playhead"),
             services: [
                 // First, so that a shutdown reaches it last (see StopLogService).

@@ -25,6 +25,9 @@ public struct ServerConfiguration: Sendable {
     public var partySchedulerInterval: Duration = .seconds(1)
     /// The Socket.IO gateway's Engine.IO parameters (ping interval and timeout, largest payload).
     public var socketIO = EngineConfiguration()
+    /// How many committed entries a party room may have unread before the live feed drops
+    /// it (it then reads what it missed from the log and follows the feed again).
+    public var partyRoomFeedCapacity = 256
     /// The server's logger.
     public var logger = Logger(label: "playhead.server")
 

@@ -29,6 +29,8 @@ enum PlayheadMetrics {
     static let commitTime = Metrics.Timer(label: "playhead_append_commit_seconds")
     static let projectionLag = Gauge(label: "playhead_projection_lag_events")
     static let logHead = Gauge(label: "playhead_log_head_position")
+    /// Party rooms that fell behind the live feed and caught up from the log.
+    static let partyRoomRecoveries = Metrics.Counter(label: "playhead_party_room_recoveries_total")
 
     /// Records one commit of the log's writer (called on the writer thread).
     static func record(_ report: CommitReport) {

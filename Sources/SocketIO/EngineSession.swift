@@ -27,6 +27,8 @@ public enum EngineCloseReason: String, Sendable {
     case parseError = "parse error"
     /// The client stopped reading and too many packets waited for it.
     case tooSlow = "client too slow"
+    /// The client sent packets faster than the server handles them, and too many waited.
+    case flooding = "client flooding"
     /// The server is shutting down.
     case serverShutdown = "server shutting down"
 }
@@ -96,8 +98,10 @@ final class EngineSession: Sendable {
 
     /// Queues `packet` for the client: written to the WebSocket, or kept for the next poll
     /// (answering a pending one at once). A client that lets too many wait is dropped.
-    func send(_ packet: EnginePacket) {
-        let encoded = packet.encoded
+    func send(_ packet: EnginePacket) { send(encoded: packet.encoded) }
+
+    /// Queues a packet already encoded (``EnginePacket/encoded``): one encoding for many sessions.
+    func send(encoded: String) {
         enum Action {
             case none
             case resume(CheckedContinuation<[String], Never>, [String])

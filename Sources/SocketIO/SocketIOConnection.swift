@@ -3,7 +3,15 @@ import Synchronization
 
 /// The Socket.IO side of one Engine.IO session: the namespaces its client connected to,
 /// and the one task that hands its packets to them, one at a time, in the order they came.
+///
+/// At most ``maxQueued`` packets wait for that task: a client that sends faster than its
+/// events are handled is closed (`client flooding`) rather than queue work without bound.
+/// Once the session has closed, packets still waiting are dropped unhandled (their acks
+/// could reach nobody); the namespaces then hear of the disconnect.
 final class SocketIOConnection: Sendable {
+    /// The most packets that may wait to be handled.
+    static let maxQueued = 1_000
+
     let session: EngineSession
     private let namespaces: [String: any SocketIONamespace]
     private let logger: Logger
@@ -15,6 +23,7 @@ final class SocketIOConnection: Sendable {
     }
 
     private let inbox: AsyncStream<Item>.Continuation
+    private let queued = Atomic<Int>(0)
     private let sockets = Mutex<[String: SocketIOSocket]>([:])
     private let connectedOnce = Mutex(false)
 
@@ -27,7 +36,9 @@ final class SocketIOConnection: Sendable {
         Task { [self] in
             for await item in stream {
                 switch item {
-                case .packet(let text): await dispatch(text)
+                case .packet(let text):
+                    queued.subtract(1, ordering: .relaxed)
+                    if !session.isClosed { await dispatch(text) }
                 case .closed(let reason):
                     await disconnectAll(reason: reason.rawValue)
                     return
@@ -42,7 +53,12 @@ final class SocketIOConnection: Sendable {
     /// An Engine.IO packet from the client.
     func handle(_ packet: EnginePacket) {
         switch packet.kind {
-        case .message: inbox.yield(.packet(packet.payload))
+        case .message:
+            guard queued.add(1, ordering: .relaxed).newValue <= Self.maxQueued else {
+                session.close(.flooding)
+                return
+            }
+            inbox.yield(.packet(packet.payload))
         case .pong: session.pong()
         case .ping: session.send(EnginePacket(.pong, packet.payload))
         case .close: session.close(.transportClose)

@@ -259,12 +259,19 @@ public final class SocketIOServer: Sendable {
             + #""pingTimeout":\#(configuration.pingTimeout.milliseconds),"maxPayload":\#(configuration.maxPayload)}"#
         session.send(EnginePacket(.open, Substring(open)))
         let configuration = configuration
+        // As the reference server: a ping `pingInterval` after the open or the last pong, and
+        // the session closes when its pong has not come `pingTimeout` after the ping. (The
+        // pong is looked for every 50 ms: pings come at most that much later than the interval.)
         let heartbeat = Task {
+            let clock = ContinuousClock()
             while !Task.isCancelled {
                 try? await Task.sleep(for: configuration.pingInterval)
                 guard !Task.isCancelled, !session.isClosed else { return }
                 session.ping()
-                try? await Task.sleep(for: configuration.pingTimeout)
+                let deadline = clock.now.advanced(by: configuration.pingTimeout)
+                while session.pingUnanswered, clock.now < deadline, !Task.isCancelled {
+                    try? await Task.sleep(for: min(.milliseconds(50), deadline - clock.now))
+                }
                 guard !Task.isCancelled, !session.isClosed else { return }
                 if session.pingUnanswered {
                     session.close(.pingTimeout)

@@ -103,6 +103,13 @@ public final class SocketIOSocket: Sendable {
         send(SocketPacket(.event, namespace: namespace, payload: .array([.string(name)] + arguments)))
     }
 
+    /// Sends an event encoded once for many clients (``SocketIOEncodedEvent``), when it is
+    /// for this socket's namespace.
+    public func emit(_ event: SocketIOEncodedEvent) {
+        guard isConnected, event.namespace == namespace else { return }
+        session.send(encoded: event.text)
+    }
+
     /// Answers `event`'s acknowledgement with `arguments` (nothing when the client asked
     /// for none).
     public func acknowledge(_ event: SocketIOEvent, _ arguments: [JSONValue]) {
@@ -127,4 +134,19 @@ public final class SocketIOSocket: Sendable {
     }
 
     func send(_ packet: SocketPacket) { session.send(EnginePacket(.message, Substring(packet.encoded))) }
+}
+
+/// An EVENT packet encoded once (as the Engine.IO message that carries it), to send to many
+/// clients of one namespace: a room's broadcast costs one JSON encoding, not one per member.
+public struct SocketIOEncodedEvent: Sendable {
+    /// The namespace it is for.
+    public let namespace: String
+    let text: String
+
+    /// The event `name` with `arguments`, for `namespace`.
+    public init(_ name: String, _ arguments: [JSONValue] = [], namespace: String) {
+        self.namespace = namespace
+        let packet = SocketPacket(.event, namespace: namespace, payload: .array([.string(name)] + arguments))
+        text = EnginePacket(.message, Substring(packet.encoded)).encoded
+    }
 }

@@ -1,6 +1,7 @@
 import EventLog
-import PlayheadCore
 import Testing
+
+@testable import PlayheadCore
 
 @Suite("The live feed's fan-out")
 struct TopicHubTests {
@@ -23,5 +24,29 @@ struct TopicHubTests {
         }
         #expect(received == ["v", "w", "v"])
         #expect(!hub.hasSubscribers(u))
+    }
+
+    @Test("a subscriber dropped while it waits for the feed to go live stops waiting, and reads its end", .timeLimit(.minutes(1)))
+    func droppedWhileWaitingForLive() async {
+        let hub = TopicHub()
+        let topic = FeedTopic.progress(of: "u")
+        // The hub is not live (its feed went idle), but a follower still publishes.
+        let subscription = hub.subscribe(topic, capacity: 1)
+        let waiting = Task { await hub.waitUntilLive(subscription) }
+        // Waiting now (or soon): two messages overflow its queue of one, which drops it.
+        try? await Task.sleep(for: .milliseconds(50))
+        #expect(hub.publish(Self.deleted("a"), to: topic, about: UTF8Key("a"), at: 1))
+        #expect(hub.publish(Self.deleted("b"), to: topic, about: UTF8Key("b"), at: 2))
+        // Before the fix this never returned: the feed, with no subscriber left, never went live.
+        await waiting.value
+        var messages: [FeedMessage] = []
+        for await message in subscription { messages.append(message) }
+        guard case .ended(let end)? = messages.last else {
+            Issue.record("no end message: \(messages)")
+            return
+        }
+        #expect(end.reason == .fellBehind && hub.subscriberCount == 0)
+        // A subscriber already gone does not wait at all.
+        await hub.waitUntilLive(subscription)
     }
 }

@@ -54,6 +54,7 @@ struct TestServer {
         streamKeepAlive: Duration = .seconds(15),
         store storeDirectory: String? = nil,
         clock: TestClock = TestClock(),
+        configure: (inout ServerConfiguration) -> Void = { _ in },
         _ body: (TestServer) async throws -> Void
     ) async throws {
         let directory =
@@ -70,6 +71,7 @@ struct TestServer {
         configuration.viewsPollInterval = .milliseconds(50)
         configuration.streamKeepAliveInterval = streamKeepAlive
         configuration.logger.logLevel = .warning
+        configure(&configuration)
         let bound = AsyncStream.makeStream(of: Int.self)
         let app = try await PlayheadHTTPServer.application(store: store, configuration: configuration) { port in
             bound.continuation.yield(port)

@@ -102,7 +102,10 @@ struct WatchPartiesProjectorTests {
         #expect(try queries.entries(party: party, after: ids[5], before: .max)?.isEmpty == true)
         #expect(try queries.entries(party: party, after: otherEntry, before: .max) == nil, "another party's entry")
         #expect(try queries.entries(party: party, after: UUID(), before: .max) == nil)
-        #expect(try queries.containsEntry(ids[0], party: party) && !(try queries.containsEntry(otherEntry, party: party)))
+        #expect(try queries.entries(party: party, after: ids[0], before: .max, limit: 2)?.map(\.entryId) == Array(ids[1...2]), "at most the limit")
+        // Who is online everywhere: alice joined once in `party`, bob once in `other`.
+        let online = try queries.connectionsOnline().map { "\($0.party == party ? "party" : "other") \($0.user) \($0.connections)" }
+        #expect(online.sorted() == ["other bob 1", "party alice 1"])
         // The entries keep the film's state: recorded at the start, playing; the seek moved it.
         #expect(missed.allSatisfy(\.playing) && missed[1].videoTimeMillis == 9_000)
     }

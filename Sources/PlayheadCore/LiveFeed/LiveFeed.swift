@@ -64,7 +64,7 @@ public final class LiveFeed: Service, Sendable {
             if !hub.hasSubscribers(topic) { progress[topic] = .some(nil) }
             return hub.subscribe(topic, capacity: capacity, keepAlive: keepAlive)
         }
-        await hub.waitUntilLive()
+        await hub.waitUntilLive(subscription)
         if topic.kind == .progress {
             do {
                 try readProgress(topic)

@@ -32,6 +32,7 @@ public final class TopicHub: Sendable {
         /// Whether the feed is following the log; subscribers wait for it (``LiveFeed``).
         var live = false
         var stopped = false
+        /// Subscribers waiting for the feed to follow the log, by subscriber id.
         var liveWaiters: [UInt64: CheckedContinuation<Void, Never>] = [:]
         var busyWaiter: (id: UInt64, continuation: CheckedContinuation<Bool, Never>)?
         var idleWaiter: (id: UInt64, continuation: CheckedContinuation<Void, Never>)?
@@ -72,7 +73,7 @@ public final class TopicHub: Sendable {
             pinger?.cancel()
             self?.remove(topic, id)
         }
-        return FeedSubscription(stream: stream, continuation: continuation, pending: pending)
+        return FeedSubscription(id: id, stream: stream, continuation: continuation, pending: pending)
     }
 
     /// Whether anyone follows `topic`.
@@ -92,25 +93,27 @@ public final class TopicHub: Sendable {
     /// the topic.
     @discardableResult
     public func publish(_ message: FeedMessage, to topic: FeedTopic, about subject: UTF8Key, at position: LogPosition) -> Bool {
-        let (kept, dropped) = state.withLock { state -> ([Subscriber], [Subscriber]) in
-            guard let followers = state.subscribers[topic] else { return ([], []) }
-            if let last = state.lastPositions[topic]?[subject], last >= position { return ([], []) }
+        let (kept, dropped, waiters) = state.withLock { state -> ([Subscriber], [Subscriber], [CheckedContinuation<Void, Never>]) in
+            guard let followers = state.subscribers[topic] else { return ([], [], []) }
+            if let last = state.lastPositions[topic]?[subject], last >= position { return ([], [], []) }
             state.lastPositions[topic, default: [:]][subject] = position
             var kept: [Subscriber] = []
             var dropped: [Subscriber] = []
+            var waiters: [CheckedContinuation<Void, Never>] = []
             for (id, subscriber) in followers {
                 if subscriber.pending.value >= subscriber.capacity {
                     dropped.append(subscriber)
-                    Self.removeLocked(&state, topic, id)
+                    if let waiter = Self.removeLocked(&state, topic, id) { waiters.append(waiter) }
                 } else {
                     subscriber.pending.increment()
                     kept.append(subscriber)
                 }
             }
-            return (kept, dropped)
+            return (kept, dropped, waiters)
         }
         for subscriber in kept { subscriber.continuation.yield(message) }
         for subscriber in dropped { Self.end(subscriber, Self.fellBehind(subscriber.capacity)) }
+        for waiter in waiters { waiter.resume() }
         return !kept.isEmpty || !dropped.isEmpty
     }
 
@@ -138,38 +141,43 @@ public final class TopicHub: Sendable {
     /// Queues `message` for subscriber `id` of `topic` alone (its keep-alives), with the
     /// same bound as published messages.
     private func deliver(_ message: FeedMessage, to topic: FeedTopic, _ id: UInt64) {
-        let (target, dropped) = state.withLock { state -> (Subscriber?, Bool) in
-            guard let subscriber = state.subscribers[topic]?[id] else { return (nil, false) }
+        let (target, dropped, waiter) = state.withLock { state -> (Subscriber?, Bool, CheckedContinuation<Void, Never>?) in
+            guard let subscriber = state.subscribers[topic]?[id] else { return (nil, false, nil) }
             if subscriber.pending.value >= subscriber.capacity {
-                Self.removeLocked(&state, topic, id)
-                return (subscriber, true)
+                return (subscriber, true, Self.removeLocked(&state, topic, id))
             }
             subscriber.pending.increment()
-            return (subscriber, false)
+            return (subscriber, false, nil)
         }
         guard let target else { return }
         if dropped {
             Self.end(target, Self.fellBehind(target.capacity))
+            waiter?.resume()
         } else {
             target.continuation.yield(message)
         }
     }
 
     private func remove(_ topic: FeedTopic, _ id: UInt64) {
-        let woken = state.withLock { state -> CheckedContinuation<Void, Never>? in
-            Self.removeLocked(&state, topic, id)
-            return Self.takeIdleWaiter(&state)
+        let (waiter, idle) = state.withLock { state in
+            (Self.removeLocked(&state, topic, id), Self.takeIdleWaiter(&state))
         }
-        woken?.resume()
+        waiter?.resume()
+        idle?.resume()
     }
 
-    private static func removeLocked(_ state: inout State, _ topic: FeedTopic, _ id: UInt64) {
-        guard state.subscribers[topic]?.removeValue(forKey: id) != nil else { return }
+    /// Removes subscriber `id`; returns its wait for the feed to go live, if it is waiting,
+    /// for the caller to resume once the lock is released: a subscriber dropped before the
+    /// feed went live must not wait for it for ever (the feed may never go live again for a
+    /// hub whose last subscriber that was).
+    private static func removeLocked(_ state: inout State, _ topic: FeedTopic, _ id: UInt64) -> CheckedContinuation<Void, Never>? {
+        guard state.subscribers[topic]?.removeValue(forKey: id) != nil else { return nil }
         state.count -= 1
         if state.subscribers[topic]?.isEmpty == true {
             state.subscribers[topic] = nil
             state.lastPositions[topic] = nil
         }
+        return state.liveWaiters.removeValue(forKey: id)
     }
 
     /// The idle waiter, when there is one and nobody subscribes any more; marks the hub not live.
@@ -208,7 +216,7 @@ public final class TopicHub: Sendable {
         }
     }
 
-    /// Marks the feed as following the log: subscribers waiting in ``waitUntilLive()`` go on.
+    /// Marks the feed as following the log: subscribers waiting in ``waitUntilLive(_:)`` go on.
     func goLive() {
         let waiters = state.withLock { state -> [CheckedContinuation<Void, Never>] in
             state.live = true
@@ -247,17 +255,16 @@ public final class TopicHub: Sendable {
         }
     }
 
-    /// Suspends until the feed follows the log (at once when it does), the feed stops, or
-    /// the task is cancelled.
-    func waitUntilLive() async {
-        let id = state.withLock { state -> UInt64 in
-            state.nextID += 1
-            return state.nextID
-        }
+    /// Suspends until the feed follows the log (at once when it does), the feed stops,
+    /// `subscription` is dropped (it then ends with ``FeedMessage/ended(_:)``), or the task is
+    /// cancelled.
+    func waitUntilLive(_ subscription: FeedSubscription) async {
+        let id = subscription.id
         await withTaskCancellationHandler {
             await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
                 let immediate = state.withLock { state -> Bool in
                     if state.live || state.stopped || Task.isCancelled { return true }
+                    guard state.subscribers.values.contains(where: { $0[id] != nil }) else { return true }
                     state.liveWaiters[id] = continuation
                     return false
                 }
@@ -288,6 +295,8 @@ public struct FeedSubscription: AsyncSequence, Sendable {
     public typealias Element = FeedMessage
     public typealias Failure = Never
 
+    /// The subscriber's id in its hub.
+    let id: UInt64
     let stream: AsyncStream<FeedMessage>
     let continuation: AsyncStream<FeedMessage>.Continuation
     let pending: PendingCount

@@ -179,7 +179,13 @@ public struct WatchPartyCommands: Sendable {
 
     /// Appends an entry to the party's log (a join, leave, message or player action) and
     /// returns it with its event and video times.
-    public func log(_ request: WatchPartyDecider.LogRequest, in partyId: UUID, caller: Caller, correlation: UUID) async throws -> PartyLogEntry {
+    public func log(
+        _ request: WatchPartyDecider.LogRequest,
+        in partyId: UUID,
+        caller: Caller,
+        correlation: UUID,
+        entryId: UUID = UUID()
+    ) async throws -> PartyLogEntry {
         let ((event, party), append) = try await runner.runAppending(caller: caller, correlation: correlation) { [clock] views in
             let parties = WatchPartyQueries(views)
             let party = try parties.party(partyId)
@@ -191,7 +197,7 @@ public struct WatchPartyCommands: Sendable {
                 isOnline: try parties.isOnline(party: partyId, user: request.userId.text),
                 caller: caller,
                 now: clock(),
-                newId: { UUID() }
+                newId: { entryId }
             )
             return ([event], (event, party))
         }
@@ -200,6 +206,31 @@ public struct WatchPartyCommands: Sendable {
         }
         // The entry as the projector made it from this event, in the same batch.
         return party.logEntry(event, at: recordedAt, position: append.positions.upperBound)
+    }
+
+    /// The actor that logs the leaves of connections a stopped server left online.
+    public static let gateway = Caller(userId: "playhead.gateway", isAdmin: true)
+
+    /// Logs a leave for every connection the read models still count online, and returns
+    /// how many were logged. For a server starting with no connection of its own: a crash
+    /// (or a kill) leaves its members online with no leave logged, and a room could stay
+    /// "full" of no one. Rooms that have closed since keep their count (nothing may be
+    /// logged there any more). One node's view: several nodes over one log must count
+    /// connections per node first (issue 18).
+    public func leaveConnectionsOnline(correlation: UUID) async throws -> Int {
+        var logged = 0
+        for (party, user, connections) in try queries.connectionsOnline() {
+            guard let userId = try? UserID(user) else { continue }
+            for _ in 0..<connections {
+                do {
+                    _ = try await log(.init(userId: userId, eventType: .leave), in: party, caller: Self.gateway, correlation: correlation)
+                    logged += 1
+                } catch is CommandError {
+                    break
+                }
+            }
+        }
+        return logged
     }
 
     // MARK: Reads

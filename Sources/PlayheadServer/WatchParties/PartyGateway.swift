@@ -25,10 +25,14 @@ import WatchDomain
 final class PartyGateway: SocketIONamespace {
     /// The namespace's name.
     static let namespace = "/watch-party"
-    /// The most chat messages a user may send in ``messageWindow``.
+    /// The most chat messages a user may send in ``rateWindow``.
     static let messagesPerWindow = 5
-    /// The window of the chat rate limit.
-    static let messageWindow: Duration = .seconds(2)
+    /// The most player actions a user may make in ``rateWindow``.
+    static let playerActionsPerWindow = 10
+    /// The most entries a rejoining member is sent from the log (`lastEntryId`).
+    static let maxCatchUp = 1_000
+    /// The window of the rate limits.
+    static let rateWindow: Duration = .seconds(2)
 
     let authority: TokenAuthority
     let commands: WatchPartyCommands
@@ -42,10 +46,15 @@ final class PartyGateway: SocketIONamespace {
     private let joined = Mutex<[String: Set<UUID>]>([:])
     /// The replay each socket is watching, if any (one at a time).
     private let replays = Mutex<[String: (replayer: PartyReplayer, task: Task<Void, Never>)]>([:])
-    /// Each user's recent message times, for the rate limit.
-    private let recentMessages = Mutex<[String: [ContinuousClock.Instant]]>([:])
+    /// Each user's recent messages and player actions (keyed by kind and user), for the rate
+    /// limits.
+    private let recent = Mutex<[String: [ContinuousClock.Instant]]>([:])
 
-    init(authority: TokenAuthority, commands: WatchPartyCommands, feed: LiveFeed, logger: Logger) {
+    /// How many entries a room may have unread before the feed drops it.
+    let feedCapacity: Int
+
+    init(authority: TokenAuthority, commands: WatchPartyCommands, feed: LiveFeed, feedCapacity: Int = 256, logger: Logger) {
+        self.feedCapacity = feedCapacity
         self.authority = authority
         self.commands = commands
         self.feed = feed
@@ -120,15 +129,23 @@ final class PartyGateway: SocketIONamespace {
 
     private func join(_ argument: JSONValue, socket: SocketIOSocket, caller: Caller) async throws -> JSONValue {
         let partyId = try Self.partyId(argument)
-        let userId = try UserID(argument["userId"]?.stringValue ?? caller.userId)
-        let username = argument["username"]?.stringValue ?? userId.text
+        let userId = try UserID(try Self.optionalString(argument["userId"], field: "userId") ?? caller.userId)
+        let username = try Self.optionalString(argument["username"], field: "username") ?? userId.text
         var resumeAfter: UUID?
         if let value = argument["lastEntryId"], value != .null {
             guard let text = value.stringValue, let id = UUID(hexadecimal: text) else {
                 throw CommandError(.invalid, "lastEntryId must be the id of a party-log entry (a UUID)", field: "lastEntryId")
             }
-            guard try WatchPartyQueries(.committed(commands.runner.views)).containsEntry(id, party: partyId) else {
+            let queries = WatchPartyQueries(.committed(commands.runner.views))
+            guard let missed = try queries.entries(party: partyId, after: id, before: .max, limit: Self.maxCatchUp + 1) else {
                 throw CommandError(.notFound, "lastEntryId is no entry of this watch party's log", field: "lastEntryId")
+            }
+            guard missed.count <= Self.maxCatchUp else {
+                throw CommandError(
+                    .conflict,
+                    "more than \(Self.maxCatchUp) entries came after lastEntryId: read them with GET /watch-parties/{id}/logs, then join without it",
+                    field: "lastEntryId"
+                )
             }
             resumeAfter = id
         }
@@ -140,13 +157,15 @@ final class PartyGateway: SocketIONamespace {
         // missed, the participant list and the film's state when the join comes through
         // the feed, before anything after it.
         let room = try await room(for: partyId)
-        room.add(PartyRoom.Member(socket: socket, userId: userId.text, username: username, resumeAfter: resumeAfter))
+        let joinEntryId = UUID()
+        room.add(PartyRoom.Member(socket: socket, userId: userId.text, username: username, joinEntryId: joinEntryId, resumeAfter: resumeAfter))
         do {
             let entry = try await commands.log(
                 .init(userId: userId, eventType: .join, username: username),
                 in: partyId,
                 caller: caller,
-                correlation: UUID()
+                correlation: UUID(),
+                entryId: joinEntryId
             )
             joined.withLock { _ = $0[socket.id, default: []].insert(partyId) }
             return .object([("ok", .bool(true)), ("entry", PartyEvents.body(of: entry, username: username))])
@@ -168,7 +187,11 @@ final class PartyGateway: SocketIONamespace {
     private func message(_ argument: JSONValue, socket: SocketIOSocket, caller: Caller) async throws -> JSONValue {
         let (partyId, member) = try memberOf(argument, socket: socket)
         guard let text = argument["message"]?.stringValue else { throw CommandError(.invalid, "message must be a string", field: "message") }
-        try checkRate(member.userId)
+        // A refused message does not count against the rate.
+        if let problem = PartyLogged.problem(eventType: .message, username: nil, message: text, videoTimeMillis: nil) {
+            throw CommandError(.invalid, problem.message, field: problem.field)
+        }
+        try checkRate("message", member.userId, limit: Self.messagesPerWindow, "messages", field: "message")
         let entry = try await commands.log(
             .init(userId: try UserID(member.userId), eventType: .message, message: text),
             in: partyId,
@@ -194,6 +217,7 @@ final class PartyGateway: SocketIONamespace {
             }
             videoTime = UInt64((seconds * 1_000).rounded())
         }
+        try checkRate("player", member.userId, limit: Self.playerActionsPerWindow, "player actions", field: "action")
         let entry = try await commands.log(
             .init(userId: try UserID(member.userId), eventType: action, videoTimeMillis: videoTime),
             in: partyId,
@@ -310,18 +334,24 @@ final class PartyGateway: SocketIONamespace {
     /// as it stands) when it has none.
     private func room(for partyId: UUID) async throws -> PartyRoom {
         if let room = rooms.withLock({ $0[partyId] }) { return room }
-        let subscription = await feed.subscribe(.party(partyId))
+        let subscription = await feed.subscribe(.party(partyId), capacity: feedCapacity)
         let queries = WatchPartyQueries(.committed(commands.runner.views))
-        let initial: PartyRoomState
+        let start: PartyRoom.Start
         do {
-            initial = try PartyRoom.fold(partyId, queries)
+            start = try PartyRoom.fold(partyId, queries)
         } catch {
             subscription.finish()
             throw error
         }
         let (room, created) = rooms.withLock { rooms -> (PartyRoom, Bool) in
             if let existing = rooms[partyId] { return (existing, false) }
-            let room = PartyRoom(partyId: partyId, subscription: subscription, initial: initial, queries: queries, clock: commands.clock)
+            let room = PartyRoom(
+                partyId: partyId,
+                subscription: subscription,
+                start: start,
+                queries: queries,
+                clock: commands.clock
+            ) { [feed, feedCapacity] in await feed.subscribe(.party(partyId), capacity: feedCapacity) }
             rooms[partyId] = room
             return (room, true)
         }
@@ -362,25 +392,33 @@ final class PartyGateway: SocketIONamespace {
         return (partyId, member)
     }
 
-    private func checkRate(_ userId: String) throws {
+    /// Counts one `kind` of event for `userId`, or refuses it when `limit` were counted in
+    /// the last ``rateWindow``.
+    private func checkRate(_ kind: String, _ userId: String, limit: Int, _ noun: String, field: String) throws {
         let now = ContinuousClock.now
-        let allowed = recentMessages.withLock { recent -> Bool in
-            var times = (recent[userId] ?? []).filter { now - $0 < Self.messageWindow }
-            guard times.count < Self.messagesPerWindow else { return false }
+        let key = kind + "/" + userId
+        let allowed = recent.withLock { recent -> Bool in
+            // Users who went quiet are forgotten now and then, so the table stays small.
+            if recent.count > 10_000 { recent = recent.filter { now - ($0.value.last ?? now) < Self.rateWindow } }
+            var times = (recent[key] ?? []).filter { now - $0 < Self.rateWindow }
+            guard times.count < limit else { return false }
             times.append(now)
-            recent[userId] = times
+            recent[key] = times
             return true
         }
         guard allowed else {
-            throw CommandError(
-                .conflict,
-                "too many messages: at most \(Self.messagesPerWindow) every \(Self.messageWindow.components.seconds) seconds",
-                field: "message"
-            )
+            throw CommandError(.conflict, "too many \(noun): at most \(limit) every \(Self.rateWindow.components.seconds) seconds", field: field)
         }
     }
 
     // MARK: Payloads
+
+    /// A member that may be absent (or null), else must be a string.
+    static func optionalString(_ value: JSONValue?, field: String) throws -> String? {
+        guard let value, value != .null else { return nil }
+        guard let text = value.stringValue else { throw CommandError(.invalid, "\(field) must be a string", field: field) }
+        return text
+    }
 
     static func partyId(_ argument: JSONValue) throws -> UUID {
         guard let text = argument["partyId"]?.stringValue, let id = UUID(hexadecimal: text) else {

@@ -1,5 +1,6 @@
 import EventLog
 import Foundation
+import Metrics
 import PlayheadCore
 import Projections
 import SocketIO
@@ -23,6 +24,8 @@ final class PartyRoom: Sendable {
         var socket: SocketIOSocket
         var userId: String
         var username: String
+        /// The id its join is appended with: the feed's copy of that entry is its own.
+        var joinEntryId: UUID
         /// Added before its join was appended (so that it misses nothing committed after
         /// it), and waiting for that join: nothing before it reaches the socket, and the
         /// feed's copy of it is not echoed to it as `user_joined`.
@@ -38,59 +41,122 @@ final class PartyRoom: Sendable {
         var members: [String: Member] = [:]
         /// The room as the log has made it, up to the last entry delivered.
         var room: PartyRoomState
+        /// Where the last entry delivered is in the party log: a recovery reads on from there.
+        var cursor: PartyLogCursor?
+        /// The feed subscription followed now.
+        var subscription: FeedSubscription
+        var closed = false
+    }
+
+    /// The room as a fold of its log, and where that fold stopped.
+    struct Start: Sendable {
+        var room = PartyRoomState()
+        var cursor: PartyLogCursor?
     }
 
     private let state: Mutex<State>
-    private let subscription: FeedSubscription
     private let queries: WatchPartyQueries
     private let clock: @Sendable () -> Timestamp
+    private let subscribe: @Sendable () async -> FeedSubscription
 
-    /// A room following `subscription` (made first) from `initial`, the party's log folded
-    /// after the subscription was made: entries the feed brings that `initial` holds already
-    /// are skipped.
+    /// A room following `subscription` (made first) from `start`, the party's log folded
+    /// after the subscription was made: entries the feed brings that `start` holds already
+    /// are skipped. `subscribe` makes a new subscription when the feed drops the room.
     init(
         partyId: UUID,
         subscription: FeedSubscription,
-        initial: PartyRoomState,
+        start: Start,
         queries: WatchPartyQueries,
-        clock: @escaping @Sendable () -> Timestamp
+        clock: @escaping @Sendable () -> Timestamp,
+        subscribe: @escaping @Sendable () async -> FeedSubscription
     ) {
         self.partyId = partyId
-        self.subscription = subscription
-        self.state = Mutex(State(room: initial))
+        self.state = Mutex(State(room: start.room, cursor: start.cursor, subscription: subscription))
         self.queries = queries
         self.clock = clock
+        self.subscribe = subscribe
     }
 
     /// The party's log folded from its first entry, a page at a time.
-    static func fold(_ partyId: UUID, _ queries: WatchPartyQueries) throws -> PartyRoomState {
-        var room = PartyRoomState()
+    static func fold(_ partyId: UUID, _ queries: WatchPartyQueries) throws -> Start {
+        var start = Start()
         var cursor: PartyLogCursor?
         repeat {
             let page = try queries.log(party: partyId, filter: PartyLogFilter(), after: cursor, limit: 1_000)
-            for entry in page.entries { _ = room.apply(entry) }
+            for entry in page.entries { _ = start.room.apply(entry) }
+            if let last = page.entries.last { start.cursor = PartyLogCursor(eventTimeMillis: last.eventTimeMillis, position: last.position) }
             cursor = page.next
         } while cursor != nil
-        return room
+        return start
     }
 
-    /// Delivers the feed's entries to the members until the subscription ends.
+    /// Delivers the feed's entries to the members until the room closes or the feed stops.
+    ///
+    /// When the feed drops the room (it fell behind a burst, or failed to read), the room
+    /// subscribes again and reads what it missed from the party log before going on, so
+    /// that members notice nothing but a delay. Three recoveries in a row that bring no new
+    /// entry end the room: its members are told to join again.
     func run() async {
-        for await message in subscription {
-            switch message {
-            case .partyEntry(let entry): deliver(entry)
-            case .ended:
-                // The feed dropped the room (it fell behind, or the server stops): its members
-                // are told, and join again.
-                for member in members() { member.socket.emit("error", [.object([("error", .string("the room's feed ended; join again"))])]) }
-                return
-            default: break
+        var subscription = state.withLock { $0.subscription }
+        var stalls = 0
+        while true {
+            var progressed = false
+            var end: FeedEnd?
+            for await message in subscription {
+                switch message {
+                case .partyEntry(let entry): progressed = deliver(entry) || progressed
+                case .ended(let reason): end = reason
+                default: break
+                }
             }
+            guard let end, end.reason != .stopped, !state.withLock({ $0.closed }) else { break }
+            // Subscribed before reading the log: nothing committed in between is missed, and
+            // what both bring is delivered once (by position).
+            PlayheadMetrics.partyRoomRecoveries.increment()
+            subscription = await subscribe()
+            let current = subscription
+            guard
+                state.withLock({ state in
+                    state.subscription = current
+                    return !state.closed
+                })
+            else {
+                current.finish()
+                return
+            }
+            do {
+                progressed = try catchUp() || progressed
+            } catch {
+                break
+            }
+            stalls = progressed ? 0 : stalls + 1
+            guard stalls < 3 else { break }
+        }
+        if !state.withLock({ $0.closed }) {
+            for member in members() { member.socket.emit("error", [.object([("error", .string("the room's feed ended; join again"))])]) }
         }
     }
 
+    /// Delivers the log's entries after the last one delivered; returns whether there were any.
+    private func catchUp() throws -> Bool {
+        var cursor = state.withLock { $0.cursor }
+        var delivered = false
+        repeat {
+            let page = try queries.log(party: partyId, filter: PartyLogFilter(), after: cursor, limit: 1_000)
+            for entry in page.entries { delivered = deliver(entry) || delivered }
+            cursor = page.next
+        } while cursor != nil
+        return delivered
+    }
+
     /// Stops following the feed.
-    func close() { subscription.finish() }
+    func close() {
+        let subscription = state.withLock { state in
+            state.closed = true
+            return state.subscription
+        }
+        subscription.finish()
+    }
 
     /// Adds a socket whose join is about to be appended.
     func add(_ member: Member) {
@@ -114,18 +180,18 @@ final class PartyRoom: Sendable {
 
     func members() -> [Member] { state.withLock { Array($0.members.values) } }
 
-    private func deliver(_ entry: PartyLogEntry) {
+    /// Tells the members of `entry`; returns false when it was delivered already.
+    @discardableResult
+    private func deliver(_ entry: PartyLogEntry) -> Bool {
         let delivery: (told: PartyRoomState.Told, listeners: [Member], own: Member?, participants: [PartyRoomState.Participant])? =
             state.withLock { state in
                 // Already folded in when the room started.
                 guard entry.position > state.room.position else { return nil }
                 let told = state.room.apply(entry)
+                state.cursor = PartyLogCursor(eventTimeMillis: entry.eventTimeMillis, position: entry.position)
                 var own: Member?
-                // The first joining socket of this user: its own join (a user's joins are
-                // appended one at a time per socket, in order).
-                if entry.eventType == .join,
-                    let (id, member) = state.members.first(where: { $0.value.joining && $0.value.userId == entry.userId })
-                {
+                // The socket whose join this is, if it is here.
+                if entry.eventType == .join, let (id, member) = state.members.first(where: { $0.value.joinEntryId == entry.entryId }) {
                     state.members[id]?.joining = false
                     own = member
                 }
@@ -134,11 +200,13 @@ final class PartyRoom: Sendable {
                 let listeners = state.members.values.filter { !$0.joining && !$0.leaving && $0.socket.id != own?.socket.id }
                 return (told, listeners, own, state.room.participants)
             }
-        guard let delivery else { return }
+        guard let delivery else { return false }
         if let own = delivery.own { welcome(own, joinedWith: delivery.told.entry, participants: delivery.participants) }
         for (name, payload) in PartyEvents.events(for: delivery.told) {
-            for member in delivery.listeners { member.socket.emit(name, [payload]) }
+            let event = SocketIOEncodedEvent(name, [payload], namespace: PartyGateway.namespace)
+            for member in delivery.listeners { member.socket.emit(event) }
         }
+        return true
     }
 
     /// What a socket receives once its own join is in the log, before anything after it: the

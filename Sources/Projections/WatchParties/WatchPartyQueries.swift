@@ -151,6 +151,21 @@ public struct WatchPartyQueries: Sendable {
         try views.read(name) { tx in try tx.get("online", ViewKey.uuid(party) + ViewKey.string(user)) != nil }
     }
 
+    /// Every user online in any party's room, with their open connections: what a server
+    /// that starts with no connection finds left by one that stopped without logging leaves.
+    public func connectionsOnline() throws -> [(party: UUID, user: String, connections: UInt64)] {
+        try views.read(name) { tx in
+            var online: [(party: UUID, user: String, connections: UInt64)] = []
+            try tx.forEach("online", prefix: []) { key, value in
+                if key.count > 16, let (user, _) = ViewKey.string(in: key, at: 16) {
+                    online.append((ViewKey.uuid(suffixOf: Array(key[0..<16])), user, ViewKey.integer(value)))
+                }
+                return true
+            }
+            return online
+        }
+    }
+
     /// The users in the party's room, by id.
     public func online(party: UUID) throws -> [String] {
         try views.read(name) { tx in
@@ -245,15 +260,10 @@ public struct WatchPartyQueries: Sendable {
         }
     }
 
-    /// Whether `entryId` is an entry of `party`'s log.
-    public func containsEntry(_ entryId: UUID, party: UUID) throws -> Bool {
-        try views.read(name) { tx in try tx.get("log_entries", ViewKey.uuid(entryId))?.starts(with: ViewKey.uuid(party)) ?? false }
-    }
-
     /// The entries of `party` after the entry `entryId` and before log position `before`, in
-    /// log order: what a member who saw `entryId` missed before rejoining at `before`. Nil
-    /// when `entryId` is no entry of `party`. Costs O(entries returned).
-    public func entries(party: UUID, after entryId: UUID, before: UInt64) throws -> [PartyLogEntry]? {
+    /// log order, at most `limit`: what a member who saw `entryId` missed before rejoining
+    /// at `before`. Nil when `entryId` is no entry of `party`. Costs O(entries returned).
+    public func entries(party: UUID, after entryId: UUID, before: UInt64, limit: Int = .max) throws -> [PartyLogEntry]? {
         try views.read(name) { tx in
             let party16 = ViewKey.uuid(party)
             guard let key = try tx.get("log_entries", ViewKey.uuid(entryId)), key.starts(with: party16) else { return nil }
@@ -263,7 +273,7 @@ public struct WatchPartyQueries: Sendable {
                 let entry = try value.withUnsafeBytes { try PartyLogEntry(decoding: $0) }
                 // Keyed by event time, the log is in log order: the recorded-at times of a
                 // party's entries never decrease along the log.
-                guard entry.position < before else { return false }
+                guard entry.position < before, entries.count < limit else { return false }
                 entries.append(entry)
                 return true
             }
