@@ -37,6 +37,9 @@ bob, bob_received = client(bob_token, ["websocket"])
 result["alice_join"] = alice.call("join_party", {"partyId": party, "userId": "alice", "username": "Alice"}, namespace=NS, timeout=10)
 result["bob_join"] = bob.call("join_party", {"partyId": party, "userId": "bob", "username": "Bob"}, namespace=NS, timeout=10)
 result["message"] = alice.call("send_message", {"partyId": party, "message": "hello from python"}, namespace=NS, timeout=10)
+# 1,500 emoji: within the 2,000-character limit, about 18 KB once the client's JSON escapes
+# them, so more than one WebSocket frame's worth under hummingbird-websocket's default.
+result["emoji"] = bob.call("send_message", {"partyId": party, "message": "\U0001F600" * 1500}, namespace=NS, timeout=10)
 result["seek"] = bob.call("player_action", {"partyId": party, "action": "seek", "videoTime": 42}, namespace=NS, timeout=10)
 admin, _ = client(admin_token)
 result["full"] = admin.call("join_party", {"partyId": party, "userId": "root", "username": "Root"}, namespace=NS, timeout=10)

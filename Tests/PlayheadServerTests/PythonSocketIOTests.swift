@@ -100,6 +100,11 @@ struct PythonSocketIOTests {
             #expect((result["bob_join"] as? [String: Any])?["ok"] as? Bool == true)
             #expect(((result["message"] as? [String: Any])?["message"] as? [String: Any])?["message"] as? String == "hello from python")
             #expect(((result["seek"] as? [String: Any])?["sync"] as? [String: Any])?["videoTime"] as? Double == 42)
+            let emoji = ((result["emoji"] as? [String: Any])?["message"] as? [String: Any])?["message"] as? String
+            #expect(
+                emoji == String(repeating: "\u{1F600}", count: 1_500),
+                "an 18 KB WebSocket frame: \(String(describing: result["emoji"]).prefix(200))"
+            )
             let full = try #require(result["full"] as? [String: Any])
             #expect(full["code"] as? String == "conflict" && (full["error"] as? String)?.contains("full") == true, "\(full)")
             #expect((result["bad_token"] as? String) != "connected")
@@ -143,7 +148,7 @@ struct PythonSocketIOTests {
             let log = try await server.send("GET", "/watch-parties/\(party)/logs", token: admin)
             let types = (log.json["data"] as? [[String: Any]] ?? []).compactMap { $0["event_type"] as? String }
             #expect(
-                types == ["join", "join", "message", "seek", "leave", "play", "message", "join", "leave", "leave"],
+                types == ["join", "join", "message", "message", "seek", "leave", "play", "message", "join", "leave", "leave"],
                 "every event durable, in order: \(log.text)"
             )
         }
