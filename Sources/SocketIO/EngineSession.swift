@@ -43,6 +43,10 @@ final class EngineSession: Sendable {
     let handshake: SocketIOHandshake
     /// The most packets that may wait for a client before it is dropped as too slow.
     static let maxQueuedPackets = 4_096
+    /// The most packets one poll answers with; the rest wait for the next poll. The
+    /// protocol sets no bound, but python-engineio's client refuses a payload of more than 16
+    /// packets (`Payload.max_decode_packets`) and drops the connection.
+    static let maxPacketsPerPoll = 16
 
     private struct State {
         var transport: EngineTransport
@@ -64,6 +68,14 @@ final class EngineSession: Sendable {
         var onClose: [@Sendable (EngineCloseReason) -> Void] = []
 
         /// Moves what waited for a poll to the WebSocket writer `webSocket`, in order.
+        /// The packets one poll answers with: the oldest, at most ``EngineSession/maxPacketsPerPoll``.
+        mutating func takePollPayload() -> [String] {
+            let count = min(outbox.count, EngineSession.maxPacketsPerPoll)
+            let packets = Array(outbox.prefix(count))
+            outbox.removeFirst(count)
+            return packets
+        }
+
         mutating func flushOutbox(to webSocket: AsyncStream<String>.Continuation) {
             for packet in outbox {
                 webSocketBacklog += 1
@@ -118,9 +130,7 @@ final class EngineSession: Sendable {
             state.outbox.append(encoded)
             if let poll = state.poll {
                 state.poll = nil
-                let packets = state.outbox
-                state.outbox = []
-                return .resume(poll, packets)
+                return .resume(poll, state.takePollPayload())
             }
             return state.outbox.count > Self.maxQueuedPackets ? .tooSlow : .none
         }
@@ -183,11 +193,7 @@ final class EngineSession: Sendable {
             // A poll of a session that upgraded is refused, and the session goes on.
             guard state.transport == .polling else { return .upgraded }
             guard state.poll == nil else { return .refused }
-            if !state.outbox.isEmpty {
-                let packets = state.outbox
-                state.outbox = []
-                return .ready(packets)
-            }
+            if !state.outbox.isEmpty { return .ready(state.takePollPayload()) }
             return .wait
         }
         switch start {
@@ -203,11 +209,7 @@ final class EngineSession: Sendable {
                 await withCheckedContinuation { (continuation: CheckedContinuation<[String], Never>) in
                     let immediate: [String]? = state.withLock { state in
                         if state.closed != nil { return [EnginePacket(.close).encoded] }
-                        if !state.outbox.isEmpty {
-                            let packets = state.outbox
-                            state.outbox = []
-                            return packets
-                        }
+                        if !state.outbox.isEmpty { return state.takePollPayload() }
                         state.poll = continuation
                         return nil
                     }

@@ -302,25 +302,9 @@ struct PartyRoomEndToEndTests {
     func room() async throws {
         try await TestServer.run { server in
             let admin = try await server.token("root", admin: true)
-            #expect(try await server.send("PUT", "/videos/film", token: admin, json: ["duration": 5_400]).status == 200)
-            let start = ISO8601Micros.format(Timestamp(microsecondsSince1970: server.clock.now.microsecondsSince1970 + 60_000_000))
-            let end = ISO8601Micros.format(Timestamp(microsecondsSince1970: server.clock.now.microsecondsSince1970 + 7_200_000_000))
-            let party = try #require(
-                try await server.send("POST", "/watch-parties", token: admin, json: ["movie_id": "film", "start_time": start, "end_time": end])
-                    .json["id"] as? String
-            )
-            let ticket = try #require(
-                try await server.send("POST", "/tickets", token: admin, json: ["name": "Seat", "price": ["amount": "1", "currency": "EUR"]]).json[
-                    "id"
-                ]
-                    as? String
-            )
-            let aliceToken = try await server.token("alice")
-            let bobToken = try await server.token("bob")
+            let (party, tokens) = try await Self.party(server, admin: admin, users: ["alice", "bob"])
+            let (aliceToken, bobToken) = (tokens[0], tokens[1])
             let carolToken = try await server.token("carol")
-            for token in [aliceToken, bobToken] {
-                #expect(try await server.send("POST", "/watch-parties/\(party)/purchase", token: token, json: ["ticket_id": ticket]).status == 201)
-            }
 
             var alice = try await Client.connect(server, token: aliceToken)
             try await alice.send("42/watch-party,1[\"join_party\",{\"partyId\":\"\(party)\",\"userId\":\"alice\",\"username\":\"Alice\"}]")

@@ -146,7 +146,9 @@ struct PartyGatewayFaultTests {
         }
     }
 
-    @Test("refused messages do not use up the rate; a user id or name that is not a string is refused; a catch-up of over 1,000 entries is refused")
+    @Test(
+        "refused messages and player actions do not use up the rate; a user id or name that is not a string is refused; a catch-up of over 1,000 entries is refused"
+    )
     func refusals() async throws {
         try await TestServer.run { server in
             let admin = try await server.token("root", admin: true)
@@ -165,6 +167,13 @@ struct PartyGatewayFaultTests {
             try await alice.send("42/watch-party,10[\"send_message\",{\"partyId\":\"\(party)\",\"message\":\"short\"}]")
             #expect(try await alice.wait { $0.hasPrefix("43/watch-party,10[") }.contains("\"ok\":true"), "six refusals counted nothing")
             let first = try #require(try await alice.event("new_message")["id"] as? String)
+            // Player actions refused by the log's rules (past the film's end) do not count either.
+            for ack in 20..<32 {
+                try await alice.send("42/watch-party,\(ack)[\"player_action\",{\"partyId\":\"\(party)\",\"action\":\"seek\",\"videoTime\":6000}]")
+                #expect(try await alice.wait { $0.hasPrefix("43/watch-party,\(ack)[") }.contains("past the end of the movie"))
+            }
+            try await alice.send("42/watch-party,32[\"player_action\",{\"partyId\":\"\(party)\",\"action\":\"play\"}]")
+            #expect(try await alice.wait { $0.hasPrefix("43/watch-party,32[") }.contains("\"ok\":true"), "twelve refusals counted nothing")
             // Over a thousand entries after `first`: a rejoin with it is refused; read the log instead.
             let commands = WatchPartyCommands(runner: CommandRunner(store: server.store), clock: { server.clock.now })
             let partyId = try #require(UUID(uuidString: party))

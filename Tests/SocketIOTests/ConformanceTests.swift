@@ -221,6 +221,28 @@ struct EngineConformanceTests {
         }
     }
 
+    @Test("HTTP long-polling: a poll answers at most 16 packets (python-engineio's client refuses more); the rest come with the next polls, in order")
+    func pollingPayloadBound() async throws {
+        try await ProtocolServer.run { server in
+            let sid = try await server.pollingSession()
+            let events = (0..<40).map { "42\($0)[\"message-with-ack\",\"m\($0)\"]" }
+            let pushed = try await server.request(
+                "EIO=4&transport=polling&sid=\(sid)",
+                method: "POST",
+                body: (["40"] + events).joined(separator: "\u{1E}")
+            )
+            #expect(pushed.status == 200)
+            var acks: [Substring] = []
+            for _ in 0..<20 where acks.count < 40 {
+                let poll = try await server.request("EIO=4&transport=polling&sid=\(sid)")
+                let records = poll.text.split(separator: "\u{1E}")
+                #expect(records.count <= 16, "\(records.count) packets in one poll")
+                acks += records.filter { $0.hasPrefix("43") }
+            }
+            #expect(acks.map(String.init) == (0..<40).map { "43\($0)[\"m\($0)\"]" }, "\(acks.prefix(3))")
+        }
+    }
+
     @Test("HTTP long-polling: an invalid packet, or a binary one, is a 400 and closes the session")
     func pollingInvalidPacket() async throws {
         try await ProtocolServer.run { server in

@@ -187,17 +187,16 @@ final class PartyGateway: SocketIONamespace {
     private func message(_ argument: JSONValue, socket: SocketIOSocket, caller: Caller) async throws -> JSONValue {
         let (partyId, member) = try memberOf(argument, socket: socket)
         guard let text = argument["message"]?.stringValue else { throw CommandError(.invalid, "message must be a string", field: "message") }
-        // A refused message does not count against the rate.
-        if let problem = PartyLogged.problem(eventType: .message, username: nil, message: text, videoTimeMillis: nil) {
-            throw CommandError(.invalid, problem.message, field: problem.field)
-        }
-        try checkRate("message", member.userId, limit: Self.messagesPerWindow, "messages", field: "message")
+        let rate = RateKey(kind: "message", userId: member.userId, limit: Self.messagesPerWindow, noun: "messages", field: "message")
+        try checkRate(rate)
         let entry = try await commands.log(
             .init(userId: try UserID(member.userId), eventType: .message, message: text),
             in: partyId,
             caller: caller,
             correlation: UUID()
         )
+        // Only what was logged counts against the rate: a refused message costs nothing.
+        countRate(rate)
         return .object([("ok", .bool(true)), ("message", PartyEvents.body(of: entry, username: member.username))])
     }
 
@@ -217,13 +216,15 @@ final class PartyGateway: SocketIONamespace {
             }
             videoTime = UInt64((seconds * 1_000).rounded())
         }
-        try checkRate("player", member.userId, limit: Self.playerActionsPerWindow, "player actions", field: "action")
+        let rate = RateKey(kind: "player", userId: member.userId, limit: Self.playerActionsPerWindow, noun: "player actions", field: "action")
+        try checkRate(rate)
         let entry = try await commands.log(
             .init(userId: try UserID(member.userId), eventType: action, videoTimeMillis: videoTime),
             in: partyId,
             caller: caller,
             correlation: UUID()
         )
+        countRate(rate)
         return .object([("ok", .bool(true)), ("sync", PartyEvents.syncPlayer(after: entry))])
     }
 
@@ -392,23 +393,41 @@ final class PartyGateway: SocketIONamespace {
         return (partyId, member)
     }
 
-    /// Counts one `kind` of event for `userId`, or refuses it when `limit` were counted in
-    /// the last ``rateWindow``.
-    private func checkRate(_ kind: String, _ userId: String, limit: Int, _ noun: String, field: String) throws {
+    /// A rate limit as one user's events of one kind meet it.
+    struct RateKey {
+        var kind: String
+        var userId: String
+        var limit: Int
+        var noun: String
+        var field: String
+        var key: String { kind + "/" + userId }
+    }
+
+    /// Refuses an event when `rate.limit` of its kind were logged for its user in the last
+    /// ``rateWindow``. (Two devices of one user sending at the same moment may pass one
+    /// event over the limit: it is checked before the append and counted after it.)
+    private func checkRate(_ rate: RateKey) throws {
         let now = ContinuousClock.now
-        let key = kind + "/" + userId
         let allowed = recent.withLock { recent -> Bool in
             // Users who went quiet are forgotten now and then, so the table stays small.
             if recent.count > 10_000 { recent = recent.filter { now - ($0.value.last ?? now) < Self.rateWindow } }
-            var times = (recent[key] ?? []).filter { now - $0 < Self.rateWindow }
-            guard times.count < limit else { return false }
-            times.append(now)
-            recent[key] = times
-            return true
+            let times = (recent[rate.key] ?? []).filter { now - $0 < Self.rateWindow }
+            recent[rate.key] = times
+            return times.count < rate.limit
         }
         guard allowed else {
-            throw CommandError(.conflict, "too many \(noun): at most \(limit) every \(Self.rateWindow.components.seconds) seconds", field: field)
+            throw CommandError(
+                .conflict,
+                "too many \(rate.noun): at most \(rate.limit) every \(Self.rateWindow.components.seconds) seconds",
+                field: rate.field
+            )
         }
+    }
+
+    /// Counts a logged event against its rate.
+    private func countRate(_ rate: RateKey) {
+        let now = ContinuousClock.now
+        recent.withLock { $0[rate.key, default: []].append(now) }
     }
 
     // MARK: Payloads
