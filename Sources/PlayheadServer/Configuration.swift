@@ -27,7 +27,7 @@ public struct ServerConfiguration: Sendable {
     public var socketIO = EngineConfiguration()
     /// How many committed entries a party room may have unread before the live feed drops
     /// it (it then reads what it missed from the log and follows the feed again).
-    public var partyRoomFeedCapacity = 256
+    public var partyRoomFeedCapacity = TopicHub.defaultCapacity
     /// The server's logger.
     public var logger = Logger(label: "playhead.server")
 

@@ -74,6 +74,7 @@ struct ReplayCommand: AsyncParsableCommand {
         var replay = PartyReplay(party: party, window: window, queries: queries)
         let clock = ContinuousClock()
         var start: (wall: ContinuousClock.Instant, realTime: Int64)?
+        let lines = PartyReplayText()
         while let page = try replay.next() {
             for told in page {
                 if paced {
@@ -85,7 +86,7 @@ struct ReplayCommand: AsyncParsableCommand {
                         start = (clock.now, realTime)
                     }
                 }
-                let line = format == .text ? PartyReplayText.line(told) : try PartyReplayText.ndjsonLine(told)
+                let line = format == .text ? PartyReplayText.line(told) : try lines.ndjsonLine(told)
                 try output.write(Array((line + "\n").utf8))
             }
         }

@@ -151,6 +151,13 @@ struct PartyRoomEndToEndTests {
             return events
         }
 
+        /// Joins `party` as `user` named `username` with ack id `ack`; returns the ack packet.
+        @discardableResult
+        mutating func join(_ party: String, _ user: String, as username: String, ack: Int = 1) async throws -> String {
+            try await send("42/watch-party,\(ack)[\"join_party\",{\"partyId\":\"\(party)\",\"userId\":\"\(user)\",\"username\":\"\(username)\"}]")
+            return try await wait { $0.hasPrefix("43/watch-party,\(ack)[") }
+        }
+
         /// Closes the Engine.IO session, as a client that goes away does.
         func close() async throws { try await send("1") }
     }
@@ -183,8 +190,7 @@ struct PartyRoomEndToEndTests {
             let admin = try await server.token("root", admin: true)
             let (party, tokens) = try await Self.party(server, admin: admin, users: ["alice", "bob"])
             var alice = try await Client.connect(server, token: tokens[0])
-            try await alice.send("42/watch-party,1[\"join_party\",{\"partyId\":\"\(party)\",\"userId\":\"alice\",\"username\":\"Alice\"}]")
-            _ = try await alice.wait { $0.hasPrefix("43/watch-party,1[") }
+            try await alice.join(party, "alice", as: "Alice")
             server.clock.advance(.seconds(61))
             try await alice.send("42/watch-party,2[\"player_action\",{\"partyId\":\"\(party)\",\"action\":\"seek\",\"videoTime\":100}]")
             let seek = try await alice.wait { $0.hasPrefix("43/watch-party,2[") }
@@ -237,11 +243,9 @@ struct PartyRoomEndToEndTests {
             let admin = try await server.token("root", admin: true)
             let (party, tokens) = try await Self.party(server, admin: admin, users: ["alice", "bob"])
             var alice = try await Client.connect(server, token: tokens[0])
-            try await alice.send("42/watch-party,1[\"join_party\",{\"partyId\":\"\(party)\",\"userId\":\"alice\",\"username\":\"Alice\"}]")
-            _ = try await alice.wait { $0.hasPrefix("43/watch-party,1[") }
+            try await alice.join(party, "alice", as: "Alice")
             var bob = try await Client.connect(server, token: tokens[1])
-            try await bob.send("42/watch-party,1[\"join_party\",{\"partyId\":\"\(party)\",\"userId\":\"bob\",\"username\":\"Bob\"}]")
-            _ = try await bob.wait { $0.hasPrefix("43/watch-party,1[") }
+            try await bob.join(party, "bob", as: "Bob")
             try await alice.send("42/watch-party,2[\"send_message\",{\"partyId\":\"\(party)\",\"message\":\"one\"}]")
             let seen = try await bob.event("new_message") { $0["message"] as? String == "one" }
             let lastSeen = try #require(seen["id"] as? String)
@@ -307,15 +311,13 @@ struct PartyRoomEndToEndTests {
             let carolToken = try await server.token("carol")
 
             var alice = try await Client.connect(server, token: aliceToken)
-            try await alice.send("42/watch-party,1[\"join_party\",{\"partyId\":\"\(party)\",\"userId\":\"alice\",\"username\":\"Alice\"}]")
-            let joined = try await alice.wait { $0.hasPrefix("43/watch-party,1[") }
+            let joined = try await alice.join(party, "alice", as: "Alice")
             #expect(joined.contains("\"ok\":true") && joined.contains("\"event_type\":\"join\""), "\(joined)")
             let sync = try await alice.event("sync_player")
             #expect(sync["playing"] as? Bool == false && sync["videoTime"] as? Double == 0, "the lobby: paused at 0")
 
             var bob = try await Client.connect(server, token: bobToken)
-            try await bob.send("42/watch-party,1[\"join_party\",{\"partyId\":\"\(party)\",\"userId\":\"bob\",\"username\":\"Bob\"}]")
-            _ = try await bob.wait { $0.hasPrefix("43/watch-party,1[") }
+            try await bob.join(party, "bob", as: "Bob")
             let bobJoined = try await alice.event("user_joined")
             #expect(bobJoined["userId"] as? String == "bob" && bobJoined["username"] as? String == "Bob")
             let list = try await alice.event("participant_list") { ($0["participants"] as? [[String: Any]])?.count == 2 }

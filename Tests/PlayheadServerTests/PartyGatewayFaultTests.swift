@@ -14,11 +14,6 @@ import WatchDomain
 struct PartyGatewayFaultTests {
     typealias Client = PartyRoomEndToEndTests.Client
 
-    static func join(_ client: inout Client, _ party: String, _ user: String, ack: Int = 1) async throws -> String {
-        try await client.send("42/watch-party,\(ack)[\"join_party\",{\"partyId\":\"\(party)\",\"userId\":\"\(user)\",\"username\":\"\(user)\"}]")
-        return try await client.wait { $0.hasPrefix("43/watch-party,\(ack)[") }
-    }
-
     @Test("a room the live feed drops (a burst past its capacity) reads what it missed from the log: every member hears every message, in log order")
     func roomCatchesUpAfterTheFeedDropsIt() async throws {
         // A room may hold one unread entry; short long-polls, so that a message that never
@@ -34,7 +29,7 @@ struct PartyGatewayFaultTests {
             var clients: [Client] = []
             for (user, token) in zip(users, tokens) {
                 var client = try await Client.connect(server, token: token)
-                #expect(try await Self.join(&client, party, user).contains("\"ok\":true"))
+                #expect(try await client.join(party, user, as: user).contains("\"ok\":true"))
                 clients.append(client)
             }
             // Eight members send five messages each at once: batches of several entries
@@ -158,7 +153,7 @@ struct PartyGatewayFaultTests {
             #expect(try await alice.wait { $0.hasPrefix("43/watch-party,1[") }.contains("\"field\":\"userId\""))
             try await alice.send("42/watch-party,2[\"join_party\",{\"partyId\":\"\(party)\",\"username\":[\"A\"]}]")
             #expect(try await alice.wait { $0.hasPrefix("43/watch-party,2[") }.contains("\"field\":\"username\""))
-            #expect(try await Self.join(&alice, party, "alice", ack: 3).contains("\"ok\":true"))
+            #expect(try await alice.join(party, "alice", as: "alice", ack: 3).contains("\"ok\":true"))
             let long = String(repeating: "x", count: 2_001)
             for ack in 4..<10 {
                 try await alice.send("42/watch-party,\(ack)[\"send_message\",{\"partyId\":\"\(party)\",\"message\":\"\(long)\"}]")
@@ -198,7 +193,7 @@ struct PartyGatewayFaultTests {
             let admin = try await server.token("root", admin: true)
             let (party, tokens) = try await PartyRoomEndToEndTests.party(server, admin: admin, users: ["alice"])
             var alice = try await Client.connect(server, token: tokens[0])
-            #expect(try await Self.join(&alice, party, "alice").contains("\"ok\":true"))
+            #expect(try await alice.join(party, "alice", as: "alice").contains("\"ok\":true"))
             let flood = (0..<1_500).map { "42/watch-party,[\"player_action\",{\"partyId\":\"\(party)\",\"action\":\"seek\",\"videoTime\":\($0)}]" }
             let posted = try await server.send(
                 "POST",

@@ -12,14 +12,12 @@ struct PartyReplayEndToEndTests {
     static func party(_ server: TestServer, admin: String) async throws -> (party: String, tokens: [String]) {
         let (party, tokens) = try await PartyRoomEndToEndTests.party(server, admin: admin, users: ["alice", "bob"])
         var alice = try await Client.connect(server, token: tokens[0])
-        try await alice.send("42/watch-party,1[\"join_party\",{\"partyId\":\"\(party)\",\"userId\":\"alice\",\"username\":\"Alice\"}]")
-        _ = try await alice.wait { $0.hasPrefix("43/watch-party,1[") }
+        try await alice.join(party, "alice", as: "Alice")
         try await alice.send("42/watch-party,2[\"send_message\",{\"partyId\":\"\(party)\",\"message\":\"one\"}]")
         _ = try await alice.wait { $0.hasPrefix("43/watch-party,2[") }
         server.clock.advance(.seconds(61))
         var bob = try await Client.connect(server, token: tokens[1])
-        try await bob.send("42/watch-party,1[\"join_party\",{\"partyId\":\"\(party)\",\"userId\":\"bob\",\"username\":\"Bob\"}]")
-        _ = try await bob.wait { $0.hasPrefix("43/watch-party,1[") }
+        try await bob.join(party, "bob", as: "Bob")
         try await alice.send("42/watch-party,3[\"player_action\",{\"partyId\":\"\(party)\",\"action\":\"seek\",\"videoTime\":100}]")
         _ = try await alice.wait { $0.hasPrefix("43/watch-party,3[") }
         try await bob.send("42/watch-party,2[\"send_message\",{\"partyId\":\"\(party)\",\"message\":\"two\"}]")

@@ -42,13 +42,7 @@ struct PartyGatewayCrashTests {
             let store = directory + "/store"
             let server = try ServerProcess(store: store)
             let admin = try server.token("root", admin: true)
-            #expect(try await server.send("PUT", "/videos/film", token: admin, json: ["duration": 5_400]).status == 200)
-            let ticket = try #require(
-                try await server.send("POST", "/tickets", token: admin, json: ["name": "Seat", "price": ["amount": "1", "currency": "EUR"]]).json[
-                    "id"
-                ]
-                    as? String
-            )
+            let ticket = try await server.filmAndTicket(admin: admin, price: "1")
             let now = Timestamp.now().microsecondsSince1970
             let body: [String: Any] = [
                 "movie_id": "film", "start_time": ISO8601Micros.format(Timestamp(microsecondsSince1970: now + 60_000_000)),

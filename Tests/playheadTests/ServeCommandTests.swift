@@ -67,6 +67,14 @@ final class ServerProcess: @unchecked Sendable {
         return ((response as? HTTPURLResponse)?.statusCode ?? 0, json)
     }
 
+    /// Registers the video `film` (90 minutes) and creates a ticket at `price` EUR, as
+    /// administrator `admin`; returns the ticket's id.
+    func filmAndTicket(admin: String, price: String) async throws -> String {
+        #expect(try await send("PUT", "/videos/film", token: admin, json: ["duration": 5_400]).status == 200)
+        let ticket = try await send("POST", "/tickets", token: admin, json: ["name": "Seat", "price": ["amount": price, "currency": "EUR"]])
+        return try #require(ticket.json["id"] as? String)
+    }
+
     func stop(signal: Int32 = SIGTERM) {
         kill(process.processIdentifier, signal)
         process.waitUntilExit()
@@ -286,13 +294,7 @@ struct ServeCommandTests {
             let store = directory + "/store"
             let server = try ServerProcess(store: store)
             let admin = try server.token("root", admin: true)
-            #expect(try await server.send("PUT", "/videos/film", token: admin, json: ["duration": 5_400]).status == 200)
-            let ticket = try #require(
-                try await server.send("POST", "/tickets", token: admin, json: ["name": "Seat", "price": ["amount": "9.99", "currency": "EUR"]]).json[
-                    "id"
-                ]
-                    as? String
-            )
+            let ticket = try await server.filmAndTicket(admin: admin, price: "9.99")
             let start = ISO8601Micros.format(Timestamp(microsecondsSince1970: Timestamp.now().microsecondsSince1970 + 60_000_000))
             let end = ISO8601Micros.format(Timestamp(microsecondsSince1970: Timestamp.now().microsecondsSince1970 + 7_200_000_000))
             var parties: [String] = []

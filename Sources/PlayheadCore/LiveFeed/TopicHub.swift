@@ -73,7 +73,7 @@ public final class TopicHub: Sendable {
             pinger?.cancel()
             self?.remove(topic, id)
         }
-        return FeedSubscription(id: id, stream: stream, continuation: continuation, pending: pending)
+        return FeedSubscription(id: id, topic: topic, stream: stream, continuation: continuation, pending: pending)
     }
 
     /// Whether anyone follows `topic`.
@@ -264,7 +264,7 @@ public final class TopicHub: Sendable {
             await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
                 let immediate = state.withLock { state -> Bool in
                     if state.live || state.stopped || Task.isCancelled { return true }
-                    guard state.subscribers.values.contains(where: { $0[id] != nil }) else { return true }
+                    guard state.subscribers[subscription.topic]?[id] != nil else { return true }
                     state.liveWaiters[id] = continuation
                     return false
                 }
@@ -297,6 +297,8 @@ public struct FeedSubscription: AsyncSequence, Sendable {
 
     /// The subscriber's id in its hub.
     let id: UInt64
+    /// What it follows.
+    let topic: FeedTopic
     let stream: AsyncStream<FeedMessage>
     let continuation: AsyncStream<FeedMessage>.Continuation
     let pending: PendingCount

@@ -40,10 +40,9 @@ final class PartyGateway: SocketIONamespace {
     let logger: Logger
     /// The caller of each connected socket, by socket id.
     private let callers = Mutex<[String: Caller]>([:])
-    /// The rooms with members on this server, by party.
+    /// The rooms with members on this server, by party: a socket is in the parties whose
+    /// room holds it.
     private let rooms = Mutex<[UUID: PartyRoom]>([:])
-    /// The parties each socket is in.
-    private let joined = Mutex<[String: Set<UUID>]>([:])
     /// The replay each socket is watching, if any (one at a time).
     private let replays = Mutex<[String: (replayer: PartyReplayer, task: Task<Void, Never>)]>([:])
     /// Each user's recent messages and player actions (keyed by kind and user), for the rate
@@ -53,7 +52,7 @@ final class PartyGateway: SocketIONamespace {
     /// How many entries a room may have unread before the feed drops it.
     let feedCapacity: Int
 
-    init(authority: TokenAuthority, commands: WatchPartyCommands, feed: LiveFeed, feedCapacity: Int = 256, logger: Logger) {
+    init(authority: TokenAuthority, commands: WatchPartyCommands, feed: LiveFeed, feedCapacity: Int = TopicHub.defaultCapacity, logger: Logger) {
         self.feedCapacity = feedCapacity
         self.authority = authority
         self.commands = commands
@@ -120,8 +119,8 @@ final class PartyGateway: SocketIONamespace {
     func disconnected(_ socket: SocketIOSocket, reason: String) async {
         replays.withLock { $0.removeValue(forKey: socket.id) }?.task.cancel()
         let caller = callers.withLock { $0.removeValue(forKey: socket.id) }
-        let parties = joined.withLock { $0.removeValue(forKey: socket.id) } ?? []
         guard let caller else { return }
+        let parties = rooms.withLock { rooms in rooms.values.filter { $0.member(socket).map { !$0.leaving } ?? false }.map(\.partyId) }
         for party in parties { await leaveRoom(party, socket: socket, caller: caller) }
     }
 
@@ -149,7 +148,7 @@ final class PartyGateway: SocketIONamespace {
             }
             resumeAfter = id
         }
-        guard !(joined.withLock { $0[socket.id]?.contains(partyId) ?? false }) else {
+        guard rooms.withLock({ $0[partyId] })?.member(socket) == nil else {
             throw CommandError(.conflict, "this connection is in the watch party already")
         }
         // The room follows the feed, and the joiner is in it, before the join is appended:
@@ -167,7 +166,6 @@ final class PartyGateway: SocketIONamespace {
                 correlation: UUID(),
                 entryId: joinEntryId
             )
-            joined.withLock { _ = $0[socket.id, default: []].insert(partyId) }
             return .object([("ok", .bool(true)), ("entry", PartyEvents.body(of: entry, username: username))])
         } catch {
             if room.remove(socket) { releaseIfEmpty(room) }
@@ -177,7 +175,7 @@ final class PartyGateway: SocketIONamespace {
 
     private func leave(_ argument: JSONValue, socket: SocketIOSocket, caller: Caller) async throws -> JSONValue {
         let partyId = try Self.partyId(argument)
-        guard joined.withLock({ $0[socket.id]?.remove(partyId) }) != nil else {
+        guard let member = rooms.withLock({ $0[partyId] })?.member(socket), !member.leaving else {
             throw CommandError(.conflict, "this connection is not in the watch party")
         }
         await leaveRoom(partyId, socket: socket, caller: caller)
@@ -274,9 +272,9 @@ final class PartyGateway: SocketIONamespace {
         }
         let from = try Self.eventTime(argument["from"], field: "from")
         let commands = commands
-        // Checked here, so that a refusal is the ack's; the replayer opens its own reads.
-        _ = try commands.replay(of: partyId, window: ReplayWindow(fromMillis: from), caller: caller)
-        let replayer = PartyReplayer(partyId: partyId, socket: socket, speed: speed, from: from) { from in
+        // Opened here, so that a refusal is the ack's.
+        let first = try commands.replay(of: partyId, window: ReplayWindow(fromMillis: from), caller: caller)
+        let replayer = PartyReplayer(first, socket: socket, speed: speed) { from in
             try commands.replay(of: partyId, window: ReplayWindow(fromMillis: from), caller: caller)
         }
         var members: [(String, JSONValue)] = [("ok", .bool(true)), ("partyId", .string(partyId.uuidString.lowercased())), ("speed", .number(speed))]

@@ -2,14 +2,20 @@ import EventLog
 import Foundation
 public import WatchDomain
 
-/// A replayed entry as text, for `playhead replay`: the same NDJSON line as
-/// `GET /watch-parties/{id}/replay` answers, or a line a person reads on a terminal.
-public enum PartyReplayText {
-    /// The entry as one NDJSON line (without its line break): the REST replay's item.
-    public static func ndjsonLine(_ told: PartyRoomState.Told) throws -> String {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        return String(decoding: try encoder.encode(PartyReplayItemBody(told)), as: UTF8.self)
+/// A replayed entry as text: the item of `GET /watch-parties/{id}/replay` as one JSON line
+/// (the route and `playhead replay` both write it), or a line a person reads on a terminal.
+public struct PartyReplayText {
+    private let encoder = JSONEncoder()
+
+    /// A writer of replay lines (one encoder for all of them).
+    public init() { encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes] }
+
+    /// `text` as a JSON string, escaped as the lines are.
+    func jsonString(_ text: String) throws -> String { String(decoding: try encoder.encode(text), as: UTF8.self) }
+
+    /// The entry as one JSON line (without its line break): the REST replay's item.
+    public func ndjsonLine(_ told: PartyRoomState.Told) throws -> String {
+        String(decoding: try encoder.encode(PartyReplayItemBody(told)), as: UTF8.self)
     }
 
     /// The entry as a person reads it: its event time (from the start, `-` in the lobby) and

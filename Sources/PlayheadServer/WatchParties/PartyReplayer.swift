@@ -50,17 +50,19 @@ final class PartyReplayer: Sendable {
     private let socket: SocketIOSocket
     private let clock: Mutex<Clock>
     private let wake = Mutex<CheckedContinuation<Void, Never>?>(nil)
-    /// Opens the replay from an event time on (the commands' access rules already passed).
+    /// Opens the replay again from an event time on, for a seek.
     private let open: @Sendable (Int64?) throws -> PartyReplay
-    private let from: Int64?
+    private let first: PartyReplay
 
-    /// A replay for `socket` at `speed`, from event time `from` (milliseconds; nil: the
-    /// first entry, at once).
-    init(partyId: UUID, socket: SocketIOSocket, speed: Double, from: Int64?, open: @escaping @Sendable (Int64?) throws -> PartyReplay) {
-        self.partyId = partyId
+    /// `first`, a replay the commands opened (their access rules passed), for `socket` at
+    /// `speed`; its window's `fromMillis` is where the clock starts (nil: at the first entry,
+    /// at once).
+    init(_ first: PartyReplay, socket: SocketIOSocket, speed: Double, open: @escaping @Sendable (Int64?) throws -> PartyReplay) {
+        self.partyId = first.party.partyId
         self.socket = socket
         self.open = open
-        self.from = from
+        self.first = first
+        let from = first.window.fromMillis
         self.clock = Mutex(Clock(speed: speed, unanchored: from == nil, anchorMillis: Double(from ?? 0), wall: .now))
     }
 
@@ -95,10 +97,9 @@ final class PartyReplayer: Sendable {
 
     /// Emits the replay until its end (then `replay_finished`) or until the task is cancelled.
     func run() async {
-        var replay: PartyReplay?
+        var replay = first
         var pending: [PartyRoomState.Told] = []
         do {
-            replay = try open(from)
             while !Task.isCancelled {
                 if let seek = clock.withLock({ clock -> Int64? in
                     defer { clock.seek = nil }
@@ -108,8 +109,7 @@ final class PartyReplayer: Sendable {
                     pending = []
                 }
                 if pending.isEmpty {
-                    guard var reader = replay, let page = try reader.next() else { break }
-                    replay = reader
+                    guard let page = try replay.next() else { break }
                     pending = page
                     if pending.isEmpty { continue }
                 }

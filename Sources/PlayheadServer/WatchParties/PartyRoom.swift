@@ -77,16 +77,30 @@ final class PartyRoom: Sendable {
         self.subscribe = subscribe
     }
 
-    /// The party's log folded from its first entry, a page at a time.
-    static func fold(_ partyId: UUID, _ queries: WatchPartyQueries) throws -> Start {
-        var start = Start()
-        var cursor: PartyLogCursor?
+    /// Calls `body` with each entry of the party's log after `cursor` (from the first when
+    /// nil), in log order, reading a page of 1,000 at a time, until `body` returns false.
+    static func forEachEntry(
+        _ partyId: UUID,
+        _ queries: WatchPartyQueries,
+        after cursor: PartyLogCursor? = nil,
+        _ body: (PartyLogEntry) throws -> Bool
+    ) throws {
+        var cursor = cursor
         repeat {
             let page = try queries.log(party: partyId, filter: PartyLogFilter(), after: cursor, limit: 1_000)
-            for entry in page.entries { _ = start.room.apply(entry) }
-            if let last = page.entries.last { start.cursor = PartyLogCursor(eventTimeMillis: last.eventTimeMillis, position: last.position) }
+            for entry in page.entries where try !body(entry) { return }
             cursor = page.next
         } while cursor != nil
+    }
+
+    /// The party's log folded from its first entry.
+    static func fold(_ partyId: UUID, _ queries: WatchPartyQueries) throws -> Start {
+        var start = Start()
+        try forEachEntry(partyId, queries) { entry in
+            _ = start.room.apply(entry)
+            start.cursor = PartyLogCursor(eventTimeMillis: entry.eventTimeMillis, position: entry.position)
+            return true
+        }
         return start
     }
 
@@ -139,13 +153,11 @@ final class PartyRoom: Sendable {
 
     /// Delivers the log's entries after the last one delivered; returns whether there were any.
     private func catchUp() throws -> Bool {
-        var cursor = state.withLock { $0.cursor }
         var delivered = false
-        repeat {
-            let page = try queries.log(party: partyId, filter: PartyLogFilter(), after: cursor, limit: 1_000)
-            for entry in page.entries { delivered = deliver(entry) || delivered }
-            cursor = page.next
-        } while cursor != nil
+        try Self.forEachEntry(partyId, queries, after: state.withLock { $0.cursor }) { entry in
+            delivered = deliver(entry) || delivered
+            return true
+        }
         return delivered
     }
 
@@ -183,7 +195,7 @@ final class PartyRoom: Sendable {
     /// Tells the members of `entry`; returns false when it was delivered already.
     @discardableResult
     private func deliver(_ entry: PartyLogEntry) -> Bool {
-        let delivery: (told: PartyRoomState.Told, listeners: [Member], own: Member?, participants: [PartyRoomState.Participant])? =
+        let delivery: (told: PartyRoomState.Told, listeners: [Member], own: Member?)? =
             state.withLock { state in
                 // Already folded in when the room started.
                 guard entry.position > state.room.position else { return nil }
@@ -198,10 +210,10 @@ final class PartyRoom: Sendable {
                 // A socket still waiting for its own join hears nothing committed before it (that
                 // is history, and its join may yet be refused); from its join on it hears everything.
                 let listeners = state.members.values.filter { !$0.joining && !$0.leaving && $0.socket.id != own?.socket.id }
-                return (told, listeners, own, state.room.participants)
+                return (told, listeners, own)
             }
         guard let delivery else { return false }
-        if let own = delivery.own { welcome(own, joinedWith: delivery.told.entry, participants: delivery.participants) }
+        if let own = delivery.own { welcome(own, joinedWith: delivery.told) }
         for (name, payload) in PartyEvents.events(for: delivery.told) {
             let event = SocketIOEncodedEvent(name, [payload], namespace: PartyGateway.namespace)
             for member in delivery.listeners { member.socket.emit(event) }
@@ -212,31 +224,33 @@ final class PartyRoom: Sendable {
     /// What a socket receives once its own join is in the log, before anything after it: the
     /// entries it missed since `resumeAfter` (from the log, told as they were live), the
     /// participant list, and the film's state extrapolated from the join to now.
-    private func welcome(_ member: Member, joinedWith join: PartyLogEntry, participants: [PartyRoomState.Participant]) {
+    private func welcome(_ member: Member, joinedWith told: PartyRoomState.Told) {
+        let join = told.entry
         if let resumeAfter = member.resumeAfter {
             for told in (try? missed(after: resumeAfter, before: join)) ?? [] {
                 for (name, payload) in PartyEvents.events(for: told) { member.socket.emit(name, [payload]) }
             }
         }
-        member.socket.emit("participant_list", [PartyEvents.participantList(partyId: partyId, participants)])
+        // Who is online after the join (a join is always told with its list).
+        member.socket.emit("participant_list", [PartyEvents.participantList(partyId: partyId, told.participants ?? [])])
         let length = (try? queries.party(partyId))?.schedule.movieDurationMillis ?? .max
         member.socket.emit("sync_player", [PartyEvents.syncPlayer(state: join.playerState, partyId: partyId, at: clock(), length: length)])
     }
 
-    /// The entries after `entryId` and before `join`, told as the room told them: the log is
-    /// folded up to `entryId` for the names and the participants, then each missed entry.
+    /// The entries after `entryId` and before `join`, told as the room told them: one pass
+    /// over the log from its start, folding every entry (for the names and the participants)
+    /// and keeping those after `entryId`.
     private func missed(after entryId: UUID, before join: PartyLogEntry) throws -> [PartyRoomState.Told] {
-        guard let missed = try queries.entries(party: partyId, after: entryId, before: join.position), let first = missed.first else { return [] }
         var room = PartyRoomState()
-        var cursor: PartyLogCursor?
-        folding: repeat {
-            let page = try queries.log(party: partyId, filter: PartyLogFilter(), after: cursor, limit: 1_000)
-            for entry in page.entries {
-                if entry.position >= first.position { break folding }
-                _ = room.apply(entry)
-            }
-            cursor = page.next
-        } while cursor != nil
-        return missed.map { room.apply($0) }
+        var missed: [PartyRoomState.Told] = []
+        var seen = false
+        try Self.forEachEntry(partyId, queries) { entry in
+            guard entry.position < join.position else { return false }
+            let told = room.apply(entry)
+            if seen { missed.append(told) }
+            seen = seen || entry.entryId == entryId
+            return true
+        }
+        return missed
     }
 }

@@ -339,12 +339,11 @@ struct PartyReplayStream: Sendable {
             headers: headers,
             body: ResponseBody { [replay, ndjson] writer in
                 var replay = replay
-                let encoder = JSONEncoder()
-                encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+                let lines = PartyReplayText()
                 if !ndjson {
                     let head = [
                         "\"end_time\":\"\(ISO8601Micros.format(party.endTime))\"",
-                        "\"movie_id\":\(String(decoding: try encoder.encode(party.schedule.movieId), as: UTF8.self))",
+                        "\"movie_id\":\(try lines.jsonString(party.schedule.movieId))",
                         "\"start_time\":\"\(ISO8601Micros.format(party.startTime))\"",
                         "\"watch_party_id\":\"\(party.partyId.uuidString.lowercased())\"",
                     ]
@@ -354,7 +353,7 @@ struct PartyReplayStream: Sendable {
                 while let page = try replay.next() {
                     var text = ""
                     for told in page {
-                        let line = String(decoding: try encoder.encode(PartyReplayItemBody(told)), as: UTF8.self)
+                        let line = try lines.ndjsonLine(told)
                         if ndjson {
                             text += line + "\n"
                         } else {
