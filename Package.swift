@@ -22,6 +22,7 @@ let package = Package(
         .library(name: "PlayheadServer", targets: ["PlayheadServer"]),
         .library(name: "EventText", targets: ["EventText"]),
         .library(name: "SocketIO", targets: ["SocketIO"]),
+        .library(name: "Charts", targets: ["Charts"]),
         .library(name: "PlayheadBench", targets: ["PlayheadBench"]),
         .executable(name: "playhead", targets: ["playhead"]),
     ],
@@ -125,6 +126,12 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // Charts for people: SVG documents the API serves and the CLI writes, and terminal
+        // sparklines. Knows no feature.
+        .target(
+            name: "Charts",
+            swiftSettings: swiftSettings
+        ),
         .target(
             name: "PlayheadServer",
             dependencies: [
@@ -135,6 +142,7 @@ let package = Package(
                 "Projections",
                 "PlayheadCore",
                 "SocketIO",
+                "Charts",
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
@@ -184,6 +192,7 @@ let package = Package(
                 "WatchDomain",
                 "Projections",
                 "PlayheadServer",
+                "Charts",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -203,6 +212,11 @@ let package = Package(
         .testTarget(
             name: "WatchDomainTests",
             dependencies: ["WatchDomain", "EventLog"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "ChartsTests",
+            dependencies: ["Charts"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -18,8 +18,8 @@ public final class PlayheadStore: Sendable {
     ]
 
     /// The projectors folded behind the writer (``AsyncProjections``): read models too heavy
-    /// for the durable write path. None yet; the analytics read models go here.
-    public static let asyncProjectors: [any Projector] = []
+    /// for the durable write path, the analytics.
+    public static let asyncProjectors: [any Projector] = [PartyAnalyticsProjector()]
 
     /// The store directory.
     public let directory: String

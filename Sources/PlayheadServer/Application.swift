@@ -70,7 +70,7 @@ public enum PlayheadHTTPServer {
             access: access,
             clock: configuration.clock
         ).add(to: router)
-        let watchParties = WatchPartyCommands(runner: runner, access: access, clock: configuration.clock)
+        let watchParties = WatchPartyCommands(runner: runner, access: access, analytics: store.asyncProjections, clock: configuration.clock)
         // No socket is connected yet: members a stopped server left online are gone.
         let ghosts = try await watchParties.leaveConnectionsOnline(correlation: UUID())
         if ghosts > 0 { configuration.logger.notice("logged the leaves of connections left online", metadata: ["connections": "\(ghosts)"]) }

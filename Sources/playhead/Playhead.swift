@@ -21,6 +21,7 @@ struct Playhead: AsyncParsableCommand {
             RebuildCommand.self,
             TailCommand.self,
             ReplayCommand.self,
+            QueryCommand.self,
             ExportCommand.self,
             ImportCommand.self,
             BenchCommand.self,

@@ -1,7 +1,7 @@
 public import EventLog
 public import Foundation
 public import Projections
-import Views
+public import Views
 public import WatchDomain
 
 /// The watch-party commands (../shared/spec/watch-party.md): parties, tickets, purchases,
@@ -14,14 +14,22 @@ public struct WatchPartyCommands: Sendable {
     public let access: AccessPolicy
     /// The server's clock: statuses are derived from it, and rules that depend on time use it.
     public let clock: @Sendable () -> Timestamp
+    /// The asynchronous views the party analytics are read from (``PlayheadStore/asyncProjections``).
+    public let analytics: AsyncProjections?
 
     /// The actor the scheduler's transitions are appended as.
     public static let scheduler = Caller(userId: "playhead.scheduler", isAdmin: true)
 
-    /// Commands through `runner`, with `clock`.
-    public init(runner: CommandRunner, access: AccessPolicy = AccessPolicy(), clock: @escaping @Sendable () -> Timestamp) {
+    /// Commands through `runner`, with `clock`, answering analytics from `analytics`.
+    public init(
+        runner: CommandRunner,
+        access: AccessPolicy = AccessPolicy(),
+        analytics: AsyncProjections? = nil,
+        clock: @escaping @Sendable () -> Timestamp
+    ) {
         self.runner = runner
         self.access = access
+        self.analytics = analytics
         self.clock = clock
     }
 
@@ -292,6 +300,17 @@ public struct WatchPartyCommands: Sendable {
             }
         }
         return PartyReplay(party: party, window: window, queries: queries)
+    }
+
+    /// The party's analytics at the clock's time (administrators): O(minutes of the party),
+    /// from the asynchronous views, which may trail the log by the events ``AsyncProjections``
+    /// has yet to fold. Errors: `forbidden`, `not found`, `unexpected` (a store without the
+    /// analytics views).
+    public func analytics(of partyId: UUID, caller: Caller) throws -> PartyAnalytics {
+        try access.requireAdministrator(caller)
+        let party = try committedParty(partyId)
+        guard let analytics else { throw CommandError(.unexpected, "this server keeps no party analytics") }
+        return try PartyAnalyticsQueries(analytics).analytics(of: party, now: clock())
     }
 
     private func committedParty(_ partyId: UUID) throws -> WatchParty {

@@ -1,3 +1,4 @@
+import Charts
 import EventLog
 import Foundation
 import HTTPTypes
@@ -175,6 +176,18 @@ struct WatchPartyRoutes {
             let replay = try commands.replay(of: id, window: window, caller: caller)
             let ndjson = request.headers[.accept].map { $0.contains("application/x-ndjson") } ?? false
             return PartyReplayStream(replay: replay, ndjson: ndjson).response()
+        }
+
+        parties.get(":id/analytics") { request, context in
+            let caller = try context.requireCaller()
+            let id = try context.uuidParameter("id")
+            let format = request.uri.queryParameters.get("format") ?? "json"
+            guard format == "json" || format == "svg" else { throw Problem.badField("format", "format must be json or svg") }
+            let body = PartyAnalyticsBody(try commands.analytics(of: id, caller: caller))
+            guard format == "svg" else { return try body.response(from: request, context: context) }
+            var headers: HTTPFields = [.contentType: "image/svg+xml; charset=utf-8"]
+            headers[.cacheControl] = "no-store"
+            return Response(status: .ok, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(string: body.chart.render())))
         }
 
         router.get("users/me/tickets") { _, context in
