@@ -163,7 +163,8 @@ let package = Package(
             dependencies: ["EventLog", "LMDBLog", "WatchDomain"],
             swiftSettings: swiftSettings
         ),
-        // The benchmark workloads and their `playhead bench …` commands, out of the CLI's module.
+        // The benchmark workloads and their `playhead bench …` commands, out of the CLI's module
+        // (the replay bench writes the REST replay's lines, hence the server).
         .target(
             name: "PlayheadBench",
             dependencies: [
@@ -174,6 +175,7 @@ let package = Package(
                 "Projections",
                 "PlayheadCore",
                 "EventText",
+                "PlayheadServer",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: swiftSettings

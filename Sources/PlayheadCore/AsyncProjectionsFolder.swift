@@ -10,7 +10,8 @@ import Views
 /// durable write path does not wait for it; `/ready` reports how far behind it is.
 ///
 /// A fold that fails (a full disk) is logged and tried again after a second; the writer is
-/// not affected.
+/// not affected. It returns on a graceful shutdown; a log closed under it stops the folding
+/// (logged) until then.
 public struct AsyncProjectionsFolder: Service {
     let store: PlayheadStore
     let logger: Logger
@@ -39,9 +40,27 @@ public struct AsyncProjectionsFolder: Service {
                 continue
             }
             // Wait for the next commit: a subscription from just past what was folded yields
-            // as soon as the log holds one more event.
-            var next = store.log.subscribe(from: folded + 1, chunkSize: 1).makeAsyncIterator()
-            guard (try? await next.next()) != nil else { return }
+            // as soon as the log holds one more event. A graceful shutdown ends the wait (the
+            // service group waits for every service to return).
+            let subscription = store.log.subscribe(from: folded + 1, chunkSize: 1)
+            do {
+                let committed = try await cancelWhenGracefulShutdown {
+                    var next = subscription.makeAsyncIterator()
+                    return try await next.next() != nil
+                }
+                if committed { continue }
+                // A cancelled subscription ends without an error: that is the shutdown.
+                if Task.isCancelled || Task.isShuttingDownGracefully { return }
+                // The log closed under the server: nothing more will commit. A service that
+                // returns ends the whole server, so wait for the shutdown like the others.
+                logger.warning("the log closed: the asynchronous projections stop following it")
+                try? await gracefulShutdown()
+                return
+            } catch {
+                if Task.isCancelled || Task.isShuttingDownGracefully { return }
+                logger.error("could not follow the log", metadata: ["error": "\(error)"])
+                try? await Task.sleep(for: .seconds(1))
+            }
         }
     }
 }

@@ -123,7 +123,7 @@ struct PartyAnalyticsTests {
             #expect(analytics.ticketsSold == 3)
             #expect(analytics.attendance == 2)  // carol never came; root holds no ticket
             #expect(analytics.participants == 3)
-            #expect(analytics.participantsOnline == 1)
+            #expect(analytics.participantsOnline == 0, "the room has closed: nobody is in it, as the party says")
             #expect(analytics.peakParticipants == 3)
             #expect(analytics.peakAt == Timestamp(microsecondsSince1970: Self.start + 60_000_000))
             // 0-60 s: 2, 60-90: 3, 90-180: 2, 180-200: 1, 200-599: 2, 599-600: 1 → 1,209 user-seconds over 600 s.
@@ -141,7 +141,7 @@ struct PartyAnalyticsTests {
             #expect(analytics.topMembers.map(\.userId) == ["alice", "bob", "root"])
             #expect(analytics.topMembers.map(\.messages) == [2, 2, 0])
             #expect(analytics.topMembers.map(\.playerActions) == [3, 0, 0])
-            #expect(analytics.topMembers.map(\.online) == [false, true, false])
+            #expect(analytics.topMembers.map(\.online) == [false, false, false])
             #expect(analytics.topMembers.map(\.holdsTicket) == [true, true, false])
             #expect(analytics.topMembers.first?.username == "Alice")
 
@@ -171,6 +171,20 @@ struct PartyAnalyticsTests {
             #expect(running.stayedToEnd == nil)
             #expect(running.timeline.map(\.minute) == Array(-2...2))
             #expect(running.timeline.last?.participants == 2)
+        }
+    }
+
+    @Test("a cancelled party: the room closed at the cancellation, so the timeline and the average stop there")
+    func cancelled() async throws {
+        try await Self.withParty(upTo: 150) { fixture in
+            fixture.at(200)
+            _ = try await fixture.commands.cancel(fixture.party, caller: Self.admin, correlation: UUID())
+            let analytics = try fixture.analytics(at: 700)
+            #expect(analytics.status == .cancelled)
+            #expect(analytics.participantsOnline == 0 && analytics.stayedToEnd == nil)
+            #expect(analytics.timeline.map(\.minute) == Array(-2...3))
+            // 0-60 s: 2, 60-90: 3, 90-200: 2 → 430 user-seconds over the 200 s it ran.
+            #expect(analytics.averageParticipants == 430.0 / 200)
         }
     }
 

@@ -151,8 +151,52 @@ struct PartyReplayTests {
                 pages += 1
                 positions += page.map(\.entry.position)
             }
-            #expect(pages == 2 && positions.count == PartyReplay.pageSize + 508)
+            // A small first page (the first entry comes soon), then full ones.
+            #expect(pages == 3 && positions.count == PartyReplay.pageSize + 508)
             #expect(positions == positions.sorted() && Set(positions).count == positions.count)
+        }
+    }
+
+    @Test("a window that starts later tells every entry as the whole replay does, from folding only the joins and leaves before it")
+    func laterStartsFoldJoinsAndLeavesOnly() async throws {
+        try await Core.run { core in
+            let party = try await party(core)
+            let commands = core.watchParties
+            var random = SystemRandomNumberGenerator()
+            var online: Set<String> = ["alice"]
+            // Over two pages of joins and of leaves, so that the merge of their pages is exercised.
+            for index in 0..<2_600 {
+                core.clock.advance(seconds: Int64.random(in: 0...1, using: &random))
+                let user = "u\(Int.random(in: 0..<8, using: &random))"
+                let type: PartyLogEventType
+                if !online.contains(user) {
+                    type = .join
+                    online.insert(user)
+                } else if Bool.random(using: &random) {
+                    type = Bool.random(using: &random) ? .join : .leave
+                    if type == .leave { online.remove(user) }
+                } else {
+                    type = .message
+                }
+                _ = try await commands.log(
+                    .init(
+                        userId: try UserID(user),
+                        eventType: type,
+                        username: type == .join ? "\(user)-\(index % 3)" : nil,
+                        message: type == .message ? "m" : nil
+                    ),
+                    in: party.partyId,
+                    caller: admin,
+                    correlation: UUID()
+                )
+            }
+            var whole = try commands.replay(of: party.partyId, window: ReplayWindow(), caller: admin)
+            let all = try whole.all()
+            for start in stride(from: 0, to: all.count, by: 97) {
+                let from = all[start].entry.eventTimeMillis
+                var later = try commands.replay(of: party.partyId, window: ReplayWindow(fromMillis: from), caller: admin)
+                #expect(try later.all() == all.filter { $0.entry.eventTimeMillis >= from }, "from \(from) ms")
+            }
         }
     }
 }

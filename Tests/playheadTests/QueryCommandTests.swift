@@ -25,7 +25,7 @@ struct QueryCommandTests {
             let table = try playhead(["query", "party", party, "--data-dir", store, "--format", "table"])
             #expect(table.status == 0, "\(table.stderr)")
             for line in [
-                "participants        2", "online now          1", "peak online         2 at 00:02:30", "average online      1.00",
+                "participants        2", "online now          0", "peak online         2 at 00:02:30", "average online      1.00",
                 "stayed to the end   1", "messages            2", "player actions      play 1, pause 1, seek 1",
             ] {
                 #expect(table.stdout.contains(line), "\(line) in \(table.stdout)")

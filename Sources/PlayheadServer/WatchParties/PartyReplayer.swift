@@ -29,6 +29,10 @@ final class PartyReplayer: Sendable {
         var wall: ContinuousClock.Instant
         /// A seek waiting to be applied by the task: the event time to go on from.
         var seek: Int64?
+        /// The event time the clock starts from once the replay's first page is read (a
+        /// replay from a point, or a seek): reading it folds the log up to that point, and
+        /// the clock must not run meanwhile, or the first entries would all come late.
+        var pendingStart: Double?
         /// Bumped by every control, so that a sleeping task wakes and recomputes.
         var generation = 0
 
@@ -63,7 +67,9 @@ final class PartyReplayer: Sendable {
         self.open = open
         self.first = first
         let from = first.window.fromMillis
-        self.clock = Mutex(Clock(speed: speed, unanchored: from == nil, anchorMillis: Double(from ?? 0), wall: .now))
+        self.clock = Mutex(
+            Clock(speed: speed, unanchored: from == nil, anchorMillis: Double(from ?? 0), wall: .now, pendingStart: from.map(Double.init))
+        )
     }
 
     /// Applies a `replay_control`: `pause`, `resume`, `seek` (to `to`, event seconds) or
@@ -88,6 +94,7 @@ final class PartyReplayer: Sendable {
                 clock.unanchored = false
                 clock.anchorMillis = Double(to)
                 clock.seek = to
+                clock.pendingStart = Double(to)
             default:
                 throw CommandError(.invalid, "action must be pause, resume, seek or speed", field: "action")
             }
@@ -110,6 +117,12 @@ final class PartyReplayer: Sendable {
                 }
                 if pending.isEmpty {
                     guard let page = try replay.next() else { break }
+                    clock.withLock { clock in
+                        guard let start = clock.pendingStart else { return }
+                        clock.pendingStart = nil
+                        clock.anchorMillis = start
+                        clock.wall = .now
+                    }
                     pending = page
                     if pending.isEmpty { continue }
                 }

@@ -179,7 +179,7 @@ struct WatchPartyRoutes {
         }
 
         parties.get(":id/analytics") { request, context in
-            let caller = try context.requireCaller()
+            let caller = try context.requireAdmin()
             let id = try context.uuidParameter("id")
             let format = request.uri.queryParameters.get("format") ?? "json"
             guard format == "json" || format == "svg" else { throw Problem.badField("format", "format must be json or svg") }

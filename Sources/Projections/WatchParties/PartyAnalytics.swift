@@ -67,7 +67,7 @@ public struct PartyAnalytics: Sendable, Hashable {
         public var playerActions: UInt64
         /// Whether they hold a ticket (administrators may join without one).
         public var holdsTicket: Bool
-        /// Whether they are in the room now.
+        /// Whether they are in the room now (never once it has closed).
         public var online: Bool
     }
 
@@ -96,13 +96,14 @@ public struct PartyAnalytics: Sendable, Hashable {
     public var attendance: UInt64
     /// Users who joined at least once (ticket holders and administrators).
     public var participants: UInt64
-    /// Participants in the room now.
+    /// Participants in the room now: 0 once the party has finished or was cancelled (the
+    /// room is closed), as the party's own `participants_online`.
     public var participantsOnline: UInt64
     /// The most participants online at once, and when that was first reached (nil when no one came).
     public var peakParticipants: UInt64
     public var peakAt: Timestamp?
     /// Participants online on average from the start to the end (or to now while the party
-    /// runs), weighted by time; nil before the start.
+    /// runs, or to its cancellation), weighted by time; nil before the start.
     public var averageParticipants: Double?
     /// Participants still online at the end; nil until the party has finished (and for a
     /// cancelled one).
@@ -112,11 +113,12 @@ public struct PartyAnalytics: Sendable, Hashable {
     public var leaves: UInt64
     public var playerActions: PlayerActions
     /// Every minute from the lobby's first activity (or the start) to the end, or to now
-    /// while the party runs.
+    /// while the party runs, or to its cancellation.
     public var timeline: [Minute]
     /// The film's stretches with the most chat, most first (at most ``momentCount``).
     public var chatMoments: [ChatMoment]
-    /// The members with the most messages, then player actions (at most ``memberCount``).
+    /// The members with the most messages, then player actions, then by user id (at most
+    /// ``memberCount``): those who joined or did anything.
     public var topMembers: [Member]
 }
 
@@ -138,13 +140,16 @@ public struct PartyAnalyticsQueries: Sendable {
             let party16 = ViewKey.uuid(party.partyId)
             let tally = try PartyAnalyticsProjector.tally(party16, in: views)
             let status = party.status(at: now)
-            let duration = party.durationMillis
-            let nowMillis = (now.microsecondsSince1970 - party.startTime.microsecondsSince1970) / 1_000
-            let elapsed = min(max(nowMillis, 0), duration)
+            // The room closes at the end, or when the party is cancelled: from then on nobody
+            // is in it (the log takes no leaves then) and the timeline and average stop.
+            let closed = status == .finished || status == .cancelled
+            let closesMillis = min(party.durationMillis, party.cancelledAt.map { party.millis(at: $0) } ?? .max)
+            let nowMillis = party.millis(at: now)
+            let elapsed = min(max(nowMillis, 0), closesMillis)
             var average: Double?
             if elapsed > 0 {
                 let integral =
-                    tally.onlineMillis + tally.online * PartyTally.overlap(from: tally.integratedToMillis, to: elapsed, durationMillis: duration)
+                    tally.onlineMillis + tally.online * PartyTally.overlap(from: tally.integratedToMillis, to: elapsed, durationMillis: closesMillis)
                 average = Double(integral) / Double(elapsed)
             }
             return PartyAnalytics(
@@ -155,7 +160,7 @@ public struct PartyAnalyticsQueries: Sendable {
                 ticketsSold: tally.ticketsSold,
                 attendance: tally.attendance,
                 participants: tally.participants,
-                participantsOnline: tally.online,
+                participantsOnline: closed ? 0 : tally.online,
                 peakParticipants: tally.peakOnline,
                 peakAt: tally.peakOnline > 0 ? party.startTime.adding(millis: tally.peakAtMillis) : nil,
                 averageParticipants: average,
@@ -164,9 +169,9 @@ public struct PartyAnalyticsQueries: Sendable {
                 joins: tally.joins,
                 leaves: tally.leaves,
                 playerActions: .init(play: tally.playerActions[0], pause: tally.playerActions[1], seek: tally.playerActions[2]),
-                timeline: try timeline(party16, last: PartyAnalytics.minute(of: min(nowMillis, duration - 1)), views),
+                timeline: try timeline(party16, last: PartyAnalytics.minute(of: min(nowMillis, closesMillis - 1)), views),
                 chatMoments: try chatMoments(party16, views),
-                topMembers: try topMembers(party16, views)
+                topMembers: try topMembers(party16, roomOpen: !closed, views)
             )
         }
     }
@@ -220,10 +225,11 @@ public struct PartyAnalyticsQueries: Sendable {
         return Array(moments.prefix(PartyAnalytics.momentCount))
     }
 
-    private func topMembers(_ party16: [UInt8], _ views: ViewTransaction) throws -> [PartyAnalytics.Member] {
+    private func topMembers(_ party16: [UInt8], roomOpen: Bool, _ views: ViewTransaction) throws -> [PartyAnalytics.Member] {
         var members: [PartyAnalytics.Member] = []
         try views.forEach("member_rank", prefix: party16) { key, _ in
-            guard let (userId, _) = ViewKey.string(in: key, at: 32) else { return true }
+            guard key.count > 32 else { return true }
+            let userId = String(decoding: key[32...], as: UTF8.self)
             guard let tally = try PartyAnalyticsProjector.member(party16 + ViewKey.string(userId), in: views) else { return true }
             members.append(
                 .init(
@@ -232,13 +238,18 @@ public struct PartyAnalyticsQueries: Sendable {
                     messages: tally.messages,
                     playerActions: tally.playerActions,
                     holdsTicket: tally.holdsTicket,
-                    online: tally.connections > 0
+                    online: roomOpen && tally.connections > 0
                 )
             )
             return members.count < PartyAnalytics.memberCount
         }
         return members
     }
+}
+
+extension WatchParty {
+    /// Milliseconds from its start to `time` (negative before).
+    func millis(at time: Timestamp) -> Int64 { (time.microsecondsSince1970 - startTime.microsecondsSince1970) / 1_000 }
 }
 
 extension Timestamp {

@@ -18,12 +18,12 @@ import Foundation
 /// | `tallies` | party id (16) | ``PartyTally``: the party's running totals |
 /// | `minutes` | party id (16), minute (8) | ``MinuteTally``: participants and activity in that minute |
 /// | `members` | party id (16), user (length-prefixed) | ``MemberTally``: one user's part in it |
-/// | `member_rank` | party id (16), ~messages (8), ~player actions (8), user | empty: members, most active first |
+/// | `member_rank` | party id (16), ~messages (8), ~player actions (8), user (UTF-8) | empty: members, most active first, then by user id |
 /// | `chat_moments` | party id (16), video time / ``PartyAnalytics/momentMillis`` (8) | messages (8 BE) |
 ///
 /// Minutes count from the party's start (negative in the lobby) and are stored with the
 /// sign bit flipped, as the party log's event times are, so that they sort in time order.
-/// Every answer reads O(minutes of the party + chat moments) rows, never the log.
+/// Every answer reads O(minutes of the party + chat moments + members listed) rows, never the log.
 ///
 /// Entries are folded in log order, and their event times come from the server's clock at
 /// the append, so they do not go back in time within a party; the participants-online
@@ -129,7 +129,7 @@ public struct PartyAnalyticsProjector: Projector {
         minute.peakOnline = max(minute.peakOnline, tally.online)
 
         if member.rankKey != rankBefore.key || member.isRanked != rankBefore.ranked {
-            let user = ViewKey.string(entry.userId)
+            let user = Array(entry.userId.utf8)
             if rankBefore.ranked { try views.delete("member_rank", party16 + rankBefore.key + user) }
             if member.isRanked { try views.put("member_rank", party16 + member.rankKey + user, []) }
         }

@@ -26,6 +26,13 @@ public struct PartyRoomState: Sendable, Hashable {
         public var username: String
         /// The users online after a join or a leave, sorted by id; nil for other entries.
         public var participants: [Participant]?
+
+        /// An entry as told.
+        public init(entry: PartyLogEntry, username: String, participants: [Participant]?) {
+            self.entry = entry
+            self.username = username
+            self.participants = participants
+        }
     }
 
     /// Open connections per user online (a user on two devices has two).
@@ -49,6 +56,14 @@ public struct PartyRoomState: Sendable, Hashable {
     /// Folds `entry` in and says what the room was told of it. A leave without a join counts
     /// nothing down (as the `online` read model does).
     public mutating func apply(_ entry: PartyLogEntry) -> Told {
+        fold(entry)
+        let participants = entry.eventType == .join || entry.eventType == .leave ? participants : nil
+        return Told(entry: entry, username: username(of: entry.userId), participants: participants)
+    }
+
+    /// Folds `entry` in without telling it: only joins and leaves change the room, so a
+    /// replay that starts later folds only those before its start.
+    public mutating func fold(_ entry: PartyLogEntry) {
         position = entry.position
         switch entry.eventType {
         case .join:
@@ -59,8 +74,7 @@ public struct PartyRoomState: Sendable, Hashable {
                 connections[entry.userId] = count > 1 ? count - 1 : nil
             }
         case .message, .play, .pause, .seek:
-            return Told(entry: entry, username: username(of: entry.userId), participants: nil)
+            break
         }
-        return Told(entry: entry, username: username(of: entry.userId), participants: participants)
     }
 }
