@@ -267,8 +267,3 @@ func median(_ values: [Double]) -> Double {
     guard !sorted.isEmpty else { return 0 }
     return sorted.count % 2 == 1 ? sorted[sorted.count / 2] : (sorted[sorted.count / 2 - 1] + sorted[sorted.count / 2]) / 2
 }
-
-extension WatchParty {
-    /// Its length in milliseconds.
-    fileprivate var durationMillis: Int64 { (endTime.microsecondsSince1970 - startTime.microsecondsSince1970) / 1_000 }
-}

@@ -143,8 +143,8 @@ public struct PartyAnalyticsQueries: Sendable {
             // The room closes at the end, or when the party is cancelled: from then on nobody
             // is in it (the log takes no leaves then) and the timeline and average stop.
             let closed = status == .finished || status == .cancelled
-            let closesMillis = min(party.durationMillis, party.cancelledAt.map { party.millis(at: $0) } ?? .max)
-            let nowMillis = party.millis(at: now)
+            let closesMillis = min(party.durationMillis, party.cancelledAt.map { party.eventTimeMillis(at: $0) } ?? .max)
+            let nowMillis = party.eventTimeMillis(at: now)
             let elapsed = min(max(nowMillis, 0), closesMillis)
             var average: Double?
             if elapsed > 0 {
@@ -245,11 +245,6 @@ public struct PartyAnalyticsQueries: Sendable {
         }
         return members
     }
-}
-
-extension WatchParty {
-    /// Milliseconds from its start to `time` (negative before).
-    func millis(at time: Timestamp) -> Int64 { (time.microsecondsSince1970 - startTime.microsecondsSince1970) / 1_000 }
 }
 
 extension Timestamp {

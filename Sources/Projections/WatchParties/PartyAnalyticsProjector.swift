@@ -157,11 +157,6 @@ public struct PartyAnalyticsProjector: Projector {
     }
 }
 
-extension WatchParty {
-    /// Its length from start to end, in milliseconds.
-    var durationMillis: Int64 { (endTime.microsecondsSince1970 - startTime.microsecondsSince1970) / 1_000 }
-}
-
 /// A party's running totals (row of `tallies`).
 struct PartyTally: Hashable {
     var ticketsSold: UInt64 = 0

@@ -122,6 +122,16 @@ public struct WatchParty: Sendable, Hashable {
         Timestamp(microsecondsSince1970: startTime.microsecondsSince1970 - WatchPartyEvents.lobbyWindow.microseconds)
     }
 
+    /// Its length from start to end, in milliseconds.
+    public var durationMillis: Int64 { (endTime.microsecondsSince1970 - startTime.microsecondsSince1970) / 1_000 }
+
+    /// The event time of `time`: milliseconds from the start, rounded down (negative in the
+    /// lobby), as the party log's `event_time`.
+    public func eventTimeMillis(at time: Timestamp) -> Int64 {
+        let micros = time.microsecondsSince1970 - startTime.microsecondsSince1970
+        return micros >= 0 ? micros / 1_000 : -((-micros + 999) / 1_000)
+    }
+
     /// The film's state at `time`: the last player action's, or before any, the screening's
     /// (paused at 0 until the start, then playing from 0).
     public func playerState(at time: Timestamp) -> PlayerState {
@@ -138,8 +148,7 @@ public struct WatchParty: Sendable, Hashable {
     /// `event_time` (milliseconds from the start, negative in the lobby) and `video_time`
     /// (where the film was; for a player action, where the action put it).
     public func logEntry(_ event: PartyLogged, at: Timestamp, position: UInt64) -> PartyLogEntry {
-        let eventTime = (at.microsecondsSince1970 - startTime.microsecondsSince1970)
-        let eventTimeMillis = eventTime >= 0 ? eventTime / 1_000 : -((-eventTime + 999) / 1_000)
+        let eventTimeMillis = eventTimeMillis(at: at)
         let videoTime =
             event.videoTimeMillis.map { min($0, schedule.movieDurationMillis) } ?? videoTime(at: at)
         let playing: Bool
