@@ -25,6 +25,8 @@ public struct SVGChart: Sendable, Hashable {
     public enum Format: Sendable, Hashable {
         /// A number (1, 2.5, 1.2k).
         case number
+        /// A count: ticks at whole numbers only (1, 2, 5, 10, …).
+        case count
         /// Minutes written as a clock, `h:mm` (negative before zero).
         case minutes
         /// Seconds written as a clock, `h:mm:ss` or `m:ss`.
@@ -211,10 +213,21 @@ public struct SVGChart: Sendable, Hashable {
                     ("stroke-linejoin", "round"),
                 ]
             )
+            // Few points are marked, so that a single one (a line of no length) shows too.
+            if item.values.count <= Self.markedPoints {
+                svg.open("g", [("fill", item.color)])
+                for (index, value) in item.values.enumerated() {
+                    svg.element("circle", [("cx", fmt(x(index))), ("cy", fmt(y(value, item.axis))), ("r", "3")])
+                }
+                svg.close("g")
+            }
         }
         svg.close("svg")
         return svg.text
     }
+
+    /// Lines of at most this many points get a marker at each.
+    static let markedPoints = 60
 
     /// The indices at which the x axis gets a tick: about eight, at round values of the format.
     static func xTickIndices(count: Int, start: Double, step: Double, format: Format) -> [Int] {
@@ -256,6 +269,7 @@ struct Scale: Hashable {
         case .minutes: clockSteps = [1, 2, 5, 10, 15, 30, 60, 120, 240, 360, 720, 1_440]
         case .seconds: clockSteps = [1, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1_800, 3_600, 7_200]
         case .number, .percent: clockSteps = []
+        case .count: clockSteps = raw <= 1 ? [1] : []
         }
         if let step = clockSteps.first(where: { $0 >= raw }) { return step }
         // The power of ten at or below `raw`.
@@ -268,7 +282,7 @@ struct Scale: Hashable {
 
     static func format(_ value: Double, _ format: SVGChart.Format) -> String {
         switch format {
-        case .number:
+        case .number, .count:
             if abs(value) >= 1_000_000 { return trimmed(value / 1_000_000) + "M" }
             if abs(value) >= 1_000 { return trimmed(value / 1_000) + "k" }
             return trimmed(value)

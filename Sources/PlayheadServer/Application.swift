@@ -9,6 +9,7 @@ public import PlayheadCore
 import Projections
 import ServiceLifecycle
 import SocketIO
+import UnixSignals
 import Views
 import WatchDomain
 
@@ -18,14 +19,21 @@ public enum PlayheadHTTPServer {
     /// Commit reports for ``CommitReport``-observing log configurations: feeds `/metrics`.
     public static let commitObserver: @Sendable (CommitReport) -> Void = { PlayheadMetrics.record($0) }
 
-    /// Serves `store` until SIGINT or SIGTERM, then shuts down gracefully (the store stays
+    /// Serves `store` until SIGINT or SIGTERM, then shuts down gracefully, cancelling what is
+    /// still in flight after ``ServerConfiguration/gracefulShutdownLimit`` (the store stays
     /// open: the caller closes it).
     public static func run(
         store: PlayheadStore,
         configuration: ServerConfiguration,
         onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }
     ) async throws {
-        try await application(store: store, configuration: configuration, onServerRunning: onServerRunning).runService()
+        let application = try await application(store: store, configuration: configuration, onServerRunning: onServerRunning)
+        var group = ServiceGroupConfiguration(services: [application], gracefulShutdownSignals: [.sigterm, .sigint], logger: configuration.logger)
+        // Requests still in flight when the limit passes are cancelled: a stalled client must
+        // not keep the store locked.
+        group.maximumGracefulShutdownDuration = configuration.gracefulShutdownLimit
+        group.maximumCancellationDuration = .seconds(5)
+        try await ServiceGroup(configuration: group).run()
     }
 
     /// The application serving `store`; `onServerRunning` gets the bound port.

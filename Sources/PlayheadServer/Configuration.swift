@@ -23,6 +23,10 @@ public struct ServerConfiguration: Sendable {
     public var streamKeepAliveInterval: Duration = .seconds(15)
     /// How often the watch-party scheduler looks for status transitions that fell due.
     public var partySchedulerInterval: Duration = .seconds(1)
+    /// How long a graceful shutdown (SIGTERM, SIGINT) waits for requests in flight (a slow
+    /// reader of a long response, a client that never finishes its request) before it
+    /// cancels them and stops.
+    public var gracefulShutdownLimit: Duration = .seconds(10)
     /// The Socket.IO gateway's Engine.IO parameters (ping interval and timeout, largest payload).
     public var socketIO = EngineConfiguration()
     /// How many committed entries a party room may have unread before the live feed drops

@@ -142,6 +142,9 @@ final class EngineSession: Sendable {
     }
 
     /// One frame was written to the WebSocket.
+    /// Packets queued for the client and not yet written (to its WebSocket) or polled.
+    var queuedPackets: Int { state.withLock { $0.webSocket != nil ? $0.webSocketBacklog : $0.outbox.count } }
+
     func webSocketFrameWritten() { state.withLock { $0.webSocketBacklog = max(0, $0.webSocketBacklog - 1) } }
 
     /// Ends the session: a pending poll gets a `close` packet, the WebSocket writer ends,

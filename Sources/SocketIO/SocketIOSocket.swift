@@ -97,6 +97,11 @@ public final class SocketIOSocket: Sendable {
     /// Whether the client is still connected to the namespace.
     public var isConnected: Bool { connected.withLock { $0 } && !session.isClosed }
 
+    /// Packets waiting for the client (its session's, for every namespace): a sender that
+    /// can wait checks it to go at the client's pace, before the session drops the client
+    /// as too slow (at 4,096).
+    public var queuedPackets: Int { session.queuedPackets }
+
     /// Sends the event `name` with `arguments` to this client.
     public func emit(_ name: String, _ arguments: [JSONValue] = []) {
         guard isConnected else { return }

@@ -2,6 +2,7 @@ import ArgumentParser
 import EventLog
 import EventText
 import Foundation
+import LMDBLog
 import PlayheadCore
 import PlayheadServer
 import Projections
@@ -61,6 +62,11 @@ struct ReplayCommand: AsyncParsableCommand {
             throw RuntimeError("no views at \(location.current()): run `playhead serve` or `playhead rebuild` first")
         }
         let views = try InlineProjections(directory: location.current(), projectors: PlayheadStore.projectors, readOnly: true)
+        if let lag = try? await Self.lag(views, store: store), lag > 0 {
+            FileHandle.standardError.write(
+                Data("note: the views are \(lag) events behind the log; `playhead serve` or `playhead rebuild` folds them\n".utf8)
+            )
+        }
         let queries = WatchPartyQueries(views: views)
         guard let party = try queries.party(id) else { throw RuntimeError("no watch party \(id.uuidString.lowercased())") }
         var window = ReplayWindow()
@@ -90,6 +96,15 @@ struct ReplayCommand: AsyncParsableCommand {
                 try output.write(Array((line + "\n").utf8))
             }
         }
+    }
+
+    /// How many events the views trail the log by (events imported while no server ran).
+    static func lag(_ views: InlineProjections, store: StoreOptions) async throws -> UInt64 {
+        let log = try store.openLog(.readOnly)
+        let head = try log.head
+        await log.close()
+        let applied = try views.appliedPosition()
+        return head > applied ? head - applied : 0
     }
 
     /// Milliseconds of `[-]H:MM:SS` (hours of any length); nil for anything else.

@@ -87,6 +87,21 @@ import FoundationXML
         #expect(Scale.format(1_500, .number) == "1.5k")
     }
 
+    @Test func countsTickAtWholeNumbersAndASinglePointShows() throws {
+        #expect(Scale(maximum: 1, format: .count).ticks == [0, 1])
+        #expect(Scale(maximum: 7, format: .count).ticks.allSatisfy { $0 == $0.rounded() })
+        let one = SVGChart(
+            title: "one minute",
+            xLabel: "t",
+            leftLabel: "n",
+            leftFormat: .count,
+            series: [.init(name: "n", values: [1], style: .area, color: "#000")]
+        )
+        let elements = try #require(Elements.parse(one.render()))
+        #expect(elements.names.filter { $0 == "circle" }.count == 1, "a one-point line is a marker")
+        #expect(!elements.text.contains("0.2"))
+    }
+
     @Test func xTicksFallOnRoundValues() {
         // 122 minutes from -1: ticks every 30 minutes (121 / 8 rounded up to a clock step), from 0:00.
         let indices = SVGChart.xTickIndices(count: 122, start: -1, step: 1, format: .minutes)

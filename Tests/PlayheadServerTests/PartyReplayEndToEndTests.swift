@@ -1,6 +1,9 @@
 import EventLog
 import Foundation
+import LMDBLog
+import PlayheadCore
 import Testing
+import WatchDomain
 
 /// Replay of a finished party over REST and over the socket, against the running server.
 @Suite("Watch-party replay")
@@ -50,6 +53,16 @@ struct PartyReplayEndToEndTests {
             // The same items, one per line.
             let lines = try await server.send("GET", "/watch-parties/\(party)/replay", token: tokens[0], headers: ["Accept": "application/x-ndjson"])
             #expect(lines.header("Content-Type") == "application/x-ndjson")
+            // Weights count: NDJSON refused (q=0) or outweighed is JSON.
+            for (accept, type) in [
+                ("application/json;q=1, application/x-ndjson;q=0", "application/json; charset=utf-8"),
+                ("application/x-ndjson;q=0.5, application/json", "application/json; charset=utf-8"),
+                ("application/json;q=0.5, application/x-ndjson", "application/x-ndjson"),
+                ("*/*", "application/json; charset=utf-8"),
+            ] {
+                let answer = try await server.send("GET", "/watch-parties/\(party)/replay", token: tokens[0], headers: ["Accept": accept])
+                #expect(answer.header("Content-Type") == type, "Accept: \(accept)")
+            }
             let parsed = lines.text.split(separator: "\n").compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
             #expect(parsed.compactMap { $0["id"] as? String } == items.compactMap { $0["id"] as? String })
 
@@ -111,6 +124,61 @@ struct PartyReplayEndToEndTests {
             #expect(again.map(\.name) == ["user_joined", "participant_list", "sync_player", "new_message", "replay_finished"], "\(again)")
             try await viewer.send("42/watch-party,7[\"replay_control\",{\"action\":\"rewind\"}]")
             #expect(try await viewer.wait { $0.hasPrefix("43/watch-party,7[") }.contains("no replay is running"), "it has finished")
+        }
+    }
+
+    @Test("a paused replay sends nothing, not even at a seek's point, until it resumes")
+    func pausedSeek() async throws {
+        try await TestServer.run { server in
+            let admin = try await server.token("root", admin: true)
+            let (party, tokens) = try await Self.party(server, admin: admin)
+            server.clock.advance(.seconds(7_200))
+            var viewer = try await Client.connect(server, token: tokens[0])
+            try await viewer.send("42/watch-party,1[\"replay_party\",{\"partyId\":\"\(party)\",\"speed\":1,\"from\":-60}]")
+            _ = try await viewer.wait { $0.hasPrefix("43/watch-party,1[") }
+            #expect(try await viewer.nextEvents(3).map(\.name) == ["user_joined", "participant_list", "new_message"])
+            try await viewer.send("42/watch-party,2[\"replay_control\",{\"action\":\"pause\"}]")
+            _ = try await viewer.wait { $0.hasPrefix("43/watch-party,2[") }
+            // Bob joined 1 s after the start: the seek lands on his join.
+            try await viewer.send("42/watch-party,3[\"replay_control\",{\"action\":\"seek\",\"to\":1}]")
+            _ = try await viewer.wait { $0.hasPrefix("43/watch-party,3[") }
+            try await Task.sleep(for: .milliseconds(300))
+            try await viewer.send("42/watch-party,4[\"replay_control\",{\"action\":\"speed\",\"speed\":10000}]")
+            _ = try await viewer.wait { $0.hasPrefix("43/watch-party,4[") }
+            #expect(!viewer.received.contains { $0.hasPrefix("42/watch-party,") }, "sent while paused: \(viewer.received)")
+            try await viewer.send("42/watch-party,5[\"replay_control\",{\"action\":\"resume\"}]")
+            let rest = try await viewer.nextEvents(5)
+            #expect(rest.map(\.name) == ["user_joined", "participant_list", "sync_player", "new_message", "replay_finished"], "\(rest)")
+        }
+    }
+
+    @Test("a replay faster than its client reads waits for it: all of a 5,000-entry burst arrives, and the client stays connected")
+    func backpressure() async throws {
+        try await TestServer.run { server in
+            let admin = try await server.token("root", admin: true)
+            let (party, tokens) = try await Self.party(server, admin: admin)
+            let partyId = try #require(UUID(uuidString: party))
+            // 5,000 messages in one append, all at the same instant: due at once in a replay.
+            let burst = (0..<5_000).map { index in
+                PartyLogged(entryId: UUID(), partyId: partyId, userId: "alice", eventType: .message, message: "burst \(index)").proposed(
+                    actor: "alice"
+                )
+            }
+            _ = try await server.store.log.append(AppendRequest(events: burst))
+            server.clock.advance(.seconds(7_200))
+            var viewer = try await Client.connect(server, token: tokens[0])
+            try await viewer.send("42/watch-party,1[\"replay_party\",{\"partyId\":\"\(party)\",\"speed\":10000}]")
+            // Not read for a while: the server would drop a client with 4,096 packets waiting.
+            try await Task.sleep(for: .seconds(2))
+            var messages = 0
+            var finished = false
+            while !finished {
+                let event = try await viewer.nextEvents(1)
+                guard let name = event.first?.name else { break }
+                if name == "new_message" { messages += 1 }
+                finished = name == "replay_finished"
+            }
+            #expect(finished && messages == 5_002, "the fixture's two messages and the burst")
         }
     }
 }

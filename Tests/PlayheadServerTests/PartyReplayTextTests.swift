@@ -1,5 +1,6 @@
 import EventLog
 import Foundation
+import Projections
 import Testing
 import WatchDomain
 
@@ -45,5 +46,22 @@ struct PartyReplayTextTests {
             let expected = String(decoding: try encoder.encode(PartyReplayItemBody(told)), as: UTF8.self)
             #expect(try text.ndjsonLine(told) == expected)
         }
+    }
+}
+
+/// The analytics chart stays readable however long the party.
+@Suite("Party analytics chart")
+struct PartyAnalyticsChartTests {
+    @Test("a week-long timeline is drawn in bins of whole minutes (the most online, the messages summed), at most 360 points")
+    func longTimelinesAreBinned() {
+        let week = (0..<10_095).map {
+            PartyAnalytics.Minute(minute: Int64($0) - 15, participants: UInt64($0 % 7), messages: 1, joins: 0, leaves: 0, playerActions: 0)
+        }
+        let (bin, participants, messages) = PartyAnalyticsBody.binned(week)
+        #expect(bin == 30 && participants.count == 337 && participants.count <= PartyAnalyticsBody.chartPoints)
+        #expect(messages.first == 30 && messages.reduce(0, +) == 10_095)
+        #expect(participants.first == 6)
+        let short = (0..<120).map { PartyAnalytics.Minute(minute: Int64($0), participants: 1, messages: 2, joins: 0, leaves: 0, playerActions: 0) }
+        #expect(PartyAnalyticsBody.binned(short).bin == 1)
     }
 }

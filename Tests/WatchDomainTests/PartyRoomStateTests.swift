@@ -51,3 +51,35 @@ struct PartyRoomStateTests {
         #expect(room.username(of: "bob") == "Bob", "a join without a name keeps the last one")
     }
 }
+
+@Suite("Party room state: ids are bytes")
+struct PartyRoomStateIdTests {
+    @Test("two spellings of one name (NFC and NFD) are two users: neither renames the other")
+    func canonicalEquivalentsAreDistinct() {
+        var room = PartyRoomState()
+        func entry(_ user: String, _ type: PartyLogEventType, _ name: String?, _ position: UInt64) -> PartyLogEntry {
+            PartyLogEntry(
+                entryId: UUID(),
+                partyId: UUID(),
+                userId: user,
+                eventType: type,
+                username: name,
+                message: nil,
+                realTime: Timestamp(microsecondsSince1970: 0),
+                eventTimeMillis: 0,
+                videoTimeMillis: 0,
+                position: position,
+                playing: false
+            )
+        }
+        let composed = "zo\u{EB}"
+        let decomposed = "zoe\u{308}"
+        _ = room.apply(entry(composed, .join, "Real", 1))
+        let told = room.apply(entry(decomposed, .join, "Impostor", 2))
+        #expect(told.participants?.count == 2)
+        #expect(room.username(of: composed) == "Real")
+        #expect(room.username(of: decomposed) == "Impostor")
+        _ = room.apply(entry(decomposed, .leave, nil, 3))
+        #expect(room.participants.map(\.userId.utf8.count) == [composed.utf8.count], "the leave was the impostor's")
+    }
+}

@@ -109,4 +109,18 @@ struct ReplayCommandTests {
             }
         }
     }
+
+    @Test("events the views have not folded (imported while no server ran) are named on standard error")
+    func saysWhenTheViewsTrailTheLog() async throws {
+        try await withTemporaryDirectory { directory in
+            let store = directory + "/store"
+            let party = try await Self.store(at: store).uuidString.lowercased()
+            // Appended by the log alone, as an import does: the views do not see it.
+            let log = try LMDBEventLog(directory: store + "/log")
+            _ = try await log.append(AppendRequest(events: [ProposedEvent(type: "note.imported", stream: "note-1", payload: [])]))
+            await log.close()
+            let replay = try playhead(["replay", party, "--data-dir", store, "--instant", "--format", "text"])
+            #expect(replay.status == 0 && replay.stderr.contains("the views are 1 events behind the log"), "\(replay.stderr)")
+        }
+    }
 }

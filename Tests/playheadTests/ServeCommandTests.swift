@@ -155,6 +155,34 @@ struct ServeCommandTests {
         }
     }
 
+    @Test("SIGTERM stops the server while a client holds a request half sent: in-flight work is cancelled after the grace period")
+    func stopsWithAStalledRequest() async throws {
+        try await withTemporaryDirectory { directory in
+            let server = try ServerProcess(store: directory + "/store")
+            // A request that never ends: its headers stop half way, and the connection stays open.
+            let client = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+            defer { close(client) }
+            var address = sockaddr_in()
+            address.sin_family = sa_family_t(AF_INET)
+            address.sin_port = in_port_t(UInt16(server.port).bigEndian)
+            address.sin_addr.s_addr = inet_addr("127.0.0.1")
+            let connected = withUnsafePointer(to: &address) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(client, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+            }
+            #expect(connected == 0)
+            let partial = Array("GET /health HTTP/1.1\r\nHo".utf8)
+            #expect(write(client, partial, partial.count) == partial.count)
+            try await Task.sleep(for: .milliseconds(200))
+            kill(server.process.processIdentifier, SIGTERM)
+            // Before the fix it waited for the client for ever; now 10 s of grace, then it
+            // cancels. The client is still connected all along.
+            let deadline = ContinuousClock.now + .seconds(60)
+            while server.process.isRunning && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(100)) }
+            #expect(!server.process.isRunning, "the server still runs 60 s after SIGTERM")
+            if server.process.isRunning { server.stop(signal: SIGKILL) }
+        }
+    }
+
     @Test("rebuild while the server runs: it switches to the new views and keeps serving")
     func rebuildWhileServing() async throws {
         try await withTemporaryDirectory { directory in

@@ -154,21 +154,45 @@ public struct PartyAnalyticsBody: ResponseEncodable, Sendable {
         return (value * scale).rounded() / scale
     }
 
+    /// The most points a chart draws: a longer timeline is drawn in bins of several minutes.
+    static let chartPoints = 360
+
+    /// `timeline` in bins of `bin` minutes (the smallest of 1, 2, 5, 10, 15, 30, 60, …
+    /// that leaves at most ``chartPoints``): the most participants online in each, and the
+    /// messages sent in it.
+    static func binned(_ timeline: [PartyAnalytics.Minute]) -> (bin: Int, participants: [Double], messages: [Double]) {
+        let bin = [1, 2, 5, 10, 15, 30, 60, 120, 240, 360, 720, 1_440].first { timeline.count <= Self.chartPoints * $0 } ?? 1_440
+        var participants: [Double] = []
+        var messages: [Double] = []
+        for start in stride(from: 0, to: timeline.count, by: bin) {
+            let minutes = timeline[start..<min(start + bin, timeline.count)]
+            participants.append(Double(minutes.map(\.participants).max() ?? 0))
+            messages.append(Double(minutes.reduce(0) { $0 + $1.messages }))
+        }
+        return (bin, participants, messages)
+    }
+
     /// The chart of participants online and chat along the party's timeline, one point per
-    /// minute (`?format=svg`, `--svg FILE`).
+    /// minute, or per bin of 2, 5, 10, 15, 30, 60 minutes… when the party is longer than
+    /// ``chartPoints`` minutes (the most online in the bin, the messages sent in it)
+    /// (`?format=svg`, `--svg FILE`).
     public var chart: SVGChart {
         let timeline = analytics.timeline
+        let (bin, participants, messages) = Self.binned(timeline)
+        let per = bin == 1 ? "minute" : "\(bin) minutes"
         return SVGChart(
             title: "Watch party \(analytics.partyId.uuidString.lowercased().prefix(8)): participants and chat",
             xLabel: "time from the party's start (h:mm)",
             xStart: Double(timeline.first?.minute ?? 0),
-            xStep: 1,
+            xStep: Double(bin),
             xFormat: .minutes,
             leftLabel: "participants online",
-            rightLabel: "messages per minute",
+            leftFormat: .count,
+            rightLabel: "messages per \(per)",
+            rightFormat: .count,
             series: [
-                .init(name: "messages per minute", values: timeline.map { Double($0.messages) }, style: .bars, axis: .right, color: "#f59e0b"),
-                .init(name: "participants online", values: timeline.map { Double($0.participants) }, style: .area, axis: .left, color: "#2563eb"),
+                .init(name: "messages per \(per)", values: messages, style: .bars, axis: .right, color: "#f59e0b"),
+                .init(name: "participants online", values: participants, style: .area, axis: .left, color: "#2563eb"),
             ]
         )
     }

@@ -47,7 +47,7 @@ final class PartyGateway: SocketIONamespace {
     private let replays = Mutex<[String: (replayer: PartyReplayer, task: Task<Void, Never>)]>([:])
     /// Each user's recent messages and player actions (keyed by kind and user), for the rate
     /// limits.
-    private let recent = Mutex<[String: [ContinuousClock.Instant]]>([:])
+    private let recent = Mutex<[UTF8Key: [ContinuousClock.Instant]]>([:])
 
     /// How many entries a room may have unread before the feed drops it.
     let feedCapacity: Int
@@ -398,7 +398,7 @@ final class PartyGateway: SocketIONamespace {
         var limit: Int
         var noun: String
         var field: String
-        var key: String { kind + "/" + userId }
+        var key: UTF8Key { UTF8Key(kind + "/" + userId) }
     }
 
     /// Refuses an event when `rate.limit` of its kind were logged for its user in the last

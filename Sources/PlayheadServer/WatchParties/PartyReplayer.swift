@@ -18,6 +18,8 @@ import WatchDomain
 final class PartyReplayer: Sendable {
     /// The slowest and fastest speeds.
     static let speeds: ClosedRange<Double> = 0.1...10_000
+    /// Packets queued for the client above which the replay waits for it to catch up.
+    static let backlogLimit = 256
 
     private struct Clock {
         var speed: Double
@@ -117,17 +119,38 @@ final class PartyReplayer: Sendable {
                 }
                 if pending.isEmpty {
                     guard let page = try replay.next() else { break }
-                    clock.withLock { clock in
-                        guard let start = clock.pendingStart else { return }
-                        clock.pendingStart = nil
-                        clock.anchorMillis = start
-                        clock.wall = .now
+                    let superseded = clock.withLock { clock -> Bool in
+                        // A seek that came while the page was read: the page is the old
+                        // replay's, and the clock waits for the new one's first page.
+                        guard clock.seek == nil else { return true }
+                        if let start = clock.pendingStart {
+                            clock.pendingStart = nil
+                            clock.anchorMillis = start
+                            clock.wall = .now
+                        }
+                        return false
                     }
+                    if superseded { continue }
                     pending = page
                     if pending.isEmpty { continue }
                 }
+                // Go at the client's pace when it takes less than the speed sends (the
+                // session would drop it as too slow otherwise).
+                if socket.queuedPackets > Self.backlogLimit {
+                    await sleep(for: .milliseconds(5), unless: clock.withLock { $0.generation })
+                    continue
+                }
                 let due = Double(pending[0].entry.eventTimeMillis)
-                let (wait, generation) = clock.withLock { clock -> (Duration?, Int) in
+                enum Step {
+                    case emitted
+                    case wait(Duration, generation: Int)
+                    case reread
+                }
+                // Decided and emitted under the lock: a control that changes the clock (a
+                // seek above all) comes wholly before an emission or wholly after it.
+                let step = clock.withLock { clock -> Step in
+                    guard clock.seek == nil else { return .reread }
+                    guard !clock.paused else { return .wait(.seconds(3_600), generation: clock.generation) }
                     let now = ContinuousClock.now
                     if clock.unanchored {
                         clock.unanchored = false
@@ -135,17 +158,13 @@ final class PartyReplayer: Sendable {
                         clock.wall = now
                     }
                     let reading = clock.reading(at: now)
-                    if reading >= due { return (nil, clock.generation) }
-                    guard !clock.paused else { return (.seconds(3_600), clock.generation) }
-                    return (.milliseconds((due - reading) / clock.speed), clock.generation)
+                    guard reading >= due else { return .wait(.milliseconds((due - reading) / clock.speed), generation: clock.generation) }
+                    for (name, payload) in PartyEvents.events(for: pending.removeFirst(), replayed: true) {
+                        socket.emit(name, [payload])
+                    }
+                    return .emitted
                 }
-                if let wait {
-                    await sleep(for: wait, unless: generation)
-                    continue
-                }
-                for (name, payload) in PartyEvents.events(for: pending.removeFirst(), replayed: true) {
-                    socket.emit(name, [payload])
-                }
+                if case .wait(let duration, let generation) = step { await sleep(for: duration, unless: generation) }
             }
             if !Task.isCancelled {
                 socket.emit("replay_finished", [.object([("partyId", .string(partyId.uuidString.lowercased()))])])

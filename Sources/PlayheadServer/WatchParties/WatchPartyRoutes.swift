@@ -174,7 +174,7 @@ struct WatchPartyRoutes {
             let id = try context.uuidParameter("id")
             let window = try Self.replayWindow(request.uri.queryParameters)
             let replay = try commands.replay(of: id, window: window, caller: caller)
-            let ndjson = request.headers[.accept].map { $0.contains("application/x-ndjson") } ?? false
+            let ndjson = Self.prefersNDJSON(request.headers[.accept])
             return PartyReplayStream(replay: replay, ndjson: ndjson).response()
         }
 
@@ -238,6 +238,29 @@ struct WatchPartyRoutes {
             )
             return TicketBody(try await commands.changeTicket(id, definition, caller: caller, correlation: context.correlationID))
         }
+    }
+
+    /// Whether an `Accept` header asks for NDJSON over JSON (RFC 9110 §12.5.1): it names
+    /// `application/x-ndjson` with a weight above 0, and no JSON range (`application/json`,
+    /// `application/*`, `*/*`) weighs more.
+    static func prefersNDJSON(_ accept: String?) -> Bool {
+        guard let accept else { return false }
+        var ndjson: Double = 0
+        var json: Double = 0
+        for range in accept.split(separator: ",") {
+            let parts = range.split(separator: ";").map { $0.trimmingCharacters(in: .whitespaces).lowercased() }
+            guard let type = parts.first else { continue }
+            var weight = 1.0
+            for parameter in parts.dropFirst() where parameter.hasPrefix("q=") {
+                weight = Double(parameter.dropFirst(2)) ?? 0
+            }
+            switch type {
+            case "application/x-ndjson": ndjson = max(ndjson, weight)
+            case "application/json", "application/*", "*/*": json = max(json, weight)
+            default: break
+            }
+        }
+        return ndjson > 0 && ndjson >= json
     }
 
     /// Milliseconds of a decimal number of seconds: an optional `-`, 1 to 9 digits, and

@@ -39,9 +39,21 @@ public struct PartyAnalytics: Sendable, Hashable {
         public var leaves: UInt64
         /// Plays, pauses and seeks in it.
         public var playerActions: UInt64
+
+        /// A minute.
+        public init(minute: Int64, participants: UInt64, messages: UInt64, joins: UInt64, leaves: UInt64, playerActions: UInt64) {
+            self.minute = minute
+            self.participants = participants
+            self.messages = messages
+            self.joins = joins
+            self.leaves = leaves
+            self.playerActions = playerActions
+        }
     }
 
-    /// A stretch of the film (``momentMillis`` long) and the chat sent while the film was there.
+    /// A stretch of the film (``momentMillis`` long) and the chat sent while the film was
+    /// there: from the start on, and before the film's end (the lobby's chat and what is
+    /// said after the credits are at no moment of the film).
     public struct ChatMoment: Sendable, Hashable {
         /// Where it starts in the film, in milliseconds.
         public var videoFromMillis: UInt64

@@ -19,7 +19,7 @@ import Foundation
 /// | `minutes` | party id (16), minute (8) | ``MinuteTally``: participants and activity in that minute |
 /// | `members` | party id (16), user (length-prefixed) | ``MemberTally``: one user's part in it |
 /// | `member_rank` | party id (16), ~messages (8), ~player actions (8), user (UTF-8) | empty: members, most active first, then by user id |
-/// | `chat_moments` | party id (16), video time / ``PartyAnalytics/momentMillis`` (8) | messages (8 BE) |
+/// | `chat_moments` | party id (16), video time / ``PartyAnalytics/momentMillis`` (8) | messages (8 BE) sent while the film was there (not in the lobby, not after the film's end) |
 ///
 /// Minutes count from the party's start (negative in the lobby) and are stored with the
 /// sign bit flipped, as the party log's event times are, so that they sort in time order.
@@ -30,7 +30,7 @@ import Foundation
 /// integral (for the average) relies on it.
 public struct PartyAnalyticsProjector: Projector {
     public let name = "party-analytics"
-    public let version: UInt32 = 1
+    public let version: UInt32 = 2
     public let databases = ["parties", "tallies", "minutes", "members", "member_rank", "chat_moments"]
     public let eventTypePrefixes = ["watch-party."]
 
@@ -114,8 +114,12 @@ public struct PartyAnalyticsProjector: Projector {
             tally.messages += 1
             minute.messages += 1
             member.messages += 1
-            let momentKey = party16 + ViewKey.bigEndian(entry.videoTimeMillis / PartyAnalytics.momentMillis)
-            try views.addToCounter("chat_moments", momentKey, 1)
+            // A moment of the film: not the lobby's chat (the film has not started) nor what
+            // is said once it has ended.
+            if time >= 0, entry.videoTimeMillis < party.schedule.movieDurationMillis {
+                let momentKey = party16 + ViewKey.bigEndian(entry.videoTimeMillis / PartyAnalytics.momentMillis)
+                try views.addToCounter("chat_moments", momentKey, 1)
+            }
         case .play, .pause, .seek:
             tally.playerActions[Int(entry.eventType.rawValue - PartyLogEventType.play.rawValue)] += 1
             minute.playerActions += 1

@@ -1,3 +1,5 @@
+import EventLog
+
 /// A room's state as its log has made it so far: who is online (with how many connections)
 /// and the name each user last joined under. Folding a party's log entries in order gives,
 /// for each entry, what the room's members were told of it; the live room and every replay
@@ -35,23 +37,26 @@ public struct PartyRoomState: Sendable, Hashable {
         }
     }
 
-    /// Open connections per user online (a user on two devices has two).
-    private var connections: [String: Int] = [:]
+    /// Open connections per user online (a user on two devices has two). Keyed by the id's
+    /// bytes: two spellings of one name (NFC and NFD) are two users, as everywhere else.
+    private var connections: [UTF8Key: Int] = [:]
     /// The name each user last joined under.
-    private var usernames: [String: String] = [:]
+    private var usernames: [UTF8Key: String] = [:]
     /// The log position of the last entry folded in, 0 before any.
     public private(set) var position: UInt64 = 0
 
     /// An empty room: the state before a party's first entry.
     public init() {}
 
-    /// The users online now, sorted by id.
+    /// The users online now, sorted by id (its UTF-8 bytes).
     public var participants: [Participant] {
-        connections.keys.sorted().map { Participant(userId: $0, username: username(of: $0)) }
+        connections.keys.map(\.string).sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) }.map {
+            Participant(userId: $0, username: username(of: $0))
+        }
     }
 
     /// The display name of `userId`: the name of their last join, else their id.
-    public func username(of userId: String) -> String { usernames[userId] ?? userId }
+    public func username(of userId: String) -> String { usernames[UTF8Key(userId)] ?? userId }
 
     /// Folds `entry` in and says what the room was told of it. A leave without a join counts
     /// nothing down (as the `online` read model does).
@@ -67,11 +72,13 @@ public struct PartyRoomState: Sendable, Hashable {
         position = entry.position
         switch entry.eventType {
         case .join:
-            if let name = entry.username { usernames[entry.userId] = name }
-            connections[entry.userId, default: 0] += 1
+            let user = UTF8Key(entry.userId)
+            if let name = entry.username { usernames[user] = name }
+            connections[user, default: 0] += 1
         case .leave:
-            if let count = connections[entry.userId] {
-                connections[entry.userId] = count > 1 ? count - 1 : nil
+            let user = UTF8Key(entry.userId)
+            if let count = connections[user] {
+                connections[user] = count > 1 ? count - 1 : nil
             }
         case .message, .play, .pause, .seek:
             break
