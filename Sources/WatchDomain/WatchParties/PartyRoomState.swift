@@ -1,5 +1,11 @@
 import EventLog
 
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 /// A room's state as its log has made it so far: who is online (with how many connections)
 /// and the name each user last joined under. Folding a party's log entries in order gives,
 /// for each entry, what the room's members were told of it; the live room and every replay
@@ -42,18 +48,14 @@ public struct PartyRoomState: Sendable, Hashable {
     private var connections: [UTF8Key: Int] = [:]
     /// The name each user last joined under.
     private var usernames: [UTF8Key: String] = [:]
+    /// The users online, kept sorted by the bytes of their ids as joins and leaves come:
+    /// every join and leave tells the list, so it is not sorted again each time.
+    public private(set) var participants: [Participant] = []
     /// The log position of the last entry folded in, 0 before any.
     public private(set) var position: UInt64 = 0
 
     /// An empty room: the state before a party's first entry.
     public init() {}
-
-    /// The users online now, sorted by id (its UTF-8 bytes).
-    public var participants: [Participant] {
-        connections.keys.map(\.string).sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) }.map {
-            Participant(userId: $0, username: username(of: $0))
-        }
-    }
 
     /// The display name of `userId`: the name of their last join, else their id.
     public func username(of userId: String) -> String { usernames[UTF8Key(userId)] ?? userId }
@@ -75,13 +77,47 @@ public struct PartyRoomState: Sendable, Hashable {
             let user = UTF8Key(entry.userId)
             if let name = entry.username { usernames[user] = name }
             connections[user, default: 0] += 1
+            let index = Self.index(of: entry.userId, in: participants)
+            let participant = Participant(userId: entry.userId, username: username(of: entry.userId))
+            if index < participants.count, participants[index].userId.utf8.elementsEqual(entry.userId.utf8) {
+                participants[index] = participant
+            } else {
+                participants.insert(participant, at: index)
+            }
         case .leave:
             let user = UTF8Key(entry.userId)
             if let count = connections[user] {
                 connections[user] = count > 1 ? count - 1 : nil
+                if count == 1 { participants.remove(at: Self.index(of: entry.userId, in: participants)) }
             }
         case .message, .play, .pause, .seek:
             break
         }
+    }
+
+    /// Where `userId` is, or would go, in `participants` (sorted by the ids' bytes).
+    private static func index(of userId: String, in participants: [Participant]) -> Int {
+        var id = userId
+        return id.withUTF8 { key in
+            var low = 0
+            var high = participants.count
+            while low < high {
+                let middle = (low + high) / 2
+                var other = participants[middle].userId
+                let before = other.withUTF8 { Self.precedes($0, key) }
+                if before { low = middle + 1 } else { high = middle }
+            }
+            return low
+        }
+    }
+
+    /// Whether `left` sorts before `right`, byte by byte (a prefix first).
+    private static func precedes(_ left: UnsafeBufferPointer<UInt8>, _ right: UnsafeBufferPointer<UInt8>) -> Bool {
+        let common = min(left.count, right.count)
+        if common > 0, let l = left.baseAddress, let r = right.baseAddress {
+            let order = memcmp(l, r, common)
+            if order != 0 { return order < 0 }
+        }
+        return left.count < right.count
     }
 }
