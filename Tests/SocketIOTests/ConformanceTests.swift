@@ -332,8 +332,10 @@ struct EngineConformanceTests {
             try await Task.sleep(for: .milliseconds(200))
             #expect(try await server.request("EIO=4&transport=polling&sid=\(sid)", method: "POST", body: "1").status == 200)
             let pending = try await poll
-            #expect(pending.status == 200 && (pending.text == "6" || pending.text == "1"))
-            #expect(try await server.request("EIO=4&transport=polling&sid=\(sid)").status == 400)
+            // On a loaded machine the first ping (400 ms after the open) may answer the poll
+            // before the close comes; else the close ends it with noop or close.
+            #expect(pending.status == 200 && ["6", "1", "2"].contains(pending.text), "\(pending)")
+            #expect(try await server.request("EIO=4&transport=polling&sid=\(sid)").status == 400, "closed by the close packet")
             try await server.webSocket("EIO=4&transport=websocket") { ws in
                 _ = try await ws.next()
                 try await ws.send("1")
