@@ -57,10 +57,13 @@ struct PartyAnalyticsChartTests {
         let week = (0..<10_095).map {
             PartyAnalytics.Minute(minute: Int64($0) - 15, participants: UInt64($0 % 7), messages: 1, joins: 0, leaves: 0, playerActions: 0)
         }
-        let (bin, participants, messages) = PartyAnalyticsBody.binned(week)
-        #expect(bin == 30 && participants.count == 337 && participants.count <= PartyAnalyticsBody.chartPoints)
-        #expect(messages.first == 30 && messages.reduce(0, +) == 10_095)
+        let (bin, first, participants, messages) = PartyAnalyticsBody.binned(week)
+        // The lobby's minute -15 is in the bin from -30: bins start at whole multiples of 30,
+        // so that the axis's round times fall on them.
+        #expect(bin == 30 && first == -30 && participants.count == 337 && participants.count <= PartyAnalyticsBody.chartPoints)
+        #expect(messages.first == 15 && messages.reduce(0, +) == 10_095)
         #expect(participants.first == 6)
+        #expect(first % Int64(bin) == 0, "bins start on round times")
         let short = (0..<120).map { PartyAnalytics.Minute(minute: Int64($0), participants: 1, messages: 2, joins: 0, leaves: 0, playerActions: 0) }
         #expect(PartyAnalyticsBody.binned(short).bin == 1)
     }

@@ -160,16 +160,24 @@ public struct PartyAnalyticsBody: ResponseEncodable, Sendable {
     /// `timeline` in bins of `bin` minutes (the smallest of 1, 2, 5, 10, 15, 30, 60, …
     /// that leaves at most ``chartPoints``): the most participants online in each, and the
     /// messages sent in it.
-    static func binned(_ timeline: [PartyAnalytics.Minute]) -> (bin: Int, participants: [Double], messages: [Double]) {
-        let bin = [1, 2, 5, 10, 15, 30, 60, 120, 240, 360, 720, 1_440].first { timeline.count <= Self.chartPoints * $0 } ?? 1_440
+    static func binned(_ timeline: [PartyAnalytics.Minute]) -> (bin: Int, first: Int64, participants: [Double], messages: [Double]) {
+        let bin = [1, 2, 5, 10, 15, 30, 60, 120, 240, 360, 720, 1_440].first { timeline.count <= Self.chartPoints * $0 - $0 } ?? 1_440
+        // Bins start at whole multiples of their width (the lobby's -15 in bins of 30 is in
+        // the bin from -30), so that the axis's round times fall on them.
+        let firstMinute = timeline.first?.minute ?? 0
+        let first = Int64((Double(firstMinute) / Double(bin)).rounded(.down)) * Int64(bin)
         var participants: [Double] = []
         var messages: [Double] = []
-        for start in stride(from: 0, to: timeline.count, by: bin) {
-            let minutes = timeline[start..<min(start + bin, timeline.count)]
-            participants.append(Double(minutes.map(\.participants).max() ?? 0))
-            messages.append(Double(minutes.reduce(0) { $0 + $1.messages }))
+        for minute in timeline {
+            let index = Int((minute.minute - first) / Int64(bin))
+            while participants.count <= index {
+                participants.append(0)
+                messages.append(0)
+            }
+            participants[index] = max(participants[index], Double(minute.participants))
+            messages[index] += Double(minute.messages)
         }
-        return (bin, participants, messages)
+        return (bin, first, participants, messages)
     }
 
     /// The chart of participants online and chat along the party's timeline, one point per
@@ -178,12 +186,12 @@ public struct PartyAnalyticsBody: ResponseEncodable, Sendable {
     /// (`?format=svg`, `--svg FILE`).
     public var chart: SVGChart {
         let timeline = analytics.timeline
-        let (bin, participants, messages) = Self.binned(timeline)
+        let (bin, first, participants, messages) = Self.binned(timeline)
         let per = bin == 1 ? "minute" : "\(bin) minutes"
         return SVGChart(
             title: "Watch party \(analytics.partyId.uuidString.lowercased().prefix(8)): participants and chat",
             xLabel: "time from the party's start (h:mm)",
-            xStart: Double(timeline.first?.minute ?? 0),
+            xStart: Double(first),
             xStep: Double(bin),
             xFormat: .minutes,
             leftLabel: "participants online",
