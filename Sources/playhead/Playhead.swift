@@ -80,6 +80,14 @@ struct StoreOptions: ParsableArguments {
     /// The event log's directory inside the store.
     var logDirectory: String { resolvedDataDirectory + "/log" }
 
+    /// The log's head, read from the log opened read-only (also while `serve` runs).
+    func logHead() async throws -> LogPosition {
+        let log = try openLog(.readOnly)
+        let head = try log.head
+        await log.close()
+        return head
+    }
+
     /// Opens the log.
     ///
     /// - Throws: ``RuntimeError`` saying what is wrong with the store and what to do: none

@@ -91,10 +91,7 @@ struct PartyQuery: AsyncParsableCommand {
 
     /// How many events the analytics views trail the log by.
     static func lag(_ projections: AsyncProjections, store: StoreOptions) async throws -> UInt64 {
-        let log = try store.openLog(.readOnly)
-        let lag = try projections.lag(behind: try log.head)
-        await log.close()
-        return lag
+        try projections.lag(behind: try await store.logHead())
     }
 
     /// The timeline as CSV: `minute,time,participants,messages,joins,leaves,player_actions`.

@@ -100,9 +100,7 @@ struct ReplayCommand: AsyncParsableCommand {
 
     /// How many events the views trail the log by (events imported while no server ran).
     static func lag(_ views: InlineProjections, store: StoreOptions) async throws -> UInt64 {
-        let log = try store.openLog(.readOnly)
-        let head = try log.head
-        await log.close()
+        let head = try await store.logHead()
         let applied = try views.appliedPosition()
         return head > applied ? head - applied : 0
     }

@@ -5,13 +5,15 @@ public import WatchDomain
 /// A replayed entry as text: the item of `GET /watch-parties/{id}/replay` as one JSON line
 /// (the route and `playhead replay` both write it), or a line a person reads on a terminal.
 public struct PartyReplayText {
-    private let encoder = JSONEncoder()
-
-    /// A writer of replay lines (one encoder for all of them).
-    public init() { encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes] }
+    /// A writer of replay lines.
+    public init() {}
 
     /// `text` as a JSON string, escaped as the lines are.
-    func jsonString(_ text: String) throws -> String { String(decoding: try encoder.encode(text), as: UTF8.self) }
+    func jsonString(_ text: String) -> String {
+        var out: [UInt8] = []
+        Self.appendString(text, to: &out)
+        return String(decoding: out, as: UTF8.self)
+    }
 
     /// The entry as one JSON line (without its line break): the REST replay's item
     /// (``PartyReplayItemBody``), keys sorted. Written by hand, byte for byte what

@@ -343,7 +343,7 @@ struct PartyReplayStream: Sendable {
                 if !ndjson {
                     let head = [
                         "\"end_time\":\"\(ISO8601Micros.format(party.endTime))\"",
-                        "\"movie_id\":\(try lines.jsonString(party.schedule.movieId))",
+                        "\"movie_id\":\(lines.jsonString(party.schedule.movieId))",
                         "\"start_time\":\"\(ISO8601Micros.format(party.startTime))\"",
                         "\"watch_party_id\":\"\(party.partyId.uuidString.lowercased())\"",
                     ]

@@ -192,7 +192,7 @@ public struct PartyAnalyticsQueries: Sendable {
     private func timeline(_ party16: [UInt8], last: Int64, _ views: ViewTransaction) throws -> [PartyAnalytics.Minute] {
         var rows: [(minute: Int64, tally: MinuteTally)] = []
         try views.forEach("minutes", prefix: party16) { key, value in
-            let minute = PartyAnalyticsProjector.eventTime(fromKey: key[16..<24])
+            let minute = WatchPartiesProjector.eventTime(fromKey: key[16..<24])
             guard minute <= last else { return false }
             rows.append((minute, try value.withUnsafeBytes { try MinuteTally(decoding: $0) }))
             return true

@@ -46,14 +46,14 @@ public struct PartyAnalyticsProjector: Projector {
         let type = record.typeBytes
         if ViewKey.matches(type, Self.logged) {
             let event = try PartyLogged.decode(record.payload)
-            guard var party = try Self.party(event.partyId, in: views) else { return }
+            guard var party = try WatchPartiesProjector.party(event.partyId, in: views) else { return }
             let entry = party.logEntry(event, at: record.recordedAt, position: record.position)
             party.player = party.player(after: entry)
-            try views.put("parties", ViewKey.uuid(party.partyId), party.encoded())
+            try WatchPartiesProjector.store(party, in: views)
             try Self.fold(entry, of: party, into: views)
         } else if ViewKey.matches(type, Self.purchased) {
             let event = try TicketPurchased.decode(record.payload)
-            guard try Self.party(event.partyId, in: views) != nil else { return }
+            guard try WatchPartiesProjector.party(event.partyId, in: views) != nil else { return }
             let party16 = ViewKey.uuid(event.partyId)
             let memberKey = party16 + ViewKey.string(event.userId)
             var member = try Self.member(memberKey, in: views) ?? MemberTally()
@@ -67,13 +67,13 @@ public struct PartyAnalyticsProjector: Projector {
             try views.put("tallies", party16, tally.encoded())
         } else if ViewKey.matches(type, Self.scheduled) {
             let event = try WatchPartyScheduled.decode(record.payload)
-            guard try Self.party(event.partyId, in: views) == nil else { return }
-            try views.put("parties", ViewKey.uuid(event.partyId), WatchParty(event, at: record.recordedAt).encoded())
+            guard try WatchPartiesProjector.party(event.partyId, in: views) == nil else { return }
+            try WatchPartiesProjector.store(WatchParty(event, at: record.recordedAt), in: views)
         } else if ViewKey.matches(type, Self.changed) {
             let event = try WatchPartyChanged.decode(record.payload)
-            guard var party = try Self.party(event.partyId, in: views) else { return }
+            guard var party = try WatchPartiesProjector.party(event.partyId, in: views) else { return }
             party.schedule = event.schedule
-            try views.put("parties", ViewKey.uuid(party.partyId), party.encoded())
+            try WatchPartiesProjector.store(party, in: views)
         }
     }
 
@@ -85,7 +85,7 @@ public struct PartyAnalyticsProjector: Projector {
         tally.advance(to: time, durationMillis: party.durationMillis)
         if tally.onlineAtEnd == nil, time >= party.durationMillis { tally.onlineAtEnd = tally.online }
 
-        let minuteKey = party16 + eventTimeKey(PartyAnalytics.minute(of: time))
+        let minuteKey = party16 + WatchPartiesProjector.eventTimeKey(PartyAnalytics.minute(of: time))
         var minute = try views.withValue("minutes", minuteKey) { try $0.map { try MinuteTally(decoding: $0) } } ?? MinuteTally(online: tally.online)
         let memberKey = party16 + ViewKey.string(entry.userId)
         var member = try self.member(memberKey, in: views) ?? MemberTally()
@@ -140,16 +140,6 @@ public struct PartyAnalyticsProjector: Projector {
         try views.put("members", memberKey, member.encoded())
         try views.put("minutes", minuteKey, minute.encoded())
         try views.put("tallies", party16, tally.encoded())
-    }
-
-    /// A minute or an event time (may be negative) as 8 bytes in time order.
-    static func eventTimeKey(_ value: Int64) -> [UInt8] { ViewKey.bigEndian(UInt64(bitPattern: value) ^ (1 << 63)) }
-
-    /// The value ``eventTimeKey(_:)`` wrote.
-    static func eventTime(fromKey bytes: some Collection<UInt8>) -> Int64 { Int64(bitPattern: ViewKey.integer(bytes) ^ (1 << 63)) }
-
-    static func party(_ id: UUID, in views: ViewTransaction) throws -> WatchParty? {
-        try views.withValue("parties", ViewKey.uuid(id)) { bytes in try bytes.map { try WatchParty(decoding: $0) } }
     }
 
     static func tally(_ party16: [UInt8], in views: ViewTransaction) throws -> PartyTally {
