@@ -22,13 +22,26 @@ package final class FileLock: Sendable {
     /// The descriptor holding the lock; -1 once released.
     private let descriptor: Mutex<Int32>
 
-    /// Takes the lock on `path` (creating the file), failing at once when it is held.
-    package init(path: String) throws(Failure) {
+    /// Takes the lock on `path` (creating the file), failing with ``Failure/held`` when it
+    /// is still held after `patience`.
+    ///
+    /// The short wait is not for other processes' writers, which hold the lock for their whole
+    /// life: it covers a lock that was just released in this process while another thread was
+    /// spawning a child. Between `posix_spawn`'s clone and its exec the child holds a copy of
+    /// every descriptor, `O_CLOEXEC` ones too, and with it the lock's open file description.
+    package init(path: String, patience: Duration = .milliseconds(500)) throws(Failure) {
         let descriptor = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
         guard descriptor >= 0 else { throw .cannotOpen(String(cString: strerror(errno))) }
-        if flock(descriptor, LOCK_EX | LOCK_NB) != 0 {
-            closeDescriptor(descriptor)
-            throw .held
+        let clock = ContinuousClock()
+        let deadline = clock.now.advanced(by: patience)
+        var pause = Duration.milliseconds(1)
+        while flock(descriptor, LOCK_EX | LOCK_NB) != 0 {
+            guard clock.now < deadline else {
+                closeDescriptor(descriptor)
+                throw .held
+            }
+            sleepBriefly(pause)
+            pause = min(pause * 2, .milliseconds(50))
         }
         self.path = path
         self.descriptor = Mutex(descriptor)
@@ -54,6 +67,14 @@ package final class FileLock: Sendable {
         // lock of this very process too, and drops its own on close.
         return flock(descriptor, LOCK_EX | LOCK_NB) != 0
     }
+}
+
+/// Blocks the calling thread for `duration` (opening a log is synchronous).
+private func sleepBriefly(_ duration: Duration) {
+    let (seconds, attoseconds) = duration.components
+    var request = timespec(tv_sec: Int(seconds), tv_nsec: Int(attoseconds / 1_000_000_000))
+    var remaining = timespec()
+    while nanosleep(&request, &remaining) != 0 && errno == EINTR { request = remaining }
 }
 
 /// `close(2)`.

@@ -192,6 +192,29 @@ struct DurabilityTests {
         }
     }
 
+    @Test("a writer lock still held a moment after its release (by a child being spawned) is waited for; one held on is refused")
+    func writerLockHeldByACopy() async throws {
+        try await withTemporaryDirectory { directory in
+            let path = directory + "/writer.lock"
+            let released = open(path, O_RDWR | O_CREAT, 0o644)
+            #expect(flock(released, LOCK_EX | LOCK_NB) == 0)
+            // A spawning child's copy of the descriptor: the same open file description.
+            let copy = dup(released)
+            close(released)
+            #expect(FileLock.isHeld(path: path))
+            let closer = Thread {
+                Thread.sleep(forTimeInterval: 0.05)
+                close(copy)
+            }
+            closer.start()
+            let taken = try FileLock(path: path)
+            taken.release()
+            let holder = try FileLock(path: path)
+            #expect(throws: FileLock.Failure.self) { _ = try FileLock(path: path, patience: .milliseconds(20)) }
+            holder.release()
+        }
+    }
+
     @Test("verify names the position of a damaged record in a copy of the data file")
     func corruptionDetected() async throws {
         try await withLog { log, path in
