@@ -146,7 +146,10 @@ let package = Package(
                 "Charts",
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "JWTKit", package: "jwt-kit"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
@@ -247,6 +250,7 @@ let package = Package(
                 .product(name: "JWTKit", package: "jwt-kit"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                "TestSupport",
             ],
             swiftSettings: swiftSettings
         ),
@@ -280,8 +284,10 @@ let package = Package(
         ),
         .testTarget(
             name: "playheadTests",
-            dependencies: ["playhead", "EventLog", "LMDBLog", "LMDBKit", "PlayheadCore", "Views", "WatchDomain", "Projections"],
+            dependencies: ["playhead", "EventLog", "LMDBLog", "LMDBKit", "PlayheadCore", "Views", "WatchDomain", "Projections", "TestSupport"],
             swiftSettings: swiftSettings
         ),
+        // What the end-to-end test targets share: raw loopback connections.
+        .target(name: "TestSupport", path: "Tests/TestSupport", swiftSettings: swiftSettings),
     ]
 )

@@ -1,6 +1,7 @@
 import EventLog
 import Foundation
 public import Hummingbird
+import HummingbirdCore
 import HummingbirdWebSocket
 public import LMDBLog
 import Logging
@@ -112,12 +113,18 @@ public enum PlayheadHTTPServer {
             router: router,
             // A WebSocket frame carries one Engine.IO packet: frames up to the advertised
             // `maxPayload` (hummingbird-websocket's default is 16 KiB).
-            server: .http1WebSocketUpgrade(
-                webSocketRouter: webSocketRouter,
-                configuration: HTTP1WebSocketUpgradeChannel.Configuration(
-                    ws: WebSocketServerConfiguration(maxFrameSize: configuration.socketIO.maxPayload)
+            server: HTTPServerBuilder { [webSocketResponder = webSocketRouter.buildResponder()] responder in
+                GuardedUpgradeChannel(
+                    upgradeChannel: HTTP1WebSocketUpgradeChannel(
+                        responder: responder,
+                        webSocketResponder: webSocketResponder,
+                        configuration: HTTP1WebSocketUpgradeChannel.Configuration(
+                            ws: WebSocketServerConfiguration(maxFrameSize: configuration.socketIO.maxPayload)
+                        )
+                    ),
+                    requestHeadTimeout: configuration.requestHeadTimeout
                 )
-            ),
+            },
             configuration: .init(address: .hostname(host, port: configuration.port), serverName: "playhead"),
             services: [
                 // First, so that a shutdown reaches it last (see StopLogService).

@@ -24,9 +24,13 @@ public struct ServerConfiguration: Sendable {
     /// How often the watch-party scheduler looks for status transitions that fell due.
     public var partySchedulerInterval: Duration = .seconds(1)
     /// How long a graceful shutdown (SIGTERM, SIGINT) waits for requests in flight (a slow
-    /// reader of a long response, a client that never finishes its request) before it
-    /// cancels them and stops.
+    /// reader of a long response) before it cancels them and stops.
     public var gracefulShutdownLimit: Duration = .seconds(10)
+    /// How long a connection may take to send its first request's head (request line and
+    /// headers) before it is closed: a connection that sends nothing, or stops half way
+    /// through its headers, does not hold a descriptor for ever (Go's `ReadHeaderTimeout`,
+    /// nginx's `client_header_timeout`). A graceful shutdown closes such connections at once.
+    public var requestHeadTimeout: Duration = .seconds(30)
     /// The Socket.IO gateway's Engine.IO parameters (ping interval and timeout, largest payload).
     public var socketIO = EngineConfiguration()
     /// How many committed entries a party room may have unread before the live feed drops

@@ -1,0 +1,35 @@
+import Foundation
+import PlayheadServer
+import TestSupport
+import Testing
+
+@Suite("Connections that never finish a request head")
+struct ConnectionGuardTests {
+    @Test("a connection silent or stopped half way through its first head is closed after the request-head timeout, unanswered")
+    func headTimeout() async throws {
+        try await TestServer.run(configure: { $0.requestHeadTimeout = .milliseconds(300) }) { server in
+            let silent = try LoopbackConnection(port: server.port)
+            let halfSent = try LoopbackConnection(port: server.port)
+            try halfSent.write("GET /health HTTP/1.1\r\nHo")
+            for connection in [silent, halfSent] {
+                let reply = connection.receive()
+                #expect(reply.closed && reply.text.isEmpty, "\(reply)")
+            }
+            // The server goes on serving.
+            #expect(try await server.send("GET", "/health").status == 200)
+        }
+    }
+
+    @Test("a keep-alive connection idle between requests longer than the request-head timeout is still served")
+    func keepAliveOutlivesTheHeadTimeout() async throws {
+        try await TestServer.run(configure: { $0.requestHeadTimeout = .milliseconds(200) }) { server in
+            let connection = try LoopbackConnection(port: server.port)
+            for _ in 0..<2 {
+                try connection.write("HEAD /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+                let reply = connection.receive(untilContains: "\r\n\r\n")
+                #expect(reply.text.hasPrefix("HTTP/1.1 200"), "\(reply)")
+                try await Task.sleep(for: .milliseconds(600))
+            }
+        }
+    }
+}

@@ -1,0 +1,69 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// A raw TCP connection to 127.0.0.1, for tests that need what no HTTP client sends: a
+/// connection that stays silent, a request cut off half way. Closed when dropped.
+public final class LoopbackConnection: @unchecked Sendable {
+    /// Why a connection could not be made or used; the `errno` text.
+    public struct Failure: Error, CustomStringConvertible {
+        public let description: String
+    }
+
+    private let descriptor: Int32
+
+    /// Connects to 127.0.0.1:`port`; receives wait at most `receiveTimeout` seconds.
+    public init(port: Int, receiveTimeout: Int = 30) throws {
+        #if canImport(Glibc)
+        let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        #else
+        let descriptor = socket(AF_INET, SOCK_STREAM, 0)
+        #endif
+        guard descriptor >= 0 else { throw Failure(description: "socket: \(String(cString: strerror(errno)))") }
+        var timeout = timeval(tv_sec: receiveTimeout, tv_usec: 0)
+        setsockopt(descriptor, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = in_port_t(UInt16(port).bigEndian)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let connected = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        guard connected == 0 else {
+            let reason = String(cString: strerror(errno))
+            close(descriptor)
+            throw Failure(description: "connect to 127.0.0.1:\(port): \(reason)")
+        }
+        self.descriptor = descriptor
+    }
+
+    deinit { close(descriptor) }
+
+    /// Sends all of `text`'s UTF-8 bytes.
+    public func write(_ text: String) throws {
+        var bytes = Array(text.utf8)[...]
+        while !bytes.isEmpty {
+            let sent = bytes.withUnsafeBytes { send(descriptor, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+            guard sent > 0 else { throw Failure(description: "send: \(String(cString: strerror(errno)))") }
+            bytes = bytes.dropFirst(sent)
+        }
+    }
+
+    /// What arrives until the peer closes the connection, or until `untilContains` has
+    /// arrived, or until a receive times out (then `timedOut` is true).
+    public func receive(untilContains marker: String? = nil) -> (text: String, closed: Bool, timedOut: Bool) {
+        var received: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        while true {
+            let count = recv(descriptor, &buffer, buffer.count, 0)
+            if count == 0 { return (String(decoding: received, as: UTF8.self), true, false) }
+            if count < 0 { return (String(decoding: received, as: UTF8.self), errno == ECONNRESET, errno == EAGAIN || errno == EWOULDBLOCK) }
+            received += buffer[0..<count]
+            if let marker, String(decoding: received, as: UTF8.self).contains(marker) {
+                return (String(decoding: received, as: UTF8.self), false, false)
+            }
+        }
+    }
+}
