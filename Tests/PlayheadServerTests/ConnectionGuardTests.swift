@@ -7,7 +7,7 @@ import Testing
 struct ConnectionGuardTests {
     @Test("a connection silent or stopped half way through its first head is closed after the request-head timeout, unanswered")
     func headTimeout() async throws {
-        try await TestServer.run(configure: { $0.requestHeadTimeout = .milliseconds(300) }) { server in
+        try await TestServer.run(configure: headTimeout(.milliseconds(300))) { server in
             let silent = try LoopbackConnection(port: server.port)
             let halfSent = try LoopbackConnection(port: server.port)
             try halfSent.write("GET /health HTTP/1.1\r\nHo")
@@ -22,7 +22,7 @@ struct ConnectionGuardTests {
 
     @Test("a keep-alive connection idle between requests longer than the request-head timeout is still served")
     func keepAliveOutlivesTheHeadTimeout() async throws {
-        try await TestServer.run(configure: { $0.requestHeadTimeout = .milliseconds(200) }) { server in
+        try await TestServer.run(configure: headTimeout(.milliseconds(200))) { server in
             let connection = try LoopbackConnection(port: server.port)
             for _ in 0..<2 {
                 try connection.write("HEAD /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
@@ -31,5 +31,9 @@ struct ConnectionGuardTests {
                 try await Task.sleep(for: .milliseconds(600))
             }
         }
+    }
+
+    private func headTimeout(_ timeout: Duration) -> (inout ServerConfiguration) -> Void {
+        { $0.requestHeadTimeout = timeout }
     }
 }
