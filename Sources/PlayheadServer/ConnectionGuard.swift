@@ -4,6 +4,10 @@ import Logging
 import NIOCore
 import NIOHTTP1
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// Hummingbird's HTTP/1.1 channel with WebSocket upgrade, guarded against connections that
 /// never finish their first request head.
 ///
@@ -14,14 +18,28 @@ import NIOHTTP1
 /// aborted the process. The guard closes such a connection on quiesce and after
 /// ``ServerConfiguration/requestHeadTimeout``, and closes any connection whose handling task
 /// is cancelled (the end of the graceful shutdown's limit).
+///
+/// It also bounds the kernel's queue of unsent bytes per connection (`TCP_NOTSENT_LOWAT`,
+/// tcp(7)): without it Linux autotunes a send buffer of up to 4 MiB, and what a slow reader
+/// has not read piles up there, out of sight of NIO's writability. With the bound, a client
+/// that reads slowly makes writes wait where the server sees it (a fast socket replay waits
+/// for it), and a packet queued behind that backlog (an Engine.IO ping, an ack) is not
+/// megabytes late.
 struct GuardedUpgradeChannel: ServerChildChannel {
     typealias Value = HTTP1WebSocketUpgradeChannel.Value
+
+    /// The unsent bytes the kernel may hold per connection (nginx and HTTP/2 servers use 16
+    /// to 128 KiB); the most one write to a client waits behind in the kernel.
+    static let unsentBytesLimit: SocketOptionValue = 128 * 1024
 
     let upgradeChannel: HTTP1WebSocketUpgradeChannel
     let requestHeadTimeout: Duration
 
     func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
         upgradeChannel.setup(channel: channel, logger: logger).flatMapThrowing { value in
+            #if os(Linux)
+            try channel.syncOptions?.setOption(.tcpOption(.init(rawValue: CInt(TCP_NOTSENT_LOWAT))), value: Self.unsentBytesLimit)
+            #endif
             try channel.pipeline.syncOperations.addHandler(
                 PendingRequestHeadHandler(timeout: TimeAmount(requestHeadTimeout)),
                 position: .first

@@ -12,7 +12,7 @@ struct ConnectionGuardTests {
             let halfSent = try LoopbackConnection(port: server.port)
             try halfSent.write("GET /health HTTP/1.1\r\nHo")
             for connection in [silent, halfSent] {
-                let reply = connection.receive()
+                let reply = await connection.receive()
                 #expect(reply.closed && reply.text.isEmpty, "\(reply)")
             }
             // The server goes on serving.
@@ -26,10 +26,24 @@ struct ConnectionGuardTests {
             let connection = try LoopbackConnection(port: server.port)
             for _ in 0..<2 {
                 try connection.write("HEAD /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
-                let reply = connection.receive(untilContains: "\r\n\r\n")
+                let reply = await connection.receive(untilContains: "\r\n\r\n")
                 #expect(reply.text.hasPrefix("HTTP/1.1 200"), "\(reply)")
                 try await Task.sleep(for: .milliseconds(600))
             }
+        }
+    }
+
+    @Test("every accepted connection bounds the kernel's unsent bytes (TCP_NOTSENT_LOWAT), so a slow reader's backlog stays visible to the server")
+    func unsentBytesBounded() async throws {
+        try await TestServer.run { server in
+            let connection = try LoopbackConnection(port: server.port)
+            try connection.write("HEAD /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+            _ = await connection.receive(untilContains: "\r\n\r\n")
+            let accepted = try #require(LoopbackConnection.acceptedDescriptor(peerPort: connection.localPort))
+            var value: Int32 = 0
+            var length = socklen_t(MemoryLayout<Int32>.size)
+            #expect(getsockopt(accepted, Int32(IPPROTO_TCP), TCP_NOTSENT_LOWAT, &value, &length) == 0)
+            #expect(value == 128 * 1024)
         }
     }
 

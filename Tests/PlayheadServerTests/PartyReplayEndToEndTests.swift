@@ -59,6 +59,13 @@ struct PartyReplayEndToEndTests {
                 ("application/x-ndjson;q=0.5, application/json", "application/json; charset=utf-8"),
                 ("application/json;q=0.5, application/x-ndjson", "application/x-ndjson"),
                 ("*/*", "application/json; charset=utf-8"),
+                ("application/x-ndjson, application/json", "application/x-ndjson"),
+                // The most specific range decides each type's weight, not the largest.
+                ("application/x-ndjson;q=0.8, application/json;q=0.5, */*;q=0.9", "application/x-ndjson"),
+                ("application/x-ndjson;q=0.5, */*;q=0.9", "application/json; charset=utf-8"),
+                ("application/*;q=0.2, application/json;q=0.1", "application/x-ndjson"),
+                ("application/x-ndjson;q=0, */*", "application/json; charset=utf-8"),
+                ("text/html", "application/json; charset=utf-8"),
             ] {
                 let answer = try await server.send("GET", "/watch-parties/\(party)/replay", token: tokens[0], headers: ["Accept": accept])
                 #expect(answer.header("Content-Type") == type, "Accept: \(accept)")

@@ -176,7 +176,7 @@ struct ServeCommandTests {
             #expect(server.process.terminationReason == .exit)
             #expect(server.process.terminationStatus == 0)
             for connection in [silent, halfSent] {
-                let reply = connection.receive()
+                let reply = await connection.receive()
                 #expect(reply.closed && reply.text.isEmpty, "\(reply)")
             }
         }

@@ -240,27 +240,17 @@ struct WatchPartyRoutes {
         }
     }
 
-    /// Whether an `Accept` header asks for NDJSON over JSON (RFC 9110 §12.5.1): it names
-    /// `application/x-ndjson` with a weight above 0, and no JSON range (`application/json`,
-    /// `application/*`, `*/*`) weighs more.
+    /// Whether an `Accept` header asks for NDJSON over JSON (RFC 9110 §12.5.1).
+    ///
+    /// Each type weighs what the most specific range matching it says (`application/json;q=0.5`
+    /// outranks `*/*;q=0.9` for JSON; a type no range matches weighs 0). NDJSON is chosen when
+    /// it weighs more than JSON, or as much (above 0) when the header names it exactly; so
+    /// `*/*` alone, or no header, answers JSON.
     static func prefersNDJSON(_ accept: String?) -> Bool {
         guard let accept else { return false }
-        var ndjson: Double = 0
-        var json: Double = 0
-        for range in accept.split(separator: ",") {
-            let parts = range.split(separator: ";").map { $0.trimmingCharacters(in: .whitespaces).lowercased() }
-            guard let type = parts.first else { continue }
-            var weight = 1.0
-            for parameter in parts.dropFirst() where parameter.hasPrefix("q=") {
-                weight = Double(parameter.dropFirst(2)) ?? 0
-            }
-            switch type {
-            case "application/x-ndjson": ndjson = max(ndjson, weight)
-            case "application/json", "application/*", "*/*": json = max(json, weight)
-            default: break
-            }
-        }
-        return ndjson > 0 && ndjson >= json
+        let ndjson = MediaRangeWeight(of: "application/x-ndjson", in: accept)
+        let json = MediaRangeWeight(of: "application/json", in: accept)
+        return ndjson.weight > json.weight || (ndjson.weight > 0 && ndjson.weight == json.weight && ndjson.specificity == 2)
     }
 
     /// Milliseconds of a decimal number of seconds: an optional `-`, 1 to 9 digits, and
@@ -379,5 +369,35 @@ struct WatchPartyRoutes {
             limit = value
         }
         return (filter, cursor, limit)
+    }
+}
+
+/// The weight an `Accept` header gives one media type: the `q` of the most specific range
+/// that matches it (RFC 9110 §12.5.1), with that range's specificity (2 the type itself, 1
+/// `type/*`, 0 `*/*`; -1 and weight 0 when no range matches).
+struct MediaRangeWeight {
+    var weight = 0.0
+    var specificity = -1
+
+    init(of mediaType: String, in accept: String) {
+        let type = mediaType.prefix { $0 != "/" }
+        for range in accept.split(separator: ",") {
+            let parts = range.split(separator: ";").map { $0.trimmingCharacters(in: .whitespaces).lowercased() }
+            guard let name = parts.first else { continue }
+            let specificity: Int
+            switch name {
+            case mediaType: specificity = 2
+            case "\(type)/*": specificity = 1
+            case "*/*": specificity = 0
+            default: continue
+            }
+            guard specificity > self.specificity else { continue }
+            var weight = 1.0
+            for parameter in parts.dropFirst() where parameter.hasPrefix("q=") {
+                weight = Double(parameter.dropFirst(2)).map { min(max($0, 0), 1) } ?? 0
+            }
+            self.specificity = specificity
+            self.weight = weight
+        }
     }
 }
