@@ -19,7 +19,7 @@ public final class PlayheadStore: Sendable {
 
     /// The projectors folded behind the writer (``AsyncProjections``): read models too heavy
     /// for the durable write path, the analytics.
-    public static let asyncProjectors: [any Projector] = [PartyAnalyticsProjector()]
+    public static let asyncProjectors: [any Projector] = [PartyAnalyticsProjector(), VideoAnalyticsProjector()]
 
     /// The store directory.
     public let directory: String

@@ -1,4 +1,4 @@
-import EventLog
+public import EventLog
 
 /// A set of the 100 retention points of a video (point `i` is the position `i × length / 100`),
 /// as two 64-bit words.
@@ -76,11 +76,15 @@ public struct ViewWatch: Sendable, Hashable {
         /// Whether the view became a play that counts, or a completion, with this event.
         public var becameCounted = false
         public var becameCompleted = false
+        /// When the stretch this event ended began playing, by the client's clock (it lasted
+        /// ``watchedMillis``); nil when the event ended none.
+        public var playedSince: Timestamp?
 
         public static func == (left: Change, right: Change) -> Bool {
             left.watchedMillis == right.watchedMillis && left.newlyWatched == right.newlyWatched
                 && left.newlyRewatched == right.newlyRewatched && left.seek?.from == right.seek?.from && left.seek?.to == right.seek?.to
                 && left.becameCounted == right.becameCounted && left.becameCompleted == right.becameCompleted
+                && left.playedSince == right.playedSince
         }
 
         public func hash(into hasher: inout Hasher) {
@@ -91,6 +95,7 @@ public struct ViewWatch: Sendable, Hashable {
             hasher.combine(seek?.to)
             hasher.combine(becameCounted)
             hasher.combine(becameCompleted)
+            hasher.combine(playedSince)
         }
     }
 
@@ -170,6 +175,7 @@ public struct ViewWatch: Sendable, Hashable {
         guard end > from else { return }
         watchedMillis += end - from
         change.watchedMillis = end - from
+        change.playedSince = since
         // Points i with from ≤ i × length / 100 < end.
         let points = UInt64(Self.points)
         let first = (from * points + lengthMillis - 1) / lengthMillis
@@ -189,5 +195,43 @@ public struct ViewWatch: Sendable, Hashable {
             completed = true
             change.becameCompleted = true
         }
+    }
+}
+
+extension ViewWatch {
+    /// The stored form (a read model's row): a version byte, then every field.
+    public func encode(to writer: inout BinaryWriter) {
+        writer.write(UInt8(1))
+        writer.write(lengthMillis)
+        writer.write(completionMillis)
+        writer.write(playing)
+        writer.write(from)
+        writer.write(since)
+        writer.write(position)
+        writer.write(watchedMillis)
+        writer.writeFixed(watched.words.0)
+        writer.writeFixed(watched.words.1)
+        writer.writeFixed(rewatched.words.0)
+        writer.writeFixed(rewatched.words.1)
+        writer.write(counted)
+        writer.write(completed)
+    }
+
+    /// Reads what ``encode(to:)`` wrote.
+    ///
+    /// - Throws: ``DomainCodecError`` for bytes it did not write.
+    public init(from reader: inout BinaryReader) throws(DomainCodecError) {
+        guard try reader.readByte() == 1 else { throw DomainCodecError("unknown view watch version") }
+        lengthMillis = try reader.readUInt()
+        completionMillis = try reader.readUInt()
+        playing = try reader.readBool()
+        from = try reader.readUInt()
+        since = try reader.readTimestamp()
+        position = try reader.readUInt()
+        watchedMillis = try reader.readUInt()
+        watched = RetentionPoints(words: (try reader.readFixedUInt64(), try reader.readFixedUInt64()))
+        rewatched = RetentionPoints(words: (try reader.readFixedUInt64(), try reader.readFixedUInt64()))
+        counted = try reader.readBool()
+        completed = try reader.readBool()
     }
 }

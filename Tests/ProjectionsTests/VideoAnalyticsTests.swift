@@ -1,0 +1,254 @@
+import EventLog
+import Foundation
+import LMDBLog
+import Testing
+import Views
+import WatchDomain
+
+@testable import Projections
+
+/// ``VideoAnalyticsProjector`` and ``VideoAnalyticsQueries`` on crafted sessions with
+/// worked-out answers: a seek back, a seek forward, a pause across midnight, a view that
+/// never plays, an unregistered video, and a deleted view.
+@Suite("Video analytics", .timeLimit(.minutes(1)))
+struct VideoAnalyticsTests {
+    /// 2026-11-30T00:00:00Z, day 20,422.
+    static let day0: Int64 = 1_764_460_800_000_000
+    static let dayNumber = day0 / 86_400_000_000
+
+    /// A log and the projector's views in a temporary directory.
+    final class Fixture {
+        let directory: String
+        let log: LMDBEventLog
+        let projections: AsyncProjections
+        var queries: VideoAnalyticsQueries { VideoAnalyticsQueries(projections) }
+
+        init() throws {
+            directory = FileManager.default.temporaryDirectory.appendingPathComponent("playhead-video-analytics-\(UUID().uuidString)").path
+            log = try LMDBEventLog(directory: directory + "/log")
+            projections = try AsyncProjections(directory: directory + "/async", projectors: [VideoAnalyticsProjector()])
+        }
+
+        func append(_ events: any DomainEvent...) async throws {
+            _ = try await log.append(AppendRequest(events: events.map { $0.proposed(actor: "test") }))
+            try log.withReader { _ = try projections.catchUp($0) }
+        }
+
+        /// A view of `video` by `user`, started at `start` (µs); returns its session id.
+        func view(_ video: String, _ user: String, at start: Int64) async throws -> UUID {
+            let id = UUID()
+            try await append(
+                WatchSessionStarted(
+                    sessionId: id,
+                    userId: user,
+                    userSessionId: nil,
+                    isGuest: false,
+                    videoId: video,
+                    startTime: Timestamp(microsecondsSince1970: start),
+                    endTime: nil,
+                    actualTimeWatchedMillis: 0,
+                    percentageWatched: 0,
+                    userMetadata: ClientMetadata()
+                )
+            )
+            return id
+        }
+
+        /// A player event at `at` µs, at `videoSeconds` into the video.
+        func player(_ session: UUID, _ kind: PlayerEventKind, at time: Int64, video videoSeconds: UInt64) async throws {
+            try await append(
+                PlayerEventRecorded(
+                    sessionId: session,
+                    event: PlayerEvent(event: kind, eventTime: Timestamp(microsecondsSince1970: time), videoTimeMillis: videoSeconds * 1_000)
+                )
+            )
+        }
+
+        func close() async {
+            await log.close()
+            try? FileManager.default.removeItem(atPath: directory)
+        }
+    }
+
+    /// Seconds after 10:00 on day 0, in µs.
+    static func at(_ seconds: Int64) -> Int64 { day0 + 36_000_000_000 + seconds * 1_000_000 }
+
+    /// The worked-out scenario: `film` (100 s, completes at 90 %) and the unregistered `clip`.
+    ///
+    /// - a (alice, day 0): plays 0–30 s, seeks back to 10 s while paused, plays to the end.
+    /// - b (bob, day 0): plays 0–20 s, seeks forward to 80 s, plays to 89 s, pauses.
+    /// - c (carol, day 1): never plays.
+    /// - d (alice, day 1, at 23:59): plays 40 s across midnight.
+    /// - e (bob, day 0, `clip`): plays 200 s.
+    static func scenario(_ fixture: Fixture) async throws -> (a: UUID, b: UUID, c: UUID, d: UUID, e: UUID) {
+        try await fixture.append(VideoRegistered(videoId: "film", durationMillis: 100_000, title: "Film", completionThreshold: 0.9))
+        let a = try await fixture.view("film", "alice", at: at(0))
+        try await fixture.player(a, .play, at: at(0), video: 0)
+        try await fixture.player(a, .pause, at: at(30), video: 30)
+        try await fixture.player(a, .seek, at: at(35), video: 10)
+        try await fixture.player(a, .play, at: at(40), video: 10)
+        try await fixture.player(a, .ended, at: at(130), video: 100)
+
+        let b = try await fixture.view("film", "bob", at: at(0))
+        try await fixture.player(b, .play, at: at(0), video: 0)
+        try await fixture.player(b, .seek, at: at(20), video: 80)
+        try await fixture.player(b, .pause, at: at(29), video: 89)
+
+        let c = try await fixture.view("film", "carol", at: at(86_400))
+
+        let midnight = day0 + 2 * 86_400_000_000
+        let d = try await fixture.view("film", "alice", at: midnight - 60_000_000)
+        try await fixture.player(d, .play, at: midnight - 20_000_000, video: 0)
+        try await fixture.player(d, .pause, at: midnight + 20_000_000, video: 40)
+
+        let e = try await fixture.view("clip", "bob", at: at(0))
+        try await fixture.player(e, .play, at: at(0), video: 0)
+        try await fixture.player(e, .pause, at: at(200), video: 200)
+        return (a, b, c, d, e)
+    }
+
+    static func withFixture(_ body: (Fixture) async throws -> Void) async throws {
+        let fixture = try Fixture()
+        do {
+            try await body(fixture)
+        } catch {
+            await fixture.close()
+            throw error
+        }
+        await fixture.close()
+    }
+
+    static func days(_ first: Int64, _ last: Int64) throws -> DayRange {
+        try #require(DayRange(first: dayNumber + first, last: dayNumber + last))
+    }
+
+    @Test("summary: views, unique viewers over the range and per day, watch time, average duration and percentage, plays that count, completions")
+    func summary() async throws {
+        try await Self.withFixture { fixture in
+            _ = try await Self.scenario(fixture)
+            let both = try fixture.queries.summary(of: "film", over: try Self.days(0, 1))
+            #expect(both.views == 4)
+            #expect(both.uniqueViewers == 3)
+            #expect(both.watchTimeMillis == 120_000 + 29_000 + 40_000)
+            #expect(both.averageViewDurationMillis == 47_250)
+            #expect(both.averagePercentageViewed == 47.25)
+            #expect(both.countedPlays == 2)
+            #expect(both.completions == 1)
+            #expect(both.lengthMillis == 100_000)
+            #expect(both.days.map(\.views) == [2, 2])
+            #expect(both.days.map(\.uniqueViewers) == [2, 2])
+            #expect(both.days.map(\.watchTimeMillis) == [149_000, 40_000])
+
+            let second = try fixture.queries.summary(of: "film", over: try Self.days(1, 1))
+            #expect(second.views == 2 && second.uniqueViewers == 2 && second.watchTimeMillis == 40_000)
+            let week = try fixture.queries.summary(of: "film", over: try Self.days(-3, 3))
+            #expect(week.uniqueViewers == 3 && week.days.count == 7)
+
+            let clip = try fixture.queries.summary(of: "clip", over: try Self.days(0, 1))
+            #expect(clip.views == 1 && clip.watchTimeMillis == 200_000 && clip.countedPlays == 1)
+            #expect(clip.lengthMillis == nil && clip.averagePercentageViewed == nil)
+            #expect(try fixture.queries.retention(of: "clip", over: try Self.days(0, 1)) == nil)
+        }
+    }
+
+    @Test("retention: each view counts once per point it watched; rewatching is its own curve; a seek's jump is not watched")
+    func retention() async throws {
+        try await Self.withFixture { fixture in
+            _ = try await Self.scenario(fixture)
+            let curve = try #require(try fixture.queries.retention(of: "film", over: try Self.days(0, 1)))
+            #expect(curve.views == 4)
+            #expect(curve.points.count == 100)
+            #expect(curve.points[37].positionMillis == 37_000)
+            // Point: (views that watched it, views that rewatched it).
+            let expected: [Int: (UInt64, UInt64)] = [
+                0: (3, 0), 10: (3, 1), 19: (3, 1), 20: (2, 1), 25: (2, 1), 29: (2, 1), 30: (2, 0), 39: (2, 0), 40: (1, 0), 79: (1, 0), 80: (2, 0),
+                88: (2, 0), 89: (1, 0), 99: (1, 0),
+            ]
+            for (point, (watched, rewatched)) in expected {
+                #expect(curve.points[point].watched == watched, "point \(point)")
+                #expect(curve.points[point].rewatched == rewatched, "point \(point)")
+            }
+        }
+    }
+
+    @Test("seeks: where viewers left from and landed, and the stretches forward seeks skipped")
+    func seeks() async throws {
+        try await Self.withFixture { fixture in
+            _ = try await Self.scenario(fixture)
+            let heatmap = try #require(try fixture.queries.seeks(of: "film", over: try Self.days(0, 1)))
+            #expect(heatmap.seeks == 2)
+            #expect(heatmap.buckets.filter { $0.seeksFrom > 0 }.map(\.index) == [20, 30])
+            #expect(heatmap.buckets.filter { $0.seeksTo > 0 }.map(\.index) == [10, 80])
+            #expect(heatmap.buckets.filter { $0.skipped > 0 }.map(\.index) == Array(20..<80))
+            #expect(heatmap.mostSkipped.map(\.index) == [20, 21, 22, 23, 24])
+            #expect(heatmap.buckets[20].fromMillis == 20_000 && heatmap.buckets[20].toMillis == 21_000)
+        }
+    }
+
+    @Test("concurrent viewers: a view counts once in each minute it played, across midnight too; all videos together")
+    func concurrent() async throws {
+        try await Self.withFixture { fixture in
+            _ = try await Self.scenario(fixture)
+            let tenOClock = Timestamp(microsecondsSince1970: Self.at(0))
+            let film = try fixture.queries.concurrentViewers(of: "film", from: tenOClock, to: tenOClock.adding(millis: 300_000))
+            #expect(film.minutes.map(\.viewers) == [2, 1, 1, 0, 0])
+            #expect(film.peak == 2 && film.peakAt == tenOClock)
+            let all = try fixture.queries.concurrentViewers(of: nil, from: tenOClock, to: tenOClock.adding(millis: 300_000))
+            #expect(all.minutes.map(\.viewers) == [3, 2, 2, 1, 0])
+            let midnight = Timestamp(microsecondsSince1970: Self.day0 + 2 * 86_400_000_000)
+            let acrossMidnight = try fixture.queries.concurrentViewers(
+                of: "film",
+                from: midnight.adding(millis: -120_000),
+                to: midnight.adding(millis: 120_000)
+            )
+            #expect(acrossMidnight.minutes.map(\.viewers) == [0, 1, 1, 0])
+        }
+    }
+
+    @Test("top videos by views and by watch time, ties by id")
+    func top() async throws {
+        try await Self.withFixture { fixture in
+            _ = try await Self.scenario(fixture)
+            let range = try Self.days(0, 1)
+            #expect(try fixture.queries.topVideos(over: range, by: .views, limit: 10).videos.map(\.videoId) == ["film", "clip"])
+            #expect(try fixture.queries.topVideos(over: range, by: .watchTime, limit: 10).videos.map(\.videoId) == ["clip", "film"])
+            #expect(try fixture.queries.topVideos(over: range, by: .views, limit: 1).videos.map(\.views) == [4])
+            #expect(try fixture.queries.topVideos(over: try Self.days(1, 1), by: .views, limit: 10).videos.map(\.videoId) == ["film"])
+        }
+    }
+
+    @Test("a deleted view takes back everything it added; deleting a user's only view of a day changes the unique viewers")
+    func deletion() async throws {
+        try await Self.withFixture { fixture in
+            let (_, b, c, _, _) = try await Self.scenario(fixture)
+            try await fixture.append(WatchSessionDeleted(sessionId: b), WatchSessionDeleted(sessionId: c))
+            let range = try Self.days(0, 1)
+            let summary = try fixture.queries.summary(of: "film", over: range)
+            #expect(summary.views == 2 && summary.uniqueViewers == 1 && summary.watchTimeMillis == 160_000)
+            #expect(summary.countedPlays == 2 && summary.completions == 1)
+            let curve = try #require(try fixture.queries.retention(of: "film", over: range))
+            #expect(curve.views == 2 && curve.points[0].watched == 2 && curve.points[85].watched == 1)
+            let heatmap = try #require(try fixture.queries.seeks(of: "film", over: range))
+            #expect(heatmap.seeks == 1 && heatmap.mostSkipped.isEmpty)
+            let tenOClock = Timestamp(microsecondsSince1970: Self.at(0))
+            #expect(
+                try fixture.queries.concurrentViewers(of: "film", from: tenOClock, to: tenOClock.adding(millis: 60_000)).minutes.map(\.viewers) == [1]
+            )
+        }
+    }
+
+    @Test("folded one append at a time or all at once, the read models are the same (rebuild equals live)")
+    func rebuildEqualsLive() async throws {
+        try await Self.withFixture { fixture in
+            let (a, _, _, _, _) = try await Self.scenario(fixture)
+            try await fixture.append(WatchSessionDeleted(sessionId: a))
+            let other = fixture.directory + "/other"
+            do {
+                let allAtOnce = try AsyncProjections(directory: other, projectors: [VideoAnalyticsProjector()])
+                try fixture.log.withReader { _ = try allAtOnce.catchUp($0) }
+            }
+            let (_, differences) = try fixture.projections.differences(from: other)
+            #expect(differences.isEmpty)
+        }
+    }
+}
