@@ -84,6 +84,7 @@ public enum PlayheadHTTPServer {
         let ghosts = try await watchParties.leaveConnectionsOnline(correlation: UUID())
         if ghosts > 0 { configuration.logger.notice("logged the leaves of connections left online", metadata: ["connections": "\(ghosts)"]) }
         WatchPartyRoutes(commands: watchParties).add(to: router)
+        VideoAnalyticsRoutes(queries: VideoAnalyticsQueries(store.asyncProjections)).add(to: router)
         OperationsRoutes(store: store).add(to: router)
 
         // The Socket.IO gateway on the same port: long-polling on the router, WebSocket

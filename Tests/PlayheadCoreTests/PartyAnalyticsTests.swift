@@ -207,7 +207,7 @@ struct PartyAnalyticsTests {
             let other = FileManager.default.temporaryDirectory.appendingPathComponent("playhead-analytics-rebuild-\(UUID().uuidString)").path
             defer { try? FileManager.default.removeItem(atPath: other) }
             do {
-                let stepwise = try AsyncProjections(directory: other, projectors: [PartyAnalyticsProjector()])
+                let stepwise = try AsyncProjections(directory: other, projectors: PlayheadStore.asyncProjectors)
                 let head = try fixture.store.log.head
                 for position in 1...head { try fixture.store.log.withReader { _ = try stepwise.catchUp($0, through: position) } }
             }

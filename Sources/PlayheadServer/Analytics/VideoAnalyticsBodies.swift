@@ -1,0 +1,372 @@
+public import Charts
+public import EventLog
+import Foundation
+public import Hummingbird
+public import Projections
+import WatchDomain
+
+/// The video analytics as `GET /analytics/…` and `playhead query …` show them (Docs/api.md):
+/// each answer in `data`, camelCase as `/metrics/sessions`, dates as `YYYY-MM-DD` (UTC),
+/// times as ISO 8601, positions and durations in seconds, and `null` for a figure that has
+/// no value (an average without views, the length of an unregistered video).
+public enum VideoAnalyticsBody {
+    /// `YYYY-MM-DD` of a day counted from 1970-01-01.
+    static func date(_ day: Int64) -> String {
+        String(ISO8601Micros.format(Timestamp(microsecondsSince1970: day * 86_400_000_000)).prefix(10))
+    }
+
+    static func seconds(_ millis: UInt64) -> Double { Double(millis) / 1_000 }
+
+    /// A video's summary with its days.
+    public struct Summary: ResponseEncodable, Sendable {
+        struct Day: Encodable {
+            var date: String
+            var views: UInt64
+            var uniqueViewers: UInt64
+            var watchTimeSeconds: Double
+            var countedPlays: UInt64
+            var completions: UInt64
+        }
+
+        struct Figures: Encodable {
+            var videoId: String
+            var startDate: String
+            var endDate: String
+            var lengthSeconds: Double?
+            var views: UInt64
+            var uniqueViewers: UInt64
+            var watchTimeSeconds: Double
+            var averageViewDurationSeconds: Double?
+            var averagePercentageViewed: Double?
+            var countedPlays: UInt64
+            var countedPlaySeconds: Double
+            var completions: UInt64
+            var days: [Day]
+
+            func encode(to encoder: any Encoder) throws {
+                var container = encoder.container(keyedBy: CodingKeys.self)
+                try container.encode(videoId, forKey: .videoId)
+                try container.encode(startDate, forKey: .startDate)
+                try container.encode(endDate, forKey: .endDate)
+                // Figures without a value are null, not missing.
+                try container.encode(lengthSeconds, forKey: .lengthSeconds)
+                try container.encode(views, forKey: .views)
+                try container.encode(uniqueViewers, forKey: .uniqueViewers)
+                try container.encode(watchTimeSeconds, forKey: .watchTimeSeconds)
+                try container.encode(averageViewDurationSeconds, forKey: .averageViewDurationSeconds)
+                try container.encode(averagePercentageViewed, forKey: .averagePercentageViewed)
+                try container.encode(countedPlays, forKey: .countedPlays)
+                try container.encode(countedPlaySeconds, forKey: .countedPlaySeconds)
+                try container.encode(completions, forKey: .completions)
+                try container.encode(days, forKey: .days)
+            }
+
+            enum CodingKeys: String, CodingKey {
+                case videoId, startDate, endDate, lengthSeconds, views, uniqueViewers, watchTimeSeconds, averageViewDurationSeconds
+                case averagePercentageViewed, countedPlays, countedPlaySeconds, completions, days
+            }
+        }
+
+        /// The summary shown.
+        public let summary: VideoSummary
+        let data: Figures
+
+        enum CodingKeys: String, CodingKey { case data }
+
+        /// The body of `summary`.
+        public init(_ summary: VideoSummary) {
+            self.summary = summary
+            data = Figures(
+                videoId: summary.videoId,
+                startDate: VideoAnalyticsBody.date(summary.range.first),
+                endDate: VideoAnalyticsBody.date(summary.range.last),
+                lengthSeconds: summary.lengthMillis.map(VideoAnalyticsBody.seconds),
+                views: summary.views,
+                uniqueViewers: summary.uniqueViewers,
+                watchTimeSeconds: VideoAnalyticsBody.seconds(summary.watchTimeMillis),
+                averageViewDurationSeconds: summary.averageViewDurationMillis.map { $0 / 1_000 },
+                averagePercentageViewed: summary.averagePercentageViewed,
+                countedPlays: summary.countedPlays,
+                countedPlaySeconds: VideoAnalyticsBody.seconds(ViewWatch.countedPlayMillis),
+                completions: summary.completions,
+                days: summary.days.map {
+                    Day(
+                        date: VideoAnalyticsBody.date($0.day),
+                        views: $0.views,
+                        uniqueViewers: $0.uniqueViewers,
+                        watchTimeSeconds: VideoAnalyticsBody.seconds($0.watchTimeMillis),
+                        countedPlays: $0.countedPlays,
+                        completions: $0.completions
+                    )
+                }
+            )
+        }
+
+        /// Views per day as bars and watch time per day (minutes) as a line.
+        public var chart: SVGChart {
+            SVGChart(
+                title: "\(summary.videoId): views and watch time per day, \(data.startDate) to \(data.endDate)",
+                xLabel: "days from \(data.startDate)",
+                leftLabel: "views",
+                leftFormat: .count,
+                rightLabel: "watch time (minutes)",
+                rightFormat: .number,
+                series: [
+                    .init(name: "views", values: summary.days.map { Double($0.views) }, style: .bars, color: "#2563eb"),
+                    .init(
+                        name: "watch time (minutes)",
+                        values: summary.days.map { Double($0.watchTimeMillis) / 60_000 },
+                        style: .line,
+                        axis: .right,
+                        color: "#f59e0b"
+                    ),
+                ]
+            )
+        }
+    }
+
+    /// A retention curve.
+    public struct Retention: ResponseEncodable, Sendable {
+        struct Point: Encodable {
+            var point: Int
+            var videoTime: Double
+            var watched: UInt64
+            var rewatched: UInt64
+            var audienceRetention: Double?
+            var rewatchRate: Double?
+
+            func encode(to encoder: any Encoder) throws {
+                var container = encoder.container(keyedBy: CodingKeys.self)
+                try container.encode(point, forKey: .point)
+                try container.encode(videoTime, forKey: .videoTime)
+                try container.encode(watched, forKey: .watched)
+                try container.encode(rewatched, forKey: .rewatched)
+                try container.encode(audienceRetention, forKey: .audienceRetention)
+                try container.encode(rewatchRate, forKey: .rewatchRate)
+            }
+
+            enum CodingKeys: String, CodingKey { case point, videoTime, watched, rewatched, audienceRetention, rewatchRate }
+        }
+
+        struct Curve: Encodable {
+            var videoId: String
+            var startDate: String
+            var endDate: String
+            var lengthSeconds: Double
+            var views: UInt64
+            var points: [Point]
+        }
+
+        /// The curve shown.
+        public let curve: RetentionCurve
+        let data: Curve
+
+        enum CodingKeys: String, CodingKey { case data }
+
+        /// The body of `curve`: each point's share of the views (0 to 1; null without views).
+        public init(_ curve: RetentionCurve) {
+            self.curve = curve
+            let views = curve.views
+            data = Curve(
+                videoId: curve.videoId,
+                startDate: VideoAnalyticsBody.date(curve.range.first),
+                endDate: VideoAnalyticsBody.date(curve.range.last),
+                lengthSeconds: VideoAnalyticsBody.seconds(curve.lengthMillis),
+                views: views,
+                points: curve.points.map {
+                    Point(
+                        point: $0.index,
+                        videoTime: VideoAnalyticsBody.seconds($0.positionMillis),
+                        watched: $0.watched,
+                        rewatched: $0.rewatched,
+                        audienceRetention: views > 0 ? Double($0.watched) / Double(views) : nil,
+                        rewatchRate: views > 0 ? Double($0.rewatched) / Double(views) : nil
+                    )
+                }
+            )
+        }
+
+        /// Audience retention as an area and rewatching as a line, in percent of the views,
+        /// along the video.
+        public var chart: SVGChart {
+            let views = Double(max(curve.views, 1))
+            return SVGChart(
+                title: "\(curve.videoId): audience retention, \(data.startDate) to \(data.endDate) (\(curve.views) views)",
+                xLabel: "position in the video (m:ss)",
+                xStart: 0,
+                xStep: Double(curve.lengthMillis) / 1_000 / Double(ViewWatch.points),
+                xFormat: .seconds,
+                leftLabel: "share of views",
+                leftFormat: .percent,
+                series: [
+                    .init(name: "watched", values: curve.points.map { 100 * Double($0.watched) / views }, style: .area, color: "#2563eb"),
+                    .init(name: "rewatched", values: curve.points.map { 100 * Double($0.rewatched) / views }, style: .line, color: "#dc2626"),
+                ]
+            )
+        }
+    }
+
+    /// A seek heatmap.
+    public struct Seeks: ResponseEncodable, Sendable {
+        struct Bucket: Encodable {
+            var bucket: Int
+            var from: Double
+            var to: Double
+            var seeksFrom: UInt64
+            var seeksTo: UInt64
+            var skipped: UInt64
+
+            init(_ bucket: SeekHeatmap.Bucket) {
+                self.bucket = bucket.index
+                from = VideoAnalyticsBody.seconds(bucket.fromMillis)
+                to = VideoAnalyticsBody.seconds(bucket.toMillis)
+                seeksFrom = bucket.seeksFrom
+                seeksTo = bucket.seeksTo
+                skipped = bucket.skipped
+            }
+        }
+
+        struct Heatmap: Encodable {
+            var videoId: String
+            var startDate: String
+            var endDate: String
+            var lengthSeconds: Double
+            var seeks: UInt64
+            var buckets: [Bucket]
+            var mostSkipped: [Bucket]
+        }
+
+        /// The heatmap shown.
+        public let heatmap: SeekHeatmap
+        let data: Heatmap
+
+        enum CodingKeys: String, CodingKey { case data }
+
+        /// The body of `heatmap`.
+        public init(_ heatmap: SeekHeatmap) {
+            self.heatmap = heatmap
+            data = Heatmap(
+                videoId: heatmap.videoId,
+                startDate: VideoAnalyticsBody.date(heatmap.range.first),
+                endDate: VideoAnalyticsBody.date(heatmap.range.last),
+                lengthSeconds: VideoAnalyticsBody.seconds(heatmap.lengthMillis),
+                seeks: heatmap.seeks,
+                buckets: heatmap.buckets.map(Bucket.init),
+                mostSkipped: heatmap.mostSkipped.map(Bucket.init)
+            )
+        }
+
+        /// Skipped stretches as bars, seeks from and to as lines, along the video.
+        public var chart: SVGChart {
+            SVGChart(
+                title: "\(heatmap.videoId): seeks, \(data.startDate) to \(data.endDate) (\(heatmap.seeks) seeks)",
+                xLabel: "position in the video (m:ss)",
+                xStart: 0,
+                xStep: Double(heatmap.lengthMillis) / 1_000 / Double(ViewWatch.points),
+                xFormat: .seconds,
+                leftLabel: "seeks",
+                leftFormat: .count,
+                series: [
+                    .init(name: "skipped", values: heatmap.buckets.map { Double($0.skipped) }, style: .bars, color: "#d1d5db"),
+                    .init(name: "seeks from", values: heatmap.buckets.map { Double($0.seeksFrom) }, style: .line, color: "#dc2626"),
+                    .init(name: "seeks to", values: heatmap.buckets.map { Double($0.seeksTo) }, style: .line, color: "#16a34a"),
+                ]
+            )
+        }
+    }
+
+    /// Concurrent viewers along time.
+    public struct Concurrent: ResponseEncodable, Sendable {
+        struct Minute: Encodable {
+            var time: String
+            var viewers: UInt64
+        }
+
+        struct Series: Encodable {
+            var videoId: String?
+            var startTime: String
+            var endTime: String
+            var peak: UInt64
+            var peakAt: String?
+            var minutes: [Minute]
+
+            func encode(to encoder: any Encoder) throws {
+                var container = encoder.container(keyedBy: CodingKeys.self)
+                try container.encode(videoId, forKey: .videoId)
+                try container.encode(startTime, forKey: .startTime)
+                try container.encode(endTime, forKey: .endTime)
+                try container.encode(peak, forKey: .peak)
+                try container.encode(peakAt, forKey: .peakAt)
+                try container.encode(minutes, forKey: .minutes)
+            }
+
+            enum CodingKeys: String, CodingKey { case videoId, startTime, endTime, peak, peakAt, minutes }
+        }
+
+        /// The series shown.
+        public let viewers: ConcurrentViewers
+        let data: Series
+
+        enum CodingKeys: String, CodingKey { case data }
+
+        /// The body of `viewers` from `start` to `end`.
+        public init(_ viewers: ConcurrentViewers, from start: Timestamp, to end: Timestamp) {
+            self.viewers = viewers
+            data = Series(
+                videoId: viewers.videoId,
+                startTime: ISO8601Micros.format(start),
+                endTime: ISO8601Micros.format(end),
+                peak: viewers.peak,
+                peakAt: viewers.peakAt.map(ISO8601Micros.format),
+                minutes: viewers.minutes.map { Minute(time: ISO8601Micros.format($0.start), viewers: $0.viewers) }
+            )
+        }
+
+        /// Viewers per minute as an area, from the range's start.
+        public var chart: SVGChart {
+            SVGChart(
+                title: "\(viewers.videoId ?? "all videos"): concurrent viewers from \(data.startTime)",
+                xLabel: "time from the start (h:mm)",
+                xFormat: .minutes,
+                leftLabel: "viewers",
+                leftFormat: .count,
+                series: [.init(name: "viewers", values: viewers.minutes.map { Double($0.viewers) }, style: .area, color: "#2563eb")]
+            )
+        }
+    }
+
+    /// The top videos.
+    public struct Top: ResponseEncodable, Sendable {
+        struct Entry: Encodable {
+            var videoId: String
+            var views: UInt64
+            var watchTimeSeconds: Double
+        }
+
+        struct Ranking: Encodable {
+            var startDate: String
+            var endDate: String
+            var by: String
+            var videos: [Entry]
+        }
+
+        /// The ranking shown.
+        public let top: TopVideos
+        let data: Ranking
+
+        enum CodingKeys: String, CodingKey { case data }
+
+        /// The body of `top`.
+        public init(_ top: TopVideos) {
+            self.top = top
+            data = Ranking(
+                startDate: VideoAnalyticsBody.date(top.range.first),
+                endDate: VideoAnalyticsBody.date(top.range.last),
+                by: top.order.rawValue,
+                videos: top.videos.map {
+                    Entry(videoId: $0.videoId, views: $0.views, watchTimeSeconds: VideoAnalyticsBody.seconds($0.watchTimeMillis))
+                }
+            )
+        }
+    }
+}
