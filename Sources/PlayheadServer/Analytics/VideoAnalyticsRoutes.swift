@@ -1,9 +1,9 @@
+import Charts
 import EventLog
 import Foundation
+import HTTPTypes
 import Hummingbird
 import Projections
-import Charts
-import HTTPTypes
 import WatchDomain
 
 /// `/analytics/…`: the video analytics (issue 17), for administrators. Each answer is JSON,
