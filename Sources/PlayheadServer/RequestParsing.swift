@@ -1,4 +1,4 @@
-import EventLog
+public import EventLog
 import Foundation
 import Hummingbird
 import LMDBLog
@@ -132,10 +132,10 @@ struct DateRange {
 }
 
 /// Parses the ISO 8601 forms a query accepts.
-enum QueryTime {
+public enum QueryTime {
     /// `YYYY-MM-DD` (its midnight, or the next midnight when `endOfDay`), or
     /// `YYYY-MM-DDTHH:MM[:SS[.fraction]]` followed by `Z` or `±HH:MM`.
-    static func parse(_ text: String, endOfDay: Bool) -> Timestamp? {
+    public static func parse(_ text: String, endOfDay: Bool) -> Timestamp? {
         let bytes = Array(text.utf8)
         func number(_ range: Range<Int>) -> Int64? {
             guard range.upperBound <= bytes.count else { return nil }
