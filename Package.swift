@@ -23,6 +23,7 @@ let package = Package(
         .library(name: "EventText", targets: ["EventText"]),
         .library(name: "SocketIO", targets: ["SocketIO"]),
         .library(name: "Charts", targets: ["Charts"]),
+        .library(name: "PlayheadDemo", targets: ["PlayheadDemo"]),
         .library(name: "PlayheadBench", targets: ["PlayheadBench"]),
         .executable(name: "playhead", targets: ["playhead"]),
     ],
@@ -133,6 +134,12 @@ let package = Package(
             name: "Charts",
             swiftSettings: swiftSettings
         ),
+        // Demo data through the real command path (`playhead demo`).
+        .target(
+            name: "PlayheadDemo",
+            dependencies: ["PlayheadCore", "WatchDomain", "EventLog"],
+            swiftSettings: swiftSettings
+        ),
         .target(
             name: "PlayheadServer",
             dependencies: [
@@ -198,6 +205,7 @@ let package = Package(
                 "WatchDomain",
                 "Projections",
                 "PlayheadServer",
+                "PlayheadDemo",
                 "Charts",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
@@ -280,6 +288,11 @@ let package = Package(
         .testTarget(
             name: "EventTextTests",
             dependencies: ["EventText", "EventLog", "LMDBLog", "WatchDomain", "PlayheadCore", "Views"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "PlayheadDemoTests",
+            dependencies: ["PlayheadDemo", "PlayheadCore", "Projections", "Views", "WatchDomain", "EventLog", "LMDBLog"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

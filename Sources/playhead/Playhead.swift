@@ -25,6 +25,7 @@ struct Playhead: AsyncParsableCommand {
             ExportCommand.self,
             ImportCommand.self,
             BenchCommand.self,
+            DemoCommand.self,
             AppendLoopCommand.self,
         ]
     )

@@ -1,0 +1,38 @@
+import Foundation
+import Testing
+
+/// `playhead demo`: a new store filled through the commands, which every check accepts.
+@Suite("playhead demo", .timeLimit(.minutes(2)))
+struct DemoCommandTests {
+    @Test("fills a new store that verifies (its views equal a rebuild) and answers the analytics; refuses a store with events and bad options")
+    func demo() async throws {
+        try await withTemporaryDirectory { directory in
+            let store = directory + "/store"
+            let filled = try playhead(["demo", "--data-dir", store, "--users", "6", "--days", "3", "--last-day", "2026-11-30", "--seed", "3"])
+            #expect(filled.status == 0, "\(filled.stderr)")
+            #expect(
+                filled.stdout.hasPrefix("demo: ") && filled.stdout.contains("views with") && filled.stdout.contains("a watch party"),
+                "\(filled.stdout)"
+            )
+
+            let verified = try playhead(["verify", "--projections", "--data-dir", store])
+            #expect(verified.status == 0, "\(verified.stdout) \(verified.stderr)")
+
+            let top = try playhead([
+                "query", "top-videos", "--data-dir", store, "--start-date", "2026-11-28", "--end-date", "2026-11-30", "--format", "csv",
+            ])
+            #expect(top.status == 0 && top.stdout.split(separator: "\n").count > 1, "\(top.stdout) \(top.stderr)")
+
+            let again = try playhead(["demo", "--data-dir", store])
+            #expect(again.status == 1 && again.stderr.contains("already holds"), "\(again.stderr)")
+            for (arguments, message) in [
+                (["--users", "0"], "--users must be from 1 to 10000"), (["--days", "400"], "--days must be from 1 to 366"),
+                (["--last-day", "yesterday"], "--last-day must be a date"),
+            ] {
+                let refused = try playhead(["demo", "--data-dir", directory + "/other"] + arguments)
+                #expect(refused.status == 64 && refused.stderr.contains(message), "\(arguments): \(refused.stderr)")
+            }
+            #expect(!FileManager.default.fileExists(atPath: directory + "/other"), "a refused demo leaves nothing behind")
+        }
+    }
+}
