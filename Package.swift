@@ -164,7 +164,7 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             // Compiled into the binary, so that a copied `playhead` still serves it.
-            resources: [.embedInCode("Resources/openapi.yaml")],
+            resources: [.embedInCode("Resources/openapi.yaml"), .embedInCode("Resources/dashboard.html")],
             swiftSettings: swiftSettings
         ),
         // The log's NDJSON text form: the line codec, and the export and import through files

@@ -227,6 +227,13 @@ public struct DemoWorkload: Sendable {
                 }
             )
             var time = start + random.int(in: 5...60) * 1_000_000
+            // Watching marks the session as engaged with content (the spec's content engagement).
+            actions.append(
+                Action(time: time) { commands, _ in
+                    guard let id = session.current else { return }
+                    try await commands.sessions.setEngaged(true, id, caller: caller, correlation: UUID())
+                }
+            )
             for _ in 0..<random.int(in: 1...3) {
                 time = view(by: caller, session: session, at: time, phone: phone) + random.int(in: 10...300) * 1_000_000
             }

@@ -157,6 +157,9 @@ struct OperationsRoutes {
     /// The OpenAPI document, compiled into the binary from `Resources/openapi.yaml` (SwiftPM's
     /// `embedInCode` rule), so that it goes wherever the executable goes.
     static let openAPIDocument = String(decoding: PackageResources.openapi_yaml, as: UTF8.self)
+    /// The operators' dashboard (issue 17), compiled in from `Resources/dashboard.html`: one
+    /// page, its script inline, that reads the API with a token it asks for.
+    static let dashboardPage = String(decoding: PackageResources.dashboard_html, as: UTF8.self)
 
     struct Readiness: ResponseEncodable {
         var status: String
@@ -191,6 +194,15 @@ struct OperationsRoutes {
                     reason: failure?.message
                 )
             )
+        }
+        router.get("dashboard") { _, _ in
+            var headers: HTTPFields = [.contentType: "text/html; charset=utf-8"]
+            // Nothing from elsewhere: its script and style are inline, its charts blobs of the API's SVG.
+            headers[.contentSecurityPolicy] =
+                "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; img-src blob:; connect-src 'self'; "
+                + "base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+            headers[.cacheControl] = "no-store"
+            return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(string: Self.dashboardPage)))
         }
         router.get("openapi.yaml") { _, _ in
             Response(status: .ok, headers: [.contentType: "application/yaml"], body: .init(byteBuffer: ByteBuffer(string: Self.openAPIDocument)))

@@ -183,12 +183,13 @@ enum Base64URL {
     }
 }
 
-/// Authenticates every request but the open routes (`/health`, `/ready`, `/openapi.yaml`)
+/// Authenticates every request but the open routes (`/health`, `/ready`, `/openapi.yaml`,
+/// `/dashboard`: a page that asks for its token itself)
 /// with its `Authorization: Bearer` token; a missing or bad token is a 401.
 struct BearerAuthMiddleware: RouterMiddleware {
     typealias Context = PlayheadRequestContext
     let authority: TokenAuthority
-    static let openPaths: Set<String> = ["/health", "/ready", "/openapi.yaml"]
+    static let openPaths: Set<String> = ["/health", "/ready", "/openapi.yaml", "/dashboard"]
     /// Where the Socket.IO gateway is served.
     static let socketIOPath = "/socket.io/"
 

@@ -17,7 +17,7 @@ struct DemoCommand: AsyncParsableCommand {
         abstract: "Fill a new store with demo data: logins, views with plays, pauses and seeks, progress, interactions, a watch party.",
         discussion: """
             Deterministic for a seed: the same options give the same behaviour and figures (only \
-            the ids the commands draw differ). The days end with --last-day (default: today, \
+            the ids the commands draw differ). The days end with --last-day (default: yesterday, \
             UTC); the watch party is on its evening, at 20:00. Refuses a store that already \
             holds events, and one another process is writing.
             """
@@ -34,7 +34,7 @@ struct DemoCommand: AsyncParsableCommand {
     @Option(help: "The seed of the behaviour.")
     var seed: UInt64 = 1
 
-    @Option(name: .customLong("last-day"), help: "The last day, YYYY-MM-DD (default: today, UTC).")
+    @Option(name: .customLong("last-day"), help: "The last day, YYYY-MM-DD (default: yesterday, UTC: all of it in the past).")
     var lastDay: String?
 
     func validate() throws {
@@ -47,7 +47,10 @@ struct DemoCommand: AsyncParsableCommand {
 
     func run() async throws {
         try CrashGuard.runGuarded("demo")
-        let last = lastDay.flatMap { ISO8601Micros.parse($0 + "T00:00:00Z") } ?? Timestamp.now()
+        // By default the days end yesterday, so that everything, the evening's watch party
+        // included, is over when the server starts on it.
+        let yesterday = Timestamp(microsecondsSince1970: Timestamp.now().microsecondsSince1970 - 86_400_000_000)
+        let last = lastDay.flatMap { ISO8601Micros.parse($0 + "T00:00:00Z") } ?? yesterday
         let workload = DemoWorkload(DemoWorkload.Options(users: users, days: days, seed: seed, lastDay: last))
         let directory = store.resolvedDataDirectory
         if LMDBEventLog.hasWriter(directory: store.logDirectory) {

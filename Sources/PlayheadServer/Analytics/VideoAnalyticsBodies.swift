@@ -186,8 +186,8 @@ public enum VideoAnalyticsBody {
             )
         }
 
-        /// Audience retention as an area and rewatching as a line, in percent of the views,
-        /// along the video.
+        /// Audience retention as an area and rewatching as a line, as shares of the views
+        /// (drawn as percentages), along the video.
         public var chart: SVGChart {
             let views = Double(max(curve.views, 1))
             return SVGChart(
@@ -199,8 +199,8 @@ public enum VideoAnalyticsBody {
                 leftLabel: "share of views",
                 leftFormat: .percent,
                 series: [
-                    .init(name: "watched", values: curve.points.map { 100 * Double($0.watched) / views }, style: .area, color: "#2563eb"),
-                    .init(name: "rewatched", values: curve.points.map { 100 * Double($0.rewatched) / views }, style: .line, color: "#dc2626"),
+                    .init(name: "watched", values: curve.points.map { Double($0.watched) / views }, style: .area, color: "#2563eb"),
+                    .init(name: "rewatched", values: curve.points.map { Double($0.rewatched) / views }, style: .line, color: "#dc2626"),
                 ]
             )
         }
