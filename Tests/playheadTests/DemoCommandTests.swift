@@ -35,4 +35,33 @@ struct DemoCommandTests {
             #expect(!FileManager.default.fileExists(atPath: directory + "/other"), "a refused demo leaves nothing behind")
         }
     }
+
+    @Test("data/demo-2026-11.ndjson is what playhead demo makes with its options: the same events and figures")
+    func sampleExport() async throws {
+        try await withTemporaryDirectory { directory in
+            let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+            let sample = root.appendingPathComponent("data/demo-2026-11.ndjson").path
+            let attributes = try FileManager.default.attributesOfItem(atPath: sample)
+            #expect((attributes[.size] as? Int ?? .max) < 2_000_000, "the sample stays under 2 MB")
+            let imported = directory + "/imported"
+            #expect(try playhead(["import", sample, "--data-dir", imported]).status == 0)
+            #expect(try playhead(["rebuild", "--data-dir", imported]).status == 0)
+            let generated = directory + "/generated"
+            let demo = try playhead(["demo", "--data-dir", generated, "--users", "24", "--days", "14", "--last-day", "2026-11-30", "--seed", "1"])
+            #expect(demo.status == 0, "\(demo.stderr)")
+            let range = ["--start-date", "2026-11-17", "--end-date", "2026-11-30"]
+            var answers: [[String]] = []
+            for store in [imported, generated] {
+                var outputs = [try playhead(["query", "top-videos", "--data-dir", store, "--format", "csv"] + range).stdout]
+                for video in ["big-buck-bunny", "sintel", "tears-of-steel", "elephants-dream", "agent-327"] {
+                    outputs.append(try playhead(["query", "video", video, "--data-dir", store, "--format", "csv"] + range).stdout)
+                    outputs.append(try playhead(["query", "retention", video, "--data-dir", store, "--format", "csv"] + range).stdout)
+                    outputs.append(try playhead(["query", "seeks", video, "--data-dir", store, "--format", "csv"] + range).stdout)
+                }
+                answers.append(outputs)
+            }
+            #expect(answers[0] == answers[1], "regenerate the sample when the demo changes (Docs/operations.md)")
+            #expect(try head(of: imported) == (try head(of: generated)))
+        }
+    }
 }
