@@ -42,7 +42,8 @@ struct VideoAnalyticsEndToEndTests {
             for path in ["/analytics/videos/video-1/concurrent-viewers?\(minutes)", "/analytics/concurrent-viewers?\(minutes)"] {
                 let concurrent = try await server.send("GET", path, token: admin)
                 let data = try #require(concurrent.json["data"] as? [String: Any], "\(concurrent.text)")
-                #expect((data["minutes"] as? [[String: Any]])?.compactMap { $0["viewers"] as? Int } == [1, 1, 1, 1, 1, 0, 0, 0, 0, 0])
+                #expect(data["viewers"] as? [Int] == [1, 1, 1, 1, 1, 0, 0, 0, 0, 0] && data["intervalSeconds"] as? Int == 60)
+                #expect(data["startTime"] as? String == "2023-01-01T00:00:00.000000Z")
                 #expect(data["peak"] as? Int == 1 && data["peakAt"] as? String == "2023-01-01T00:00:00.000000Z")
             }
 

@@ -275,32 +275,30 @@ public enum VideoAnalyticsBody {
         }
     }
 
-    /// Concurrent viewers along time.
+    /// Concurrent viewers along time: one count per minute from `startTime`, as a compact
+    /// series (`intervalSeconds` apart), so that a week's 10,080 minutes stay cheap to send.
     public struct Concurrent: ResponseEncodable, Sendable {
-        struct Minute: Encodable {
-            var time: String
-            var viewers: UInt64
-        }
-
         struct Series: Encodable {
             var videoId: String?
             var startTime: String
             var endTime: String
+            var intervalSeconds: Int
             var peak: UInt64
             var peakAt: String?
-            var minutes: [Minute]
+            var viewers: [UInt64]
 
             func encode(to encoder: any Encoder) throws {
                 var container = encoder.container(keyedBy: CodingKeys.self)
                 try container.encode(videoId, forKey: .videoId)
                 try container.encode(startTime, forKey: .startTime)
                 try container.encode(endTime, forKey: .endTime)
+                try container.encode(intervalSeconds, forKey: .intervalSeconds)
                 try container.encode(peak, forKey: .peak)
                 try container.encode(peakAt, forKey: .peakAt)
-                try container.encode(minutes, forKey: .minutes)
+                try container.encode(viewers, forKey: .viewers)
             }
 
-            enum CodingKeys: String, CodingKey { case videoId, startTime, endTime, peak, peakAt, minutes }
+            enum CodingKeys: String, CodingKey { case videoId, startTime, endTime, intervalSeconds, peak, peakAt, viewers }
         }
 
         /// The series shown.
@@ -309,16 +307,18 @@ public enum VideoAnalyticsBody {
 
         enum CodingKeys: String, CodingKey { case data }
 
-        /// The body of `viewers` from `start` to `end`.
+        /// The body of `viewers` from `start` to `end`; the series starts at the first
+        /// minute's start (`start` rounded down to the minute).
         public init(_ viewers: ConcurrentViewers, from start: Timestamp, to end: Timestamp) {
             self.viewers = viewers
             data = Series(
                 videoId: viewers.videoId,
-                startTime: ISO8601Micros.format(start),
+                startTime: ISO8601Micros.format(viewers.minutes.first?.start ?? start),
                 endTime: ISO8601Micros.format(end),
+                intervalSeconds: 60,
                 peak: viewers.peak,
                 peakAt: viewers.peakAt.map(ISO8601Micros.format),
-                minutes: viewers.minutes.map { Minute(time: ISO8601Micros.format($0.start), viewers: $0.viewers) }
+                viewers: viewers.minutes.map(\.viewers)
             )
         }
 
