@@ -272,6 +272,7 @@ let package = Package(
                 "EventLog",
                 "LMDBLog",
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: swiftSettings
         ),

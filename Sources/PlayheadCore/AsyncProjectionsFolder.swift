@@ -22,6 +22,9 @@ public struct AsyncProjectionsFolder: Service {
         self.logger = logger
     }
 
+    /// Events folded between two checks for a shutdown (a few tens of milliseconds of work).
+    static let step: UInt64 = 8_192
+
     public func run() async throws {
         guard !store.asyncProjections.projectors.isEmpty else {
             // Nothing to fold, but a service that returns ends the whole server: wait for
@@ -32,7 +35,19 @@ public struct AsyncProjectionsFolder: Service {
         while !Task.isCancelled && !Task.isShuttingDownGracefully {
             let folded: LogPosition
             do {
-                try store.log.withReader { _ = try store.asyncProjections.catchUp($0) }
+                // In steps of ``step`` events, each committed: a long fold (a new projector,
+                // or a new version, refolds the whole log) stops between two steps at a
+                // shutdown, keeping what it folded, instead of holding the shutdown up.
+                var applied = try store.asyncProjections.appliedPosition()
+                var head = try store.log.head
+                while applied < head {
+                    guard !Task.isCancelled && !Task.isShuttingDownGracefully else { return }
+                    let through = min(head, applied + Self.step)
+                    try store.log.withReader { _ = try store.asyncProjections.catchUp($0, through: through) }
+                    applied = through
+                    head = try store.log.head
+                    await Task.yield()
+                }
                 folded = try store.asyncProjections.appliedPosition()
             } catch {
                 logger.error("could not fold the asynchronous projections", metadata: ["error": "\(error)"])

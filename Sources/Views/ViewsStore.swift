@@ -66,10 +66,14 @@ final class ViewsStore: @unchecked Sendable {
         try bytes.withUnsafeBytes { try txn.put(projector.name, $0, in: checkpoints) }
     }
 
-    /// The oldest position every projector has applied (0 when one has applied nothing).
+    /// The oldest position every projector has applied (0 when one has applied nothing, or
+    /// only under another version of itself, which the next catch-up folds again from the start).
     func oldestCheckpoint(_ projectors: [any Projector]) throws -> LogPosition {
         try environment.withReadTransaction { txn in
-            try projectors.map { try storedCheckpoint($0.name, txn)?.position ?? 0 }.min() ?? 0
+            try projectors.map { projector in
+                guard let stored = try storedCheckpoint(projector.name, txn), stored.version == projector.version else { return 0 }
+                return stored.position
+            }.min() ?? 0
         }
     }
 
