@@ -6,6 +6,7 @@ import HummingbirdWebSocket
 public import LMDBLog
 import Logging
 import Metrics
+import NIOCore
 public import PlayheadCore
 import Projections
 import ServiceLifecycle
@@ -120,6 +121,7 @@ public enum PlayheadHTTPServer {
                         responder: responder,
                         webSocketResponder: webSocketResponder,
                         configuration: HTTP1WebSocketUpgradeChannel.Configuration(
+                            http1: HTTP1Channel.Configuration(idleTimeout: TimeAmount(configuration.idleConnectionTimeout)),
                             ws: WebSocketServerConfiguration(maxFrameSize: configuration.socketIO.maxPayload)
                         )
                     ),

@@ -31,6 +31,10 @@ public struct ServerConfiguration: Sendable {
     /// through its headers, does not hold a descriptor for ever (Go's `ReadHeaderTimeout`,
     /// nginx's `client_header_timeout`). A graceful shutdown closes such connections at once.
     public var requestHeadTimeout: Duration = .seconds(30)
+    /// How long a connection may stay idle between two requests (nothing read, nothing being
+    /// answered) before it is closed, as nginx's `keepalive_timeout`. A request being answered
+    /// (a long-poll, an event stream, a download) is not idle.
+    public var idleConnectionTimeout: Duration = .seconds(75)
     /// The Socket.IO gateway's Engine.IO parameters (ping interval and timeout, largest payload).
     public var socketIO = EngineConfiguration()
     /// How many committed entries a party room may have unread before the live feed drops

@@ -47,6 +47,21 @@ struct ConnectionGuardTests {
         }
     }
 
+    @Test("a keep-alive connection idle after its request (silent, or half way through its next head) is closed after the idle timeout")
+    func idleAfterARequest() async throws {
+        try await TestServer.run(configure: { $0.idleConnectionTimeout = .milliseconds(300) }) { server in
+            for next in ["", "GET /health HTTP/1.1\r\nHo"] {
+                let connection = try LoopbackConnection(port: server.port)
+                try connection.write("HEAD /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+                let answered = await connection.receive(untilContains: "\r\n\r\n")
+                #expect(answered.text.hasPrefix("HTTP/1.1 200"), "\(answered)")
+                if !next.isEmpty { try connection.write(next) }
+                let reply = await connection.receive()
+                #expect(reply.closed && !reply.timedOut && reply.text.isEmpty, "\(next.debugDescription): \(reply)")
+            }
+        }
+    }
+
     private func headTimeout(_ timeout: Duration) -> (inout ServerConfiguration) -> Void {
         { $0.requestHeadTimeout = timeout }
     }

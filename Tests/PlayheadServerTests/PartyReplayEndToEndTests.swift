@@ -66,9 +66,15 @@ struct PartyReplayEndToEndTests {
                 ("application/*;q=0.2, application/json;q=0.1", "application/x-ndjson"),
                 ("application/x-ndjson;q=0, */*", "application/json; charset=utf-8"),
                 ("text/html", "application/json; charset=utf-8"),
+                // Quoted parameter values separate nothing; a q that is not a qvalue drops its range.
+                ("application/json;foo=\"a,application/x-ndjson,b\"", "application/json; charset=utf-8"),
+                ("application/json;foo=\"x;q=0\", application/x-ndjson;q=0.5", "application/json; charset=utf-8"),
+                ("application/x-ndjson, application/json;q=nan", "application/x-ndjson"),
+                ("application/x-ndjson;q=0.5, application/json;q=2", "application/x-ndjson"),
             ] {
                 let answer = try await server.send("GET", "/watch-parties/\(party)/replay", token: tokens[0], headers: ["Accept": accept])
                 #expect(answer.header("Content-Type") == type, "Accept: \(accept)")
+                #expect(answer.header("Vary") == "Accept")
             }
             let parsed = lines.text.split(separator: "\n").compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
             #expect(parsed.compactMap { $0["id"] as? String } == items.compactMap { $0["id"] as? String })

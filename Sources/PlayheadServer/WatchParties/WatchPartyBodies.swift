@@ -333,6 +333,8 @@ struct PartyReplayStream: Sendable {
     func response() -> Response {
         var headers: HTTPFields = [.contentType: ndjson ? "application/x-ndjson" : "application/json; charset=utf-8"]
         headers[.cacheControl] = "no-store"
+        // The representation depends on Accept (RFC 9110 §12.5.5).
+        headers[.vary] = "Accept"
         let party = replay.party
         return Response(
             status: .ok,

@@ -375,14 +375,17 @@ struct WatchPartyRoutes {
 /// The weight an `Accept` header gives one media type: the `q` of the most specific range
 /// that matches it (RFC 9110 §12.5.1), with that range's specificity (2 the type itself, 1
 /// `type/*`, 0 `*/*`; -1 and weight 0 when no range matches).
+///
+/// Commas and semicolons inside quoted parameter values separate nothing. A range whose `q`
+/// is not a qvalue (`0` to `1` with at most three decimals) is ignored, as if absent.
 struct MediaRangeWeight {
     var weight = 0.0
     var specificity = -1
 
     init(of mediaType: String, in accept: String) {
         let type = mediaType.prefix { $0 != "/" }
-        for range in accept.split(separator: ",") {
-            let parts = range.split(separator: ";").map { $0.trimmingCharacters(in: .whitespaces).lowercased() }
+        for range in Self.split(accept, on: ",") {
+            let parts = Self.split(range, on: ";").map { $0.trimmingCharacters(in: .whitespaces).lowercased() }
             guard let name = parts.first else { continue }
             let specificity: Int
             switch name {
@@ -392,12 +395,48 @@ struct MediaRangeWeight {
             default: continue
             }
             guard specificity > self.specificity else { continue }
-            var weight = 1.0
+            var weight: Double? = 1
             for parameter in parts.dropFirst() where parameter.hasPrefix("q=") {
-                weight = Double(parameter.dropFirst(2)).map { min(max($0, 0), 1) } ?? 0
+                weight = Self.qvalue(parameter.dropFirst(2))
             }
+            guard let weight else { continue }
             self.specificity = specificity
             self.weight = weight
         }
+    }
+
+    /// RFC 9110 §12.4.2's qvalue, nil for anything else (`nan`, `2`, `.5`, `1e-3`).
+    static func qvalue(_ text: Substring) -> Double? {
+        let bytes = Array(text.utf8)
+        guard let first = bytes.first, first == UInt8(ascii: "0") || first == UInt8(ascii: "1") else { return nil }
+        if bytes.count == 1 { return Double(first - UInt8(ascii: "0")) }
+        let decimals = bytes.dropFirst(2)
+        guard bytes[1] == UInt8(ascii: "."), decimals.count <= 3, decimals.allSatisfy({ (48...57).contains($0) }) else { return nil }
+        if first == UInt8(ascii: "1") && !decimals.allSatisfy({ $0 == UInt8(ascii: "0") }) { return nil }
+        return Double(text)
+    }
+
+    /// `text` split on `separator` outside double-quoted strings (with backslash escapes).
+    static func split(_ text: some StringProtocol, on separator: Character) -> [Substring] {
+        let text = Substring(text)
+        var pieces: [Substring] = []
+        var start = text.startIndex
+        var quoted = false
+        var escaped = false
+        for index in text.indices {
+            let character = text[index]
+            if escaped {
+                escaped = false
+            } else if quoted && character == "\\" {
+                escaped = true
+            } else if character == "\"" {
+                quoted.toggle()
+            } else if character == separator && !quoted {
+                pieces.append(text[start..<index])
+                start = text.index(after: index)
+            }
+        }
+        pieces.append(text[start...])
+        return pieces
     }
 }
