@@ -49,7 +49,8 @@ struct ConnectionGuardTests {
 
     @Test("a keep-alive connection idle after its request (silent, or half way through its next head) is closed after the idle timeout")
     func idleAfterARequest() async throws {
-        try await TestServer.run(configure: { $0.idleConnectionTimeout = .milliseconds(300) }) { server in
+        let configure: (inout ServerConfiguration) -> Void = { $0.idleConnectionTimeout = .milliseconds(300) }
+        try await TestServer.run(configure: configure) { server in
             for next in ["", "GET /health HTTP/1.1\r\nHo"] {
                 let connection = try LoopbackConnection(port: server.port)
                 try connection.write("HEAD /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
