@@ -40,8 +40,14 @@ struct DemoCommand: AsyncParsableCommand {
     func validate() throws {
         guard (1...10_000).contains(users) else { throw ValidationError("--users must be from 1 to 10000") }
         guard (1...366).contains(days) else { throw ValidationError("--days must be from 1 to 366") }
-        if let lastDay, lastDay.count != 10 || ISO8601Micros.parse(lastDay + "T00:00:00Z") == nil {
-            throw ValidationError("--last-day must be a date, YYYY-MM-DD")
+        if let lastDay {
+            // A date that exists (2026-02-30 is refused, not moved to March), from 1970 on.
+            guard lastDay.count == 10, let midnight = ISO8601Micros.parse(lastDay + "T00:00:00Z"),
+                ISO8601Micros.format(midnight).hasPrefix(lastDay)
+            else { throw ValidationError("--last-day must be a date, YYYY-MM-DD") }
+            guard midnight.microsecondsSince1970 >= Int64(days) * 86_400_000_000 else {
+                throw ValidationError("--last-day must leave --days days from 1970-01-01 on")
+            }
         }
     }
 

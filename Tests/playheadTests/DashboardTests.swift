@@ -36,7 +36,7 @@ struct DashboardTests {
         try await withTemporaryDirectory { directory in
             let store = directory + "/store"
             let yesterday = String(ISO8601DateFormatter().string(from: Date(timeIntervalSinceNow: -86_400)).prefix(10))
-            let demo = try playhead(["demo", "--data-dir", store, "--users", "16", "--days", "5", "--last-day", yesterday])
+            let demo = try playhead(["demo", "--data-dir", store, "--users", "10", "--days", "4", "--last-day", yesterday])
             #expect(demo.status == 0, "\(demo.stderr)")
             let server = try ServerProcess(store: store)
             defer { server.stop() }
