@@ -38,7 +38,7 @@ struct VideoAnalyticsBench: AsyncParsableCommand {
 
     func run() async throws {
         guard let start = QueryTime.parse(startDate, endOfDay: false), let end = QueryTime.parse(endDate, endOfDay: true),
-            let range = DayRange(first: DayRange.day(of: start), last: DayRange.day(of: end) - 1)
+            let range = DayRange(covering: start, to: end)
         else { throw ValidationError("--start-date and --end-date must be dates, at most \(DayRange.maxDays) days apart") }
         let location = ViewsLocation(store: dataDirectory)
         let projections = try AsyncProjections(

@@ -53,12 +53,9 @@ struct VideoQueryOptions: ParsableArguments {
     /// The UTC days the range falls on.
     func days() throws -> DayRange {
         let (start, end) = try range(defaultDays: 28)
-        guard
-            let days = DayRange(
-                first: DayRange.day(of: start),
-                last: DayRange.day(of: Timestamp(microsecondsSince1970: end.microsecondsSince1970 - 1))
-            )
-        else { throw ValidationError("the range may span at most \(DayRange.maxDays) days") }
+        guard let days = DayRange(covering: start, to: end) else {
+            throw ValidationError("the range may span at most \(DayRange.maxDays) days")
+        }
         return days
     }
 
@@ -389,7 +386,7 @@ struct TopVideosQuery: AsyncParsableCommand {
 
 /// Words and numbers the video queries print.
 enum VideoQueryText {
-    static func date(_ day: Int64) -> String { String(ISO8601Micros.format(Timestamp(microsecondsSince1970: day * 86_400_000_000)).prefix(10)) }
+    static func date(_ day: Int64) -> String { VideoAnalyticsBody.date(day) }
 
     /// `H:MM:SS` (or `M:SS` under an hour).
     static func duration(_ millis: UInt64) -> String { PartyReplayText.clock(millis) }

@@ -11,7 +11,7 @@ import WatchDomain
 /// no value (an average without views, the length of an unregistered video).
 public enum VideoAnalyticsBody {
     /// `YYYY-MM-DD` of a day counted from 1970-01-01.
-    static func date(_ day: Int64) -> String {
+    public static func date(_ day: Int64) -> String {
         String(ISO8601Micros.format(Timestamp(microsecondsSince1970: day * 86_400_000_000)).prefix(10))
     }
 

@@ -89,9 +89,7 @@ struct VideoAnalyticsRoutes {
     /// The UTC days the request's `startDate` and `endDate` fall on.
     static func days(_ request: Request) throws -> DayRange {
         let range = try DateRange(query: request, maxDays: DayRange.maxDays)
-        let first = DayRange.day(of: range.start)
-        let last = DayRange.day(of: Timestamp(microsecondsSince1970: range.end.microsecondsSince1970 - 1))
-        guard let days = DayRange(first: first, last: last) else {
+        guard let days = DayRange(covering: range.start, to: range.end) else {
             throw Problem.badField("endDate", "the range may span at most \(DayRange.maxDays) days")
         }
         return days

@@ -18,6 +18,11 @@ public struct DayRange: Sendable, Hashable {
         self.last = last
     }
 
+    /// The UTC days the instants from `start` to `end` (exclusive) fall on; nil as above.
+    public init?(covering start: Timestamp, to end: Timestamp) {
+        self.init(first: Self.day(of: start), last: Self.day(of: Timestamp(microsecondsSince1970: end.microsecondsSince1970 - 1)))
+    }
+
     /// The UTC day `time` falls on.
     public static func day(of time: Timestamp) -> Int64 { VideoAnalyticsKey.day(of: time) }
 
@@ -270,18 +275,19 @@ public struct VideoAnalyticsQueries: Sendable {
             let last = VideoAnalyticsKey.minute(of: Timestamp(microsecondsSince1970: end.microsecondsSince1970 - 1))
             let database = videoId == nil ? "all_minutes" : "minutes"
             let prefix = videoId.map(ViewKey.string) ?? []
-            var counts: [Int64: UInt64] = [:]
+            var answer = ConcurrentViewers(videoId: videoId, minutes: [], peak: 0, peakAt: nil)
+            guard first <= last else { return answer }
+            var counts = [UInt64](repeating: 0, count: Int(last - first + 1))
             try views.forEach(database, from: prefix + VideoAnalyticsKey.minute(first)) { key, value in
                 guard key.starts(with: prefix) else { return false }
                 let minute = VideoAnalyticsKey.minute(fromKey: key[prefix.count...])
                 guard minute <= last else { return false }
-                counts[minute] = ViewKey.integer(value)
+                counts[Int(minute - first)] = ViewKey.integer(value)
                 return true
             }
-            var answer = ConcurrentViewers(videoId: videoId, minutes: [], peak: 0, peakAt: nil)
-            guard first <= last else { return answer }
-            for minute in first...last {
-                let viewers = counts[minute] ?? 0
+            answer.minutes.reserveCapacity(counts.count)
+            for (offset, viewers) in counts.enumerated() {
+                let minute = first + Int64(offset)
                 let start = Timestamp(microsecondsSince1970: minute * VideoAnalyticsKey.microsPerMinute)
                 answer.minutes.append(.init(start: start, viewers: viewers))
                 if viewers > answer.peak {

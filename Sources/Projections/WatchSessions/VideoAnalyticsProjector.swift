@@ -25,7 +25,7 @@ import Foundation
 /// | `day_viewers` | video (length-prefixed), day (8) | the day's viewers by the days since their previous view of the video (``ViewerGaps``) |
 /// | `minutes` | video (length-prefixed), minute (8) | views playing during the minute (8 BE) |
 /// | `all_minutes` | minute (8) | views of any video playing during the minute (8 BE) |
-/// | `view_seeks` | session id (16), index (8) | a seek's from and to (ms), to take it back |
+/// | `view_seeks` | session id (16), the seek's log position (8) | a seek's from and to (ms), to take it back |
 /// | `view_minutes` | session id (16), first minute (8) | last minute (8): minutes the view was counted in |
 ///
 /// Days and minutes are counted from 1970-01-01T00:00Z and stored with the sign bit flipped,
@@ -51,7 +51,7 @@ public struct VideoAnalyticsProjector: Projector {
         let type = record.typeBytes
         if ViewKey.matches(type, Self.player) {
             let event = try PlayerEventRecorded.decode(record.payload)
-            try playerEvent(event, views)
+            try playerEvent(event, at: record.position, views)
         } else if ViewKey.matches(type, Self.started) {
             try start(try WatchSessionStarted.decode(record.payload), views)
         } else if ViewKey.matches(type, Self.deleted) {
@@ -84,7 +84,7 @@ public struct VideoAnalyticsProjector: Projector {
         try addViewerDay(view, views)
     }
 
-    private func playerEvent(_ event: PlayerEventRecorded, _ views: ViewTransaction) throws {
+    private func playerEvent(_ event: PlayerEventRecorded, at position: LogPosition, _ views: ViewTransaction) throws {
         let session16 = ViewKey.uuid(event.sessionId)
         guard var view = try Self.view(session16, in: views) else { return }
         let change = view.watch.apply(event.event)
@@ -105,15 +105,10 @@ public struct VideoAnalyticsProjector: Projector {
         }
         if view.registered, let seek = change.seek {
             try addSeek(from: seek.from, to: seek.to, of: view, sign: 1, views)
-            var index: UInt64 = 0
-            try views.forEach("view_seeks", prefix: session16) { _, _ in
-                index += 1
-                return true
-            }
             var writer = BinaryWriter(capacity: 16)
             writer.write(seek.from)
             writer.write(seek.to)
-            try views.put("view_seeks", session16 + ViewKey.bigEndian(index), writer.bytes)
+            try views.put("view_seeks", session16 + ViewKey.bigEndian(position), writer.bytes)
         }
         if let since = change.playedSince, change.watchedMillis > 0 {
             let first = max(VideoAnalyticsKey.minute(of: since), (view.lastMinute ?? .min) &+ 1)
