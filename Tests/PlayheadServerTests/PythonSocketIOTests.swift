@@ -1,7 +1,7 @@
 import EventLog
 import Foundation
 import PlayheadServer
-import Synchronization
+import TestSupport
 import Testing
 import WatchDomain
 
@@ -16,20 +16,10 @@ struct PythonSocketIOTests {
     static let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
 
     /// Runs `python` with `arguments` to its end: its exit status, standard output and
-    /// standard error. The pipes are drained by their handlers and the exit awaited through a
+    /// standard error. The pipes are drained by threads of their own and the exit awaited through a
     /// continuation, so that no thread of the cooperative pool blocks (on two cores, two
     /// blocked threads would stall the in-process server the script talks to).
     static func run(_ python: String, _ arguments: [String]) async throws -> (status: Int32, output: Data, errors: String) {
-        final class Collected: Sendable {
-            let bytes = Mutex((data: Data(), ended: false))
-            func append(_ data: Data) {
-                bytes.withLock { state in
-                    if data.isEmpty { state.ended = true } else { state.data.append(data) }
-                }
-            }
-            var ended: Bool { bytes.withLock { $0.ended } }
-            var data: Data { bytes.withLock { $0.data } }
-        }
         let process = Process()
         process.executableURL = URL(fileURLWithPath: python)
         process.arguments = arguments
@@ -37,18 +27,22 @@ struct PythonSocketIOTests {
         let errors = Pipe()
         process.standardOutput = output
         process.standardError = errors
-        let (out, err) = (Collected(), Collected())
-        output.fileHandleForReading.readabilityHandler = { out.append($0.availableData) }
-        errors.fileHandleForReading.readabilityHandler = { err.append($0.availableData) }
+        let (out, err) = (PipeReader(output.fileHandleForReading), PipeReader(errors.fileHandleForReading))
         let status = try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Int32, any Error>) in
             process.terminationHandler = { continuation.resume(returning: $0.terminationStatus) }
-            do { try process.run() } catch { continuation.resume(throwing: error) }
+            do {
+                try process.run()
+            } catch {
+                // Never started: end the readers' pipes here.
+                try? output.fileHandleForWriting.close()
+                try? errors.fileHandleForWriting.close()
+                continuation.resume(throwing: error)
+            }
         }
-        // The handlers see the end of each pipe (an empty read) after the last bytes.
-        for _ in 0..<500 where !(out.ended && err.ended) { try await Task.sleep(for: .milliseconds(10)) }
-        output.fileHandleForReading.readabilityHandler = nil
-        errors.fileHandleForReading.readabilityHandler = nil
-        return (status, out.data, String(decoding: err.data, as: UTF8.self))
+        // The readers see the end of each pipe after the last bytes.
+        await out.waitForEnd()
+        await err.waitForEnd()
+        return (status, out.data, err.text)
     }
 
     @Test("default transports and WebSocket only: join, chat, player sync, a full room, a bad token, leave")

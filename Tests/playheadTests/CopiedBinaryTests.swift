@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import Testing
 
 #if canImport(FoundationNetworking)
@@ -40,7 +41,8 @@ struct CopiedBinaryTests {
             text += String(decoding: chunk, as: UTF8.self)
             if let range = text.range(of: "http://127.0.0.1:") { port = Int(text[range.upperBound...].prefix { $0.isNumber }) }
         }
-        err.fileHandleForReading.readabilityHandler = { _ = $0.availableData }
+        // Keep draining the log so the server never blocks on a full pipe.
+        _ = PipeReader(err.fileHandleForReading)
         let bound = try #require(port, "serve did not start: \(text)")
 
         let (document, response) = try await URLSession.shared.data(from: try #require(URL(string: "http://127.0.0.1:\(bound)/openapi.yaml")))

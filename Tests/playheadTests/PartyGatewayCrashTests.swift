@@ -1,7 +1,7 @@
 import EventLog
 import Foundation
 import LMDBLog
-import Synchronization
+import TestSupport
 import Testing
 import WatchDomain
 
@@ -20,18 +20,12 @@ struct PartyGatewayCrashTests {
     static let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
         .appendingPathComponent("tools/socketio-chat-until-killed.py").path
 
-    /// What the script printed so far, line by line.
-    final class Lines: Sendable {
-        private let state = Mutex((lines: [String](), partial: ""))
-        func add(_ data: Data) {
-            state.withLock { state in
-                let text = state.partial + String(decoding: data, as: UTF8.self)
-                var parts = text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
-                state.partial = parts.removeLast()
-                state.lines += parts
-            }
+    /// The whole lines the script printed (a line still being written is left out).
+    struct Lines {
+        let all: [String]
+        init(_ text: String) {
+            all = text.split(separator: "\n", omittingEmptySubsequences: false).dropLast().map(String.init)
         }
-        var all: [String] { state.withLock { $0.lines } }
         func ids(_ kind: String) -> Set<String> { Set(all.filter { $0.hasPrefix(kind + " ") }.map { String($0.dropFirst(kind.count + 1)) }) }
     }
 
@@ -63,22 +57,20 @@ struct PartyGatewayCrashTests {
             let errors = Pipe()
             chat.standardOutput = output
             chat.standardError = errors
-            let lines = Lines()
-            output.fileHandleForReading.readabilityHandler = { handle in lines.add(handle.availableData) }
-            errors.fileHandleForReading.readabilityHandler = { handle in _ = handle.availableData }
             try chat.run()
+            let printed = PipeReader(output.fileHandleForReading)
+            _ = PipeReader(errors.fileHandleForReading)
 
             // Killed in the middle of the chat: once members have had 20 acks (bounded: 20 s).
             let clock = ContinuousClock()
             let deadline = clock.now.advanced(by: .seconds(20))
-            while lines.ids("acked").count < 20, clock.now < deadline { try await Task.sleep(for: .milliseconds(20)) }
+            while Lines(printed.text).ids("acked").count < 20, clock.now < deadline { try await Task.sleep(for: .milliseconds(20)) }
             server.stop(signal: SIGKILL)
             // Every member ends once its connection is gone (a call times out in 5 s at most).
             while chat.isRunning, clock.now < deadline.advanced(by: .seconds(15)) { try await Task.sleep(for: .milliseconds(50)) }
             if chat.isRunning { chat.terminate() }
-            output.fileHandleForReading.readabilityHandler = nil
-            errors.fileHandleForReading.readabilityHandler = nil
-            lines.add(output.fileHandleForReading.availableData)
+            await printed.waitForEnd()
+            let lines = Lines(printed.text)
 
             let acked = lines.ids("acked")
             let received = lines.ids("received")

@@ -47,7 +47,7 @@ final class ServerProcess: @unchecked Sendable {
         guard let port else { throw ServerStartError(output: text) }
         self.port = port
         // Keep draining the log so the server never blocks on a full pipe.
-        reader.readabilityHandler = { handle in _ = handle.availableData }
+        _ = PipeReader(reader)
     }
 
     func token(_ user: String, admin: Bool = false, secret: Bool = true) throws -> String {
