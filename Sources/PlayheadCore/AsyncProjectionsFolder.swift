@@ -14,11 +14,14 @@ import Views
 /// (logged) until then.
 public struct AsyncProjectionsFolder: Service {
     let store: PlayheadStore
+    let folding: Bool
     let logger: Logger
 
-    /// A folder for `store`'s asynchronous projections.
-    public init(store: PlayheadStore, logger: Logger) {
+    /// A folder for `store`'s asynchronous projections; one that is not `folding` only waits
+    /// for the shutdown (the projections stay where they are).
+    public init(store: PlayheadStore, folding: Bool = true, logger: Logger) {
         self.store = store
+        self.folding = folding
         self.logger = logger
     }
 
@@ -26,7 +29,7 @@ public struct AsyncProjectionsFolder: Service {
     static let step: UInt64 = 8_192
 
     public func run() async throws {
-        guard !store.asyncProjections.projectors.isEmpty else {
+        guard folding, !store.asyncProjections.projectors.isEmpty else {
             // Nothing to fold, but a service that returns ends the whole server: wait for
             // the shutdown like the others.
             try? await gracefulShutdown()

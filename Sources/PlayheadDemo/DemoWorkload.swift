@@ -191,8 +191,13 @@ public struct DemoWorkload: Sendable {
             party(users)
         }
 
+        /// When the party is scheduled: two days before it starts, at 20:00 on the last day.
+        var partyScheduled: Int64 { options.lastDay.microsecondsSince1970 + 20 * 3_600_000_000 - 2 * Options.day }
+
+        /// An hour before anything else, the party's scheduling included (which comes before
+        /// the first day when the demo has fewer than three days).
         mutating func registerCatalogue() {
-            let time = firstDay - 3_600_000_000
+            let time = min(firstDay, partyScheduled) - 3_600_000_000
             for video in DemoWorkload.catalogue {
                 actions.append(
                     Action(time: time) { commands, _ in
@@ -389,7 +394,7 @@ public struct DemoWorkload: Sendable {
             let length = Int64(film.lengthSeconds) * 1_000_000
             let party = Slot<UUID>()
             let ticket = Slot<UUID>()
-            let scheduled = start - 2 * Options.day
+            let scheduled = partyScheduled
             actions.append(
                 Action(time: scheduled) { commands, summary in
                     let created = try await commands.parties.schedule(

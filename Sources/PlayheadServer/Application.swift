@@ -135,7 +135,7 @@ public enum PlayheadHTTPServer {
                 ViewsWatcher(store: store, interval: configuration.viewsPollInterval, logger: logger),
                 // The progress streams' source: what the log commits, per topic.
                 feed,
-                AsyncProjectionsFolder(store: store, logger: logger),
+                AsyncProjectionsFolder(store: store, folding: configuration.foldsAsyncProjections, logger: logger),
                 PartyStatusScheduler(commands: watchParties, interval: configuration.partySchedulerInterval, logger: logger),
                 SocketIOShutdown(server: gateway),
             ],

@@ -35,6 +35,11 @@ public struct ServerConfiguration: Sendable {
     /// answered) before it is closed, as nginx's `keepalive_timeout`. A request being answered
     /// (a long-poll, an event stream, a download) is not idle.
     public var idleConnectionTimeout: Duration = .seconds(75)
+    /// Whether this server folds the asynchronous projections (the video and party analytics)
+    /// behind its writer. Off, the analytics answer what was folded before and `/ready`
+    /// reports the growing lag: for a node that only ingests while another folds, and to
+    /// measure what the fold costs the write path (`tools/bench-http --compare-args`).
+    public var foldsAsyncProjections = true
     /// The Socket.IO gateway's Engine.IO parameters (ping interval and timeout, largest payload).
     public var socketIO = EngineConfiguration()
     /// How many committed entries a party room may have unread before the live feed drops

@@ -16,7 +16,10 @@ struct QueryCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "query",
         abstract: "Answer an analytics question from the store's views (read-only; also while serve runs).",
-        subcommands: [VideoSummaryQuery.self, RetentionQuery.self, SeeksQuery.self, ConcurrentQuery.self, TopVideosQuery.self, PartyQuery.self]
+        subcommands: [
+            VideoSummaryQuery.self, RetentionQuery.self, SeeksQuery.self, ConcurrentQuery.self, TopVideosQuery.self, PartyQuery.self,
+            SessionsQuery.self, SessionsDailyQuery.self, ProgressSummaryQuery.self, EngagementQuery.self, PatternsQuery.self,
+        ]
     )
 }
 

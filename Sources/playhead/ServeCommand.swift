@@ -132,6 +132,16 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Log level: trace, debug, info, notice, warning, error or critical (default: $PLAYHEAD_LOG_LEVEL, else info).")
     var logLevel: String?
 
+    @Flag(
+        inversion: .prefixedNo,
+        help: """
+            Fold the asynchronous projections (the video and party analytics) behind the writer. \
+            --no-async-projections leaves them where they are (the analytics answer what was \
+            folded before; /ready reports the lag): for measuring what folding costs the write path.
+            """
+    )
+    var asyncProjections = true
+
     private var level: Logger.Level? {
         Logger.Level(rawValue: logLevel ?? ProcessInfo.processInfo.environment["PLAYHEAD_LOG_LEVEL"] ?? "info")
     }
@@ -156,6 +166,7 @@ struct ServeCommand: AsyncParsableCommand {
         configuration.host = host
         configuration.port = port
         configuration.sessionTimeout = try parseDuration(sessionTimeout, option: "--session-timeout")
+        configuration.foldsAsyncProjections = asyncProjections
         let logger = configuration.logger
         let window = try parseDuration(groupCommitWindow, option: "--group-commit-window", allowZero: true)
         try checkLog(logger)

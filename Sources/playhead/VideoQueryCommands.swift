@@ -15,12 +15,15 @@ struct VideoQueryOptions: ParsableArguments {
 
     @Option(
         name: .customLong("start-date"),
-        help: "The first day (YYYY-MM-DD, UTC) or time (ISO 8601), as the API's startDate (default: 27 days before the end)."
+        help: "The first day (YYYY-MM-DD) or time (ISO 8601), as the API's startDate (default: 27 days before the end)."
     )
     var startDate: String?
 
-    @Option(name: .customLong("end-date"), help: "The last day or time, as the API's endDate (default: today, UTC).")
+    @Option(name: .customLong("end-date"), help: "The last day or time, as the API's endDate (default: today in --tz).")
     var endDate: String?
+
+    @Option(help: "The time zone whose days the dates are: an IANA zone (Europe/Paris), UTC, or an offset (+05:30) (default: UTC).")
+    var tz: String?
 
     @Option(help: "table, json, csv or ndjson (default: table on a terminal, json when piped).")
     var format: VideoQueryFormat?
@@ -50,13 +53,32 @@ struct VideoQueryOptions: ParsableArguments {
         return (start, end)
     }
 
-    /// The UTC days the range falls on.
+    /// The days from `--start-date` to `--end-date` in `--tz` (UTC by default): 28 days to
+    /// today there unless they are given.
     func days() throws -> DayRange {
-        let (start, end) = try range(defaultDays: 28)
-        guard let days = DayRange(covering: start, to: end) else {
-            throw ValidationError("the range may span at most \(DayRange.maxDays) days")
+        var zone = QueryTimeZone.utc
+        if let tz {
+            guard let named = QueryTimeZone(tz) else { throw ValidationError("--" + QueryTimeZone.expected) }
+            zone = named
         }
-        return days
+        let endText = endDate ?? VideoAnalyticsBody.date(zone.day(of: Timestamp.now()))
+        guard let end = QueryTime.parse(endText, endOfDay: true) else { throw Self.badTime("--end-date", endText) }
+        let startText: String
+        if let startDate {
+            startText = startDate
+        } else {
+            let lastDay =
+                endText.utf8.count == 10
+                ? DayRange.day(of: end) - 1 : zone.day(of: Timestamp(microsecondsSince1970: end.microsecondsSince1970 - 1))
+            startText = VideoAnalyticsBody.date(lastDay - 27)
+        }
+        guard let start = QueryTime.parse(startText, endOfDay: false) else { throw Self.badTime("--start-date", startText) }
+        guard start < end else { throw ValidationError("--end-date must be after --start-date") }
+        do {
+            return try zone.days(startText: startText, start: start, endText: endText, end: end)
+        } catch {
+            throw ValidationError(error.description)
+        }
     }
 
     static func badTime(_ option: String, _ text: String) -> ValidationError {
@@ -74,26 +96,9 @@ struct VideoQueryOptions: ParsableArguments {
     }
 
     /// Writes the answer in the chosen format (and the chart when `--svg`), then notes on
-    /// stderr how far the views trail the log.
+    /// stderr how far the analytics views trail the log.
     func write(_ answer: QueryAnswer, body: some Encodable, chart: SVGChart?, queries: VideoAnalyticsQueries) async throws {
-        if let svg {
-            guard let chart else { throw ValidationError("this answer has no chart (--svg)") }
-            do {
-                try Data(chart.render().utf8).write(to: URL(fileURLWithPath: svg))
-            } catch {
-                throw RuntimeError("could not write \(svg): \(error.localizedDescription)")
-            }
-        }
-        let output = OutputFile.standardOutput()
-        switch format ?? (output.isTerminal ? .table : .json) {
-        case .json:
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-            try output.write(Array(try encoder.encode(body)) + [UInt8(ascii: "\n")])
-        case .csv: try output.write(Array(answer.csv.utf8))
-        case .ndjson: try output.write(Array(answer.ndjson.utf8))
-        case .table: try output.write(Array(answer.table.utf8))
-        }
+        try answer.write(body: body, format: format, chart: chart, svg: svg)
         if let lag = try? await PartyQuery.lag(queries.projections, store: store), lag > 0 {
             FileHandle.standardError.write(Data("note: the analytics views are \(lag) events behind the log; `playhead serve` folds them\n".utf8))
         }
@@ -161,6 +166,29 @@ struct QueryAnswer {
     var rows: [[Value]]
     /// How many rows the table shows (all in CSV and NDJSON).
     var tableRows = 0
+
+    /// Writes the answer to standard output in `format` (default: a table on a terminal,
+    /// else JSON, where JSON is `body` as the API encodes it), and `chart` to the file `svg`.
+    func write(body: some Encodable, format: VideoQueryFormat?, chart: SVGChart?, svg: String?) throws {
+        if let svg {
+            guard let chart else { throw ValidationError("this answer has no chart (--svg)") }
+            do {
+                try Data(chart.render().utf8).write(to: URL(fileURLWithPath: svg))
+            } catch {
+                throw RuntimeError("could not write \(svg): \(error.localizedDescription)")
+            }
+        }
+        let output = OutputFile.standardOutput()
+        switch format ?? (output.isTerminal ? .table : .json) {
+        case .json:
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+            try output.write(Array(try encoder.encode(body)) + [UInt8(ascii: "\n")])
+        case .csv: try output.write(Array(csv.utf8))
+        case .ndjson: try output.write(Array(ndjson.utf8))
+        case .table: try output.write(Array(table.utf8))
+        }
+    }
 
     var csv: String {
         ([columns.joined(separator: ",")] + rows.map { $0.map(\.csv).joined(separator: ",") }).joined(separator: "\n") + "\n"

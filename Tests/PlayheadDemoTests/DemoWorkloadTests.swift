@@ -21,19 +21,19 @@ struct DemoWorkloadTests {
         var summary: DemoWorkload.Summary
     }
 
-    static func fingerprint(seed: UInt64) async throws -> Fingerprint {
+    static func fingerprint(seed: UInt64, days: Int = 4) async throws -> Fingerprint {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("playhead-demo-\(UUID().uuidString)").path
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let clock = SimulatedClock()
         let store = try PlayheadStore(directory: directory) { $0.clock = { clock.now } }
         let lastDay = Timestamp(microsecondsSince1970: 1_764_460_800_000_000)  // 2026-11-30
-        let workload = DemoWorkload(DemoWorkload.Options(users: 8, days: 4, seed: seed, lastDay: lastDay))
+        let workload = DemoWorkload(DemoWorkload.Options(users: 8, days: days, seed: seed, lastDay: lastDay))
         var summary = try await workload.run(on: store, clock: clock)
         try store.log.withReader { _ = try store.asyncProjections.catchUp($0) }
         var types: [String: Int] = [:]
         for record in try store.log.read(from: 1, limit: 1_000_000) { types[record.type, default: 0] += 1 }
         let queries = VideoAnalyticsQueries(store.asyncProjections)
-        let range = try #require(DayRange(first: DayRange.day(of: lastDay) - 3, last: DayRange.day(of: lastDay)))
+        let range = try #require(DayRange(first: DayRange.day(of: lastDay) - Int64(days) + 1, last: DayRange.day(of: lastDay)))
         let summaries = try DemoWorkload.catalogue.map { try queries.summary(of: $0.id, over: range) }
         let top = try queries.topVideos(over: range, by: .views, limit: 10)
         await store.close()
@@ -68,5 +68,14 @@ struct DemoWorkloadTests {
         // The most viewed first, ties by id.
         let ranked = print.summaries.sorted { $0.views != $1.views ? $0.views > $1.views : $0.videoId < $1.videoId }
         #expect(print.top.videos.map(\.videoId) == ranked.filter { $0.views > 0 }.prefix(10).map(\.videoId))
+    }
+
+    @Test("one or two days: the catalogue is registered before the party is scheduled, two days before it starts")
+    func shortDemos() async throws {
+        for days in [1, 2] {
+            let print = try await Self.fingerprint(seed: 3, days: days)
+            #expect(print.types["watch-party.scheduled"] == 1, "\(days) days: \(print.types)")
+            #expect(print.types["video.registered"] == DemoWorkload.catalogue.count)
+        }
     }
 }

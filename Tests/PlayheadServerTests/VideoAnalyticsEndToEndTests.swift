@@ -29,6 +29,18 @@ struct VideoAnalyticsEndToEndTests {
             #expect(figures["lengthSeconds"] as? Double == 600 && figures["startDate"] as? String == "2023-01-01")
             #expect((figures["days"] as? [[String: Any]])?.map { $0["date"] as? String } == ["2023-01-01"])
 
+            #expect(figures["timeZone"] as? String == "UTC")
+            // The session began at 2023-01-01T00:00Z: on 31 December in São Paulo (−03:00).
+            let saoPaulo = try await server.send(
+                "GET",
+                "/analytics/videos/video-1?startDate=2022-12-31&endDate=2022-12-31&tz=America/Sao_Paulo",
+                token: admin
+            )
+            let local = try #require(saoPaulo.json["data"] as? [String: Any], "\(saoPaulo.text)")
+            #expect(local["views"] as? Int == 1 && local["timeZone"] as? String == "America/Sao_Paulo")
+            let offset = try await server.send("GET", "/analytics/videos/video-1/retention?\(day)&tz=-01:00", token: admin)
+            #expect((offset.json["data"] as? [String: Any])?["views"] as? Int == 0, "\(offset.text)")
+
             let retention = try await server.send("GET", "/analytics/videos/video-1/retention?\(day)", token: admin)
             let points = try #require((retention.json["data"] as? [String: Any])?["points"] as? [[String: Any]], "\(retention.text)")
             #expect(points.count == 100)
@@ -66,6 +78,8 @@ struct VideoAnalyticsEndToEndTests {
                 ("/analytics/top-videos?\(day)&by=likes", admin, 400),
                 ("/analytics/top-videos?\(day)&limit=0", admin, 400),
                 ("/analytics/concurrent-viewers?startDate=2023-01-01&endDate=2023-01-31", admin, 400),
+                ("/analytics/videos/video-1?\(day)&tz=Mars/Olympus", admin, 400),
+                ("/analytics/top-videos?\(day)&tz=%2B15:00", admin, 400),
             ]
             for (path, token, status) in refusals {
                 let refused = try await server.send("GET", path, token: token)

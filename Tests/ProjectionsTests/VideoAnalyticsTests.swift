@@ -251,4 +251,86 @@ struct VideoAnalyticsTests {
             #expect(differences.isEmpty)
         }
     }
+
+    /// Local day `day` of a fixed offset of `minutes` from UTC starts at its midnight there.
+    static func fixedOffset(_ minutes: Int64) -> (Int64) -> Timestamp {
+        { day in Timestamp(microsecondsSince1970: day * 86_400_000_000 - minutes * 60_000_000) }
+    }
+
+    static func zoneDays(_ first: Int64, _ last: Int64, _ name: String, _ startOfDay: (Int64) -> Timestamp) throws(DayRange.Failure) -> DayRange {
+        try DayRange(first: dayNumber + first, last: dayNumber + last, timeZone: name, startOfDay: startOfDay)
+    }
+
+    @Test("days of other time zones: a view is in the local day its session began; unique viewers, tallies, curves and the ranking follow")
+    func otherTimeZones() async throws {
+        try await Self.withFixture { fixture in
+            let hour: Int64 = 3_600_000_000
+            let day: Int64 = 86_400_000_000
+            try await fixture.append(VideoRegistered(videoId: "film", durationMillis: 100_000, title: "Film", completionThreshold: 0.9))
+            // UTC: alice day 0 22:00 and day 1 03:00, bob day 1 23:30, carol day 0 01:00; dave's clip day 1 23:50.
+            let v1 = try await fixture.view("film", "alice", at: Self.day0 + 22 * hour)
+            try await fixture.player(v1, .play, at: Self.day0 + 22 * hour, video: 0)
+            try await fixture.player(v1, .pause, at: Self.day0 + 22 * hour + 10_000_000, video: 10)
+            let v2 = try await fixture.view("film", "alice", at: Self.day0 + day + 3 * hour)
+            try await fixture.player(v2, .play, at: Self.day0 + day + 3 * hour, video: 0)
+            try await fixture.player(v2, .seek, at: Self.day0 + day + 3 * hour + 5_000_000, video: 50)
+            _ = try await fixture.view("film", "bob", at: Self.day0 + day + 23 * hour + hour / 2)
+            _ = try await fixture.view("film", "carol", at: Self.day0 + hour)
+            _ = try await fixture.view("clip", "dave", at: Self.day0 + day + 23 * hour + 50 * 60_000_000)
+
+            // UTC days, for comparison: day 1 has alice (03:00) and bob.
+            let utc = try fixture.queries.summary(of: "film", over: try Self.days(1, 1))
+            #expect(utc.views == 2 && utc.uniqueViewers == 2)
+
+            // +05:45: alice's two views are both on local day 1; bob's is on day 2; carol's on day 0.
+            let kathmandu = Self.fixedOffset(5 * 60 + 45)
+            let day1 = try fixture.queries.summary(of: "film", over: try Self.zoneDays(1, 1, "+05:45", kathmandu))
+            #expect(day1.views == 2 && day1.uniqueViewers == 1 && day1.watchTimeMillis == 15_000)
+            #expect(day1.range.timeZone == "+05:45")
+            let days01 = try fixture.queries.summary(of: "film", over: try Self.zoneDays(0, 1, "+05:45", kathmandu))
+            #expect(days01.views == 3 && days01.uniqueViewers == 2)
+            #expect(days01.days.map(\.views) == [1, 2] && days01.days.map(\.uniqueViewers) == [1, 1])
+            let days12 = try fixture.queries.summary(of: "film", over: try Self.zoneDays(1, 2, "+05:45", kathmandu))
+            #expect(days12.views == 3 && days12.uniqueViewers == 2 && days12.days.map(\.views) == [2, 1])
+            let curve1 = try #require(try fixture.queries.retention(of: "film", over: try Self.zoneDays(1, 1, "+05:45", kathmandu)))
+            #expect(curve1.views == 2 && curve1.points[5].watched == 1 && curve1.points[2].watched == 2)
+            let curve2 = try #require(try fixture.queries.retention(of: "film", over: try Self.zoneDays(2, 2, "+05:45", kathmandu)))
+            #expect(curve2.views == 1 && curve2.points[2].watched == 0)
+            #expect(try fixture.queries.seeks(of: "film", over: try Self.zoneDays(1, 1, "+05:45", kathmandu))?.seeks == 1)
+            #expect(try fixture.queries.seeks(of: "film", over: try Self.zoneDays(2, 2, "+05:45", kathmandu))?.seeks == 0)
+            let top1 = try fixture.queries.topVideos(over: try Self.zoneDays(1, 1, "+05:45", kathmandu), by: .views, limit: 10)
+            #expect(top1.videos.map(\.videoId) == ["film"])
+            let top2 = try fixture.queries.topVideos(over: try Self.zoneDays(2, 2, "+05:45", kathmandu), by: .views, limit: 10)
+            #expect(top2.videos.map(\.videoId) == ["clip", "film"] && top2.videos.map(\.views) == [1, 1])
+
+            // −03:30: carol's view is on local day −1, alice's two on day 0, bob's on day 1.
+            let newfoundland = Self.fixedOffset(-(3 * 60 + 30))
+            let around = try fixture.queries.summary(of: "film", over: try Self.zoneDays(-1, 1, "-03:30", newfoundland))
+            #expect(around.views == 4 && around.uniqueViewers == 3 && around.days.map(\.views) == [1, 2, 1])
+            #expect(around.days.map(\.uniqueViewers) == [1, 1, 1])
+
+            // A day of 23 hours (+01:00, then +02:00 from local day 2): bob's 23:30 is on day 2.
+            let summer: (Int64) -> Timestamp = { local in
+                Timestamp(microsecondsSince1970: local * day - (local >= Self.dayNumber + 2 ? 2 : 1) * hour)
+            }
+            let short = try fixture.queries.summary(of: "film", over: try Self.zoneDays(0, 2, "Europe/Somewhere", summer))
+            #expect(short.days.map(\.views) == [2, 1, 1] && short.uniqueViewers == 3)
+        }
+    }
+
+    @Test("days that do not start on a quarter-hour, reversed or too long are refused")
+    func refusedZoneDays() throws {
+        func refusal(_ body: () throws(DayRange.Failure) -> DayRange) -> DayRange.Failure.Code? {
+            do {
+                _ = try body()
+                return nil
+            } catch {
+                return error.code
+            }
+        }
+        #expect(refusal { () throws(DayRange.Failure) in try Self.zoneDays(0, 0, "-00:05", Self.fixedOffset(-5)) } == .offQuarterHour)
+        #expect(refusal { () throws(DayRange.Failure) in try Self.zoneDays(1, 0, "+01:00", Self.fixedOffset(60)) } == .reversed)
+        #expect(refusal { () throws(DayRange.Failure) in try Self.zoneDays(0, DayRange.maxDays, "+01:00", Self.fixedOffset(60)) } == .tooLong)
+        #expect(try Self.zoneDays(0, DayRange.maxDays - 1, "+01:00", Self.fixedOffset(60)).boundaries.count == Int(DayRange.maxDays) + 1)
+    }
 }

@@ -32,6 +32,8 @@ public enum VideoAnalyticsBody {
             var videoId: String
             var startDate: String
             var endDate: String
+            /// The zone the dates are days of: `UTC`, or `tz` as asked.
+            var timeZone: String
             var lengthSeconds: Double?
             var views: UInt64
             var uniqueViewers: UInt64
@@ -48,6 +50,7 @@ public enum VideoAnalyticsBody {
                 try container.encode(videoId, forKey: .videoId)
                 try container.encode(startDate, forKey: .startDate)
                 try container.encode(endDate, forKey: .endDate)
+                try container.encode(timeZone, forKey: .timeZone)
                 // Figures without a value are null, not missing.
                 try container.encode(lengthSeconds, forKey: .lengthSeconds)
                 try container.encode(views, forKey: .views)
@@ -62,7 +65,7 @@ public enum VideoAnalyticsBody {
             }
 
             enum CodingKeys: String, CodingKey {
-                case videoId, startDate, endDate, lengthSeconds, views, uniqueViewers, watchTimeSeconds, averageViewDurationSeconds
+                case videoId, startDate, endDate, timeZone, lengthSeconds, views, uniqueViewers, watchTimeSeconds, averageViewDurationSeconds
                 case averagePercentageViewed, countedPlays, countedPlaySeconds, completions, days
             }
         }
@@ -80,6 +83,7 @@ public enum VideoAnalyticsBody {
                 videoId: summary.videoId,
                 startDate: VideoAnalyticsBody.date(summary.range.first),
                 endDate: VideoAnalyticsBody.date(summary.range.last),
+                timeZone: summary.range.timeZone,
                 lengthSeconds: summary.lengthMillis.map(VideoAnalyticsBody.seconds),
                 views: summary.views,
                 uniqueViewers: summary.uniqueViewers,
@@ -152,6 +156,8 @@ public enum VideoAnalyticsBody {
             var videoId: String
             var startDate: String
             var endDate: String
+            /// The zone the dates are days of: `UTC`, or `tz` as asked.
+            var timeZone: String
             var lengthSeconds: Double
             var views: UInt64
             var points: [Point]
@@ -171,6 +177,7 @@ public enum VideoAnalyticsBody {
                 videoId: curve.videoId,
                 startDate: VideoAnalyticsBody.date(curve.range.first),
                 endDate: VideoAnalyticsBody.date(curve.range.last),
+                timeZone: curve.range.timeZone,
                 lengthSeconds: VideoAnalyticsBody.seconds(curve.lengthMillis),
                 views: views,
                 points: curve.points.map {
@@ -230,6 +237,8 @@ public enum VideoAnalyticsBody {
             var videoId: String
             var startDate: String
             var endDate: String
+            /// The zone the dates are days of: `UTC`, or `tz` as asked.
+            var timeZone: String
             var lengthSeconds: Double
             var seeks: UInt64
             var buckets: [Bucket]
@@ -249,6 +258,7 @@ public enum VideoAnalyticsBody {
                 videoId: heatmap.videoId,
                 startDate: VideoAnalyticsBody.date(heatmap.range.first),
                 endDate: VideoAnalyticsBody.date(heatmap.range.last),
+                timeZone: heatmap.range.timeZone,
                 lengthSeconds: VideoAnalyticsBody.seconds(heatmap.lengthMillis),
                 seeks: heatmap.seeks,
                 buckets: heatmap.buckets.map(Bucket.init),
@@ -322,6 +332,46 @@ public enum VideoAnalyticsBody {
             )
         }
 
+        /// The JSON body, `{"data":{…}}`, written by hand: byte for byte what `JSONEncoder`
+        /// (sorted keys, unescaped slashes) writes of this value (a test holds the two
+        /// equal), at many times its speed. The encoder took over a millisecond for a day's
+        /// 1,440 numbers, most of the answer's time.
+        public func json() -> [UInt8] {
+            var json = JSONText(capacity: 192 + (data.videoId?.utf8.count ?? 0) + 4 * data.viewers.count)
+            json.beginObject()
+            json.key("data")
+            json.beginObject()
+            json.key("endTime")
+            json.value(data.endTime)
+            json.key("intervalSeconds")
+            json.value(data.intervalSeconds)
+            json.key("peak")
+            json.value(data.peak)
+            json.key("peakAt")
+            json.valueOrNull(data.peakAt)
+            json.key("startTime")
+            json.value(data.startTime)
+            json.key("videoId")
+            json.valueOrNull(data.videoId)
+            json.key("viewers")
+            json.beginArray()
+            for viewers in data.viewers { json.value(viewers) }
+            json.endArray()
+            json.endObject()
+            json.endObject()
+            return Array(json.text.utf8)
+        }
+
+        /// The ``json()`` body, as the API's other JSON answers are sent.
+        public func response(from request: Request, context: some RequestContext) throws -> Response {
+            let body = json()
+            return Response(
+                status: .ok,
+                headers: [.contentType: "application/json; charset=utf-8"],
+                body: .init(byteBuffer: ByteBuffer(bytes: body))
+            )
+        }
+
         /// Viewers per minute as an area, from the range's start.
         public var chart: SVGChart {
             SVGChart(
@@ -346,6 +396,8 @@ public enum VideoAnalyticsBody {
         struct Ranking: Encodable {
             var startDate: String
             var endDate: String
+            /// The zone the dates are days of: `UTC`, or `tz` as asked.
+            var timeZone: String
             var by: String
             var videos: [Entry]
         }
@@ -362,6 +414,7 @@ public enum VideoAnalyticsBody {
             data = Ranking(
                 startDate: VideoAnalyticsBody.date(top.range.first),
                 endDate: VideoAnalyticsBody.date(top.range.last),
+                timeZone: top.range.timeZone,
                 by: top.order.rawValue,
                 videos: top.videos.map {
                     Entry(videoId: $0.videoId, views: $0.views, watchTimeSeconds: VideoAnalyticsBody.seconds($0.watchTimeMillis))

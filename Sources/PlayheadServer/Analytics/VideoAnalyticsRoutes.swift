@@ -9,8 +9,9 @@ import WatchDomain
 /// `/analytics/…`: the video analytics (issue 17), for administrators. Each answer is JSON,
 /// or one SVG chart with `?format=svg` (not the top videos, a ranking).
 ///
-/// Days are UTC days: `startDate` and `endDate` (`YYYY-MM-DD`, or ISO 8601 times, taken as
-/// the days they fall on) name the first and last day, at most ``DayRange/maxDays`` of them.
+/// Days are UTC days, or the days of `tz` (``QueryTimeZone``): `startDate` and `endDate`
+/// (`YYYY-MM-DD`, or ISO 8601 times, taken as the days they fall on there) name the first and
+/// last day, at most ``DayRange/maxDays`` of them.
 /// Concurrent viewers take times and answer per minute, at most ``maxConcurrentMinutes``.
 struct VideoAnalyticsRoutes {
     let queries: VideoAnalyticsQueries
@@ -86,13 +87,22 @@ struct VideoAnalyticsRoutes {
         try VideoID(context.pathParameter("videoId")).text
     }
 
-    /// The UTC days the request's `startDate` and `endDate` fall on.
+    /// The days the request's `startDate` and `endDate` fall on, in `tz` (UTC by default).
     static func days(_ request: Request) throws -> DayRange {
-        let range = try DateRange(query: request, maxDays: DayRange.maxDays)
-        guard let days = DayRange(covering: range.start, to: range.end) else {
-            throw Problem.badField("endDate", "the range may span at most \(DayRange.maxDays) days")
+        let query = request.uri.queryParameters
+        var zone = QueryTimeZone.utc
+        if let name = query.get("tz"), !name.isEmpty {
+            guard let named = QueryTimeZone(name) else { throw Problem.badField("tz", QueryTimeZone.expected) }
+            zone = named
         }
-        return days
+        // Checks both texts (400 naming the field) and their order; the length is checked in
+        // the zone's days, below.
+        let range = try DateRange(query: request, maxDays: 4_000_000)
+        do {
+            return try zone.days(startText: query.get("startDate") ?? "", start: range.start, endText: query.get("endDate") ?? "", end: range.end)
+        } catch {
+            throw Problem.badField(error.code == .offQuarterHour ? "tz" : "endDate", error.description)
+        }
     }
 
     static func unregistered(_ videoId: String) -> Problem {

@@ -1,9 +1,9 @@
 import EventLog
 import Foundation
 import HTTPTypes
-import Hummingbird
+public import Hummingbird
 import PlayheadCore
-import Projections
+public import Projections
 import WatchDomain
 
 /// An id that clients send as a JSON string or a whole number (the spec's examples use
@@ -199,12 +199,8 @@ struct InteractionRoutes {
         }
         group.get("patterns/:userId") { request, context in
             let userId = try owned(context)
-            let (zone, zoneName) = try Self.timeZone(request)
-            let patterns = try queries.patterns(user: userId, now: clock()) { time in
-                let seconds = zone.secondsFromGMT(for: time.date)
-                return Int(((time.microsecondsSince1970 / 1_000_000 + Int64(seconds)) % 86_400 + 86_400) % 86_400 / 60)
-            }
-            return PatternsBody(patterns, timeZone: zoneName)
+            let zone = try Self.timeZone(request)
+            return PatternsBody(try queries.patterns(user: userId, now: clock(), minuteOfDay: zone.minuteOfDay), timeZone: zone.name)
         }
         group.get("export/:userId") { request, context in
             let userId = try owned(context)
@@ -269,28 +265,16 @@ struct InteractionRoutes {
         }
     }
 
-    /// `tz`: an IANA time zone (`Europe/Paris`), `UTC`, or an offset (`+05:30`); UTC by
-    /// default. Returns the zone and the name to answer with: the one the client gave.
-    private static func timeZone(_ request: Request) throws -> (TimeZone, String) {
-        guard let name = request.uri.queryParameters.get("tz"), !name.isEmpty else { return (TimeZone(secondsFromGMT: 0) ?? .current, "UTC") }
-        if let zone = TimeZone(identifier: name) { return (zone, name) }
-        let bytes = Array(name.utf8)
-        func digits(_ range: Range<Int>) -> Int? {
-            guard bytes[range].allSatisfy({ (48...57).contains($0) }) else { return nil }
-            return Int(String(decoding: bytes[range], as: UTF8.self))
-        }
-        if bytes.count == 6, bytes[0] == UInt8(ascii: "+") || bytes[0] == UInt8(ascii: "-"), bytes[3] == UInt8(ascii: ":"),
-            let hours = digits(1..<3), let minutes = digits(4..<6), hours <= 14, minutes < 60,
-            let zone = TimeZone(secondsFromGMT: (hours * 3_600 + minutes * 60) * (bytes[0] == UInt8(ascii: "-") ? -1 : 1))
-        {
-            return (zone, name)
-        }
-        throw Problem.badField("tz", "tz must be an IANA time zone such as Europe/Paris, or an offset such as +05:30")
+    /// `tz` (``QueryTimeZone``); UTC by default.
+    static func timeZone(_ request: Request) throws -> QueryTimeZone {
+        guard let name = request.uri.queryParameters.get("tz"), !name.isEmpty else { return .utc }
+        guard let zone = QueryTimeZone(name) else { throw Problem.badField("tz", QueryTimeZone.expected) }
+        return zone
     }
 }
 
-/// `GET /interactions/patterns/:userId`, in the spec's shape.
-struct PatternsBody: ResponseEncodable {
+/// `GET /interactions/patterns/:userId` (and `playhead query patterns`), in the spec's shape.
+public struct PatternsBody: ResponseEncodable, Sendable {
     struct DateRangeBody: Encodable {
         var start: String?
         var end: String?
@@ -336,7 +320,8 @@ struct PatternsBody: ResponseEncodable {
     var trends: Trends
     var timeZone: String
 
-    init(_ patterns: InteractionPatterns, timeZone: String) {
+    /// The body of `patterns`, whose times of day are in the zone named `timeZone`.
+    public init(_ patterns: InteractionPatterns, timeZone: String) {
         totalInteractions = patterns.totalInteractions
         dateRange = DateRangeBody(start: patterns.firstCreatedAt.map(ISO8601Micros.format), end: patterns.lastUpdatedAt.map(ISO8601Micros.format))
         self.patterns = Patterns(

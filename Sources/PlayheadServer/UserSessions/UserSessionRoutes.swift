@@ -1,7 +1,8 @@
+public import EventLog
 import Foundation
-import Hummingbird
+public import Hummingbird
 import PlayheadCore
-import Projections
+public import Projections
 import WatchDomain
 
 /// A session as the API shows it.
@@ -124,26 +125,56 @@ struct SessionMetricsRoutes {
     /// The longest range a query may span.
     static let maxDays: Int64 = 3_660
 
-    struct Range: Encodable {
-        var startDate: String
-        var endDate: String
+    func add(to router: Router<PlayheadRequestContext>) {
+        let group = router.group("metrics/sessions")
+        group.get { request, context in
+            _ = try context.requireAdmin()
+            let range = try DateRange(query: request, maxDays: Self.maxDays)
+            return SessionMetricsBody.Summary(try queries.metrics(from: range.start, to: range.end), from: range.start, to: range.end)
+        }
+        group.get("daily") { request, context in
+            _ = try context.requireAdmin()
+            let range = try DateRange(query: request, maxDays: Self.maxDays)
+            return SessionMetricsBody.Daily(try queries.dailyMetrics(from: range.start, to: range.end))
+        }
     }
+}
 
-    struct Summary: ResponseEncodable {
+/// The bodies of `GET /metrics/sessions` and `GET /metrics/sessions/daily` (and of `playhead
+/// query sessions` and `sessions-daily`).
+public enum SessionMetricsBody {
+    /// `{"data": {"startDate", "endDate", figures…}}`: the range's times and its ``SessionMetrics``.
+    public struct Summary: ResponseEncodable, Sendable {
         struct Figures: Encodable {
             var startDate: String
             var endDate: String
             var metrics: SessionMetrics
 
+            private enum CodingKeys: String, CodingKey { case startDate, endDate }
+
             func encode(to encoder: any Encoder) throws {
-                try Range(startDate: startDate, endDate: endDate).encode(to: encoder)
+                var container = encoder.container(keyedBy: CodingKeys.self)
+                try container.encode(startDate, forKey: .startDate)
+                try container.encode(endDate, forKey: .endDate)
                 try metrics.encode(to: encoder)
             }
         }
-        var data: Figures
+
+        /// The figures shown.
+        public let metrics: SessionMetrics
+        let data: Figures
+
+        private enum CodingKeys: String, CodingKey { case data }
+
+        /// The body of `metrics` over `start` to `end` (exclusive).
+        public init(_ metrics: SessionMetrics, from start: Timestamp, to end: Timestamp) {
+            self.metrics = metrics
+            data = Figures(startDate: ISO8601Micros.format(start), endDate: ISO8601Micros.format(end), metrics: metrics)
+        }
     }
 
-    struct Daily: ResponseEncodable {
+    /// `{"data": [{"date", figures…}]}`: one entry per UTC day with sessions.
+    public struct Daily: ResponseEncodable, Sendable {
         struct Day: Encodable {
             var day: DailySessionMetrics
 
@@ -155,26 +186,17 @@ struct SessionMetricsRoutes {
                 try day.metrics.encode(to: encoder)
             }
         }
-        var data: [Day]
-    }
 
-    func add(to router: Router<PlayheadRequestContext>) {
-        let group = router.group("metrics/sessions")
-        group.get { request, context in
-            _ = try context.requireAdmin()
-            let range = try DateRange(query: request, maxDays: Self.maxDays)
-            return Summary(
-                data: .init(
-                    startDate: ISO8601Micros.format(range.start),
-                    endDate: ISO8601Micros.format(range.end),
-                    metrics: try queries.metrics(from: range.start, to: range.end)
-                )
-            )
-        }
-        group.get("daily") { request, context in
-            _ = try context.requireAdmin()
-            let range = try DateRange(query: request, maxDays: Self.maxDays)
-            return Daily(data: try queries.dailyMetrics(from: range.start, to: range.end).map(Daily.Day.init))
+        /// The days shown.
+        public let days: [DailySessionMetrics]
+        let data: [Day]
+
+        private enum CodingKeys: String, CodingKey { case data }
+
+        /// The body of `days`.
+        public init(_ days: [DailySessionMetrics]) {
+            self.days = days
+            data = days.map(Day.init)
         }
     }
 }

@@ -1,8 +1,8 @@
 import EventLog
 import Foundation
-import Hummingbird
+public import Hummingbird
 import PlayheadCore
-import Projections
+public import Projections
 import WatchDomain
 
 /// A user's progress in one video, as the spec shows it, with whether it completes the video.
@@ -95,27 +95,6 @@ struct ProgressRoutes {
         var progressData: [Entry]
     }
 
-    struct Summary: ResponseEncodable {
-        var videoId: String
-        var averageWatchedDuration: Int
-        var completionRate: Double
-        var viewers: UInt64
-        var completedViewers: UInt64
-        var videoDuration: Double?
-    }
-
-    struct Engagement: ResponseEncodable {
-        struct Video: Encodable {
-            var videoId: String
-            var watchedDuration: UInt64
-        }
-        var userId: String
-        var totalWatchedDuration: UInt64
-        var videosWatched: UInt64
-        var completedVideos: UInt64
-        var mostWatchedVideos: [Video]
-    }
-
     struct Message: ResponseEncodable { var message: String }
 
     struct VideoRequest: Decodable {
@@ -164,16 +143,7 @@ struct ProgressRoutes {
         group.get("summary/:videoId") { _, context in
             _ = try context.requireCaller()
             let videoId = try VideoID(context.pathParameter("videoId"))
-            let summary = try queries.summary(video: videoId.text)
-            let totals = summary.totals
-            return Summary(
-                videoId: videoId.text,
-                averageWatchedDuration: totals.viewers == 0 ? 0 : Int((Double(totals.watchedDuration) / Double(totals.viewers)).rounded()),
-                completionRate: totals.viewers == 0 ? 0 : Double(totals.completed) / Double(totals.viewers),
-                viewers: totals.viewers,
-                completedViewers: totals.completed,
-                videoDuration: summary.video.map { Double($0.durationMillis) / 1_000 }
-            )
+            return ProgressSummaryBody(try queries.summary(video: videoId.text), of: videoId.text)
         }
         group.get("engagement/:userId") { request, context in
             let caller = try context.requireCaller()
@@ -187,14 +157,7 @@ struct ProgressRoutes {
                     }
                     return limit
                 } ?? 10
-            let engagement = try commands.engagement(of: userId, limit: limit, caller: caller)
-            return Engagement(
-                userId: userId.text,
-                totalWatchedDuration: engagement.totals.watchedDuration,
-                videosWatched: engagement.totals.viewers,
-                completedVideos: engagement.totals.completed,
-                mostWatchedVideos: engagement.mostWatched.map { Engagement.Video(videoId: $0.videoId, watchedDuration: $0.watchedDuration) }
-            )
+            return EngagementBody(try commands.engagement(of: userId, limit: limit, caller: caller), of: userId.text)
         }
         group.get("stream/:userId") { _, context in
             let caller = try context.requireCaller()
@@ -318,5 +281,50 @@ struct ProgressRoutes {
     private static func userAndVideo(_ context: PlayheadRequestContext) throws -> (UserID, VideoID) {
         let videoId = try VideoID(context.pathParameter("videoId"))
         return (try Self.progressUser(context.pathParameter("userId")), videoId)
+    }
+}
+
+/// `GET /progress/summary/{videoId}` (and `playhead query progress-summary`), in the spec's
+/// shape: a video's viewers, completions and average watched duration (seconds, rounded).
+public struct ProgressSummaryBody: ResponseEncodable, Sendable {
+    var videoId: String
+    var averageWatchedDuration: Int
+    var completionRate: Double
+    var viewers: UInt64
+    var completedViewers: UInt64
+    var videoDuration: Double?
+
+    /// The body of `summary` of `videoId`.
+    public init(_ summary: VideoProgressSummary, of videoId: String) {
+        let totals = summary.totals
+        self.videoId = videoId
+        averageWatchedDuration = totals.viewers == 0 ? 0 : Int((Double(totals.watchedDuration) / Double(totals.viewers)).rounded())
+        completionRate = totals.viewers == 0 ? 0 : Double(totals.completed) / Double(totals.viewers)
+        viewers = totals.viewers
+        completedViewers = totals.completed
+        videoDuration = summary.video.map { Double($0.durationMillis) / 1_000 }
+    }
+}
+
+/// `GET /progress/engagement/{userId}` (and `playhead query engagement`), in the spec's
+/// shape: a user's watched totals and most watched videos (durations in seconds).
+public struct EngagementBody: ResponseEncodable, Sendable {
+    struct Video: Encodable {
+        var videoId: String
+        var watchedDuration: UInt64
+    }
+    var userId: String
+    var totalWatchedDuration: UInt64
+    var videosWatched: UInt64
+    var completedVideos: UInt64
+    var mostWatchedVideos: [Video]
+
+    /// The body of `engagement` of `userId`.
+    public init(_ engagement: UserEngagement, of userId: String) {
+        self.userId = userId
+        totalWatchedDuration = engagement.totals.watchedDuration
+        videosWatched = engagement.totals.viewers
+        completedVideos = engagement.totals.completed
+        mostWatchedVideos = engagement.mostWatched.map { Video(videoId: $0.videoId, watchedDuration: $0.watchedDuration) }
     }
 }

@@ -2,20 +2,51 @@ public import EventLog
 public import Views
 import WatchDomain
 
-/// A range of whole UTC days, `first` through `last`, each counted from 1970-01-01 (day 0).
+/// A range of whole days, `first` through `last`, each counted from 1970-01-01 (day 0) in the
+/// calendar of `timeZone`: UTC days, or the days of the zone an answer is asked in (`tz`, as
+/// the interactions' patterns take it).
+///
+/// A view belongs to the day its session started on in that zone. Every zone's days start on
+/// a quarter-hour of UTC today (offsets are whole quarter-hours, +05:45 and +12:45
+/// included); a few did not in the 1970s (Liberia's −00:44:30), and
+/// ``init(first:last:timeZone:startOfDay:)`` refuses such days.
 public struct DayRange: Sendable, Hashable {
     /// The longest range an answer spans (a year, a leap one included).
-    public static let maxDays: Int64 = ViewerGaps.maxGap
+    public static let maxDays: Int64 = 366
 
-    public var first: Int64
-    public var last: Int64
+    /// Why days cannot be a range: a ``Code`` and a sentence for the client.
+    public struct Failure: Error, Sendable, Hashable, CustomStringConvertible {
+        /// What is wrong (a struct, so that codes can be added).
+        public struct Code: Sendable, Hashable {
+            private let value: Int
+            /// The last day is before the first.
+            public static let reversed = Code(value: 1)
+            /// More than ``DayRange/maxDays`` days.
+            public static let tooLong = Code(value: 2)
+            /// The zone's days do not start on a quarter-hour of UTC.
+            public static let offQuarterHour = Code(value: 3)
+        }
 
-    /// The days from `first` through `last`; nil when `last` is before `first` or the range
+        public let code: Code
+        public let description: String
+    }
+
+    public private(set) var first: Int64
+    public private(set) var last: Int64
+    /// The zone's name as asked (`Europe/Paris`, `+05:30`), or `UTC`.
+    public private(set) var timeZone: String
+    /// Where each day starts, and the last one ends, in quarter-hours since
+    /// 1970-01-01T00:00Z: `last − first + 2` of them, increasing.
+    public private(set) var boundaries: [Int64]
+
+    /// The UTC days from `first` through `last`; nil when `last` is before `first` or the range
     /// is longer than ``maxDays``.
     public init?(first: Int64, last: Int64) {
         guard first <= last, last - first < Self.maxDays else { return nil }
         self.first = first
         self.last = last
+        timeZone = "UTC"
+        boundaries = (first...(last + 1)).map { $0 * VideoAnalyticsKey.quartersPerDay }
     }
 
     /// The UTC days the instants from `start` to `end` (exclusive) fall on; nil as above.
@@ -23,11 +54,64 @@ public struct DayRange: Sendable, Hashable {
         self.init(first: Self.day(of: start), last: Self.day(of: Timestamp(microsecondsSince1970: end.microsecondsSince1970 - 1)))
     }
 
+    /// The days from `first` through `last` of the zone named `timeZone`, where local day `d`
+    /// starts at `startOfDay(d)`. Throws when `last` is before `first`, the range is longer
+    /// than ``maxDays``, or a day does not start on a quarter-hour (or after the one before).
+    public init(first: Int64, last: Int64, timeZone: String, startOfDay: (Int64) -> Timestamp) throws(Failure) {
+        guard first <= last else { throw Failure(code: .reversed, description: "the last day is before the first") }
+        guard last - first < Self.maxDays else { throw Failure(code: .tooLong, description: "the range may span at most \(Self.maxDays) days") }
+        var boundaries: [Int64] = []
+        boundaries.reserveCapacity(Int(last - first + 2))
+        for day in first...(last + 1) {
+            let micros = startOfDay(day).microsecondsSince1970
+            guard micros % VideoAnalyticsKey.microsPerQuarter == 0, boundaries.last.map({ $0 * VideoAnalyticsKey.microsPerQuarter < micros }) ?? true
+            else {
+                throw Failure(code: .offQuarterHour, description: "the days of \(timeZone) do not start on a quarter-hour of UTC in this range")
+            }
+            boundaries.append(VideoAnalyticsKey.floorDivide(micros, VideoAnalyticsKey.microsPerQuarter))
+        }
+        self.first = first
+        self.last = last
+        self.timeZone = timeZone
+        self.boundaries = boundaries
+    }
+
     /// The UTC day `time` falls on.
     public static func day(of time: Timestamp) -> Int64 { VideoAnalyticsKey.day(of: time) }
 
     /// The days, in order.
     public var days: ClosedRange<Int64> { first...last }
+
+    /// The start of the range and the end of its last day.
+    public var start: Timestamp { Timestamp(microsecondsSince1970: boundaries[0] * VideoAnalyticsKey.microsPerQuarter) }
+    public var end: Timestamp { Timestamp(microsecondsSince1970: boundaries[boundaries.count - 1] * VideoAnalyticsKey.microsPerQuarter) }
+
+    /// Where the `index`th day (from 0) starts and ends, in quarter-hours.
+    func quarters(ofDay index: Int) -> Range<Int64> { boundaries[index]..<boundaries[index + 1] }
+
+    /// Every quarter-hour of the range.
+    var allQuarters: Range<Int64> { boundaries[0]..<boundaries[boundaries.count - 1] }
+}
+
+/// The rows that cover the quarter-hours `quarters` exactly: the whole UTC days among them
+/// (one row each), and the quarter-hours left at each end. Ranges of UTC days are whole days
+/// only; a day of another zone is two pieces of UTC days, up to 95 quarter-hour rows each.
+struct RowCover {
+    var pieces: [(span: RowSpan, rows: Range<Int64>)] = []
+
+    init(_ quarters: Range<Int64>) {
+        let perDay = VideoAnalyticsKey.quartersPerDay
+        let firstDay = -VideoAnalyticsKey.floorDivide(-quarters.lowerBound, perDay)
+        let endDay = VideoAnalyticsKey.floorDivide(quarters.upperBound, perDay)
+        guard firstDay < endDay else {
+            pieces = [(.quarter, quarters)]
+            return
+        }
+        pieces = [
+            (.quarter, quarters.lowerBound..<(firstDay * perDay)), (.day, firstDay..<endDay), (.quarter, (endDay * perDay)..<quarters.upperBound),
+        ]
+        .filter { !$0.rows.isEmpty }
+    }
 }
 
 /// A video's figures over a range of days (issue 17): YouTube Studio's and Mux's overview.
@@ -120,6 +204,12 @@ public struct ConcurrentViewers: Sendable, Hashable {
         public var start: Timestamp
         /// Views that played during it.
         public var viewers: UInt64
+
+        /// `viewers` in the minute from `start`.
+        public init(start: Timestamp, viewers: UInt64) {
+            self.start = start
+            self.viewers = viewers
+        }
     }
 
     /// The video; nil for all videos.
@@ -128,6 +218,14 @@ public struct ConcurrentViewers: Sendable, Hashable {
     /// The most views playing in one minute, and the first minute it was reached (nil when 0).
     public var peak: UInt64
     public var peakAt: Timestamp?
+
+    /// The series of `videoId` (nil: all videos).
+    public init(videoId: String?, minutes: [Minute], peak: UInt64, peakAt: Timestamp?) {
+        self.videoId = videoId
+        self.minutes = minutes
+        self.peak = peak
+        self.peakAt = peakAt
+    }
 }
 
 /// Videos ranked by views or watch time over a range.
@@ -177,26 +275,29 @@ public struct VideoAnalyticsQueries: Sendable {
                 completions: 0,
                 days: []
             )
-            var registeredViews: UInt64 = 0
-            var registeredWatched: UInt64 = 0
-            for day in range.days {
-                let tally =
-                    try views.withValue("daily", VideoAnalyticsKey.day(day) + video) { bytes in
-                        try bytes.map { try DailyVideoTally(decoding: $0) }
-                    } ?? DailyVideoTally()
-                let gaps = try ViewerGaps.read(video, day: day, in: views)
+            let rangeStart = range.boundaries[0]
+            var registered = DailyVideoTally()
+            for (index, day) in range.days.enumerated() {
+                let quarters = range.quarters(ofDay: index)
+                let tally = try tallies(of: video, over: quarters, views)
+                var dayViewers: UInt64 = 0
+                // A viewer counts in the range at their first view in it, and in the day at
+                // their first view that day.
+                try forEachViewerRow(of: video, over: quarters, views) { start, gaps in
+                    summary.uniqueViewers += gaps.viewers(withGapOver: start - rangeStart)
+                    dayViewers += gaps.viewers(withGapOver: start - quarters.lowerBound)
+                }
                 summary.views += tally.views
-                summary.uniqueViewers += gaps.viewers(withGapOver: day - range.first)
                 summary.watchTimeMillis += tally.watchedMillis
                 summary.countedPlays += tally.countedPlays
                 summary.completions += tally.completions
-                registeredViews += tally.registeredViews
-                registeredWatched += tally.registeredWatchedMillis
+                registered.registeredViews += tally.registeredViews
+                registered.registeredWatchedMillis += tally.registeredWatchedMillis
                 summary.days.append(
                     .init(
                         day: day,
                         views: tally.views,
-                        uniqueViewers: gaps.viewers(withGapOver: 0),
+                        uniqueViewers: dayViewers,
                         watchTimeMillis: tally.watchedMillis,
                         countedPlays: tally.countedPlays,
                         completions: tally.completions
@@ -204,8 +305,9 @@ public struct VideoAnalyticsQueries: Sendable {
                 )
             }
             if summary.views > 0 { summary.averageViewDurationMillis = Double(summary.watchTimeMillis) / Double(summary.views) }
-            if registeredViews > 0, let length = summary.lengthMillis {
-                summary.averagePercentageViewed = 100 * Double(registeredWatched) / Double(registeredViews) / Double(length)
+            if registered.registeredViews > 0, let length = summary.lengthMillis {
+                summary.averagePercentageViewed =
+                    100 * Double(registered.registeredWatchedMillis) / Double(registered.registeredViews) / Double(length)
             }
             return summary
         }
@@ -218,19 +320,12 @@ public struct VideoAnalyticsQueries: Sendable {
             let video = ViewKey.string(videoId)
             let points = ViewWatch.points
             var counts = [UInt64](repeating: 0, count: 2 * points)
-            try sum("retention", video, range, into: &counts, views)
-            var registeredViews: UInt64 = 0
-            for day in range.days {
-                registeredViews +=
-                    try views.withValue("daily", VideoAnalyticsKey.day(day) + video) { bytes in
-                        try bytes.map { try DailyVideoTally(decoding: $0).registeredViews }
-                    } ?? 0
-            }
+            try sum(.retention, video, range.allQuarters, into: &counts, views)
             return RetentionCurve(
                 videoId: videoId,
                 range: range,
                 lengthMillis: length,
-                views: registeredViews,
+                views: try tallies(of: video, over: range.allQuarters, views).registeredViews,
                 points: (0..<points).map {
                     .init(index: $0, positionMillis: UInt64($0) * length / UInt64(points), watched: counts[$0], rewatched: counts[points + $0])
                 }
@@ -244,7 +339,7 @@ public struct VideoAnalyticsQueries: Sendable {
             guard let length = try VideoAnalyticsProjector.video(videoId, in: views)?.lengthMillis else { return nil }
             let points = ViewWatch.points
             var counts = [UInt64](repeating: 0, count: 3 * points)
-            try sum("seeks", ViewKey.string(videoId), range, into: &counts, views)
+            try sum(.seeks, ViewKey.string(videoId), range.allQuarters, into: &counts, views)
             let buckets = (0..<points).map { index in
                 SeekHeatmap.Bucket(
                     index: index,
@@ -303,14 +398,36 @@ public struct VideoAnalyticsQueries: Sendable {
     public func topVideos(over range: DayRange, by order: TopVideos.Order, limit: Int) throws -> TopVideos {
         try projections.read(name) { views in
             var totals: [String: (views: UInt64, watched: UInt64)] = [:]
-            for day in range.days {
-                let prefix = VideoAnalyticsKey.day(day)
-                try views.forEach("daily", prefix: prefix) { key, value in
-                    guard let (video, _) = ViewKey.string(in: key, at: 8) else { return true }
-                    let tally = try value.withUnsafeBytes { try DailyVideoTally(decoding: $0) }
-                    totals[video, default: (0, 0)].views += tally.views
-                    totals[video, default: (0, 0)].watched += tally.watchedMillis
-                    return true
+            func add(_ video: String, _ tally: DailyVideoTally) {
+                totals[video, default: (0, 0)].views += tally.views
+                totals[video, default: (0, 0)].watched += tally.watchedMillis
+            }
+            for (span, rows) in RowCover(range.allQuarters).pieces {
+                switch span {
+                case .day:
+                    for day in rows {
+                        try views.forEach("daily", prefix: VideoAnalyticsKey.day(day)) { key, value in
+                            guard let (video, _) = ViewKey.string(in: key, at: 8) else { return true }
+                            add(video, try value.withUnsafeBytes { try DailyVideoTally(decoding: $0) })
+                            return true
+                        }
+                    }
+                case .quarter:
+                    // The videos viewed in each quarter-hour, then their tallies then.
+                    var found: [(quarter: Int64, video: [UInt8])] = []
+                    try views.forEach("quarter_videos", from: VideoAnalyticsKey.quarter(rows.lowerBound)) { key, _ in
+                        let quarter = VideoAnalyticsKey.quarter(fromKey: key[...])
+                        guard quarter < rows.upperBound else { return false }
+                        found.append((quarter, Array(key[8...])))
+                        return true
+                    }
+                    for (quarter, video) in found {
+                        guard let (id, _) = ViewKey.string(in: video, at: 0) else { continue }
+                        let tally = try views.withValue("quarter_tallies", video + VideoAnalyticsKey.quarter(quarter)) { bytes in
+                            try bytes.map { try DailyVideoTally(decoding: $0) }
+                        }
+                        if let tally { add(id, tally) }
+                    }
                 }
             }
             let entries = totals.map { TopVideos.Entry(videoId: $0.key, views: $0.value.views, watchTimeMillis: $0.value.watched) }
@@ -323,13 +440,81 @@ public struct VideoAnalyticsQueries: Sendable {
         }
     }
 
-    /// Adds up the UInt32 counter rows of `database` for `video` over `range`.
-    private func sum(_ database: String, _ video: [UInt8], _ range: DayRange, into counts: inout [UInt64], _ views: ViewTransaction) throws {
-        try views.forEach(database, from: video + VideoAnalyticsKey.day(range.first)) { key, value in
-            guard key.starts(with: video), VideoAnalyticsKey.day(fromKey: key[video.count...]) <= range.last else { return false }
-            for (index, count) in VideoAnalyticsProjector.counters(value).enumerated() where index < counts.count {
-                counts[index] += UInt64(count)
+    /// The tallies of `video`'s views that began in `quarters`.
+    private func tallies(of video: [UInt8], over quarters: Range<Int64>, _ views: ViewTransaction) throws -> DailyVideoTally {
+        var total = DailyVideoTally()
+        func add(_ tally: DailyVideoTally) {
+            total.views += tally.views
+            total.registeredViews += tally.registeredViews
+            total.watchedMillis += tally.watchedMillis
+            total.registeredWatchedMillis += tally.registeredWatchedMillis
+            total.countedPlays += tally.countedPlays
+            total.completions += tally.completions
+        }
+        for (span, rows) in RowCover(quarters).pieces {
+            switch span {
+            case .day:
+                for day in rows {
+                    let tally = try views.withValue("daily", VideoAnalyticsKey.day(day) + video) { bytes in
+                        try bytes.map { try DailyVideoTally(decoding: $0) }
+                    }
+                    if let tally { add(tally) }
+                }
+            case .quarter:
+                try forEachRow("quarter_tallies", of: video, rows, in: views) { _, value in
+                    add(try value.withUnsafeBytes { try DailyVideoTally(decoding: $0) })
+                }
             }
+        }
+        return total
+    }
+
+    /// Visits the viewer rows (days and quarter-hours) that cover `quarters`, each with its
+    /// first quarter-hour.
+    private func forEachViewerRow(
+        of video: [UInt8],
+        over quarters: Range<Int64>,
+        _ views: ViewTransaction,
+        _ body: (Int64, ViewerGaps) -> Void
+    ) throws {
+        for (span, rows) in RowCover(quarters).pieces {
+            try forEachRow(span.viewersDatabase, of: video, rows, in: views) { row, value in
+                body(span.start(of: row), try value.withUnsafeBytes { try ViewerGaps(decoding: $0) })
+            }
+        }
+    }
+
+    /// Adds up the UInt32 counter rows of `figure` for `video` that cover `quarters`.
+    private func sum(
+        _ figure: CounterFigure,
+        _ video: [UInt8],
+        _ quarters: Range<Int64>,
+        into counts: inout [UInt64],
+        _ views: ViewTransaction
+    ) throws {
+        for (span, rows) in RowCover(quarters).pieces {
+            try forEachRow(figure.database(span), of: video, rows, in: views) { _, value in
+                for (index, count) in VideoAnalyticsProjector.counters(value).enumerated() where index < counts.count {
+                    counts[index] += UInt64(count)
+                }
+            }
+        }
+    }
+
+    /// Visits the rows of `database` keyed by `video` and a day or quarter-hour in `rows`, in order.
+    private func forEachRow(
+        _ database: String,
+        of video: [UInt8],
+        _ rows: Range<Int64>,
+        in views: ViewTransaction,
+        _ body: (Int64, [UInt8]) throws -> Void
+    ) throws {
+        guard !rows.isEmpty else { return }
+        try views.forEach(database, from: video + VideoAnalyticsKey.day(rows.lowerBound)) { key, value in
+            guard key.starts(with: video) else { return false }
+            let row = VideoAnalyticsKey.day(fromKey: key[video.count...])
+            guard row < rows.upperBound else { return false }
+            try body(row, value)
             return true
         }
     }

@@ -11,31 +11,40 @@ import Foundation
 /// Folds watch sessions into the read models video analytics are answered from (issue 17),
 /// behind the log's writer (an asynchronous projector, ``AsyncProjections``).
 ///
-/// A watch session is a view; it belongs to the UTC day its `startTime` falls on. Its player
-/// events are folded by ``ViewWatch``; a deleted session takes back all it added.
+/// A watch session is a view; it belongs to the quarter-hour its `startTime` falls in, and so
+/// to that quarter-hour's UTC day. Its player events are folded by ``ViewWatch``; a deleted
+/// session takes back all it added.
+///
+/// Every per-time figure is kept twice: per UTC day, which answers ranges of UTC days, and
+/// per quarter-hour, which answers the edges of days in other time zones (every zone's days
+/// start on a quarter-hour: ``DayRange``). An answer reads the whole UTC days its range
+/// covers and the quarter-hours left over at each end.
 ///
 /// | database | key | value |
 /// |---|---|---|
 /// | `videos` | video id (UTF-8) | length in ms, completion threshold in millionths (varints) |
-/// | `views` | session id (16) | ``ViewRecord``: the view's video, user, day and ``ViewWatch`` |
+/// | `views` | session id (16) | ``ViewRecord``: the view's video, user, quarter-hour and ``ViewWatch`` |
 /// | `daily` | day (8), video (length-prefixed) | ``DailyVideoTally``: views, watch time, plays that count, completions |
-/// | `retention` | video (length-prefixed), day (8) | 200 × UInt32 LE: views that watched each of the 100 points, then that rewatched it |
-/// | `seeks` | video (length-prefixed), day (8) | 300 × UInt32 LE: seeks from each 1 % of the video, seeks to it, forward seeks that skipped it |
-/// | `viewer_days` | video, user (length-prefixed), day (8) | views (varint): the days a user viewed the video |
-/// | `day_viewers` | video (length-prefixed), day (8) | the day's viewers by the days since their previous view of the video (``ViewerGaps``) |
+/// | `quarter_tallies` | video (length-prefixed), quarter-hour (8) | ``DailyVideoTally`` of the views that began in it |
+/// | `quarter_videos` | quarter-hour (8), video (length-prefixed) | nothing: the videos with a `quarter_tallies` row then |
+/// | `retention`, `quarter_retention` | video (length-prefixed), day or quarter-hour (8) | 200 × UInt32 LE: views that watched each of the 100 points, then that rewatched it |
+/// | `seeks`, `quarter_seeks` | video (length-prefixed), day or quarter-hour (8) | 300 × UInt32 LE: seeks from each 1 % of the video, seeks to it, forward seeks that skipped it |
+/// | `viewer_quarters` | video, user (length-prefixed), quarter-hour (8) | views (varint): when a user viewed the video |
+/// | `day_viewers`, `quarter_viewers` | video (length-prefixed), day or quarter-hour (8) | its viewers by the quarter-hours from its start back to their previous view of the video (``ViewerGaps``) |
 /// | `minutes` | video (length-prefixed), minute (8) | views playing during the minute (8 BE) |
 /// | `all_minutes` | minute (8) | views of any video playing during the minute (8 BE) |
 /// | `view_seeks` | session id (16), the seek's log position (8) | a seek's from and to (ms), to take it back |
 /// | `view_minutes` | session id (16), first minute (8) | last minute (8): minutes the view was counted in |
 ///
-/// Days and minutes are counted from 1970-01-01T00:00Z and stored with the sign bit flipped,
-/// big-endian, so that they sort in time order.
+/// Days, quarter-hours and minutes are counted from 1970-01-01T00:00Z and stored with the
+/// sign bit flipped, big-endian, so that they sort in time order.
 public struct VideoAnalyticsProjector: Projector {
     public let name = "video-analytics"
-    public let version: UInt32 = 1
+    /// 2: quarter-hour rows beside the daily ones, for days in other time zones.
+    public let version: UInt32 = 2
     public let databases = [
-        "videos", "views", "daily", "retention", "seeks", "viewer_days", "day_viewers", "minutes", "all_minutes", "view_seeks",
-        "view_minutes",
+        "videos", "views", "daily", "quarter_tallies", "quarter_videos", "retention", "quarter_retention", "seeks", "quarter_seeks",
+        "viewer_quarters", "day_viewers", "quarter_viewers", "minutes", "all_minutes", "view_seeks", "view_minutes",
     ]
     public let eventTypePrefixes = ["watch-session.", "video."]
 
@@ -71,17 +80,17 @@ public struct VideoAnalyticsProjector: Projector {
         let session16 = ViewKey.uuid(event.sessionId)
         guard try views.get("views", session16) == nil else { return }
         let video = try Self.video(event.videoId, in: views)
-        let day = VideoAnalyticsKey.day(of: event.startTime.timestamp)
+        let quarter = VideoAnalyticsKey.quarter(of: event.startTime.timestamp)
         let watch =
             video.map { ViewWatch(lengthMillis: $0.lengthMillis, threshold: Double($0.thresholdPPM) / 1_000_000) }
             ?? ViewWatch(lengthMillis: Timecode.maxMilliseconds, threshold: 1)
-        let view = ViewRecord(videoId: event.videoId, userId: event.userId, day: day, registered: video != nil, lastMinute: nil, watch: watch)
+        let view = ViewRecord(videoId: event.videoId, userId: event.userId, quarter: quarter, registered: video != nil, lastMinute: nil, watch: watch)
         try views.put("views", session16, view.encoded())
         try updateDaily(view, in: views) { tally in
             tally.views += 1
             if view.registered { tally.registeredViews += 1 }
         }
-        try addViewerDay(view, views)
+        try addViewerQuarter(view, views)
     }
 
     private func playerEvent(_ event: PlayerEventRecorded, at position: LogPosition, _ views: ViewTransaction) throws {
@@ -98,7 +107,7 @@ public struct VideoAnalyticsProjector: Projector {
             }
         }
         if view.registered, change.newlyWatched.count + change.newlyRewatched.count > 0 {
-            try Self.add(to: "retention", video + VideoAnalyticsKey.day(view.day), count: 2 * ViewWatch.points, in: views) { counts in
+            try Self.add(to: .retention, of: view, count: 2 * ViewWatch.points, in: views) { counts in
                 for point in change.newlyWatched.points { counts[point] &+= 1 }
                 for point in change.newlyRewatched.points { counts[ViewWatch.points + point] &+= 1 }
             }
@@ -138,7 +147,7 @@ public struct VideoAnalyticsProjector: Projector {
             if view.watch.completed { tally.completions -= 1 }
         }
         if view.registered, view.watch.watched.count > 0 {
-            try Self.add(to: "retention", video + VideoAnalyticsKey.day(view.day), count: 2 * ViewWatch.points, in: views) { counts in
+            try Self.add(to: .retention, of: view, count: 2 * ViewWatch.points, in: views) { counts in
                 for point in view.watch.watched.points { counts[point] &-= 1 }
                 for point in view.watch.rewatched.points { counts[ViewWatch.points + point] &-= 1 }
             }
@@ -162,17 +171,31 @@ public struct VideoAnalyticsProjector: Projector {
         }
         for key in seekKeys { try views.delete("view_seeks", key) }
         for key in minuteKeys { try views.delete("view_minutes", key) }
-        try removeViewerDay(view, views)
+        try removeViewerQuarter(view, views)
         try views.delete("views", session16)
     }
 
     // MARK: Rows
 
+    /// Changes the view's tallies: its day's and its quarter-hour's.
     private func updateDaily(_ view: ViewRecord, in views: ViewTransaction, _ body: (inout DailyVideoTally) -> Void) throws {
-        let key = VideoAnalyticsKey.day(view.day) + ViewKey.string(view.videoId)
-        var tally = try views.withValue("daily", key) { bytes in try bytes.map { try DailyVideoTally(decoding: $0) } } ?? DailyVideoTally()
+        let video = ViewKey.string(view.videoId)
+        let dayKey = VideoAnalyticsKey.day(view.day) + video
+        var tally = try views.withValue("daily", dayKey) { bytes in try bytes.map { try DailyVideoTally(decoding: $0) } } ?? DailyVideoTally()
         body(&tally)
-        try views.put("daily", key, tally.encoded())
+        try views.put("daily", dayKey, tally.encoded())
+        let quarterKey = video + VideoAnalyticsKey.quarter(view.quarter)
+        var quarter =
+            try views.withValue("quarter_tallies", quarterKey) { bytes in try bytes.map { try DailyVideoTally(decoding: $0) } } ?? DailyVideoTally()
+        body(&quarter)
+        // A quarter-hour whose last view was deleted leaves no row (and no index entry).
+        if quarter == DailyVideoTally() {
+            try views.delete("quarter_tallies", quarterKey)
+            try views.delete("quarter_videos", VideoAnalyticsKey.quarter(view.quarter) + video)
+        } else {
+            try views.put("quarter_tallies", quarterKey, quarter.encoded())
+            try views.put("quarter_videos", VideoAnalyticsKey.quarter(view.quarter) + video, [])
+        }
     }
 
     private func addSeek(from: UInt64, to: UInt64, of view: ViewRecord, sign: Int, _ views: ViewTransaction) throws {
@@ -180,8 +203,7 @@ public struct VideoAnalyticsProjector: Projector {
         let points = ViewWatch.points
         let fromBucket = min(Int(from * UInt64(points) / length), points - 1)
         let toBucket = min(Int(to * UInt64(points) / length), points - 1)
-        let key = ViewKey.string(view.videoId) + VideoAnalyticsKey.day(view.day)
-        try Self.add(to: "seeks", key, count: 3 * points, in: views) { counts in
+        try Self.add(to: .seeks, of: view, count: 3 * points, in: views) { counts in
             let delta = UInt32(bitPattern: Int32(sign))
             counts[fromBucket] &+= delta
             counts[points + toBucket] &+= delta
@@ -208,54 +230,76 @@ public struct VideoAnalyticsProjector: Projector {
         }
     }
 
-    /// Counts the view in the user's days of the video; a first view that day enters the
-    /// day's ``ViewerGaps`` (and changes the gap of the user's next day).
-    private func addViewerDay(_ view: ViewRecord, _ views: ViewTransaction) throws {
+    /// Counts the view in the user's quarter-hours of the video. A first view in a quarter-hour
+    /// enters its ``ViewerGaps`` (and its day's, when it is the user's first that day), and
+    /// changes the gaps of the user's next view.
+    private func addViewerQuarter(_ view: ViewRecord, _ views: ViewTransaction) throws {
         let prefix = ViewKey.string(view.videoId) + ViewKey.string(view.userId)
-        let key = prefix + VideoAnalyticsKey.day(view.day)
-        let count = try views.withValue("viewer_days", key) { bytes in try bytes.map { try Self.varint($0) } } ?? 0
-        try views.put("viewer_days", key, Self.varintBytes(count + 1))
+        let key = prefix + VideoAnalyticsKey.quarter(view.quarter)
+        let count = try views.withValue("viewer_quarters", key) { bytes in try bytes.map { try Self.varint($0) } } ?? 0
+        try views.put("viewer_quarters", key, Self.varintBytes(count + 1))
         guard count == 0 else { return }
-        let (previous, next) = try Self.neighbours(of: view.day, prefix: prefix, in: views)
-        try ViewerGaps.change(ViewKey.string(view.videoId), day: view.day, in: views) { $0.add(gap: ViewerGaps.gap(view.day, after: previous)) }
-        if let next {
-            try ViewerGaps.change(ViewKey.string(view.videoId), day: next, in: views) {
-                $0.remove(gap: ViewerGaps.gap(next, after: previous))
-                $0.add(gap: ViewerGaps.gap(next, after: view.day))
-            }
-        }
+        let (previous, next) = try Self.neighbours(of: view.quarter, prefix: prefix, in: views)
+        try changeGaps(of: ViewKey.string(view.videoId), at: view.quarter, previous: previous, next: next, adding: true, views)
     }
 
-    private func removeViewerDay(_ view: ViewRecord, _ views: ViewTransaction) throws {
+    private func removeViewerQuarter(_ view: ViewRecord, _ views: ViewTransaction) throws {
         let prefix = ViewKey.string(view.videoId) + ViewKey.string(view.userId)
-        let key = prefix + VideoAnalyticsKey.day(view.day)
-        let count = try views.withValue("viewer_days", key) { bytes in try bytes.map { try Self.varint($0) } } ?? 0
+        let key = prefix + VideoAnalyticsKey.quarter(view.quarter)
+        let count = try views.withValue("viewer_quarters", key) { bytes in try bytes.map { try Self.varint($0) } } ?? 0
         guard count > 1 else {
-            try views.delete("viewer_days", key)
+            try views.delete("viewer_quarters", key)
             guard count == 1 else { return }
-            let (previous, next) = try Self.neighbours(of: view.day, prefix: prefix, in: views)
-            try ViewerGaps.change(ViewKey.string(view.videoId), day: view.day, in: views) {
-                $0.remove(gap: ViewerGaps.gap(view.day, after: previous))
-            }
-            if let next {
-                try ViewerGaps.change(ViewKey.string(view.videoId), day: next, in: views) {
-                    $0.remove(gap: ViewerGaps.gap(next, after: view.day))
-                    $0.add(gap: ViewerGaps.gap(next, after: previous))
-                }
-            }
+            let (previous, next) = try Self.neighbours(of: view.quarter, prefix: prefix, in: views)
+            try changeGaps(of: ViewKey.string(view.videoId), at: view.quarter, previous: previous, next: next, adding: false, views)
             return
         }
-        try views.put("viewer_days", key, Self.varintBytes(count - 1))
+        try views.put("viewer_quarters", key, Self.varintBytes(count - 1))
     }
 
-    /// The user's nearest days before and after `day` (other than it).
-    private static func neighbours(of day: Int64, prefix: [UInt8], in views: ViewTransaction) throws -> (Int64?, Int64?) {
+    /// A user's view quarter-hour `quarter` of `video` comes (or goes) between their views at
+    /// `previous` and `next`. In each span's rows (days, quarter-hours) a user is an entry of
+    /// the row of their first view in it, with the gap back to their view before the row:
+    /// - the row of `quarter` gains (loses) the user unless they have another view in it;
+    /// - the row of `next`, when it is another row, has its entry's gap measured from
+    ///   `quarter` instead of `previous` (and back).
+    private func changeGaps(
+        of video: [UInt8],
+        at quarter: Int64,
+        previous: Int64?,
+        next: Int64?,
+        adding: Bool,
+        _ views: ViewTransaction
+    ) throws {
+        for span in RowSpan.allCases {
+            let row = span.row(of: quarter)
+            let sharesRow = previous.map { span.row(of: $0) == row } == true || next.map { span.row(of: $0) == row } == true
+            if !sharesRow {
+                try ViewerGaps.change(span, video, row: row, in: views) { gaps in
+                    let gap = ViewerGaps.gap(from: span.start(of: row), back: previous)
+                    if adding { gaps.add(gap: gap) } else { gaps.remove(gap: gap) }
+                }
+            }
+            if let next, span.row(of: next) != row {
+                let nextRow = span.row(of: next)
+                try ViewerGaps.change(span, video, row: nextRow, in: views) { gaps in
+                    let start = span.start(of: nextRow)
+                    gaps.remove(gap: ViewerGaps.gap(from: start, back: adding ? previous : quarter))
+                    gaps.add(gap: ViewerGaps.gap(from: start, back: adding ? quarter : previous))
+                }
+            }
+        }
+    }
+
+    /// The user's nearest quarter-hours with a view before and after `quarter` (other than
+    /// it): a scan of the user's quarter-hours of the video, one per distinct time they began one.
+    private static func neighbours(of quarter: Int64, prefix: [UInt8], in views: ViewTransaction) throws -> (Int64?, Int64?) {
         var previous: Int64?
         var next: Int64?
-        try views.forEach("viewer_days", prefix: prefix) { key, _ in
-            let other = VideoAnalyticsKey.day(fromKey: key[(key.count - 8)...])
-            if other < day { previous = other }
-            if other > day {
+        try views.forEach("viewer_quarters", prefix: prefix) { key, _ in
+            let other = VideoAnalyticsKey.quarter(fromKey: key[(key.count - 8)...])
+            if other < quarter { previous = other }
+            if other > quarter {
                 next = other
                 return false
             }
@@ -277,6 +321,15 @@ public struct VideoAnalyticsProjector: Projector {
 
     static func view(_ session16: [UInt8], in views: ViewTransaction) throws -> ViewRecord? {
         try views.withValue("views", session16) { bytes in try bytes.map { try ViewRecord(decoding: $0) } }
+    }
+
+    /// Adds to the view's day row and quarter-hour row of `figure`.
+    static func add(to figure: CounterFigure, of view: ViewRecord, count: Int, in views: ViewTransaction, _ body: (inout [UInt32]) -> Void) throws {
+        let video = ViewKey.string(view.videoId)
+        for span in RowSpan.allCases {
+            let row = span.row(of: view.quarter)
+            try add(to: figure.database(span), video + VideoAnalyticsKey.day(row), count: count, in: views, body)
+        }
     }
 
     /// Adds to a row of `count` little-endian UInt32 counters (zeros when missing); a row
@@ -310,22 +363,60 @@ public struct VideoAnalyticsProjector: Projector {
     }
 }
 
-/// Keys of days and minutes since 1970-01-01T00:00Z, in time order.
+/// Keys of days, quarter-hours and minutes since 1970-01-01T00:00Z, in time order.
 enum VideoAnalyticsKey {
     static let microsPerDay: Int64 = 86_400_000_000
+    static let microsPerQuarter: Int64 = 900_000_000
     static let microsPerMinute: Int64 = 60_000_000
+    static let quartersPerDay: Int64 = 96
 
     /// The UTC day `time` falls on, counted from 1970-01-01 (negative before).
     static func day(of time: Timestamp) -> Int64 { floorDivide(time.microsecondsSince1970, microsPerDay) }
+    static func quarter(of time: Timestamp) -> Int64 { floorDivide(time.microsecondsSince1970, microsPerQuarter) }
     static func minute(of time: Timestamp) -> Int64 { floorDivide(time.microsecondsSince1970, microsPerMinute) }
 
     static func day(_ day: Int64) -> [UInt8] { ViewKey.bigEndian(UInt64(bitPattern: day) ^ (1 << 63)) }
+    static func quarter(_ quarter: Int64) -> [UInt8] { day(quarter) }
     static func minute(_ minute: Int64) -> [UInt8] { day(minute) }
     static func day(fromKey bytes: ArraySlice<UInt8>) -> Int64 { Int64(bitPattern: ViewKey.integer(bytes.prefix(8)) ^ (1 << 63)) }
+    static func quarter(fromKey bytes: ArraySlice<UInt8>) -> Int64 { day(fromKey: bytes) }
     static func minute(fromKey bytes: ArraySlice<UInt8>) -> Int64 { day(fromKey: bytes) }
 
-    private static func floorDivide(_ value: Int64, _ divisor: Int64) -> Int64 {
+    static func floorDivide(_ value: Int64, _ divisor: Int64) -> Int64 {
         value >= 0 ? value / divisor : -((-value + divisor - 1) / divisor)
+    }
+}
+
+/// The two sizes of per-time rows: UTC days, and quarter-hours for the edges of days in
+/// other time zones. A row is numbered by its day or quarter-hour since 1970-01-01T00:00Z.
+enum RowSpan: CaseIterable {
+    case day
+    case quarter
+
+    /// Quarter-hours per row.
+    var quarters: Int64 { self == .day ? VideoAnalyticsKey.quartersPerDay : 1 }
+
+    /// The row a quarter-hour is in.
+    func row(of quarter: Int64) -> Int64 { VideoAnalyticsKey.floorDivide(quarter, quarters) }
+
+    /// The row's first quarter-hour.
+    func start(of row: Int64) -> Int64 { row * quarters }
+
+    var viewersDatabase: String { self == .day ? "day_viewers" : "quarter_viewers" }
+}
+
+/// The figures kept as rows of UInt32 counters per video and time.
+enum CounterFigure {
+    case retention
+    case seeks
+
+    func database(_ span: RowSpan) -> String {
+        switch (self, span) {
+        case (.retention, .day): "retention"
+        case (.retention, .quarter): "quarter_retention"
+        case (.seeks, .day): "seeks"
+        case (.seeks, .quarter): "quarter_seeks"
+        }
     }
 }
 
@@ -333,8 +424,8 @@ enum VideoAnalyticsKey {
 struct ViewRecord {
     var videoId: String
     var userId: String
-    /// The UTC day of the session's start.
-    var day: Int64
+    /// The quarter-hour of the session's start, since 1970-01-01T00:00Z.
+    var quarter: Int64
     /// Whether the video was registered when the view began: only then has it a length,
     /// and only then does it count in retention and seeks.
     var registered: Bool
@@ -342,22 +433,25 @@ struct ViewRecord {
     var lastMinute: Int64?
     var watch: ViewWatch
 
+    /// The UTC day of the session's start.
+    var day: Int64 { RowSpan.day.row(of: quarter) }
+
     func encoded() -> [UInt8] {
         var writer = BinaryWriter(capacity: 96)
-        writer.write(UInt8(1))
+        writer.write(UInt8(2))
         writer.write(videoId)
         writer.write(userId)
-        writer.write(day)
+        writer.write(quarter)
         writer.write(registered)
         writer.writeOptional(lastMinute) { $0.write($1) }
         watch.encode(to: &writer)
         return writer.bytes
     }
 
-    init(videoId: String, userId: String, day: Int64, registered: Bool, lastMinute: Int64?, watch: ViewWatch) {
+    init(videoId: String, userId: String, quarter: Int64, registered: Bool, lastMinute: Int64?, watch: ViewWatch) {
         self.videoId = videoId
         self.userId = userId
-        self.day = day
+        self.quarter = quarter
         self.registered = registered
         self.lastMinute = lastMinute
         self.watch = watch
@@ -365,10 +459,10 @@ struct ViewRecord {
 
     init(decoding bytes: UnsafeRawBufferPointer) throws(DomainCodecError) {
         var reader = BinaryReader(bytes)
-        guard try reader.readByte() == 1 else { throw DomainCodecError("unknown view record version") }
+        guard try reader.readByte() == 2 else { throw DomainCodecError("unknown view record version") }
         videoId = try reader.readString()
         userId = try reader.readString()
-        day = try reader.readInt()
+        quarter = try reader.readInt()
         registered = try reader.readBool()
         lastMinute = try reader.readOptional { (reader: inout BinaryReader) throws(DomainCodecError) in try reader.readInt() }
         watch = try ViewWatch(from: &reader)
@@ -406,37 +500,59 @@ struct DailyVideoTally: Hashable {
     }
 }
 
-/// A day's viewers of a video by how many days before it each last viewed it (row of
-/// `day_viewers`): the distinct viewers of days `a` to `b` are, summed over each day `d` of
-/// them, its viewers whose previous view was more than `d − a` days before (or never). Gaps
-/// of ``maxGap`` days or more, and first views, are kept as ``maxGap``, which is exact for
-/// ranges of up to ``maxGap`` days.
+/// A row's viewers of a video (a day's or a quarter-hour's, ``RowSpan``) by how far back,
+/// from the row's start, each last viewed it before, in quarter-hours (row of `day_viewers`
+/// or `quarter_viewers`).
+///
+/// The distinct viewers of a window of time that starts at quarter-hour `w` and is covered
+/// by whole rows are, summed over its rows `r`, the viewers of `r` whose previous view was
+/// before `w`: those with a gap over `start(r) − w`. Gaps of ``maxGap`` or more, and first
+/// views, are kept as ``maxGap``, which is exact for windows of up to ``maxGap``
+/// quarter-hours (366 days of any zone, 25-hour days included).
 struct ViewerGaps {
-    /// The longest range a unique-viewers answer spans, in days (and the cap of gaps).
-    static let maxGap: Int64 = 366
+    /// The cap of gaps, in quarter-hours: 367 days.
+    static let maxGap: Int64 = 367 * VideoAnalyticsKey.quartersPerDay
 
     /// (gap, viewers), by gap.
     var counts: [(gap: Int64, viewers: UInt64)] = []
 
-    static func gap(_ day: Int64, after previous: Int64?) -> Int64 { previous.map { min(day - $0, maxGap) } ?? maxGap }
+    /// The gap from a row starting at quarter-hour `start` back to a view at `previous`.
+    static func gap(from start: Int64, back previous: Int64?) -> Int64 { previous.map { min(start - $0, maxGap) } ?? maxGap }
+
+    /// Where `gap` is, or would be inserted.
+    private func index(of gap: Int64) -> Int {
+        var low = 0
+        var high = counts.count
+        while low < high {
+            let middle = (low + high) / 2
+            if counts[middle].gap < gap { low = middle + 1 } else { high = middle }
+        }
+        return low
+    }
 
     mutating func add(gap: Int64) {
-        if let index = counts.firstIndex(where: { $0.gap == gap }) {
+        let index = index(of: gap)
+        if index < counts.count, counts[index].gap == gap {
             counts[index].viewers += 1
         } else {
-            counts.append((gap, 1))
-            counts.sort { $0.gap < $1.gap }
+            counts.insert((gap, 1), at: index)
         }
     }
 
     mutating func remove(gap: Int64) {
-        guard let index = counts.firstIndex(where: { $0.gap == gap }) else { return }
+        let index = index(of: gap)
+        guard index < counts.count, counts[index].gap == gap else { return }
         counts[index].viewers -= 1
         if counts[index].viewers == 0 { counts.remove(at: index) }
     }
 
-    /// Viewers whose previous view was more than `days` days before.
-    func viewers(withGapOver days: Int64) -> UInt64 { counts.reduce(0) { $0 + ($1.gap > days ? $1.viewers : 0) } }
+    /// Viewers whose previous view was more than `quarters` quarter-hours before the row's start.
+    func viewers(withGapOver quarters: Int64) -> UInt64 {
+        counts[index(of: quarters + 1)...].reduce(0) { $0 + $1.viewers }
+    }
+
+    /// All the row's viewers.
+    var viewers: UInt64 { counts.reduce(0) { $0 + $1.viewers } }
 
     func encoded() -> [UInt8] {
         var writer = BinaryWriter(capacity: 4 * counts.count)
@@ -456,19 +572,19 @@ struct ViewerGaps {
         }
     }
 
-    static func read(_ video: [UInt8], day: Int64, in views: ViewTransaction) throws -> ViewerGaps {
-        try views.withValue("day_viewers", video + VideoAnalyticsKey.day(day)) { bytes in try bytes.map { try ViewerGaps(decoding: $0) } }
+    static func read(_ span: RowSpan, _ video: [UInt8], row: Int64, in views: ViewTransaction) throws -> ViewerGaps {
+        try views.withValue(span.viewersDatabase, video + VideoAnalyticsKey.day(row)) { bytes in try bytes.map { try ViewerGaps(decoding: $0) } }
             ?? ViewerGaps()
     }
 
-    static func change(_ video: [UInt8], day: Int64, in views: ViewTransaction, _ body: (inout ViewerGaps) -> Void) throws {
-        var gaps = try read(video, day: day, in: views)
+    static func change(_ span: RowSpan, _ video: [UInt8], row: Int64, in views: ViewTransaction, _ body: (inout ViewerGaps) -> Void) throws {
+        var gaps = try read(span, video, row: row, in: views)
         body(&gaps)
-        let key = video + VideoAnalyticsKey.day(day)
+        let key = video + VideoAnalyticsKey.day(row)
         if gaps.counts.isEmpty {
-            try views.delete("day_viewers", key)
+            try views.delete(span.viewersDatabase, key)
         } else {
-            try views.put("day_viewers", key, gaps.encoded())
+            try views.put(span.viewersDatabase, key, gaps.encoded())
         }
     }
 }
