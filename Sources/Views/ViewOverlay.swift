@@ -63,6 +63,10 @@ final class ViewOverlay {
     /// Used by one fold on one thread at a time, so the per-access exclusivity checks of
     /// this hot property are turned off.
     @exclusivity(unchecked) private var pending: [Key: Pending] = [:]
+    /// The keys that entered `pending`, per database (a key flushed since may still be
+    /// listed): a fold that scans a range of one database flushes that database's keys
+    /// alone, in O(its keys), however many other rows wait.
+    @exclusivity(unchecked) private var keysByDatabase: [LMDBDatabase: [Key]] = [:]
 
     /// How many keys wait.
     var count: Int { pending.count }
@@ -73,7 +77,8 @@ final class ViewOverlay {
     }
 
     func set(_ dbi: LMDBDatabase, _ key: [UInt8], _ value: Pending) {
-        pending[Key(dbi: dbi, bytes: key)] = value
+        let key = Key(dbi: dbi, bytes: key)
+        if pending.updateValue(value, forKey: key) == nil { keysByDatabase[dbi, default: []].append(key) }
     }
 
     /// Changes the key's value in place; `fetch` supplies the stored value when nothing is
@@ -84,6 +89,7 @@ final class ViewOverlay {
             guard var bytes = try fetch() else { return false }
             try body(&bytes)
             pending[key] = .value(bytes)
+            keysByDatabase[dbi, default: []].append(key)
             return true
         }
         guard case .value(var bytes) = pending.values[index] else { return false }
@@ -97,18 +103,26 @@ final class ViewOverlay {
 
     /// Writes every pending change in `txn`, in database and key order.
     func flush(_ txn: LMDBTransaction) throws {
-        try flush(txn) { _ in true }
+        let entries = pending.sorted { $0.key.precedes($1.key) }
+        pending.removeAll(keepingCapacity: true)
+        keysByDatabase.removeAll(keepingCapacity: true)
+        try write(entries, txn)
     }
 
     /// Writes the pending changes of one database in `txn`, in key order.
     func flush(_ dbi: LMDBDatabase, _ txn: LMDBTransaction) throws {
-        try flush(txn) { $0 == dbi }
+        guard let keys = keysByDatabase.removeValue(forKey: dbi) else { return }
+        var entries: [(key: Key, value: Pending)] = []
+        entries.reserveCapacity(keys.count)
+        for key in keys {
+            if let value = pending.removeValue(forKey: key) { entries.append((key, value)) }
+        }
+        entries.sort { $0.key.precedes($1.key) }
+        try write(entries, txn)
     }
 
-    private func flush(_ txn: LMDBTransaction, where included: (LMDBDatabase) -> Bool) throws {
-        let entries = pending.filter { included($0.key.dbi) }.sorted { $0.key.precedes($1.key) }
+    private func write(_ entries: [(key: Key, value: Pending)], _ txn: LMDBTransaction) throws {
         for (key, value) in entries {
-            pending.removeValue(forKey: key)
             switch value {
             case .value(let bytes): try txn.put(key.bytes, bytes, in: key.dbi)
             case .deleted: try txn.delete(key.bytes, in: key.dbi)

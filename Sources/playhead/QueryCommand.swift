@@ -69,23 +69,8 @@ struct PartyQuery: AsyncParsableCommand {
         let projections = try AsyncProjections(directory: asyncDirectory, projectors: PlayheadStore.asyncProjectors, readOnly: true)
         let analytics = try PartyAnalyticsQueries(projections).analytics(of: party, now: Timestamp.now())
         let body = PartyAnalyticsBody(analytics)
-        if let svg {
-            do {
-                try Data(body.chart.render().utf8).write(to: URL(fileURLWithPath: svg))
-            } catch {
-                throw RuntimeError("could not write \(svg): \(error.localizedDescription)")
-            }
-        }
-        let output = OutputFile.standardOutput()
-        switch format ?? (output.isTerminal ? .table : .json) {
-        case .json:
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-            try output.write(Array(try encoder.encode(body)) + [UInt8(ascii: "\n")])
-        case .csv:
-            try output.write(Array(Self.csv(analytics).utf8))
-        case .table:
-            try output.write(Array(Self.table(analytics).utf8))
+        try QueryOutput.write(body: body, format: format.flatMap { VideoQueryFormat(rawValue: $0.rawValue) }, chart: body.chart, svg: svg) {
+            $0 == .csv ? Self.csv(analytics) : Self.table(analytics)
         }
         if let lag = try? await Self.lag(projections, store: store), lag > 0 {
             FileHandle.standardError.write(Data("note: the analytics views are \(lag) events behind the log; `playhead serve` folds them\n".utf8))

@@ -117,6 +117,38 @@ enum VideoQueryFormat: String, ExpressibleByArgument, CaseIterable {
     case ndjson
 }
 
+/// Where a query's answer goes: the chart to its file, the answer to standard output.
+enum QueryOutput {
+    /// Writes `chart` to the file `svg` (when asked), then the answer in `format` (default:
+    /// a table on a terminal, else JSON): JSON is `body` as the API encodes it, every other
+    /// format what `text` makes of it.
+    static func write(
+        body: some Encodable,
+        format: VideoQueryFormat?,
+        chart: SVGChart?,
+        svg: String?,
+        text: (VideoQueryFormat) -> String
+    ) throws {
+        if let svg {
+            guard let chart else { throw ValidationError("this answer has no chart (--svg)") }
+            do {
+                try Data(chart.render().utf8).write(to: URL(fileURLWithPath: svg))
+            } catch {
+                throw RuntimeError("could not write \(svg): \(error.localizedDescription)")
+            }
+        }
+        let output = OutputFile.standardOutput()
+        let chosen = format ?? (output.isTerminal ? .table : .json)
+        if chosen == .json {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+            try output.write(Array(try encoder.encode(body)) + [UInt8(ascii: "\n")])
+        } else {
+            try output.write(Array(text(chosen).utf8))
+        }
+    }
+}
+
 /// An answer's figures, its rows and its sparklines, for the table, CSV and NDJSON forms.
 struct QueryAnswer {
     /// A cell: text, a number, or nothing (empty in CSV, null in NDJSON).
@@ -170,23 +202,12 @@ struct QueryAnswer {
     /// Writes the answer to standard output in `format` (default: a table on a terminal,
     /// else JSON, where JSON is `body` as the API encodes it), and `chart` to the file `svg`.
     func write(body: some Encodable, format: VideoQueryFormat?, chart: SVGChart?, svg: String?) throws {
-        if let svg {
-            guard let chart else { throw ValidationError("this answer has no chart (--svg)") }
-            do {
-                try Data(chart.render().utf8).write(to: URL(fileURLWithPath: svg))
-            } catch {
-                throw RuntimeError("could not write \(svg): \(error.localizedDescription)")
+        try QueryOutput.write(body: body, format: format, chart: chart, svg: svg) { format in
+            switch format {
+            case .csv: csv
+            case .ndjson: ndjson
+            case .table, .json: table
             }
-        }
-        let output = OutputFile.standardOutput()
-        switch format ?? (output.isTerminal ? .table : .json) {
-        case .json:
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-            try output.write(Array(try encoder.encode(body)) + [UInt8(ascii: "\n")])
-        case .csv: try output.write(Array(csv.utf8))
-        case .ndjson: try output.write(Array(ndjson.utf8))
-        case .table: try output.write(Array(table.utf8))
         }
     }
 
