@@ -333,4 +333,15 @@ struct VideoAnalyticsTests {
         #expect(refusal { () throws(DayRange.Failure) in try Self.zoneDays(0, DayRange.maxDays, "+01:00", Self.fixedOffset(60)) } == .tooLong)
         #expect(try Self.zoneDays(0, DayRange.maxDays - 1, "+01:00", Self.fixedOffset(60)).boundaries.count == Int(DayRange.maxDays) + 1)
     }
+
+    @Test("a day's quarter-hour slots round-trip, values of 128 bytes and more included; a cut row is an error")
+    func quarterSlots() throws {
+        let slots: [(index: Int, bytes: [UInt8])] = [(0, []), (5, [1, 2, 3]), (94, Array(repeating: 7, count: 300)), (95, [9])]
+        let encoded = QuarterSlots.encode(slots)
+        let decoded = try encoded.withUnsafeBytes { try QuarterSlots.decode($0) }
+        #expect(decoded.map(\.index) == [0, 5, 94, 95])
+        #expect(decoded.map(\.bytes) == slots.map(\.bytes))
+        let cut = Array(encoded.dropLast(2))
+        #expect(throws: DomainCodecError.self) { try cut.withUnsafeBytes { try QuarterSlots.decode($0) } }
+    }
 }

@@ -423,10 +423,9 @@ public struct VideoAnalyticsQueries: Sendable {
                     }
                     for (quarter, video) in found {
                         guard let (id, _) = ViewKey.string(in: video, at: 0) else { continue }
-                        let tally = try views.withValue("quarter_tallies", video + VideoAnalyticsKey.quarter(quarter)) { bytes in
-                            try bytes.map { try DailyVideoTally(decoding: $0) }
+                        try QuarterSlots.forEach("quarter_tallies", video, quarter..<(quarter + 1), in: views) { _, bytes in
+                            add(id, try bytes.withUnsafeBytes { try DailyVideoTally(decoding: $0) })
                         }
-                        if let tally { add(id, tally) }
                     }
                 }
             }
@@ -461,7 +460,7 @@ public struct VideoAnalyticsQueries: Sendable {
                     if let tally { add(tally) }
                 }
             case .quarter:
-                try forEachRow("quarter_tallies", of: video, rows, in: views) { _, value in
+                try QuarterSlots.forEach("quarter_tallies", video, rows, in: views) { _, value in
                     add(try value.withUnsafeBytes { try DailyVideoTally(decoding: $0) })
                 }
             }
@@ -478,8 +477,15 @@ public struct VideoAnalyticsQueries: Sendable {
         _ body: (Int64, ViewerGaps) -> Void
     ) throws {
         for (span, rows) in RowCover(quarters).pieces {
-            try forEachRow(span.viewersDatabase, of: video, rows, in: views) { row, value in
-                body(span.start(of: row), try value.withUnsafeBytes { try ViewerGaps(decoding: $0) })
+            switch span {
+            case .day:
+                try forEachRow("day_viewers", of: video, rows, in: views) { row, value in
+                    body(span.start(of: row), try value.withUnsafeBytes { try ViewerGaps(decoding: $0) })
+                }
+            case .quarter:
+                try QuarterSlots.forEach("quarter_viewers", video, rows, in: views) { quarter, value in
+                    body(quarter, try value.withUnsafeBytes { try ViewerGaps(decoding: $0) })
+                }
             }
         }
     }

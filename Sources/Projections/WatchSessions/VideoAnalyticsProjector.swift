@@ -18,19 +18,22 @@ import Foundation
 /// Every per-time figure is kept twice: per UTC day, which answers ranges of UTC days, and
 /// per quarter-hour, which answers the edges of days in other time zones (every zone's days
 /// start on a quarter-hour: ``DayRange``). An answer reads the whole UTC days its range
-/// covers and the quarter-hours left over at each end.
+/// covers and the quarter-hours left over at each end. The tallies' and viewers'
+/// quarter-hours are packed one row per day (``QuarterSlots``), so that a day of another zone
+/// reads two rows of each, not up to 96.
 ///
 /// | database | key | value |
 /// |---|---|---|
 /// | `videos` | video id (UTF-8) | length in ms, completion threshold in millionths (varints) |
 /// | `views` | session id (16) | ``ViewRecord``: the view's video, user, quarter-hour and ``ViewWatch`` |
 /// | `daily` | day (8), video (length-prefixed) | ``DailyVideoTally``: views, watch time, plays that count, completions |
-/// | `quarter_tallies` | video (length-prefixed), quarter-hour (8) | ``DailyVideoTally`` of the views that began in it |
+/// | `quarter_tallies` | video (length-prefixed), day (8) | ``QuarterSlots``: per quarter-hour of the day, the ``DailyVideoTally`` of the views that began in it |
 /// | `quarter_videos` | quarter-hour (8), video (length-prefixed) | nothing: the videos with a `quarter_tallies` row then |
 /// | `retention`, `quarter_retention` | video (length-prefixed), day or quarter-hour (8) | 200 × UInt32 LE: views that watched each of the 100 points, then that rewatched it |
 /// | `seeks`, `quarter_seeks` | video (length-prefixed), day or quarter-hour (8) | 300 × UInt32 LE: seeks from each 1 % of the video, seeks to it, forward seeks that skipped it |
 /// | `viewer_quarters` | video, user (length-prefixed), quarter-hour (8) | views (varint): when a user viewed the video |
-/// | `day_viewers`, `quarter_viewers` | video (length-prefixed), day or quarter-hour (8) | its viewers by the quarter-hours from its start back to their previous view of the video (``ViewerGaps``) |
+/// | `day_viewers` | video (length-prefixed), day (8) | the day's viewers by the quarter-hours from its start back to their previous view of the video (``ViewerGaps``) |
+/// | `quarter_viewers` | video (length-prefixed), day (8) | ``QuarterSlots``: per quarter-hour of the day, its viewers as in `day_viewers` |
 /// | `minutes` | video (length-prefixed), minute (8) | views playing during the minute (8 BE) |
 /// | `all_minutes` | minute (8) | views of any video playing during the minute (8 BE) |
 /// | `view_seeks` | session id (16), the seek's log position (8) | a seek's from and to (ms), to take it back |
@@ -40,8 +43,9 @@ import Foundation
 /// sign bit flipped, big-endian, so that they sort in time order.
 public struct VideoAnalyticsProjector: Projector {
     public let name = "video-analytics"
-    /// 2: quarter-hour rows beside the daily ones, for days in other time zones.
-    public let version: UInt32 = 2
+    /// 2: quarter-hour rows beside the daily ones, for days in other time zones; 3: the
+    /// tallies' and viewers' quarter-hours packed one row per day.
+    public let version: UInt32 = 3
     public let databases = [
         "videos", "views", "daily", "quarter_tallies", "quarter_videos", "retention", "quarter_retention", "seeks", "quarter_seeks",
         "viewer_quarters", "day_viewers", "quarter_viewers", "minutes", "all_minutes", "view_seeks", "view_minutes",
@@ -184,18 +188,16 @@ public struct VideoAnalyticsProjector: Projector {
         var tally = try views.withValue("daily", dayKey) { bytes in try bytes.map { try DailyVideoTally(decoding: $0) } } ?? DailyVideoTally()
         body(&tally)
         try views.put("daily", dayKey, tally.encoded())
-        let quarterKey = video + VideoAnalyticsKey.quarter(view.quarter)
-        var quarter =
-            try views.withValue("quarter_tallies", quarterKey) { bytes in try bytes.map { try DailyVideoTally(decoding: $0) } } ?? DailyVideoTally()
-        body(&quarter)
-        // A quarter-hour whose last view was deleted leaves no row (and no index entry).
-        if quarter == DailyVideoTally() {
-            try views.delete("quarter_tallies", quarterKey)
-            try views.delete("quarter_videos", VideoAnalyticsKey.quarter(view.quarter) + video)
-        } else {
-            try views.put("quarter_tallies", quarterKey, quarter.encoded())
-            try views.put("quarter_videos", VideoAnalyticsKey.quarter(view.quarter) + video, [])
+        var emptied = false
+        try QuarterSlots.change("quarter_tallies", video, quarter: view.quarter, in: views) { bytes in
+            var quarter = try bytes.map { bytes in try bytes.withUnsafeBytes { try DailyVideoTally(decoding: $0) } } ?? DailyVideoTally()
+            body(&quarter)
+            // A quarter-hour whose last view was deleted leaves no slot (and no index entry).
+            emptied = quarter == DailyVideoTally()
+            bytes = emptied ? nil : quarter.encoded()
         }
+        let indexKey = VideoAnalyticsKey.quarter(view.quarter) + video
+        if emptied { try views.delete("quarter_videos", indexKey) } else { try views.put("quarter_videos", indexKey, []) }
     }
 
     private func addSeek(from: UInt64, to: UInt64, of view: ViewRecord, sign: Int, _ views: ViewTransaction) throws {
@@ -402,7 +404,6 @@ enum RowSpan: CaseIterable {
     /// The row's first quarter-hour.
     func start(of row: Int64) -> Int64 { row * quarters }
 
-    var viewersDatabase: String { self == .day ? "day_viewers" : "quarter_viewers" }
 }
 
 /// The figures kept as rows of UInt32 counters per video and time.
@@ -573,18 +574,116 @@ struct ViewerGaps {
     }
 
     static func read(_ span: RowSpan, _ video: [UInt8], row: Int64, in views: ViewTransaction) throws -> ViewerGaps {
-        try views.withValue(span.viewersDatabase, video + VideoAnalyticsKey.day(row)) { bytes in try bytes.map { try ViewerGaps(decoding: $0) } }
+        try views.withValue("day_viewers", video + VideoAnalyticsKey.day(row)) { bytes in try bytes.map { try ViewerGaps(decoding: $0) } }
             ?? ViewerGaps()
     }
 
+    /// Changes the gaps of a day (`day_viewers`) or of a quarter-hour (its slot of `quarter_viewers`).
     static func change(_ span: RowSpan, _ video: [UInt8], row: Int64, in views: ViewTransaction, _ body: (inout ViewerGaps) -> Void) throws {
+        guard span == .day else {
+            try QuarterSlots.change("quarter_viewers", video, quarter: row, in: views) { bytes in
+                var gaps = try bytes.map { bytes in try bytes.withUnsafeBytes { try ViewerGaps(decoding: $0) } } ?? ViewerGaps()
+                body(&gaps)
+                bytes = gaps.counts.isEmpty ? nil : gaps.encoded()
+            }
+            return
+        }
         var gaps = try read(span, video, row: row, in: views)
         body(&gaps)
         let key = video + VideoAnalyticsKey.day(row)
         if gaps.counts.isEmpty {
-            try views.delete(span.viewersDatabase, key)
+            try views.delete("day_viewers", key)
         } else {
-            try views.put(span.viewersDatabase, key, gaps.encoded())
+            try views.put("day_viewers", key, gaps.encoded())
         }
+    }
+}
+
+/// A day's quarter-hours of one video in one row (`quarter_tallies`, `quarter_viewers`): the
+/// value of each quarter-hour that has one, by its index in the day (0 to 95, UTC), as
+/// (index: 1 byte, length: varint, the value). One read answers every quarter-hour of a day.
+enum QuarterSlots {
+    /// Changes the value of `quarter` (nil: none) in `database`'s row of `video` and its day;
+    /// a row left without values is removed.
+    static func change(
+        _ database: String,
+        _ video: [UInt8],
+        quarter: Int64,
+        in views: ViewTransaction,
+        _ body: (inout [UInt8]?) throws -> Void
+    ) throws {
+        let day = RowSpan.day.row(of: quarter)
+        let index = Int(quarter - day * VideoAnalyticsKey.quartersPerDay)
+        let key = video + VideoAnalyticsKey.day(day)
+        var slots = try views.withValue(database, key) { bytes in try bytes.map { try decode($0) } } ?? []
+        let position = slots.firstIndex { $0.index >= index } ?? slots.count
+        let found = position < slots.count && slots[position].index == index
+        var value: [UInt8]? = found ? slots[position].bytes : nil
+        try body(&value)
+        switch (found, value) {
+        case (true, let value?): slots[position].bytes = value
+        case (true, nil): slots.remove(at: position)
+        case (false, let value?): slots.insert((index, value), at: position)
+        case (false, nil): return
+        }
+        if slots.isEmpty { try views.delete(database, key) } else { try views.put(database, key, encode(slots)) }
+    }
+
+    /// Visits the values of `video` for the quarter-hours in `quarters`, in order: one row read per day.
+    static func forEach(
+        _ database: String,
+        _ video: [UInt8],
+        _ quarters: Range<Int64>,
+        in views: ViewTransaction,
+        _ body: (Int64, [UInt8]) throws -> Void
+    ) throws {
+        guard !quarters.isEmpty else { return }
+        let perDay = VideoAnalyticsKey.quartersPerDay
+        for day in RowSpan.day.row(of: quarters.lowerBound)...RowSpan.day.row(of: quarters.upperBound - 1) {
+            let slots = try views.withValue(database, video + VideoAnalyticsKey.day(day)) { bytes in try bytes.map { try decode($0) } } ?? []
+            for (index, bytes) in slots {
+                let quarter = day * perDay + Int64(index)
+                if quarters.contains(quarter) { try body(quarter, bytes) }
+            }
+        }
+    }
+
+    static func decode(_ bytes: UnsafeRawBufferPointer) throws(DomainCodecError) -> [(index: Int, bytes: [UInt8])] {
+        var slots: [(index: Int, bytes: [UInt8])] = []
+        var offset = 0
+        while offset < bytes.count {
+            let index = Int(bytes[offset])
+            offset += 1
+            var length = 0
+            var shift = 0
+            while true {
+                guard offset < bytes.count, shift < 64 else { throw DomainCodecError("a quarter-hour slot is cut short") }
+                let byte = bytes[offset]
+                offset += 1
+                length |= Int(byte & 0x7F) << shift
+                shift += 7
+                if byte < 0x80 { break }
+            }
+            guard length <= bytes.count - offset else { throw DomainCodecError("a quarter-hour slot is cut short") }
+            slots.append((index, Array(bytes[offset..<(offset + length)])))
+            offset += length
+        }
+        return slots
+    }
+
+    static func encode(_ slots: [(index: Int, bytes: [UInt8])]) -> [UInt8] {
+        var out: [UInt8] = []
+        out.reserveCapacity(slots.reduce(0) { $0 + $1.bytes.count + 3 })
+        for (index, bytes) in slots {
+            out.append(UInt8(index))
+            var length = bytes.count
+            while length >= 0x80 {
+                out.append(UInt8(length & 0x7F) | 0x80)
+                length >>= 7
+            }
+            out.append(UInt8(length))
+            out.append(contentsOf: bytes)
+        }
+        return out
     }
 }
