@@ -18,8 +18,15 @@ public struct QueryTimeZone: Sendable {
         self.name = name
     }
 
-    /// The zone `text` names, or nil when it names none.
+    /// The zone `text` names, or nil when it names none. IANA names and offsets are letters,
+    /// digits, `/`, `_`, `-`, `+` and `:` (Foundation reads a name only up to a NUL, so
+    /// anything else could name one zone and echo another).
     public init?(_ text: String) {
+        guard !text.isEmpty, text.utf8.count <= 64,
+            text.utf8.allSatisfy({ byte in
+                (48...57).contains(byte) || (65...90).contains(byte) || (97...122).contains(byte) || "/_-+:".utf8.contains(byte)
+            })
+        else { return nil }
         if let zone = TimeZone(identifier: text) {
             self.init(zone: zone, name: text)
             return
@@ -39,8 +46,9 @@ public struct QueryTimeZone: Sendable {
     /// What a bad `tz` is told.
     public static let expected = "tz must be an IANA time zone such as Europe/Paris, or an offset such as +05:30"
 
-    /// Whether its days are UTC days.
-    var isUTC: Bool { zone.secondsFromGMT() == 0 && zone.nextDaylightSavingTimeTransition == nil }
+    /// Whether its days are UTC days at every date: UTC itself, or a fixed offset of 0 (a
+    /// zone on UTC today, such as Africa/Monrovia, may not have been).
+    var isUTC: Bool { ["UTC", "GMT", "+00:00", "-00:00"].contains(name) }
 
     /// The offset from UTC at `time`, in microseconds.
     func offsetMicros(at micros: Int64) -> Int64 {
@@ -60,15 +68,27 @@ public struct QueryTimeZone: Sendable {
         return Int((local % 86_400 + 86_400) % 86_400 / 60)
     }
 
-    /// Where local day `day` begins: local midnight, or the first instant after it when a
-    /// clock change skips midnight.
+    /// Where local day `day` begins: its first instant, local midnight, or the instant a clock
+    /// change that skips midnight lands on (Havana's spring), or the next day's start for a day
+    /// the zone skipped (Apia's 2011-12-30).
     public func startOfDay(_ day: Int64) -> Timestamp {
+        let hour: Int64 = 3_600_000_000
         let midnight = day * 86_400_000_000
-        // The offset at midnight depends on the instant, which depends on the offset: twice
-        // settles it (a change at midnight itself gives the instant the day's clock starts).
-        var start = midnight - offsetMicros(at: midnight)
-        start = midnight - offsetMicros(at: start)
-        return Timestamp(microsecondsSince1970: start)
+        func localDay(_ micros: Int64) -> Int64 { self.day(of: Timestamp(microsecondsSince1970: micros)) }
+        func isStart(_ micros: Int64) -> Bool { localDay(micros) >= day && localDay(micros - 1) < day }
+        // Midnight under the offset of the day before and of the day after: the start is one
+        // of them unless a change skips midnight.
+        let candidates = [midnight - offsetMicros(at: midnight - 24 * hour), midnight - offsetMicros(at: midnight + 24 * hour)].sorted()
+        if let start = candidates.first(where: isStart) { return Timestamp(microsecondsSince1970: start) }
+        // Midnight skipped: the first instant of the day is the change itself, between the two
+        // (whole seconds: changes fall on them).
+        var low = candidates[0] / 1_000_000 - 1
+        var high = candidates[1] / 1_000_000 + 1
+        while high - low > 1 {
+            let middle = (low + high) / 2
+            if localDay(middle * 1_000_000) >= day { high = middle } else { low = middle }
+        }
+        return Timestamp(microsecondsSince1970: high * 1_000_000)
     }
 
     /// The days a query's `startDate` and `endDate` name, in this zone: a date is that day; a

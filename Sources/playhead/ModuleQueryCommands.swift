@@ -22,14 +22,9 @@ enum ModuleQuery {
         return try InlineProjections(directory: directory, projectors: PlayheadStore.projectors, readOnly: true)
     }
 
-    /// Session metrics are kept per UTC day.
-    static func refuseTimeZone(_ options: VideoQueryOptions) throws {
-        guard options.tz == nil else { throw ValidationError("session metrics are counted per UTC day: --tz does not apply") }
-    }
-
     /// `start` to `end` within what the API allows.
-    static func sessionRange(_ options: VideoQueryOptions) throws -> (start: Timestamp, end: Timestamp) {
-        let (start, end) = try options.range(defaultDays: 28)
+    static func sessionRange(_ options: SessionQueryOptions) throws -> (start: Timestamp, end: Timestamp) {
+        let (start, end) = try QueryRange.instants(start: options.startDate, end: options.endDate, defaultDays: 28)
         guard end.microsecondsSince1970 - start.microsecondsSince1970 <= 3_660 * 86_400_000_000 else {
             throw ValidationError("the range may span at most 3660 days")
         }
@@ -50,19 +45,36 @@ enum ModuleQuery {
     ]
 }
 
+/// What the session queries take: the store, a range of UTC days (sessions are counted per
+/// UTC day) and the format.
+struct SessionQueryOptions: ParsableArguments {
+    @OptionGroup var store: StoreOptions
+
+    @Option(
+        name: .customLong("start-date"),
+        help: "The first UTC day (YYYY-MM-DD) or time (ISO 8601), as the API's startDate (default: 27 days before the end)."
+    )
+    var startDate: String?
+
+    @Option(name: .customLong("end-date"), help: "The last UTC day or time, as the API's endDate (default: today).")
+    var endDate: String?
+
+    @Option(help: "table, json, csv or ndjson (default: table on a terminal, json when piped).")
+    var format: VideoQueryFormat?
+}
+
 /// `playhead query sessions`: as `GET /metrics/sessions`, with its days as rows.
 struct SessionsQuery: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "sessions",
         abstract: "Session metrics over a range: sessions, unique users, engagement, average length, ended, expired, renewed.",
-        discussion: "--start-date and --end-date as the API's (default: the 28 UTC days to today). Rows: the days with sessions."
+        discussion: "--start-date and --end-date as the API's (default: the 28 UTC days to today). Rows: the days."
     )
 
-    @OptionGroup var options: VideoQueryOptions
+    @OptionGroup var options: SessionQueryOptions
 
     func run() async throws {
         try CrashGuard.runGuarded("query")
-        try ModuleQuery.refuseTimeZone(options)
         let (start, end) = try ModuleQuery.sessionRange(options)
         let queries = UserSessionQueries(views: try ModuleQuery.views(options.store))
         let metrics = try queries.metrics(from: start, to: end)
@@ -82,7 +94,7 @@ struct SessionsQuery: AsyncParsableCommand {
             columns: ["date"] + ModuleQuery.sessionColumnNames,
             rows: daily.map { [.text($0.date)] + ModuleQuery.sessionColumns($0.metrics) }
         )
-        try answer.write(body: SessionMetricsBody.Summary(metrics, from: start, to: end), format: options.format, chart: nil, svg: options.svg)
+        try answer.write(body: SessionMetricsBody.Summary(metrics, from: start, to: end), format: options.format, chart: nil, svg: nil)
     }
 }
 
@@ -91,19 +103,18 @@ struct SessionsDailyQuery: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "sessions-daily",
         abstract: "Session metrics per UTC day.",
-        discussion: "--start-date and --end-date as the API's (default: the 28 UTC days to today). Rows: the days with sessions."
+        discussion: "--start-date and --end-date as the API's (default: the 28 UTC days to today). Rows: the days."
     )
 
-    @OptionGroup var options: VideoQueryOptions
+    @OptionGroup var options: SessionQueryOptions
 
     func run() async throws {
         try CrashGuard.runGuarded("query")
-        try ModuleQuery.refuseTimeZone(options)
         let (start, end) = try ModuleQuery.sessionRange(options)
         let daily = try UserSessionQueries(views: try ModuleQuery.views(options.store)).dailyMetrics(from: start, to: end)
         let answer = QueryAnswer(
             title: "Sessions per day, \(ISO8601Micros.format(start)) to \(ISO8601Micros.format(end))",
-            figures: [("days with sessions", "\(daily.count)")],
+            figures: [("days", "\(daily.count)"), ("days with sessions", "\(daily.filter { $0.metrics.totalSessions > 0 }.count)")],
             sparklines: [
                 ("sessions", daily.map { Double($0.metrics.totalSessions) }),
                 ("unique users", daily.map { Double($0.metrics.uniqueUsers) }),
@@ -112,7 +123,7 @@ struct SessionsDailyQuery: AsyncParsableCommand {
             rows: daily.map { [.text($0.date)] + ModuleQuery.sessionColumns($0.metrics) },
             tableRows: 31
         )
-        try answer.write(body: SessionMetricsBody.Daily(daily), format: options.format, chart: nil, svg: options.svg)
+        try answer.write(body: SessionMetricsBody.Daily(daily), format: options.format, chart: nil, svg: nil)
     }
 }
 
@@ -137,6 +148,7 @@ struct ProgressSummaryQuery: AsyncParsableCommand {
 
     func run() async throws {
         try CrashGuard.runGuarded("query")
+        let videoId = try QueryRange.id(VideoID.self, self.videoId).text
         let summary = try VideoProgressQueries(views: try ModuleQuery.views(options.store)).summary(video: videoId)
         let body = ProgressSummaryBody(summary, of: videoId)
         let totals = summary.totals
@@ -150,11 +162,12 @@ struct ProgressSummaryQuery: AsyncParsableCommand {
                 ("completion rate", totals.viewers == 0 ? "-" : String(format: "%.1f%%", Double(totals.completed) / Double(totals.viewers) * 100)),
                 ("average watched", VideoQueryText.duration(UInt64((average * 1_000).rounded()))),
             ],
-            columns: ["videoId", "viewers", "completedViewers", "completionRate", "averageWatchedDuration"],
+            columns: ["videoId", "viewers", "completedViewers", "completionRate", "averageWatchedDuration", "videoDuration"],
             rows: [
                 [
                     .text(videoId), .number(Double(totals.viewers)), .number(Double(totals.completed)),
                     .number(totals.viewers == 0 ? 0 : Double(totals.completed) / Double(totals.viewers)), .number(average.rounded()),
+                    summary.video.map { .number(Double($0.durationMillis) / 1_000) } ?? .none,
                 ]
             ]
         )
@@ -182,6 +195,7 @@ struct EngagementQuery: AsyncParsableCommand {
 
     func run() async throws {
         try CrashGuard.runGuarded("query")
+        let userId = try QueryRange.id(UserID.self, self.userId).text
         let engagement = try VideoProgressQueries(views: try ModuleQuery.views(options.store)).engagement(user: userId, limit: limit)
         let answer = QueryAnswer(
             title: "Engagement of \(userId)",
@@ -216,11 +230,8 @@ struct PatternsQuery: AsyncParsableCommand {
 
     func run() async throws {
         try CrashGuard.runGuarded("query")
-        var zone = QueryTimeZone.utc
-        if let tz {
-            guard let named = QueryTimeZone(tz) else { throw ValidationError("--" + QueryTimeZone.expected) }
-            zone = named
-        }
+        let zone = try QueryRange.zone(tz)
+        let userId = try QueryRange.id(UserID.self, self.userId).text
         let queries = InteractionQueries(views: try ModuleQuery.views(options.store))
         let patterns = try queries.patterns(user: userId, now: Timestamp.now(), minuteOfDay: zone.minuteOfDay)
         let body = PatternsBody(patterns, timeZone: zone.name)
@@ -229,7 +240,8 @@ struct PatternsQuery: AsyncParsableCommand {
             ("most common type", patterns.mostCommonType?.name ?? "-"),
             ("average duration", String(format: "%.1f s", patterns.averageDuration)),
             ("mood correlation", patterns.moodCorrelation.map { String(format: "%.3f", $0) } ?? "-"),
-            ("time of day (\(zone.name))", patterns.timeOfDay?.rawValue ?? "-"),
+            ("time of day", patterns.timeOfDay?.rawValue ?? "-"),
+            ("time zone", zone.name),
             ("content type", patterns.contentTypePreference ?? "-"),
             ("frequency", "\(patterns.frequencyTrend.rawValue) (\(patterns.recentTrackings) in 30 days, \(patterns.previousTrackings) before)"),
             ("mood trend", patterns.moodTrend.rawValue),

@@ -33,34 +33,13 @@ struct VideoQueryOptions: ParsableArguments {
 
     /// The range from `--start-date` to `--end-date` (exclusive end), `defaultDays` long by default.
     func range(defaultDays: Int64) throws -> (start: Timestamp, end: Timestamp) {
-        let day: Int64 = 86_400_000_000
-        let end: Timestamp
-        if let endDate {
-            guard let parsed = QueryTime.parse(endDate, endOfDay: true) else { throw Self.badTime("--end-date", endDate) }
-            end = parsed
-        } else {
-            let now = Timestamp.now().microsecondsSince1970
-            end = Timestamp(microsecondsSince1970: (now / day + 1) * day)
-        }
-        let start: Timestamp
-        if let startDate {
-            guard let parsed = QueryTime.parse(startDate, endOfDay: false) else { throw Self.badTime("--start-date", startDate) }
-            start = parsed
-        } else {
-            start = Timestamp(microsecondsSince1970: end.microsecondsSince1970 - defaultDays * day)
-        }
-        guard start < end else { throw ValidationError("--end-date must be after --start-date") }
-        return (start, end)
+        try QueryRange.instants(start: startDate, end: endDate, defaultDays: defaultDays)
     }
 
     /// The days from `--start-date` to `--end-date` in `--tz` (UTC by default): 28 days to
     /// today there unless they are given.
     func days() throws -> DayRange {
-        var zone = QueryTimeZone.utc
-        if let tz {
-            guard let named = QueryTimeZone(tz) else { throw ValidationError("--" + QueryTimeZone.expected) }
-            zone = named
-        }
+        let zone = try QueryRange.zone(tz)
         let endText = endDate ?? VideoAnalyticsBody.date(zone.day(of: Timestamp.now()))
         guard let end = QueryTime.parse(endText, endOfDay: true) else { throw Self.badTime("--end-date", endText) }
         let startText: String
@@ -101,6 +80,49 @@ struct VideoQueryOptions: ParsableArguments {
         try answer.write(body: body, format: format, chart: chart, svg: svg)
         if let lag = try? await PartyQuery.lag(queries.projections, store: store), lag > 0 {
             FileHandle.standardError.write(Data("note: the analytics views are \(lag) events behind the log; `playhead serve` folds them\n".utf8))
+        }
+    }
+}
+
+/// The instants and zones the queries' options name.
+enum QueryRange {
+    /// From `start` to `end` as the API's `startDate` and `endDate` (a date's end is the next
+    /// midnight, UTC), `defaultDays` up to the end of today (UTC) by default.
+    static func instants(start startDate: String?, end endDate: String?, defaultDays: Int64) throws -> (start: Timestamp, end: Timestamp) {
+        let day: Int64 = 86_400_000_000
+        let end: Timestamp
+        if let endDate {
+            guard let parsed = QueryTime.parse(endDate, endOfDay: true) else { throw VideoQueryOptions.badTime("--end-date", endDate) }
+            end = parsed
+        } else {
+            let now = Timestamp.now().microsecondsSince1970
+            end = Timestamp(microsecondsSince1970: (now / day + 1) * day)
+        }
+        let start: Timestamp
+        if let startDate {
+            guard let parsed = QueryTime.parse(startDate, endOfDay: false) else { throw VideoQueryOptions.badTime("--start-date", startDate) }
+            start = parsed
+        } else {
+            start = Timestamp(microsecondsSince1970: end.microsecondsSince1970 - defaultDays * day)
+        }
+        guard start < end else { throw ValidationError("--end-date must be after --start-date") }
+        return (start, end)
+    }
+
+    /// The zone `--tz` names; UTC when it is missing or empty (as the API's `tz`).
+    static func zone(_ tz: String?) throws -> QueryTimeZone {
+        guard let tz, !tz.isEmpty else { return .utc }
+        guard let zone = QueryTimeZone(tz) else { throw ValidationError("--" + QueryTimeZone.expected) }
+        return zone
+    }
+
+    /// `text` as a user or video id, by the API's rule (not empty, no control character or
+    /// `/`, not too long).
+    static func id<Kind: ClientIDKind>(_ kind: ClientID<Kind>.Type, _ text: String) throws -> ClientID<Kind> {
+        do {
+            return try ClientID<Kind>(text)
+        } catch {
+            throw ValidationError(error.message)
         }
     }
 }
@@ -254,6 +276,7 @@ struct VideoSummaryQuery: AsyncParsableCommand {
 
     func run() async throws {
         try CrashGuard.runGuarded("query")
+        let videoId = try QueryRange.id(VideoID.self, self.videoId).text
         let queries = try options.queries()
         let summary = try queries.summary(of: videoId, over: try options.days())
         let body = VideoAnalyticsBody.Summary(summary)
@@ -299,6 +322,7 @@ struct RetentionQuery: AsyncParsableCommand {
 
     func run() async throws {
         try CrashGuard.runGuarded("query")
+        let videoId = try QueryRange.id(VideoID.self, self.videoId).text
         let queries = try options.queries()
         guard let curve = try queries.retention(of: videoId, over: try options.days()) else { throw VideoQueryText.unregistered(videoId) }
         let body = VideoAnalyticsBody.Retention(curve)
@@ -336,6 +360,7 @@ struct SeeksQuery: AsyncParsableCommand {
 
     func run() async throws {
         try CrashGuard.runGuarded("query")
+        let videoId = try QueryRange.id(VideoID.self, self.videoId).text
         let queries = try options.queries()
         guard let heatmap = try queries.seeks(of: videoId, over: try options.days()) else { throw VideoQueryText.unregistered(videoId) }
         let body = VideoAnalyticsBody.Seeks(heatmap)
@@ -377,6 +402,7 @@ struct ConcurrentQuery: AsyncParsableCommand {
 
     func run() async throws {
         try CrashGuard.runGuarded("query")
+        let videoId = try self.videoId.map { try QueryRange.id(VideoID.self, $0).text }
         let queries = try options.queries()
         let (start, end) = try options.range(defaultDays: 1)
         guard end.microsecondsSince1970 - start.microsecondsSince1970 <= 7 * 86_400_000_000 else {

@@ -86,7 +86,10 @@ struct ModuleQueryCommandTests {
             let filled = try playhead(["demo", "--data-dir", store, "--users", "2", "--days", "1", "--last-day", "2026-11-30"])
             #expect(filled.status == 0, "\(filled.stderr)")
             for (arguments, message) in [
-                (["query", "sessions", "--data-dir", store, "--tz", "Europe/Paris"], "--tz does not apply"),
+                (["query", "sessions", "--data-dir", store, "--tz", "Europe/Paris"], "Unknown option '--tz'"),
+                (["query", "progress-summary", "a/b", "--data-dir", store], "videoId must not"),
+                (["query", "engagement", "", "--data-dir", store], "userId must not be empty"),
+                (["query", "patterns", "demo-user-001", "--data-dir", store, "--tz", "America/New_York%00"], "--tz must be an IANA time zone"),
                 (["query", "sessions", "--data-dir", store, "--start-date", "2000-01-01", "--end-date", "2026-11-30"], "at most 3660 days"),
                 (["query", "patterns", "demo-user-001", "--data-dir", store, "--tz", "Mars/Olympus"], "--tz must be an IANA time zone"),
                 (["query", "engagement", "demo-user-001", "--data-dir", store, "--limit", "0"], "--limit must be a whole number from 1 to 100"),

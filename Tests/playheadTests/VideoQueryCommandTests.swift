@@ -126,6 +126,7 @@ struct VideoQueryCommandTests {
                 (["query", "top-videos", "--data-dir", store, "--limit", "0"], "--limit must be a whole number from 1 to 100"),
                 (["query", "top-videos", "--data-dir", store, "--svg", directory + "/top.svg"], "no chart"),
                 (["query", "video", "lecture", "--data-dir", directory + "/none"], "no analytics views"),
+                (["query", "video", "", "--data-dir", store] + Self.day, "videoId must not be empty"),
             ] {
                 let output = try playhead(arguments)
                 #expect(output.status != 0 && output.stderr.contains(message), "\(arguments): \(output.stderr)")

@@ -36,7 +36,8 @@ public struct DayRange: Sendable, Hashable {
     /// The zone's name as asked (`Europe/Paris`, `+05:30`), or `UTC`.
     public private(set) var timeZone: String
     /// Where each day starts, and the last one ends, in quarter-hours since
-    /// 1970-01-01T00:00Z: `last − first + 2` of them, increasing.
+    /// 1970-01-01T00:00Z: `last − first + 2` of them, never decreasing (a day a zone skipped
+    /// is empty).
     public private(set) var boundaries: [Int64]
 
     /// The UTC days from `first` through `last`; nil when `last` is before `first` or the range
@@ -56,7 +57,8 @@ public struct DayRange: Sendable, Hashable {
 
     /// The days from `first` through `last` of the zone named `timeZone`, where local day `d`
     /// starts at `startOfDay(d)`. Throws when `last` is before `first`, the range is longer
-    /// than ``maxDays``, or a day does not start on a quarter-hour (or after the one before).
+    /// than ``maxDays``, or a day does not start on a quarter-hour (or starts before the one
+    /// before).
     public init(first: Int64, last: Int64, timeZone: String, startOfDay: (Int64) -> Timestamp) throws(Failure) {
         guard first <= last else { throw Failure(code: .reversed, description: "the last day is before the first") }
         guard last - first < Self.maxDays else { throw Failure(code: .tooLong, description: "the range may span at most \(Self.maxDays) days") }
@@ -64,9 +66,13 @@ public struct DayRange: Sendable, Hashable {
         boundaries.reserveCapacity(Int(last - first + 2))
         for day in first...(last + 1) {
             let micros = startOfDay(day).microsecondsSince1970
-            guard micros % VideoAnalyticsKey.microsPerQuarter == 0, boundaries.last.map({ $0 * VideoAnalyticsKey.microsPerQuarter < micros }) ?? true
-            else {
+            guard micros % VideoAnalyticsKey.microsPerQuarter == 0 else {
                 throw Failure(code: .offQuarterHour, description: "the days of \(timeZone) do not start on a quarter-hour of UTC in this range")
+            }
+            // A day the zone skipped (Apia's 2011-12-30) starts where the next one does: it
+            // holds nothing. Days never start before the one before.
+            guard boundaries.last.map({ $0 * VideoAnalyticsKey.microsPerQuarter <= micros }) ?? true else {
+                throw Failure(code: .offQuarterHour, description: "the days of \(timeZone) go back in time in this range")
             }
             boundaries.append(VideoAnalyticsKey.floorDivide(micros, VideoAnalyticsKey.microsPerQuarter))
         }
@@ -500,8 +506,11 @@ public struct VideoAnalyticsQueries: Sendable {
     ) throws {
         for (span, rows) in RowCover(quarters).pieces {
             try forEachRow(figure.database(span), of: video, rows, in: views) { _, value in
-                for (index, count) in VideoAnalyticsProjector.counters(value).enumerated() where index < counts.count {
-                    counts[index] += UInt64(count)
+                // Little-endian UInt32 counters, added straight from the row's bytes.
+                value.withUnsafeBytes { bytes in
+                    for index in 0..<min(bytes.count / 4, counts.count) {
+                        counts[index] += UInt64(UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: 4 * index, as: UInt32.self)))
+                    }
                 }
             }
         }
