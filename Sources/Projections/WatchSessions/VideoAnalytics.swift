@@ -290,8 +290,9 @@ public struct VideoAnalyticsQueries: Sendable {
                 // A viewer counts in the range at their first view in it, and in the day at
                 // their first view that day.
                 try forEachViewerRow(of: video, over: quarters, views) { start, gaps in
-                    summary.uniqueViewers += gaps.viewers(withGapOver: start - rangeStart)
-                    dayViewers += gaps.viewers(withGapOver: start - quarters.lowerBound)
+                    let (inRange, inDay) = try ViewerGaps.viewers(in: gaps, withGapOver: start - rangeStart, start - quarters.lowerBound)
+                    summary.uniqueViewers += inRange
+                    dayViewers += inDay
                 }
                 summary.views += tally.views
                 summary.watchTimeMillis += tally.watchedMillis
@@ -427,10 +428,12 @@ public struct VideoAnalyticsQueries: Sendable {
                         found.append((quarter, Array(key[8...])))
                         return true
                     }
-                    for (quarter, video) in found {
+                    // Each video's slots of the piece: one row read per video (a piece is within one day).
+                    var seen = Set<[UInt8]>()
+                    for (_, video) in found where seen.insert(video).inserted {
                         guard let (id, _) = ViewKey.string(in: video, at: 0) else { continue }
-                        try QuarterSlots.forEach("quarter_tallies", video, quarter..<(quarter + 1), in: views) { _, bytes in
-                            add(id, try bytes.withUnsafeBytes { try DailyVideoTally(decoding: $0) })
+                        try QuarterSlots.forEach("quarter_tallies", video, rows, in: views) { _, bytes in
+                            add(id, try DailyVideoTally(decoding: bytes))
                         }
                     }
                 }
@@ -466,32 +469,30 @@ public struct VideoAnalyticsQueries: Sendable {
                     if let tally { add(tally) }
                 }
             case .quarter:
-                try QuarterSlots.forEach("quarter_tallies", video, rows, in: views) { _, value in
-                    add(try value.withUnsafeBytes { try DailyVideoTally(decoding: $0) })
-                }
+                try QuarterSlots.forEach("quarter_tallies", video, rows, in: views) { _, value in add(try DailyVideoTally(decoding: value)) }
             }
         }
         return total
     }
 
     /// Visits the viewer rows (days and quarter-hours) that cover `quarters`, each with its
-    /// first quarter-hour.
+    /// first quarter-hour and its encoded ``ViewerGaps`` (in place).
     private func forEachViewerRow(
         of video: [UInt8],
         over quarters: Range<Int64>,
         _ views: ViewTransaction,
-        _ body: (Int64, ViewerGaps) -> Void
+        _ body: (Int64, UnsafeRawBufferPointer) throws -> Void
     ) throws {
         for (span, rows) in RowCover(quarters).pieces {
             switch span {
             case .day:
-                try forEachRow("day_viewers", of: video, rows, in: views) { row, value in
-                    body(span.start(of: row), try value.withUnsafeBytes { try ViewerGaps(decoding: $0) })
+                for day in rows {
+                    try views.withValue("day_viewers", video + VideoAnalyticsKey.day(day)) { bytes in
+                        if let bytes { try body(span.start(of: day), bytes) }
+                    }
                 }
             case .quarter:
-                try QuarterSlots.forEach("quarter_viewers", video, rows, in: views) { quarter, value in
-                    body(quarter, try value.withUnsafeBytes { try ViewerGaps(decoding: $0) })
-                }
+                try QuarterSlots.forEach("quarter_viewers", video, rows, in: views, body)
             }
         }
     }

@@ -555,6 +555,20 @@ struct ViewerGaps {
     /// All the row's viewers.
     var viewers: UInt64 { counts.reduce(0) { $0 + $1.viewers } }
 
+    /// The viewers of an encoded row whose gap is over `first`, and over `second`, read in
+    /// place (an answer reads many rows and keeps none).
+    static func viewers(in bytes: UnsafeRawBufferPointer, withGapOver first: Int64, _ second: Int64) throws -> (UInt64, UInt64) {
+        var reader = BinaryReader(bytes)
+        var counts: (UInt64, UInt64) = (0, 0)
+        while !reader.isAtEnd {
+            let gap = Int64(try reader.readUInt())
+            let viewers = try reader.readUInt()
+            if gap > first { counts.0 += viewers }
+            if gap > second { counts.1 += viewers }
+        }
+        return counts
+    }
+
     func encoded() -> [UInt8] {
         var writer = BinaryWriter(capacity: 4 * counts.count)
         for (gap, viewers) in counts {
@@ -629,27 +643,30 @@ enum QuarterSlots {
         if slots.isEmpty { try views.delete(database, key) } else { try views.put(database, key, encode(slots)) }
     }
 
-    /// Visits the values of `video` for the quarter-hours in `quarters`, in order: one row read per day.
+    /// Visits the values of `video` for the quarter-hours in `quarters`, in order: one row read
+    /// per day, the values handed over in place (valid during `body`).
     static func forEach(
         _ database: String,
         _ video: [UInt8],
         _ quarters: Range<Int64>,
         in views: ViewTransaction,
-        _ body: (Int64, [UInt8]) throws -> Void
+        _ body: (Int64, UnsafeRawBufferPointer) throws -> Void
     ) throws {
         guard !quarters.isEmpty else { return }
         let perDay = VideoAnalyticsKey.quartersPerDay
         for day in RowSpan.day.row(of: quarters.lowerBound)...RowSpan.day.row(of: quarters.upperBound - 1) {
-            let slots = try views.withValue(database, video + VideoAnalyticsKey.day(day)) { bytes in try bytes.map { try decode($0) } } ?? []
-            for (index, bytes) in slots {
-                let quarter = day * perDay + Int64(index)
-                if quarters.contains(quarter) { try body(quarter, bytes) }
+            try views.withValue(database, video + VideoAnalyticsKey.day(day)) { bytes in
+                guard let bytes else { return }
+                try walk(bytes) { index, value in
+                    let quarter = day * perDay + Int64(index)
+                    if quarters.contains(quarter) { try body(quarter, value) }
+                }
             }
         }
     }
 
-    static func decode(_ bytes: UnsafeRawBufferPointer) throws(DomainCodecError) -> [(index: Int, bytes: [UInt8])] {
-        var slots: [(index: Int, bytes: [UInt8])] = []
+    /// Visits a row's slots in place, in order.
+    static func walk(_ bytes: UnsafeRawBufferPointer, _ body: (Int, UnsafeRawBufferPointer) throws -> Void) throws {
         var offset = 0
         while offset < bytes.count {
             let index = Int(bytes[offset])
@@ -665,9 +682,14 @@ enum QuarterSlots {
                 if byte < 0x80 { break }
             }
             guard length <= bytes.count - offset else { throw DomainCodecError("a quarter-hour slot is cut short") }
-            slots.append((index, Array(bytes[offset..<(offset + length)])))
+            try body(index, UnsafeRawBufferPointer(rebasing: bytes[offset..<(offset + length)]))
             offset += length
         }
+    }
+
+    static func decode(_ bytes: UnsafeRawBufferPointer) throws -> [(index: Int, bytes: [UInt8])] {
+        var slots: [(index: Int, bytes: [UInt8])] = []
+        try walk(bytes) { index, value in slots.append((index, Array(value))) }
         return slots
     }
 
