@@ -64,13 +64,13 @@ struct VideoAnalyticsBench: AsyncParsableCommand {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         let answers: [(String, (String) throws -> Data)] = [
-            ("summary", { try encoder.encode(VideoAnalyticsBody.Summary(try queries.summary(of: $0, over: range))) }),
+            // As the routes send them: the summary and concurrent viewers written by hand.
+            ("summary", { Data(VideoAnalyticsBody.Summary(try queries.summary(of: $0, over: range)).json()) }),
             ("retention", { try encoder.encode(try queries.retention(of: $0, over: range).map(VideoAnalyticsBody.Retention.init)) }),
             ("seeks", { try encoder.encode(try queries.seeks(of: $0, over: range).map(VideoAnalyticsBody.Seeks.init)) }),
             (
                 "concurrent_viewers",
                 {
-                    // As the route sends it: written by hand (VideoAnalyticsBody.Concurrent.json()).
                     Data(
                         VideoAnalyticsBody.Concurrent(try queries.concurrentViewers(of: $0, from: lastDay, to: dayAfter), from: lastDay, to: dayAfter)
                             .json()

@@ -64,6 +64,20 @@ struct JSONText {
         text.append(String(number))
     }
 
+    /// A finite number as `JSONEncoder` writes it: its shortest round-trip form, without a
+    /// trailing `.0` (`300`, `2627.771`, `1e-07`).
+    mutating func value(_ number: Double) {
+        separate()
+        var text = number.description
+        if text.hasSuffix(".0") { text.removeLast(2) }
+        self.text.append(text)
+    }
+
+    /// `value`, or `null`.
+    mutating func valueOrNull(_ value: Double?) {
+        if let value { self.value(value) } else { null() }
+    }
+
     /// `null`.
     mutating func null() {
         separate()

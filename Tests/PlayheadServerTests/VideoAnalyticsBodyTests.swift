@@ -1,9 +1,9 @@
 import EventLog
 import Foundation
-import Projections
 import Testing
 
 @testable import PlayheadServer
+@testable import Projections
 
 /// ``VideoAnalyticsBody/Concurrent/json()`` is written by hand for speed; it must stay byte
 /// for byte what `JSONEncoder` writes of the body, which clients already parse.
@@ -46,6 +46,44 @@ struct VideoAnalyticsBodyTests {
                 let expected = try encoder.encode(body)
                 #expect(body.json() == Array(expected), "\(String(decoding: body.json().prefix(300), as: UTF8.self))")
             }
+        }
+    }
+
+    @Test("a video's summary: the same bytes as JSONEncoder's, for every kind of figure and none")
+    func summarySameAsJSONEncoder() throws {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        var random = SystemRandomNumberGenerator()
+        let millis: [UInt64] = [0, 1, 10, 100, 999, 1_000, 1_001, 123_456, 2_627_771, 86_400_000, UInt64(1) << 53, UInt64.max]
+        for round in 0..<200 {
+            let range = try #require(DayRange(first: 20_000 + Int64(round), last: 20_000 + Int64(round) + Int64(round % 30)))
+            let days = range.days.map { day in
+                VideoSummary.Day(
+                    day: day,
+                    views: UInt64.random(in: 0...1_000, using: &random),
+                    uniqueViewers: UInt64.random(in: 0...1_000, using: &random),
+                    watchTimeMillis: round < millis.count ? millis[round] : UInt64.random(in: 0...10_000_000_000, using: &random),
+                    countedPlays: UInt64.random(in: 0...1_000, using: &random),
+                    completions: UInt64.random(in: 0...1_000, using: &random)
+                )
+            }
+            let registered = round % 3 != 0
+            let summary = VideoSummary(
+                videoId: round % 5 == 0 ? PartyReplayTextTests.awkward[round % PartyReplayTextTests.awkward.count] : "video-\(round)",
+                range: range,
+                lengthMillis: registered ? millis[round % millis.count] : nil,
+                views: UInt64.random(in: 0...100_000, using: &random),
+                uniqueViewers: UInt64.random(in: 0...100_000, using: &random),
+                watchTimeMillis: UInt64.random(in: 0...100_000_000_000, using: &random),
+                averageViewDurationMillis: round % 4 == 0 ? nil : Double.random(in: 0...10_000_000, using: &random),
+                averagePercentageViewed: registered ? [0, 50, 100, 1e-7, 123.456, 1e21, Double.random(in: 0...400, using: &random)][round % 7] : nil,
+                countedPlays: UInt64.random(in: 0...100_000, using: &random),
+                completions: UInt64.random(in: 0...100_000, using: &random),
+                days: days
+            )
+            let body = VideoAnalyticsBody.Summary(summary)
+            let expected = try encoder.encode(body)
+            #expect(body.json() == Array(expected), "\(String(decoding: body.json().prefix(400), as: UTF8.self))")
         }
     }
 }

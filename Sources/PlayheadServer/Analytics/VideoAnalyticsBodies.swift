@@ -106,6 +106,74 @@ public enum VideoAnalyticsBody {
             )
         }
 
+        /// The JSON body, written by hand: byte for byte what `JSONEncoder` (sorted keys,
+        /// unescaped slashes) writes of this value (a test holds the two equal). A year of
+        /// days is 2,000 values, which the encoder took most of the answer's time over.
+        public func json() -> [UInt8] {
+            var json = JSONText(capacity: 512 + 128 * data.days.count)
+            json.beginObject()
+            json.key("data")
+            json.beginObject()
+            json.key("averagePercentageViewed")
+            json.valueOrNull(data.averagePercentageViewed)
+            json.key("averageViewDurationSeconds")
+            json.valueOrNull(data.averageViewDurationSeconds)
+            json.key("completions")
+            json.value(data.completions)
+            json.key("countedPlaySeconds")
+            json.value(data.countedPlaySeconds)
+            json.key("countedPlays")
+            json.value(data.countedPlays)
+            json.key("days")
+            json.beginArray()
+            for day in data.days {
+                json.beginObject()
+                json.key("completions")
+                json.value(day.completions)
+                json.key("countedPlays")
+                json.value(day.countedPlays)
+                json.key("date")
+                json.value(day.date)
+                json.key("uniqueViewers")
+                json.value(day.uniqueViewers)
+                json.key("views")
+                json.value(day.views)
+                json.key("watchTimeSeconds")
+                json.value(day.watchTimeSeconds)
+                json.endObject()
+            }
+            json.endArray()
+            json.key("endDate")
+            json.value(data.endDate)
+            json.key("lengthSeconds")
+            json.valueOrNull(data.lengthSeconds)
+            json.key("startDate")
+            json.value(data.startDate)
+            json.key("timeZone")
+            json.value(data.timeZone)
+            json.key("uniqueViewers")
+            json.value(data.uniqueViewers)
+            json.key("videoId")
+            json.value(data.videoId)
+            json.key("views")
+            json.value(data.views)
+            json.key("watchTimeSeconds")
+            json.value(data.watchTimeSeconds)
+            json.endObject()
+            json.endObject()
+            return Array(json.text.utf8)
+        }
+
+        /// The ``json()`` body, as the API's other JSON answers are sent.
+        public func response(from request: Request, context: some RequestContext) throws -> Response {
+            let body = json()
+            return Response(
+                status: .ok,
+                headers: [.contentType: "application/json; charset=utf-8"],
+                body: .init(byteBuffer: ByteBuffer(bytes: body))
+            )
+        }
+
         /// Views per day as bars and watch time per day (minutes) as a line.
         public var chart: SVGChart {
             SVGChart(
