@@ -125,6 +125,27 @@ public struct ViewTransaction {
         }
     }
 
+    /// Visits entries as ``forEach(_:from:_:)`` does, handing each key and value over in
+    /// place (valid during `body` only): for scans that read many rows and keep none.
+    public func forEachInPlace(
+        _ database: String,
+        from start: [UInt8],
+        _ body: (UnsafeRawBufferPointer, UnsafeRawBufferPointer) throws -> Bool
+    ) throws {
+        switch backend {
+        case .lmdb(let txn, let handles, let overlay):
+            let dbi = try handle(database, handles)
+            try overlay?.flush(dbi, txn)
+            try start.withUnsafeBytes { startBytes in
+                try txn.forEach(in: dbi, from: startBytes) { entry in try body(entry.key, entry.value) }
+            }
+        case .memory:
+            try forEach(database, from: start) { key, value in
+                try key.withUnsafeBytes { key in try value.withUnsafeBytes { value in try body(key, value) } }
+            }
+        }
+    }
+
     /// Changes the value stored under `key` with `body` and stores it again; returns false,
     /// changing nothing, when there is no value. During a fold with an overlay the change
     /// happens in place, without copying the row.

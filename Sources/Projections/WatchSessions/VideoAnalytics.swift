@@ -380,11 +380,12 @@ public struct VideoAnalyticsQueries: Sendable {
             var answer = ConcurrentViewers(videoId: videoId, minutes: [], peak: 0, peakAt: nil)
             guard first <= last else { return answer }
             var counts = [UInt64](repeating: 0, count: Int(last - first + 1))
-            try views.forEach(database, from: prefix + VideoAnalyticsKey.minute(first)) { key, value in
-                guard key.starts(with: prefix) else { return false }
-                let minute = VideoAnalyticsKey.minute(fromKey: key[prefix.count...])
+            // In place: a week is 10,080 rows.
+            try views.forEachInPlace(database, from: prefix + VideoAnalyticsKey.minute(first)) { key, value in
+                guard key.count == prefix.count + 8, key.starts(with: prefix), value.count == 8 else { return false }
+                let minute = Int64(bitPattern: UInt64(bigEndian: key.loadUnaligned(fromByteOffset: prefix.count, as: UInt64.self)) ^ (1 << 63))
                 guard minute <= last else { return false }
-                counts[Int(minute - first)] = ViewKey.integer(value)
+                counts[Int(minute - first)] = UInt64(bigEndian: value.loadUnaligned(as: UInt64.self))
                 return true
             }
             answer.minutes.reserveCapacity(counts.count)

@@ -558,11 +558,25 @@ struct ViewerGaps {
     /// The viewers of an encoded row whose gap is over `first`, and over `second`, read in
     /// place (an answer reads many rows and keeps none).
     static func viewers(in bytes: UnsafeRawBufferPointer, withGapOver first: Int64, _ second: Int64) throws -> (UInt64, UInt64) {
-        var reader = BinaryReader(bytes)
+        // The varints read here, not through BinaryReader: a year's answer reads tens of
+        // thousands of them, and the call across modules is not inlined.
+        var offset = 0
+        func varint() throws -> UInt64 {
+            var value: UInt64 = 0
+            var shift: UInt64 = 0
+            while true {
+                guard offset < bytes.count, shift < 64 else { throw DomainCodecError("viewer gaps are cut short") }
+                let byte = bytes[offset]
+                offset += 1
+                value |= UInt64(byte & 0x7F) << shift
+                if byte < 0x80 { return value }
+                shift += 7
+            }
+        }
         var counts: (UInt64, UInt64) = (0, 0)
-        while !reader.isAtEnd {
-            let gap = Int64(try reader.readUInt())
-            let viewers = try reader.readUInt()
+        while offset < bytes.count {
+            let gap = Int64(bitPattern: try varint())
+            let viewers = try varint()
             if gap > first { counts.0 += viewers }
             if gap > second { counts.1 += viewers }
         }
