@@ -17,6 +17,11 @@ public enum VideoAnalyticsBody {
 
     static func seconds(_ millis: UInt64) -> Double { Double(millis) / 1_000 }
 
+    /// A JSON body written by hand, sent as `JSONEncoder`'s answers are (200, the same type).
+    static func jsonResponse(_ body: [UInt8]) -> Response {
+        Response(status: .ok, headers: [.contentType: "application/json; charset=utf-8"], body: .init(byteBuffer: ByteBuffer(bytes: body)))
+    }
+
     /// A video's summary with its days.
     public struct Summary: ResponseEncodable, Sendable {
         struct Day: Encodable {
@@ -166,12 +171,7 @@ public enum VideoAnalyticsBody {
 
         /// The ``json()`` body, as the API's other JSON answers are sent.
         public func response(from request: Request, context: some RequestContext) throws -> Response {
-            let body = json()
-            return Response(
-                status: .ok,
-                headers: [.contentType: "application/json; charset=utf-8"],
-                body: .init(byteBuffer: ByteBuffer(bytes: body))
-            )
+            VideoAnalyticsBody.jsonResponse(json())
         }
 
         /// Views per day as bars and watch time per day (minutes) as a line.
@@ -432,12 +432,7 @@ public enum VideoAnalyticsBody {
 
         /// The ``json()`` body, as the API's other JSON answers are sent.
         public func response(from request: Request, context: some RequestContext) throws -> Response {
-            let body = json()
-            return Response(
-                status: .ok,
-                headers: [.contentType: "application/json; charset=utf-8"],
-                body: .init(byteBuffer: ByteBuffer(bytes: body))
-            )
+            VideoAnalyticsBody.jsonResponse(json())
         }
 
         /// Viewers per minute as an area, from the range's start.
