@@ -282,7 +282,7 @@ public struct VideoAnalyticsQueries: Sendable {
                 days: []
             )
             let rangeStart = range.boundaries[0]
-            var registered = DailyVideoTally()
+            var totals = DailyVideoTally()
             for (index, day) in range.days.enumerated() {
                 let quarters = range.quarters(ofDay: index)
                 let tally = try tallies(of: video, over: quarters, views)
@@ -298,8 +298,7 @@ public struct VideoAnalyticsQueries: Sendable {
                 summary.watchTimeMillis += tally.watchedMillis
                 summary.countedPlays += tally.countedPlays
                 summary.completions += tally.completions
-                registered.registeredViews += tally.registeredViews
-                registered.registeredWatchedMillis += tally.registeredWatchedMillis
+                totals.add(tally)
                 summary.days.append(
                     .init(
                         day: day,
@@ -312,9 +311,9 @@ public struct VideoAnalyticsQueries: Sendable {
                 )
             }
             if summary.views > 0 { summary.averageViewDurationMillis = Double(summary.watchTimeMillis) / Double(summary.views) }
-            if registered.registeredViews > 0, let length = summary.lengthMillis {
+            if totals.registeredViews > 0, let length = summary.lengthMillis {
                 summary.averagePercentageViewed =
-                    100 * Double(registered.registeredWatchedMillis) / Double(registered.registeredViews) / Double(length)
+                    100 * Double(totals.registeredWatchedMillis) / Double(totals.registeredViews) / Double(length)
             }
             return summary
         }
@@ -452,14 +451,6 @@ public struct VideoAnalyticsQueries: Sendable {
     /// The tallies of `video`'s views that began in `quarters`.
     private func tallies(of video: [UInt8], over quarters: Range<Int64>, _ views: ViewTransaction) throws -> DailyVideoTally {
         var total = DailyVideoTally()
-        func add(_ tally: DailyVideoTally) {
-            total.views += tally.views
-            total.registeredViews += tally.registeredViews
-            total.watchedMillis += tally.watchedMillis
-            total.registeredWatchedMillis += tally.registeredWatchedMillis
-            total.countedPlays += tally.countedPlays
-            total.completions += tally.completions
-        }
         for (span, rows) in RowCover(quarters).pieces {
             switch span {
             case .day:
@@ -467,10 +458,10 @@ public struct VideoAnalyticsQueries: Sendable {
                     let tally = try views.withValue("daily", VideoAnalyticsKey.day(day) + video) { bytes in
                         try bytes.map { try DailyVideoTally(decoding: $0) }
                     }
-                    if let tally { add(tally) }
+                    if let tally { total.add(tally) }
                 }
             case .quarter:
-                try QuarterSlots.forEach("quarter_tallies", video, rows, in: views) { _, value in add(try DailyVideoTally(decoding: value)) }
+                try QuarterSlots.forEach("quarter_tallies", video, rows, in: views) { _, value in total.add(try DailyVideoTally(decoding: value)) }
             }
         }
         return total

@@ -489,6 +489,16 @@ struct DailyVideoTally: Hashable {
 
     init() {}
 
+    /// Adds `other`'s figures to these.
+    mutating func add(_ other: DailyVideoTally) {
+        views += other.views
+        registeredViews += other.registeredViews
+        watchedMillis += other.watchedMillis
+        registeredWatchedMillis += other.registeredWatchedMillis
+        countedPlays += other.countedPlays
+        completions += other.completions
+    }
+
     init(decoding bytes: UnsafeRawBufferPointer) throws(DomainCodecError) {
         var reader = BinaryReader(bytes)
         guard try reader.readByte() == 1 else { throw DomainCodecError("unknown daily video tally version") }
@@ -546,14 +556,6 @@ struct ViewerGaps {
         counts[index].viewers -= 1
         if counts[index].viewers == 0 { counts.remove(at: index) }
     }
-
-    /// Viewers whose previous view was more than `quarters` quarter-hours before the row's start.
-    func viewers(withGapOver quarters: Int64) -> UInt64 {
-        counts[index(of: quarters + 1)...].reduce(0) { $0 + $1.viewers }
-    }
-
-    /// All the row's viewers.
-    var viewers: UInt64 { counts.reduce(0) { $0 + $1.viewers } }
 
     /// The viewers of an encoded row whose gap is over `first`, and over `second`, read in
     /// place (an answer reads many rows and keeps none).
