@@ -15,6 +15,7 @@ let package = Package(
     products: [
         .library(name: "EventLog", targets: ["EventLog"]),
         .library(name: "LMDBLog", targets: ["LMDBLog"]),
+        .library(name: "PostgresLog", targets: ["PostgresLog"]),
         .library(name: "WatchDomain", targets: ["WatchDomain"]),
         .library(name: "Views", targets: ["Views"]),
         .library(name: "Projections", targets: ["Projections"]),
@@ -38,6 +39,7 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.6.0"),
         .package(url: "https://github.com/vapor/jwt-kit.git", from: "5.7.0"),
+        .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.33.0"),
     ],
     targets: [
         // Debian's liblmdb (liblmdb-dev), found through pkg-config.
@@ -70,6 +72,17 @@ let package = Package(
                 "EventLog",
                 "LMDBKit",
                 "CCRC32C",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // The log on PostgreSQL, for several Playhead nodes over one database: the same
+        // contract on postgres-nio, with one global order every node reads without gaps.
+        .target(
+            name: "PostgresLog",
+            dependencies: [
+                "EventLog",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings
@@ -215,7 +228,16 @@ let package = Package(
         .testTarget(
             name: "EventLogTests",
             // The contract's tests run against every implementation.
-            dependencies: ["EventLog", "LMDBLog"],
+            dependencies: ["EventLog", "LMDBLog", "PostgresLog", "TestSupport"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "PostgresLogTests",
+            dependencies: [
+                "PostgresLog", "EventLog", "TestSupport",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(
@@ -301,7 +323,16 @@ let package = Package(
             dependencies: ["playhead", "EventLog", "LMDBLog", "LMDBKit", "PlayheadCore", "Views", "WatchDomain", "Projections", "TestSupport"],
             swiftSettings: swiftSettings
         ),
-        // What the end-to-end test targets share: raw loopback connections.
-        .target(name: "TestSupport", path: "Tests/TestSupport", swiftSettings: swiftSettings),
+        // What the end-to-end test targets share: raw loopback connections, pipe readers,
+        // and the test PostgreSQL server's databases.
+        .target(
+            name: "TestSupport",
+            dependencies: [
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Tests/TestSupport",
+            swiftSettings: swiftSettings
+        ),
     ]
 )

@@ -1,14 +1,20 @@
 import EventLog
 import Foundation
 import LMDBLog
+import PostgresLog
 import Synchronization
+import TestSupport
 import Testing
 
 /// The implementations of the log's contract. Every test of ``EventStoreContractTests``
-/// runs against each; a PostgreSQL log joins this list.
+/// runs against each. The PostgreSQL log is on the list when a test server is named
+/// (`PLAYHEAD_TEST_POSTGRES_URL`, which `tools/test` always sets).
 enum StoreKind: String, CaseIterable, CustomTestStringConvertible {
     case inMemory = "in memory"
     case lmdb = "LMDB"
+    case postgres = "PostgreSQL"
+
+    static var allCases: [StoreKind] { TestPostgres.isAvailable ? [.inMemory, .lmdb, .postgres] : [.inMemory, .lmdb] }
 
     var testDescription: String { rawValue }
 
@@ -28,6 +34,17 @@ enum StoreKind: String, CaseIterable, CustomTestStringConvertible {
                 throw error
             }
             await log.close()
+        case .postgres:
+            try await TestPostgres.withDatabase { url in
+                let log = try await PostgresEventLog.open(PostgresLocation(url: url))
+                do {
+                    try await body(log)
+                } catch {
+                    await log.close()
+                    throw error
+                }
+                await log.close()
+            }
         }
     }
 }

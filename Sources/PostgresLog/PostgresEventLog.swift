@@ -1,0 +1,668 @@
+public import EventLog
+import Foundation
+public import Logging
+import PostgresNIO
+import Synchronization
+
+/// The log's contract kept in PostgreSQL, for several Playhead nodes over one database.
+///
+/// - **One global order without gaps.** Every append takes the row lock of `playhead_head`
+///   first, takes its positions from it, and holds the lock until its commit. PostgreSQL makes
+///   a transaction visible before it releases its locks, so the next appender, on any node,
+///   starts after the previous one is visible: positions are visible in commit order, and a
+///   reader that sees position `p` sees every position below it. (A sequence alone would not
+///   do: two transactions may commit in the other order than they drew their numbers.)
+/// - **Group commit.** Concurrent callers on one node share a transaction: a single writer
+///   task takes everything waiting (up to `Configuration.maxBatchEvents`), decides each
+///   request in turn against the streams' rows, inserts the batch and commits once. A refused
+///   request adds nothing; the others go ahead.
+/// - **Answered after the commit.** A caller is resumed only once PostgreSQL confirmed the
+///   commit. A commit whose confirmation is lost is a `storage` error that says the batch may
+///   or may not be in the log (retry with the same idempotency key).
+/// - **Subscriptions** read in chunks and, once at the head, wait for a `NOTIFY` on
+///   `playhead_log` (sent by every commit, from any node) or `Configuration.pollInterval`,
+///   whichever comes first.
+///
+/// The schema is created and migrated on open (`Schema`). Errors are `EventLogError` (a
+/// PostgreSQL failure is code `storage`, with PostgreSQL's own message),
+/// `WrongExpectedVersionError` and `StreamChangedError`.
+public final class PostgresEventLog: DecidingEventStore {
+    /// How the log runs.
+    public struct Configuration: Sendable {
+        /// Connections in the pool (the writer holds one at a time, the listener one).
+        public var maximumConnections = 10
+        /// How long a waiting reader sleeps without a notification before it reads again.
+        public var pollInterval: Duration = .seconds(1)
+        /// Whether readers are woken by `LISTEN` (off: polling only, for tests of the fallback).
+        public var listens = true
+        /// The most events one transaction of the writer takes from the waiting callers.
+        public var maxBatchEvents = 20_000
+        /// Where recorded-at times come from.
+        public var clock: @Sendable () -> Timestamp = Timestamp.now
+        /// Where the log says what happens to it.
+        public var logger = Logger(label: "playhead.postgres-log")
+
+        /// The defaults.
+        public init() {}
+    }
+
+    /// The channel every commit notifies, with its new head as the payload.
+    public static let channel = "playhead_log"
+
+    /// Where the log is (its URL, without the password).
+    public let location: PostgresLocation
+    let client: PostgresClient
+    let configuration: Configuration
+    let signal = HeadSignal()
+    private let tasks: Mutex<[Task<Void, Never>]>
+    private let queue = Mutex(WriteQueue())
+    private let writerIdle = HeadSignal()
+
+    private struct Submission: Sendable {
+        var request: AppendRequest
+        var unchangedAfter: LogPosition?
+        var continuation: CheckedContinuation<AppendResult, any Error>
+    }
+
+    private struct WriteQueue {
+        var waiting: [Submission] = []
+        var writing = false
+        var closed = false
+    }
+
+    private init(location: PostgresLocation, client: PostgresClient, configuration: Configuration, runner: Task<Void, Never>) {
+        self.location = location
+        self.client = client
+        self.configuration = configuration
+        self.tasks = Mutex([runner])
+    }
+
+    /// Connects to the database `location` names, creates or migrates the log's tables, and
+    /// starts listening for commits.
+    ///
+    /// - Throws: `EventLogError` with code `storage` when PostgreSQL cannot be reached or
+    ///   refuses, `newerFormat` when its schema is newer than this binary's.
+    public static func open(_ location: PostgresLocation, configuration: Configuration = Configuration()) async throws -> PostgresEventLog {
+        // One connection first: a server that is down, a refused login or a missing database
+        // fails here at once, with PostgreSQL's words (the pool would keep retrying).
+        do {
+            var probe = location.connection
+            probe.options.connectTimeout = .seconds(5)
+            let connection = try await PostgresConnection.connect(configuration: probe, id: 0, logger: configuration.logger)
+            try? await connection.close()
+        } catch {
+            throw Self.storageError(error, "could not connect to the PostgreSQL log at \(location)")
+        }
+        var clientConfiguration = location.configuration
+        clientConfiguration.options.maximumConnections = configuration.maximumConnections
+        clientConfiguration.options.connectTimeout = .seconds(5)
+        // PostgresNIO logs every failed connection attempt at `info`; while the server is down
+        // the log's own errors say so once per failed append instead.
+        var background = configuration.logger
+        background.logLevel = .error
+        let client = PostgresClient(configuration: clientConfiguration, backgroundLogger: background)
+        let runner = Task { await client.run() }
+        let log = PostgresEventLog(location: location, client: client, configuration: configuration, runner: runner)
+        do {
+            _ = try await Schema.migrate(client, logger: configuration.logger)
+        } catch {
+            runner.cancel()
+            await runner.value
+            throw Self.storageError(error, "could not open the PostgreSQL log at \(location)")
+        }
+        if configuration.listens { log.tasks.withLock { $0.append(Task { await log.listen() }) } }
+        return log
+    }
+
+    /// Stops taking appends, waits for the batch being written, and closes the connections.
+    /// Later calls fail with code `closed`.
+    public func close() async {
+        let waiting = queue.withLock { queue in
+            queue.closed = true
+            defer { queue.waiting = [] }
+            return queue.waiting
+        }
+        for submission in waiting { submission.continuation.resume(throwing: EventLogError(.closed, "the log was closed")) }
+        while queue.withLock({ $0.writing }) {
+            let generation = writerIdle.generation
+            if !queue.withLock({ $0.writing }) { break }
+            await writerIdle.wait(after: generation, timeout: .milliseconds(50))
+        }
+        let tasks = self.tasks.withLock { tasks in
+            defer { tasks = [] }
+            return tasks
+        }
+        // The listener before the pool it holds a connection of.
+        for task in tasks.reversed() {
+            task.cancel()
+            await task.value
+        }
+        signal.fire()
+    }
+
+    // MARK: Appending
+
+    public func append(_ request: AppendRequest) async throws -> AppendResult {
+        try await append(request, streamsUnchangedAfter: nil)
+    }
+
+    /// Appends `request` only if none of the streams it writes or names in its expectations
+    /// has an event after `position` (nil: no such condition). This is how a node appends
+    /// what it decided from views that had applied the log up to `position`.
+    ///
+    /// - Throws: `StreamChangedError` naming the first stream that changed, besides the
+    ///   errors of `append(_:)`.
+    public func append(_ request: AppendRequest, streamsUnchangedAfter position: LogPosition?) async throws -> AppendResult {
+        _ = try request.validate()
+        try Self.checkText(request)
+        return try await withCheckedThrowingContinuation { continuation in
+            let submission = Submission(request: request, unchangedAfter: position, continuation: continuation)
+            let start = queue.withLock { queue -> Bool? in
+                guard !queue.closed else { return nil }
+                queue.waiting.append(submission)
+                defer { queue.writing = true }
+                return !queue.writing
+            }
+            switch start {
+            case nil: continuation.resume(throwing: EventLogError(.closed, "the log was closed"))
+            case true?: Task { await self.writeWaiting() }
+            case false?: break
+            }
+        }
+    }
+
+    public func append<Decision: Sendable>(
+        deciding decide: @escaping @Sendable (BatchScope) throws -> (request: AppendRequest?, decision: Decision)
+    ) async throws -> (result: AppendResult?, decision: Decision) {
+        // Nothing is read inside the batch here: a decider that reads state names the
+        // streams it read in the request's expectations (or a node appends it with
+        // `streamsUnchangedAfter`).
+        let (request, decision) = try decide(BatchScope(batch: 0))
+        guard let request else { return (nil, decision) }
+        return (try await append(request), decision)
+    }
+
+    /// PostgreSQL's text cannot hold U+0000; a request with one is refused before anything is
+    /// written, naming the field.
+    private static func checkText(_ request: AppendRequest) throws {
+        if let key = request.idempotencyKey, key.utf8.contains(0) {
+            throw EventLogError(.invalidRequest, "idempotencyKey must not contain U+0000 in a PostgreSQL log")
+        }
+        for stream in request.expectations.keys where stream.string.utf8.contains(0) {
+            throw EventLogError(.invalidRequest, "expectations: stream ids must not contain U+0000 in a PostgreSQL log")
+        }
+        for (index, event) in request.events.enumerated() {
+            for (name, text) in [("type", event.type), ("stream", event.stream), ("actor", event.actor)] where text.utf8.contains(0) {
+                throw EventLogError(.invalidRequest, "events[\(index)].\(name) must not contain U+0000 in a PostgreSQL log")
+            }
+        }
+    }
+
+    /// The writer: while callers wait, takes them (up to `maxBatchEvents`) and writes them in
+    /// one transaction.
+    private func writeWaiting() async {
+        while true {
+            let batch = queue.withLock { queue -> [Submission] in
+                var events = 0
+                var count = 0
+                for submission in queue.waiting {
+                    if count > 0 && events + submission.request.events.count > configuration.maxBatchEvents { break }
+                    events += submission.request.events.count
+                    count += 1
+                }
+                let batch = Array(queue.waiting.prefix(count))
+                queue.waiting.removeFirst(count)
+                if batch.isEmpty { queue.writing = false }
+                return batch
+            }
+            guard !batch.isEmpty else {
+                writerIdle.fire()
+                return
+            }
+            let results = await write(batch)
+            for (submission, result) in zip(batch, results) { submission.continuation.resume(with: result) }
+        }
+    }
+
+    private func write(_ batch: [Submission]) async -> [Result<AppendResult, any Error>] {
+        var committing = false
+        do {
+            return try await client.withConnection { connection in
+                try await connection.query("BEGIN", logger: configuration.logger)
+                do {
+                    let (results, head) = try await decideAndInsert(batch, on: connection)
+                    committing = true
+                    try await connection.query(head == nil ? "ROLLBACK" : "COMMIT", logger: configuration.logger)
+                    if head != nil { signal.fire() }
+                    return results
+                } catch {
+                    if !committing { _ = try? await connection.query("ROLLBACK", logger: configuration.logger) }
+                    throw error
+                }
+            }
+        } catch {
+            let failure =
+                committing
+                ? Self.storageError(
+                    error,
+                    "PostgreSQL did not confirm the commit: the batch may or may not be in the log (a retry with the same idempotency key is safe)"
+                )
+                : Self.storageError(error, "nothing of the batch was written")
+            configuration.logger.error("append failed", metadata: ["error": "\(failure.message)"])
+            return batch.map { _ in .failure(failure) }
+        }
+    }
+
+    private struct StreamRow {
+        var version: Int64
+        var lastPosition: Int64
+    }
+
+    /// Decides every request of the batch in turn and writes the accepted ones, inside the
+    /// transaction `connection` has open. Returns each caller's result, and the new head (nil
+    /// when nothing was written).
+    private func decideAndInsert(
+        _ batch: [Submission],
+        on connection: PostgresConnection
+    ) async throws -> (results: [Result<AppendResult, any Error>], head: Int64?) {
+        let logger = configuration.logger
+        var head: Int64 = 0
+        var lastRecorded = Int64.min
+        // The lock that orders every append of every node (see the type's documentation).
+        for try await (position, recordedAt) in try await connection.query(
+            "SELECT position, recorded_at FROM playhead_head WHERE id = 1 FOR UPDATE",
+            logger: logger
+        ).decode((Int64, Int64).self) {
+            head = position
+            lastRecorded = recordedAt
+        }
+        let keys = Array(Set(batch.compactMap(\.request.idempotencyKey)))
+        var idempotency: [String: ClosedRange<LogPosition>] = [:]
+        if !keys.isEmpty {
+            for try await (key, first, last) in try await connection.query(
+                "SELECT key, first_position, last_position FROM playhead_idempotency WHERE key = ANY(\(keys))",
+                logger: logger
+            ).decode((String, Int64, Int64).self) {
+                idempotency[key] = LogPosition(first)...LogPosition(last)
+            }
+        }
+        var names = Set<String>()
+        for submission in batch {
+            for event in submission.request.events { names.insert(event.stream) }
+            for stream in submission.request.expectations.keys { names.insert(stream.string) }
+        }
+        var streams: [String: StreamRow] = [:]
+        for try await (stream, version, last) in try await connection.query(
+            "SELECT stream, version, last_position FROM playhead_streams WHERE stream = ANY(\(Array(names)))",
+            logger: logger
+        ).decode((String, Int64, Int64).self) {
+            streams[stream] = StreamRow(version: version, lastPosition: last)
+        }
+
+        let now = configuration.clock().microsecondsSince1970
+        var rows: [RecordedEvent] = []
+        var changedStreams = Set<String>()
+        var newKeys: [(String, ClosedRange<LogPosition>)] = []
+        var results: [Result<AppendResult, any Error>] = []
+        for submission in batch {
+            let request = submission.request
+            if let key = request.idempotencyKey, let stored = idempotency[key] {
+                results.append(.success(AppendResult(positions: stored, deduplicated: true)))
+                continue
+            }
+            do {
+                for (stream, expected) in request.expectations {
+                    let actual = UInt64(streams[stream.string]?.version ?? 0)
+                    guard expected.isSatisfied(by: actual) else {
+                        throw WrongExpectedVersionError(stream: stream.string, expected: expected, actual: actual)
+                    }
+                }
+                if let decidedAt = submission.unchangedAfter {
+                    let written = request.events.map(\.stream) + request.expectations.keys.map(\.string)
+                    for stream in written {
+                        if let row = streams[stream], LogPosition(row.lastPosition) > decidedAt {
+                            throw StreamChangedError(stream: stream, decidedAt: decidedAt, changedAt: LogPosition(row.lastPosition))
+                        }
+                    }
+                }
+                var pending = streams.filter { _ in false }
+                var accepted: [RecordedEvent] = []
+                var recorded = lastRecorded
+                var position = head
+                for event in request.events {
+                    if let kept = event.recordedAt {
+                        guard kept.microsecondsSince1970 >= recorded else {
+                            throw EventLogError(
+                                .recordedAtWentBack,
+                                "recordedAt \(kept) is earlier than the log's last, \(Timestamp(microsecondsSince1970: recorded))"
+                            )
+                        }
+                        recorded = kept.microsecondsSince1970
+                    } else {
+                        recorded = max(now, recorded)
+                    }
+                    position += 1
+                    let row = pending[event.stream] ?? streams[event.stream] ?? StreamRow(version: 0, lastPosition: 0)
+                    pending[event.stream] = StreamRow(version: row.version + 1, lastPosition: position)
+                    accepted.append(
+                        RecordedEvent(
+                            position: LogPosition(position),
+                            type: event.type,
+                            stream: event.stream,
+                            streamVersion: UInt64(row.version + 1),
+                            recordedAt: Timestamp(microsecondsSince1970: recorded),
+                            occurredAt: event.occurredAt,
+                            eventID: event.eventID ?? UUID(),
+                            correlationID: event.correlationID,
+                            causationID: event.causationID,
+                            actor: event.actor,
+                            payload: event.payload
+                        )
+                    )
+                }
+                let positions = LogPosition(head + 1)...LogPosition(position)
+                head = position
+                lastRecorded = recorded
+                rows += accepted
+                for (stream, row) in pending {
+                    streams[stream] = row
+                    changedStreams.insert(stream)
+                }
+                if let key = request.idempotencyKey {
+                    idempotency[key] = positions
+                    newKeys.append((key, positions))
+                }
+                results.append(
+                    .success(AppendResult(positions: positions, deduplicated: false, recordedAt: Timestamp(microsecondsSince1970: recorded)))
+                )
+            } catch {
+                results.append(.failure(error))
+            }
+        }
+        guard !rows.isEmpty else { return (results, nil) }
+        try await Self.insert(rows, on: connection, logger: logger)
+        try await Self.upsert(changedStreams.map { ($0, streams[$0] ?? StreamRow(version: 0, lastPosition: 0)) }, on: connection, logger: logger)
+        if !newKeys.isEmpty {
+            var bindings = PostgresBindings(capacity: newKeys.count * 3)
+            var values: [String] = []
+            for (index, (key, positions)) in newKeys.enumerated() {
+                values.append("($\(index * 3 + 1), $\(index * 3 + 2), $\(index * 3 + 3))")
+                bindings.append(key)
+                bindings.append(Int64(positions.lowerBound))
+                bindings.append(Int64(positions.upperBound))
+            }
+            try await connection.query(
+                PostgresQuery(
+                    unsafeSQL: "INSERT INTO playhead_idempotency (key, first_position, last_position) VALUES " + values.joined(separator: ", "),
+                    binds: bindings
+                ),
+                logger: logger
+            )
+        }
+        try await connection.query("UPDATE playhead_head SET position = \(head), recorded_at = \(lastRecorded) WHERE id = 1", logger: logger)
+        // Delivered when the transaction commits, to every node listening.
+        try await connection.query("SELECT pg_notify(\(Self.channel), \(String(head)))", logger: logger)
+        return (results, head)
+    }
+
+    /// The columns of `playhead_events`, in the order `insert` binds them and `decode` reads them.
+    static let columns =
+        "position, stream, stream_version, type, recorded_at, occurred_at, event_id, correlation_id, causation_id, actor, payload"
+
+    /// Inserts `rows` with multi-row `INSERT`s of at most 5,000 rows (11 parameters each, under
+    /// the protocol's 65,535).
+    static func insert(_ rows: [RecordedEvent], on connection: PostgresConnection, logger: Logger) async throws {
+        var start = 0
+        while start < rows.count {
+            let chunk = rows[start..<min(rows.count, start + 5_000)]
+            var bindings = PostgresBindings(capacity: chunk.count * 11)
+            var sql = "INSERT INTO playhead_events (\(columns)) VALUES "
+            sql.reserveCapacity(chunk.count * 64)
+            for (offset, event) in chunk.enumerated() {
+                let base = offset * 11
+                if offset > 0 { sql += ", " }
+                sql += "("
+                for column in 1...11 {
+                    if column > 1 { sql += ", " }
+                    sql += "$\(base + column)"
+                }
+                sql += ")"
+                bindings.append(Int64(event.position))
+                bindings.append(event.stream)
+                bindings.append(Int64(event.streamVersion))
+                bindings.append(event.type)
+                bindings.append(event.recordedAt.microsecondsSince1970)
+                bindings.append(event.occurredAt?.microsecondsSince1970)
+                bindings.append(event.eventID)
+                bindings.append(event.correlationID)
+                bindings.append(event.causationID)
+                bindings.append(event.actor)
+                bindings.append(ByteBuffer(bytes: event.payload))
+            }
+            try await connection.query(PostgresQuery(unsafeSQL: sql, binds: bindings), logger: logger)
+            start += chunk.count
+        }
+    }
+
+    private static func upsert(_ streams: [(String, StreamRow)], on connection: PostgresConnection, logger: Logger) async throws {
+        var start = 0
+        while start < streams.count {
+            let chunk = streams[start..<min(streams.count, start + 10_000)]
+            var bindings = PostgresBindings(capacity: chunk.count * 3)
+            var values: [String] = []
+            values.reserveCapacity(chunk.count)
+            for (offset, (stream, row)) in chunk.enumerated() {
+                values.append("($\(offset * 3 + 1), $\(offset * 3 + 2), $\(offset * 3 + 3))")
+                bindings.append(stream)
+                bindings.append(row.version)
+                bindings.append(row.lastPosition)
+            }
+            try await connection.query(
+                PostgresQuery(
+                    unsafeSQL: "INSERT INTO playhead_streams (stream, version, last_position) VALUES " + values.joined(separator: ", ")
+                        + " ON CONFLICT (stream) DO UPDATE SET version = EXCLUDED.version, last_position = EXCLUDED.last_position",
+                    binds: bindings
+                ),
+                logger: logger
+            )
+            start += chunk.count
+        }
+    }
+
+    // MARK: Reading
+
+    public func currentHead() async throws -> LogPosition {
+        do {
+            for try await position in try await client.query("SELECT position FROM playhead_head WHERE id = 1", logger: configuration.logger)
+                .decode(Int64.self)
+            {
+                return LogPosition(position)
+            }
+            return 0
+        } catch {
+            throw Self.storageError(error, "could not read the log's head")
+        }
+    }
+
+    public func events(from position: LogPosition, direction: ReadDirection, limit: Int) async throws -> [RecordedEvent] {
+        guard limit > 0 else { return [] }
+        let start = Int64(clamping: position)
+        let query: PostgresQuery =
+            switch direction {
+            case .forward: "SELECT \(unescaped: Self.columns) FROM playhead_events WHERE position >= \(start) ORDER BY position LIMIT \(limit)"
+            case .backward:
+                "SELECT \(unescaped: Self.columns) FROM playhead_events WHERE position <= \(start) ORDER BY position DESC LIMIT \(limit)"
+            }
+        return try await read(query)
+    }
+
+    public func events(inStream stream: String, from version: UInt64, direction: ReadDirection, limit: Int) async throws -> [RecordedEvent] {
+        guard limit > 0, !stream.utf8.contains(0) else { return [] }
+        let start = Int64(clamping: version)
+        let query: PostgresQuery =
+            switch direction {
+            case .forward:
+                "SELECT \(unescaped: Self.columns) FROM playhead_events WHERE stream = \(stream) AND stream_version >= \(start) ORDER BY stream_version LIMIT \(limit)"
+            case .backward:
+                "SELECT \(unescaped: Self.columns) FROM playhead_events WHERE stream = \(stream) AND stream_version <= \(start) ORDER BY stream_version DESC LIMIT \(limit)"
+            }
+        return try await read(query)
+    }
+
+    public func info(ofStream stream: String) async throws -> StreamInfo {
+        guard !stream.utf8.contains(0) else { return StreamInfo(version: 0, lastPosition: nil) }
+        do {
+            for try await (version, last) in try await client.query(
+                "SELECT version, last_position FROM playhead_streams WHERE stream = \(stream)",
+                logger: configuration.logger
+            ).decode((Int64, Int64).self) {
+                return StreamInfo(version: UInt64(version), lastPosition: LogPosition(last))
+            }
+            return StreamInfo(version: 0, lastPosition: nil)
+        } catch {
+            throw Self.storageError(error, "could not read the stream \(stream)")
+        }
+    }
+
+    private func read(_ query: PostgresQuery) async throws -> [RecordedEvent] {
+        do {
+            var events: [RecordedEvent] = []
+            let rows = try await client.query(query, logger: configuration.logger)
+            for try await row in rows.decode((Int64, String, Int64, String, Int64, Int64?, UUID, UUID?, UUID?, String, ByteBuffer).self) {
+                events.append(
+                    RecordedEvent(
+                        position: LogPosition(row.0),
+                        type: row.3,
+                        stream: row.1,
+                        streamVersion: UInt64(row.2),
+                        recordedAt: Timestamp(microsecondsSince1970: row.4),
+                        occurredAt: row.5.map(Timestamp.init(microsecondsSince1970:)),
+                        eventID: row.6,
+                        correlationID: row.7,
+                        causationID: row.8,
+                        actor: row.9,
+                        payload: Array(buffer: row.10)
+                    )
+                )
+            }
+            return events
+        } catch {
+            throw Self.storageError(error, "could not read the log")
+        }
+    }
+
+    /// Waits until a commit may have moved the head past `position`: a notification, this
+    /// process's own commit, or the poll interval. Returns at once if `generation` (read
+    /// before the caller's last read) is already out of date.
+    public func waitForCommit(after generation: UInt64) async {
+        await signal.wait(after: generation, timeout: configuration.pollInterval)
+    }
+
+    /// Read before a read of the log and passed to `waitForCommit(after:)`.
+    public var commitGeneration: UInt64 { signal.generation }
+
+    public func subscribe(from position: LogPosition) -> Subscription {
+        Subscription(log: self, next: max(position, 1), chunk: 512)
+    }
+
+    /// Reads the log from a position in chunks; at the head, waits for the next commit.
+    /// Ends when its task is cancelled; a read that fails ends it with that error.
+    public struct Subscription: AsyncSequence, Sendable {
+        public typealias Element = RecordedEvent
+        public typealias Failure = any Error
+
+        let log: PostgresEventLog
+        let next: LogPosition
+        let chunk: Int
+
+        public func makeAsyncIterator() -> Iterator { Iterator(log: log, next: next, chunk: chunk) }
+
+        /// The iterator.
+        public struct Iterator: AsyncIteratorProtocol {
+            let log: PostgresEventLog
+            var next: LogPosition
+            let chunk: Int
+            var buffer: [RecordedEvent] = []
+            var index = 0
+
+            public mutating func next() async throws -> RecordedEvent? {
+                while !Task.isCancelled {
+                    if index < buffer.count {
+                        defer { index += 1 }
+                        next = buffer[index].position + 1
+                        return buffer[index]
+                    }
+                    let generation = log.commitGeneration
+                    buffer = try await log.events(from: next, direction: .forward, limit: chunk)
+                    index = 0
+                    if buffer.isEmpty { await log.waitForCommit(after: generation) }
+                }
+                return nil
+            }
+        }
+    }
+
+    // MARK: Listening
+
+    /// Holds a connection that `LISTEN`s on the log's channel and fires the signal for every
+    /// notification; after a failure, connects again a second later (readers poll meanwhile).
+    private func listen() async {
+        while !Task.isCancelled {
+            do {
+                try await client.withConnection { connection in
+                    try await connection.listen(on: Self.channel) { notifications in
+                        // Anything committed before LISTEN took effect is read now.
+                        signal.fire()
+                        for try await _ in notifications { signal.fire() }
+                    }
+                }
+            } catch {
+                if Task.isCancelled { return }
+                configuration.logger.warning("LISTEN failed; readers poll until it is back", metadata: ["error": "\(Self.describe(error))"])
+            }
+            try? await Task.sleep(for: .seconds(1))
+        }
+    }
+
+    // MARK: Errors
+
+    /// `error` as the contract's error: the log's own errors pass through, anything else is a
+    /// `storage` error carrying `context` and PostgreSQL's words.
+    static func storageError(_ error: any Error, _ context: String) -> EventLogError {
+        if let error = error as? EventLogError { return error }
+        return EventLogError(.storage, "\(context): \(describe(error))")
+    }
+
+    /// PostgreSQL's message and SQLSTATE for a server error; the kind of failure otherwise.
+    static func describe(_ error: any Error) -> String {
+        guard let error = error as? PSQLError else { return "\(error)" }
+        if let message = error.serverInfo?[.message] {
+            let state = error.serverInfo?[.sqlState].map { " (SQLSTATE \($0))" } ?? ""
+            return "PostgreSQL: \(message)\(state)"
+        }
+        if let underlying = error.underlying { return "PostgreSQL \(error.code): \(underlying)" }
+        return "PostgreSQL \(error.code)"
+    }
+}
+
+/// A node's append refused because a stream it writes changed after the position of the
+/// views it decided from: the node catches up and decides again.
+public struct StreamChangedError: Error, Hashable, CustomStringConvertible {
+    /// The stream that changed.
+    public var stream: String
+    /// The position of the views the decision was made from.
+    public var decidedAt: LogPosition
+    /// The position of the stream's last event.
+    public var changedAt: LogPosition
+
+    /// Creates the error.
+    public init(stream: String, decidedAt: LogPosition, changedAt: LogPosition) {
+        self.stream = stream
+        self.decidedAt = decidedAt
+        self.changedAt = changedAt
+    }
+
+    public var description: String {
+        "the stream \(stream) changed at position \(changedAt), after the views the decision read (position \(decidedAt))"
+    }
+}

@@ -1,0 +1,81 @@
+import EventLog
+import Foundation
+public import PostgresNIO
+
+/// Where a PostgreSQL log lives: a `postgres://user[:password]@host[:port]/database` URL
+/// (also `postgresql://`), as libpq writes it. `sslmode` may be `disable`, `prefer` (the
+/// default, as libpq's) or `require`; a `host` query item naming a directory connects through
+/// that Unix-domain socket.
+///
+/// The password never appears in `description`.
+public struct PostgresLocation: Sendable, CustomStringConvertible {
+    /// The pool configuration the URL describes.
+    public var configuration: PostgresClient.Configuration
+    /// The same, for one connection (what `open` tries first, to fail fast and clearly).
+    var connection: PostgresConnection.Configuration
+    /// The URL with its password replaced by `***`: what logs and errors show.
+    public let description: String
+
+    /// Parses `url`.
+    ///
+    /// - Throws: `EventLogError` with code `invalidRequest`, naming what is wrong.
+    public init(url: String) throws {
+        guard let components = URLComponents(string: url), let scheme = components.scheme,
+            scheme == "postgres" || scheme == "postgresql"
+        else {
+            throw EventLogError(.invalidRequest, "a PostgreSQL log is a postgres://user@host:port/database URL, not \(Self.redacted(url))")
+        }
+        let user = components.user.flatMap { $0.removingPercentEncoding } ?? "postgres"
+        let password = components.password.flatMap { $0.removingPercentEncoding }
+        var database = String(components.path.drop(while: { $0 == "/" }))
+        if database.isEmpty { database = user }
+        let items = components.queryItems ?? []
+        let tls: PostgresClient.Configuration.TLS
+        switch items.first(where: { $0.name == "sslmode" })?.value ?? "prefer" {
+        case "disable": tls = .disable
+        case "prefer", "allow": tls = .prefer(.makeClientConfiguration())
+        case "require", "verify-ca", "verify-full": tls = .require(.makeClientConfiguration())
+        case let other: throw EventLogError(.invalidRequest, "sslmode must be disable, prefer or require, not \(other)")
+        }
+        if let socketDirectory = items.first(where: { $0.name == "host" })?.value, socketDirectory.hasPrefix("/") {
+            let port = components.port ?? 5432
+            let path = "\(socketDirectory)/.s.PGSQL.\(port)"
+            configuration = PostgresClient.Configuration(unixSocketPath: path, username: user, password: password, database: database)
+            connection = PostgresConnection.Configuration(unixSocketPath: path, username: user, password: password, database: database)
+        } else {
+            guard let host = components.host, !host.isEmpty else {
+                throw EventLogError(.invalidRequest, "a PostgreSQL URL needs a host: \(Self.redacted(url))")
+            }
+            configuration = PostgresClient.Configuration(
+                host: host,
+                port: components.port ?? 5432,
+                username: user,
+                password: password,
+                database: database,
+                tls: tls
+            )
+            let connectionTLS: PostgresConnection.Configuration.TLS =
+                switch items.first(where: { $0.name == "sslmode" })?.value ?? "prefer" {
+                case "disable": .disable
+                case "require", "verify-ca", "verify-full": .require(try NIOSSLContext(configuration: .makeClientConfiguration()))
+                default: .prefer(try NIOSSLContext(configuration: .makeClientConfiguration()))
+                }
+            connection = PostgresConnection.Configuration(
+                host: host,
+                port: components.port ?? 5432,
+                username: user,
+                password: password,
+                database: database,
+                tls: connectionTLS
+            )
+        }
+        description = Self.redacted(url)
+    }
+
+    /// `url` with the password of its user part replaced by `***`.
+    static func redacted(_ url: String) -> String {
+        guard var components = URLComponents(string: url), components.password != nil else { return url }
+        components.password = "***"
+        return components.string ?? "postgres://…"
+    }
+}
