@@ -117,6 +117,8 @@ let package = Package(
             dependencies: [
                 "EventLog",
                 "LMDBLog",
+                "LMDBKit",
+                "PostgresLog",
                 "WatchDomain",
                 "Views",
                 "Projections",
@@ -158,6 +160,7 @@ let package = Package(
             dependencies: [
                 "EventLog",
                 "LMDBLog",
+                "PostgresLog",
                 "WatchDomain",
                 "Views",
                 "Projections",
@@ -209,6 +212,7 @@ let package = Package(
             name: "playhead",
             dependencies: [
                 "EventLog",
+                "PostgresLog",
                 "EventText",
                 "PlayheadBench",
                 "LMDBLog",

@@ -92,3 +92,35 @@ public protocol EventScanner {
     @discardableResult
     func scan(from position: LogPosition, _ visit: (EventView) throws -> Bool) throws -> Int
 }
+
+/// An ``EventScanner`` over recorded events held in memory, consecutive from the first one's
+/// position: the in-memory log's snapshot, or a chunk a node read from its PostgreSQL log.
+public struct RecordedEventsScanner: EventScanner {
+    /// The events, in position order without a gap.
+    public let events: [RecordedEvent]
+    private let first: LogPosition
+
+    /// A scanner over `events`, which hold the positions from `events[0].position` on (1 when
+    /// empty).
+    public init(_ events: [RecordedEvent]) {
+        self.events = events
+        self.first = events.first?.position ?? 1
+    }
+
+    public func head() throws -> LogPosition { events.last?.position ?? first - 1 }
+
+    /// Visits the events from `position` on; a position before the first one held is an
+    /// `EventLogError` (`invalidRequest`): the caller asked for events it did not read.
+    public func scan(from position: LogPosition, _ visit: (EventView) throws -> Bool) throws -> Int {
+        let start = max(position, 1)
+        guard start >= first else {
+            throw EventLogError(.invalidRequest, "the scanner holds positions from \(first); \(start) was asked for")
+        }
+        var visited = 0
+        for event in events.dropFirst(Int(start - first)) {
+            visited += 1
+            guard try event.withView(visit) else { break }
+        }
+        return visited
+    }
+}

@@ -54,12 +54,12 @@ public final class InMemoryEventStore: DecidingEventStore {
     ) throws -> (result: AppendResult?, decision: Decision) {
         let (outcome, waiters) = try state.withLock { state throws -> ((AppendResult?, Decision), [CheckedContinuation<Void, Never>]) in
             if let participant, !state.caughtUp {
-                try participant.catchUp(Scanner(events: state.events))
+                try participant.catchUp(RecordedEventsScanner(state.events))
                 state.caughtUp = true
             }
             state.batches += 1
             let scope = BatchScope(batch: state.batches)
-            try participant?.beginBatch(scope, Scanner(events: state.events))
+            try participant?.beginBatch(scope, RecordedEventsScanner(state.events))
             do {
                 let (request, decision) = try decide(scope)
                 guard let request else {
@@ -173,7 +173,7 @@ public final class InMemoryEventStore: DecidingEventStore {
 
     /// Runs `body` with a scanner of the log as it is now (what catch-up and rebuild fold).
     public func withScanner<T>(_ body: (any EventScanner) throws -> T) rethrows -> T {
-        try body(Scanner(events: state.withLock { $0.events }))
+        try body(RecordedEventsScanner(state.withLock { $0.events }))
     }
 
     public func subscribe(from position: LogPosition) -> Subscription {
@@ -222,22 +222,6 @@ public final class InMemoryEventStore: DecidingEventStore {
                 }
                 return nil
             }
-        }
-    }
-
-    /// A scanner over a copy of the events.
-    private struct Scanner: EventScanner {
-        let events: [RecordedEvent]
-
-        func head() throws -> LogPosition { LogPosition(events.count) }
-
-        func scan(from position: LogPosition, _ visit: (EventView) throws -> Bool) throws -> Int {
-            var visited = 0
-            for event in events.dropFirst(Int(max(position, 1)) - 1) {
-                visited += 1
-                guard try event.withView(visit) else { break }
-            }
-            return visited
         }
     }
 }

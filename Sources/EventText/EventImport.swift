@@ -1,6 +1,6 @@
 public import EventLog
 import Foundation
-public import LMDBLog
+import LMDBLog
 import Synchronization
 import WatchDomain
 
@@ -173,7 +173,7 @@ public enum EventImport {
     public static func append(
         _ file: consuming CheckedFile,
         from bytes: UnsafeRawBufferPointer,
-        to log: LMDBEventLog,
+        to log: some EventStore,
         batchSize: Int,
         showProgress: Bool = true
     ) async throws(PartialImport) -> ClosedRange<LogPosition>? {

@@ -29,7 +29,16 @@ public enum PlayheadHTTPServer {
         configuration: ServerConfiguration,
         onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }
     ) async throws {
-        let application = try await application(store: store, configuration: configuration, onServerRunning: onServerRunning)
+        try await run(served: .embedded(store), configuration: configuration, onServerRunning: onServerRunning)
+    }
+
+    /// Serves `served` (the embedded store or a node) as ``run(store:configuration:onServerRunning:)`` does.
+    public static func run(
+        served: ServedStore,
+        configuration: ServerConfiguration,
+        onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }
+    ) async throws {
+        let application = try await application(served: served, configuration: configuration, onServerRunning: onServerRunning)
         var group = ServiceGroupConfiguration(services: [application], gracefulShutdownSignals: [.sigterm, .sigint], logger: configuration.logger)
         // Requests still in flight when the limit passes are cancelled: a stalled client must
         // not keep the store locked.
@@ -48,6 +57,15 @@ public enum PlayheadHTTPServer {
         configuration: ServerConfiguration,
         onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }
     ) async throws -> some ApplicationProtocol {
+        try await application(served: .embedded(store), configuration: configuration, onServerRunning: onServerRunning)
+    }
+
+    /// The application serving `served` (the embedded store or a node).
+    public static func application(
+        served store: ServedStore,
+        configuration: ServerConfiguration,
+        onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }
+    ) async throws -> some ApplicationProtocol {
         _ = PlayheadMetrics.registry
         let authority = try await TokenAuthority(secret: configuration.jwtSecret)
         // Every GET route also answers HEAD (RFC 9110 §9.3.2): the same status and headers, no body.
@@ -61,9 +79,9 @@ public enum PlayheadHTTPServer {
         router.middlewares.add(ProblemMiddleware(routes: routes))
         router.middlewares.add(BearerAuthMiddleware(authority: authority))
 
-        let runner = CommandRunner(store: store)
+        let runner = store.runner
         let access = AccessPolicy()
-        let feed = LiveFeed(store: store, logger: configuration.logger)
+        let feed = LiveFeed(log: store.feedLog, views: store.projections, logger: configuration.logger)
         let userSessions = UserSessionCommands(runner: runner, clock: configuration.clock, timeout: configuration.sessionTimeout)
         UserSessionRoutes(commands: userSessions).add(to: router)
         SessionMetricsRoutes(queries: UserSessionQueries(views: store.projections)).add(to: router)
@@ -81,9 +99,13 @@ public enum PlayheadHTTPServer {
             clock: configuration.clock
         ).add(to: router)
         let watchParties = WatchPartyCommands(runner: runner, access: access, analytics: store.asyncProjections, clock: configuration.clock)
-        // No socket is connected yet: members a stopped server left online are gone.
-        let ghosts = try await watchParties.leaveConnectionsOnline(correlation: UUID())
-        if ghosts > 0 { configuration.logger.notice("logged the leaves of connections left online", metadata: ["connections": "\(ghosts)"]) }
+        // No socket is connected yet: members a stopped server left online are gone. Only on
+        // the embedded store: a node's views count the connections of every node, and the
+        // others' members are still there.
+        if case .embedded = store {
+            let ghosts = try await watchParties.leaveConnectionsOnline(correlation: UUID())
+            if ghosts > 0 { configuration.logger.notice("logged the leaves of connections left online", metadata: ["connections": "\(ghosts)"]) }
+        }
         WatchPartyRoutes(commands: watchParties).add(to: router)
         VideoAnalyticsRoutes(queries: VideoAnalyticsQueries(store.asyncProjections)).add(to: router)
         OperationsRoutes(store: store).add(to: router)
@@ -132,10 +154,9 @@ public enum PlayheadHTTPServer {
             services: [
                 // First, so that a shutdown reaches it last (see StopLogService).
                 StopLogService(logger: logger, address: address),
-                ViewsWatcher(store: store, interval: configuration.viewsPollInterval, logger: logger),
                 // The progress streams' source: what the log commits, per topic.
                 feed,
-                AsyncProjectionsFolder(store: store, folding: configuration.foldsAsyncProjections, logger: logger),
+            ] + store.services(configuration: configuration, logger: logger) + [
                 PartyStatusScheduler(commands: watchParties, interval: configuration.partySchedulerInterval, logger: logger),
                 SocketIOShutdown(server: gateway),
             ],
@@ -145,7 +166,7 @@ public enum PlayheadHTTPServer {
                 // The caller's own start-up work (saving a new JWT secret) first: whoever reads
                 // this line may rely on it.
                 await onServerRunning(port)
-                logger.notice("playhead serving", metadata: ["address": .string(address.text), "store": .string(store.directory)])
+                logger.notice("playhead serving", metadata: ["address": .string(address.text), "store": .string(store.description)])
             },
             logger: logger
         )
@@ -154,7 +175,7 @@ public enum PlayheadHTTPServer {
 
 /// `/health`, `/ready`, `/openapi.yaml` (open) and `/metrics` (administrators).
 struct OperationsRoutes {
-    let store: PlayheadStore
+    let store: ServedStore
 
     /// The OpenAPI document, compiled into the binary from `Resources/openapi.yaml` (SwiftPM's
     /// `embedInCode` rule), so that it goes wherever the executable goes.
@@ -179,12 +200,7 @@ struct OperationsRoutes {
             Response(status: .ok, headers: [.contentType: "text/plain"], body: .init(byteBuffer: ByteBuffer(string: "ok\n")))
         }
         router.get("ready") { _, _ in
-            let head = try store.log.head
-            let applied = try store.projections.appliedPosition()
-            let lag = head >= applied ? head - applied : 0
-            // A failed catch-up (a full disk) is retried by the writer; until it succeeds
-            // every write fails, so the server is not ready even when the lag is 0.
-            let failure = store.log.catchUpFailure
+            let (head, lag, asyncLag, failure) = try await store.readiness()
             let ready = lag == 0 && failure == nil
             return EditedResponse(
                 status: ready ? .ok : .serviceUnavailable,
@@ -192,8 +208,8 @@ struct OperationsRoutes {
                     status: ready ? "ready" : "catching up",
                     head: head,
                     projectionLag: lag,
-                    asyncProjectionLag: try store.asyncProjections.lag(behind: head),
-                    reason: failure?.message
+                    asyncProjectionLag: asyncLag,
+                    reason: failure
                 )
             )
         }
@@ -214,7 +230,7 @@ struct OperationsRoutes {
             return Response(
                 status: .ok,
                 headers: [.contentType: "text/plain; version=0.0.4"],
-                body: .init(byteBuffer: ByteBuffer(string: PlayheadMetrics.exposition(store: store)))
+                body: .init(byteBuffer: ByteBuffer(string: PlayheadMetrics.exposition(readiness: try await store.readiness())))
             )
         }
     }

@@ -44,11 +44,9 @@ enum PlayheadMetrics {
     }
 
     /// The text exposition, after updating the gauges that are read rather than pushed.
-    static func exposition(store: PlayheadStore) -> String {
-        let head = (try? store.log.head) ?? 0
-        let applied = (try? store.projections.appliedPosition()) ?? 0
-        logHead.record(head)
-        projectionLag.record(head >= applied ? head - applied : 0)
+    static func exposition(readiness: (head: LogPosition, lag: UInt64, asyncLag: UInt64, failure: String?)) -> String {
+        logHead.record(readiness.head)
+        projectionLag.record(readiness.lag)
         return registry.emitToString()
     }
 }

@@ -484,6 +484,22 @@ public final class PostgresEventLog: DecidingEventStore {
         }
     }
 
+    /// The recorded-at time of the log's last event (nil when it is empty): what an import's
+    /// times must not go back from.
+    public func lastRecordedAt() async throws -> Timestamp? {
+        do {
+            for try await (position, recordedAt) in try await client.query(
+                "SELECT position, recorded_at FROM playhead_head WHERE id = 1",
+                logger: configuration.logger
+            ).decode((Int64, Int64).self) {
+                return position == 0 ? nil : Timestamp(microsecondsSince1970: recordedAt)
+            }
+            return nil
+        } catch {
+            throw Self.storageError(error, "could not read the log's head")
+        }
+    }
+
     public func events(from position: LogPosition, direction: ReadDirection, limit: Int) async throws -> [RecordedEvent] {
         guard limit > 0 else { return [] }
         let start = Int64(clamping: position)
@@ -664,5 +680,81 @@ public struct StreamChangedError: Error, Hashable, CustomStringConvertible {
 
     public var description: String {
         "the stream \(stream) changed at position \(changedAt), after the views the decision read (position \(decidedAt))"
+    }
+}
+
+extension PostgresEventLog {
+    /// What `playhead verify --log` checks, counted by PostgreSQL itself.
+    public struct IntegrityReport: Sendable, Hashable {
+        /// The head row's position.
+        public var head: UInt64
+        /// Events stored, and the largest position among them.
+        public var events: UInt64
+        public var maxPosition: UInt64
+        /// Rows of `playhead_streams`.
+        public var streams: UInt64
+        /// Events whose recorded-at is earlier than the one before them.
+        public var recordedAtBackwards: UInt64
+        /// Events whose stream version is not their place in their stream.
+        public var streamVersionsOutOfOrder: UInt64
+        /// Stream rows that disagree with the events (version or last position), or are missing.
+        public var streamRowsWrong: UInt64
+        /// Idempotency keys naming positions past the head.
+        public var keysOutside: UInt64
+    }
+
+    /// Counts what `IntegrityReport` lists, in one read-only snapshot.
+    public func integrityReport() async throws -> IntegrityReport {
+        do {
+            return try await client.withConnection { connection in
+                try await connection.query("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", logger: configuration.logger)
+                func count(_ sql: String) async throws -> UInt64 {
+                    for try await value in try await connection.query(PostgresQuery(unsafeSQL: sql), logger: configuration.logger).decode(Int64.self)
+                    {
+                        return UInt64(max(0, value))
+                    }
+                    return 0
+                }
+                let report: IntegrityReport
+                do {
+                    report = try await counts(count)
+                } catch {
+                    _ = try? await connection.query("ROLLBACK", logger: configuration.logger)
+                    throw error
+                }
+                try await connection.query("ROLLBACK", logger: configuration.logger)
+                return report
+            }
+        } catch {
+            throw Self.storageError(error, "could not check the log")
+        }
+    }
+
+    private func counts(_ count: (String) async throws -> UInt64) async throws -> IntegrityReport {
+        IntegrityReport(
+            head: try await count("SELECT position FROM playhead_head WHERE id = 1"),
+            events: try await count("SELECT count(*) FROM playhead_events"),
+            maxPosition: try await count("SELECT coalesce(max(position), 0) FROM playhead_events"),
+            streams: try await count("SELECT count(*) FROM playhead_streams"),
+            recordedAtBackwards: try await count(
+                "SELECT count(*) FROM (SELECT recorded_at < lag(recorded_at) OVER (ORDER BY position) AS back FROM playhead_events) t WHERE back"
+            ),
+            streamVersionsOutOfOrder: try await count(
+                """
+                SELECT count(*) FROM (SELECT stream_version, row_number() OVER (PARTITION BY stream ORDER BY position) AS place
+                FROM playhead_events) t WHERE stream_version <> place
+                """
+            ),
+            streamRowsWrong: try await count(
+                """
+                SELECT count(*) FROM playhead_streams s
+                FULL JOIN (SELECT stream, count(*) AS version, max(position) AS last FROM playhead_events GROUP BY stream) e USING (stream)
+                WHERE s.version IS DISTINCT FROM e.version OR s.last_position IS DISTINCT FROM e.last
+                """
+            ),
+            keysOutside: try await count(
+                "SELECT count(*) FROM playhead_idempotency WHERE last_position > (SELECT position FROM playhead_head WHERE id = 1) OR first_position < 1"
+            )
+        )
     }
 }

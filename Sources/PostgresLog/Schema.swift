@@ -53,48 +53,48 @@ enum Schema {
     /// The schema version this binary writes.
     static var version: Int32 { migrations.last?.version ?? 0 }
 
-    /// Applies the migrations the database lacks; returns the version it is at.
+    /// Applies the migrations the database lacks, in one transaction under the advisory lock
+    /// (DDL is transactional in PostgreSQL: a failed migration leaves nothing behind); returns
+    /// the version the database is at.
     static func migrate(_ client: PostgresClient, logger: Logger) async throws -> Int32 {
         try await client.withConnection { connection in
-            try await connection.query(
-                """
-                CREATE TABLE IF NOT EXISTS playhead_schema (
-                    version integer PRIMARY KEY,
-                    description text NOT NULL,
-                    applied_at timestamptz NOT NULL DEFAULT now()
+            try await connection.query("BEGIN", logger: logger)
+            do {
+                try await connection.query("SELECT pg_advisory_xact_lock(\(migrationLock))", logger: logger)
+                try await connection.query(
+                    """
+                    CREATE TABLE IF NOT EXISTS playhead_schema (
+                        version integer PRIMARY KEY,
+                        description text NOT NULL,
+                        applied_at timestamptz NOT NULL DEFAULT now()
+                    )
+                    """,
+                    logger: logger
                 )
-                """,
-                logger: logger
-            )
-            for migration in migrations {
-                try await connection.query("BEGIN", logger: logger)
-                do {
-                    try await connection.query("SELECT pg_advisory_xact_lock(\(migrationLock))", logger: logger)
-                    var newest: Int32 = 0
-                    for try await version in try await connection.query("SELECT coalesce(max(version), 0) FROM playhead_schema", logger: logger)
-                        .decode(Int32.self)
-                    {
-                        newest = version
-                    }
-                    if newest > version {
-                        throw EventLogError(
-                            .newerFormat,
-                            "the PostgreSQL log is at schema version \(newest); this playhead knows versions up to \(version)"
-                        )
-                    }
-                    if newest < migration.version {
-                        for statement in migration.sql { try await connection.query(PostgresQuery(unsafeSQL: statement), logger: logger) }
-                        try await connection.query(
-                            "INSERT INTO playhead_schema (version, description) VALUES (\(migration.version), \(migration.description))",
-                            logger: logger
-                        )
-                        logger.notice("PostgreSQL log migrated", metadata: ["version": "\(migration.version)"])
-                    }
-                    try await connection.query("COMMIT", logger: logger)
-                } catch {
-                    _ = try? await connection.query("ROLLBACK", logger: logger)
-                    throw error
+                var newest: Int32 = 0
+                for try await stored in try await connection.query("SELECT coalesce(max(version), 0) FROM playhead_schema", logger: logger)
+                    .decode(Int32.self)
+                {
+                    newest = stored
                 }
+                if newest > version {
+                    throw EventLogError(
+                        .newerFormat,
+                        "the PostgreSQL log is at schema version \(newest); this playhead knows versions up to \(version)"
+                    )
+                }
+                for migration in migrations where migration.version > newest {
+                    for statement in migration.sql { try await connection.query(PostgresQuery(unsafeSQL: statement), logger: logger) }
+                    try await connection.query(
+                        "INSERT INTO playhead_schema (version, description) VALUES (\(migration.version), \(migration.description))",
+                        logger: logger
+                    )
+                    logger.notice("PostgreSQL log migrated", metadata: ["version": "\(migration.version)"])
+                }
+                try await connection.query("COMMIT", logger: logger)
+            } catch {
+                _ = try? await connection.query("ROLLBACK", logger: logger)
+                throw error
             }
             return version
         }

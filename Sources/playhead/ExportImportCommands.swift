@@ -4,6 +4,7 @@ import EventText
 import Foundation
 import LMDBLog
 import PlayheadCore
+import PostgresLog
 import Synchronization
 import Views
 import WatchDomain
@@ -20,6 +21,7 @@ struct ExportCommand: AsyncParsableCommand {
     )
 
     @OptionGroup var store: StoreOptions
+    @OptionGroup var postgres: PostgresLogOption
 
     @Option(help: "The first position to export.")
     var from: UInt64 = 1
@@ -35,6 +37,7 @@ struct ExportCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
+        if let url = postgres.resolved { return try await exportPostgres(url) }
         try CrashGuard.runGuarded("export")
         let log = try store.openLog(.readOnly)
         let last = try min(to ?? .max, log.head)
@@ -62,6 +65,31 @@ struct ExportCommand: AsyncParsableCommand {
     }
 }
 
+extension ExportCommand {
+    /// `export --log postgres://…`: the same lines, read from the PostgreSQL log.
+    private func exportPostgres(_ url: String) async throws {
+        let log = try await postgres.open(url)
+        let file = try output.map(OutputFile.init(creating:)) ?? .standardOutput()
+        let started = ContinuousClock.now
+        let head = try await log.currentHead()
+        let last = min(to ?? .max, head)
+        let bar = ProgressBar(total: last >= from ? last - from + 1 : 0, label: "export", enabled: output != nil || !file.isTerminal)
+        let written: Int
+        do {
+            written = try await PostgresLogCommands.export(log, first: from, last: last, to: file, progress: bar)
+        } catch {
+            bar.finish()
+            await log.close()
+            throw RuntimeError("export: stopped: \(error)")
+        }
+        bar.finish()
+        await log.close()
+        if let output {
+            printError("export: \(written) events to \(output) in \(String(format: "%.2f", (ContinuousClock.now - started).seconds)) s")
+        }
+    }
+}
+
 /// `playhead import FILE`: appends an NDJSON export, keeping ids and recorded-at times.
 struct ImportCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -77,6 +105,7 @@ struct ImportCommand: AsyncParsableCommand {
     )
 
     @OptionGroup var store: StoreOptions
+    @OptionGroup var postgres: PostgresLogOption
 
     @Argument(help: "The NDJSON file.")
     var file: String
@@ -93,6 +122,7 @@ struct ImportCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
+        if let url = postgres.resolved { return try await importPostgres(url) }
         let input = try InputFile(path: file)
         let log = try store.openLog(.readWrite)
         let started = ContinuousClock.now
@@ -109,6 +139,36 @@ struct ImportCommand: AsyncParsableCommand {
             imported = try await EventImport.append(checked, from: input.bytes, to: log, batchSize: batchSize)
         } catch {
             // Earlier batches are durable: say exactly what is in the store now.
+            await log.close()
+            let done = error.imported.map { "\($0.count) events at positions \($0.lowerBound)...\($0.upperBound)" } ?? "nothing"
+            throw RuntimeError("import: stopped after importing \(done): \(error.cause)")
+        }
+        await log.close()
+        let seconds = (ContinuousClock.now - started).seconds
+        let range = imported.map { " at positions \($0.lowerBound)...\($0.upperBound)" } ?? ""
+        printError("import: \(count) events\(range) in \(String(format: "%.2f", seconds)) s")
+    }
+}
+
+extension ImportCommand {
+    /// `import --log postgres://…`: the same checks, appended to the PostgreSQL log in
+    /// batches of `--batch-size`, each one transaction.
+    fileprivate func importPostgres(_ url: String) async throws {
+        let input = try InputFile(path: file)
+        let log = try await postgres.open(url)
+        let started = ContinuousClock.now
+        let checked: EventImport.CheckedFile
+        do {
+            checked = try EventImport.check(input.bytes, after: try await log.lastRecordedAt(), memoryBudget: checkMemory << 20)
+        } catch {
+            await log.close()
+            throw RuntimeError("import: nothing imported: \(error)")
+        }
+        let count = checked.events
+        let imported: ClosedRange<LogPosition>?
+        do {
+            imported = try await EventImport.append(checked, from: input.bytes, to: log, batchSize: batchSize)
+        } catch {
             await log.close()
             let done = error.imported.map { "\($0.count) events at positions \($0.lowerBound)...\($0.upperBound)" } ?? "nothing"
             throw RuntimeError("import: stopped after importing \(done): \(error.cause)")

@@ -4,6 +4,7 @@ import EventText
 import Foundation
 import LMDBLog
 import PlayheadCore
+import PostgresLog
 import Projections
 import Views
 
@@ -21,6 +22,7 @@ struct RebuildCommand: AsyncParsableCommand {
     )
 
     @OptionGroup var store: StoreOptions
+    @OptionGroup var postgres: PostgresLogOption
 
     @Option(help: "Rebuild only this projection (\(PlayheadStore.projectors.map(\.name).joined(separator: ", "))).")
     var projection: String?
@@ -32,6 +34,18 @@ struct RebuildCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
+        if let url = postgres.resolved {
+            guard projection == nil else { throw ValidationError("--projection is for the embedded store; a node's rebuild folds every projection") }
+            let log = try await postgres.open(url)
+            do {
+                try await PostgresLogCommands.rebuild(log, node: store.resolvedDataDirectory)
+            } catch {
+                await log.close()
+                throw error
+            }
+            await log.close()
+            return
+        }
         let log = try store.openLog(.readOnly)
         let location = ViewsLocation(store: store.resolvedDataDirectory)
         let lock: RebuildLock

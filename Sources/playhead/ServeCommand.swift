@@ -5,6 +5,7 @@ import LMDBLog
 import Logging
 import PlayheadCore
 import PlayheadServer
+import PostgresLog
 import Projections
 import Synchronization
 import Views
@@ -142,6 +143,10 @@ struct ServeCommand: AsyncParsableCommand {
     )
     var asyncProjections = true
 
+    /// With a PostgreSQL log, the server is one of several nodes: the data directory holds
+    /// only its views, and every node needs the same JWT secret.
+    @OptionGroup var postgres: PostgresLogOption
+
     private var level: Logger.Level? {
         Logger.Level(rawValue: logLevel ?? ProcessInfo.processInfo.environment["PLAYHEAD_LOG_LEVEL"] ?? "info")
     }
@@ -169,6 +174,10 @@ struct ServeCommand: AsyncParsableCommand {
         configuration.foldsAsyncProjections = asyncProjections
         let logger = configuration.logger
         let window = try parseDuration(groupCommitWindow, option: "--group-commit-window", allowZero: true)
+        if let url = postgres.resolved {
+            try await serveNode(url, configuration: configuration, secret: resolved)
+            return
+        }
         try checkLog(logger)
         let footprint = StartupFootprint(store: store)
         let opened: PlayheadStore
@@ -204,6 +213,34 @@ struct ServeCommand: AsyncParsableCommand {
             throw error
         }
         await opened.close()
+    }
+
+    /// Serves a node over the PostgreSQL log at `url`, with its views in the data directory.
+    private func serveNode(_ url: String, configuration: ServerConfiguration, secret: SecretOptions.Resolved) async throws {
+        let logger = configuration.logger
+        // A secret made up here would be this node's alone: tokens of one node would be
+        // refused by the others.
+        if secret.unsavedFile != nil {
+            throw RuntimeError(
+                "a node needs the JWT secret every node shares: give --jwt-secret or PLAYHEAD_JWT_SECRET (e.g. the output of `openssl rand -hex 32`)"
+            )
+        }
+        let location = try postgres.location(url)
+        var logConfiguration = PostgresEventLog.Configuration()
+        logConfiguration.logger = logger
+        let node: PlayheadNode
+        do {
+            node = try await PlayheadNode.open(directory: store.resolvedDataDirectory, log: location, configuration: logConfiguration)
+        } catch let error as EventLogError {
+            throw RuntimeError("cannot open the node: \(error.message)")
+        }
+        do {
+            try await PlayheadHTTPServer.run(served: .node(node), configuration: configuration)
+        } catch {
+            await node.close()
+            throw RuntimeError("the node could not serve on \(host):\(port): \(error)")
+        }
+        await node.close()
     }
 
     /// Verifies the log (structure, every record's checksum, the stream index) before the

@@ -4,6 +4,7 @@ import Foundation
 import LMDBKit
 import LMDBLog
 import PlayheadCore
+import PostgresLog
 import Projections
 import Views
 
@@ -27,6 +28,7 @@ struct VerifyCommand: AsyncParsableCommand {
     )
 
     @OptionGroup var store: StoreOptions
+    @OptionGroup var postgres: PostgresLogOption
 
     @Flag(help: "Also rebuild the projections into a scratch environment and compare them with the live ones.")
     var projections = false
@@ -39,6 +41,7 @@ struct VerifyCommand: AsyncParsableCommand {
 
     func run() async throws {
         if byteMap { return try printByteMap() }
+        if let url = postgres.resolved { return try await verifyPostgres(url) }
         guard inProcess else {
             // No store at all is the user's mistake, said as every command says it, not damage.
             if !FileManager.default.fileExists(atPath: store.logDirectory) {
@@ -95,6 +98,28 @@ struct VerifyCommand: AsyncParsableCommand {
                 + "\(report.checkpointsChecked) stream checkpoints, \(report.pagesChecked) pages checked in \(String(format: "%.2f", seconds)) s"
         )
         if projections { try verifyProjections(log) }
+    }
+
+    /// `verify --log postgres://…`: PostgreSQL's own counts of the log's rules and, with
+    /// --projections, the node's views (the data directory) against a rebuild.
+    private func verifyPostgres(_ url: String) async throws {
+        let log = try await postgres.open(url)
+        do {
+            let started = ContinuousClock.now
+            let (events, streams, problems) = try await PostgresLogCommands.verify(log)
+            guard problems.isEmpty else {
+                for problem in problems { printError("verify: FAILED: \(problem)") }
+                throw ExitCode(1)
+            }
+            print("verify: OK: \(events) events, \(streams) streams checked in \(String(format: "%.2f", (ContinuousClock.now - started).seconds)) s")
+            if projections { try await PostgresLogCommands.verifyProjections(log, node: store.resolvedDataDirectory) }
+        } catch {
+            await log.close()
+            if let exit = error as? ExitCode { throw exit }
+            printError("verify: FAILED: \(error)")
+            throw ExitCode(1)
+        }
+        await log.close()
     }
 
     /// Prints how every byte of the log's data file is used, one range a line: offset,

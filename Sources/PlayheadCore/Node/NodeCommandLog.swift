@@ -1,0 +1,85 @@
+public import EventLog
+import Foundation
+public import PostgresLog
+import Views
+import WatchDomain
+
+/// The log as a node's commands see it: the PostgreSQL log, with decisions made against the
+/// node's committed views.
+///
+/// `append(deciding:)` notes the position the views have applied, runs the decider on them,
+/// and appends its request on the condition that none of the streams it writes changed after
+/// that position (`PostgresEventLog.append(_:streamsUnchangedAfter:)`). In Playhead a
+/// command's decision is about the streams it appends to (a session, a party, a user's
+/// progress), so that condition is the expected versions of the streams it read. On a
+/// conflict (another node appended to one of them first) it waits for the views to fold that
+/// event and decides again, up to ``maxAttempts`` times; then it refuses with a
+/// `CommandError` `conflict` (409).
+///
+/// An append is answered after PostgreSQL's commit and, for read-your-writes on this node,
+/// after the node's views have folded it (at most ``viewsPatience`` later; past that the
+/// answer goes out anyway: the write is durable).
+public struct NodeCommandLog: DecidingEventStore {
+    /// How many times a command is decided before a conflict is answered with 409.
+    public static let maxAttempts = 8
+    /// How long an answer waits for the node's views to fold its write.
+    public static let viewsPatience: Duration = .seconds(5)
+
+    let log: PostgresEventLog
+    let views: InlineProjections
+    let applied: AppliedSignal
+
+    init(log: PostgresEventLog, views: InlineProjections, applied: AppliedSignal) {
+        self.log = log
+        self.views = views
+        self.applied = applied
+    }
+
+    public func append(_ request: AppendRequest) async throws -> AppendResult {
+        let result = try await log.append(request)
+        await waitForViews(at: result.positions.upperBound)
+        return result
+    }
+
+    public func append<Decision: Sendable>(
+        deciding decide: @escaping @Sendable (BatchScope) throws -> (request: AppendRequest?, decision: Decision)
+    ) async throws -> (result: AppendResult?, decision: Decision) {
+        var lastConflict: StreamChangedError?
+        for _ in 0..<Self.maxAttempts {
+            let decidedAt = try views.appliedPosition()
+            let (request, decision) = try decide(BatchScope(batch: 0))
+            guard let request else { return (nil, decision) }
+            do {
+                let result = try await log.append(request, streamsUnchangedAfter: decidedAt)
+                await waitForViews(at: result.positions.upperBound)
+                return (result, decision)
+            } catch let conflict as StreamChangedError {
+                lastConflict = conflict
+                await waitForViews(at: conflict.changedAt)
+            }
+        }
+        throw CommandError(
+            .conflict,
+            "another node kept changing \(lastConflict?.stream ?? "the same stream") while this one decided (\(Self.maxAttempts) attempts); try again"
+        )
+    }
+
+    private func waitForViews(at position: LogPosition) async {
+        let views = views
+        _ = await applied.wait(until: { ((try? views.appliedPosition()) ?? 0) >= position }, timeout: Self.viewsPatience)
+    }
+
+    public func currentHead() async throws -> LogPosition { try await log.currentHead() }
+
+    public func events(from position: LogPosition, direction: ReadDirection, limit: Int) async throws -> [RecordedEvent] {
+        try await log.events(from: position, direction: direction, limit: limit)
+    }
+
+    public func events(inStream stream: String, from version: UInt64, direction: ReadDirection, limit: Int) async throws -> [RecordedEvent] {
+        try await log.events(inStream: stream, from: version, direction: direction, limit: limit)
+    }
+
+    public func info(ofStream stream: String) async throws -> StreamInfo { try await log.info(ofStream: stream) }
+
+    public func subscribe(from position: LogPosition) -> PostgresEventLog.Subscription { log.subscribe(from: position) }
+}

@@ -1,0 +1,145 @@
+public import EventLog
+import Foundation
+import LMDBKit
+import Logging
+public import PostgresLog
+import Synchronization
+public import Views
+
+/// A Playhead node over a PostgreSQL log: the composition root of `playhead serve --log`.
+///
+/// The log is shared by every node; the views are the node's own, in local LMDB (`directory`
+/// holds them as an embedded store does, without `log/`). A ``NodeFollower`` folds what the
+/// log commits, from any node, into them. Commands decide against these views and append
+/// through ``NodeCommandLog``, on the condition that the streams they write did not change
+/// after the views' position; on a conflict the node catches up and decides again.
+///
+/// One process serves a node directory at a time (`node.lock`).
+public final class PlayheadNode: Sendable {
+    /// The node's directory: its views generations and its lock.
+    public let directory: String
+    /// The shared log.
+    public let log: PostgresEventLog
+    /// The node's inline views, fed by the follower instead of the log's batches.
+    public let projections: InlineProjections
+    /// The node's asynchronous views (the analytics), fed by the follower too.
+    public let asyncProjections: AsyncProjections
+    /// The log the node's commands append through.
+    public let commandLog: NodeCommandLog
+    /// Fired whenever the follower has folded more of the log.
+    let applied = AppliedSignal()
+    /// Why the follower last failed, until it folds again.
+    let followerFailure = Mutex<String?>(nil)
+    private let lock: FileLock
+
+    /// Opens (or creates) the node directory `directory` and connects to the log at
+    /// `location`, migrating its schema if needed. Folds nothing yet: the follower does.
+    ///
+    /// - Throws: `EventLogError` (`storage`: PostgreSQL unreachable; `alreadyOpen`: another
+    ///   process serves this directory), or a `ViewError` for damaged views.
+    public static func open(
+        directory: String,
+        log location: PostgresLocation,
+        asyncProjectors: [any Projector] = PlayheadStore.asyncProjectors,
+        configuration: PostgresEventLog.Configuration = PostgresEventLog.Configuration()
+    ) async throws -> PlayheadNode {
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        if FileManager.default.fileExists(atPath: directory + "/log") {
+            throw EventLogError(
+                .invalidRequest,
+                "\(directory) holds an embedded log; a node keeps only its views (give it a directory of its own, or import the log with playhead import --log)"
+            )
+        }
+        let lock: FileLock
+        do {
+            lock = try FileLock(path: directory + "/node.lock")
+        } catch {
+            throw EventLogError(.alreadyOpen, "another playhead serves the node directory \(directory)")
+        }
+        let views = ViewsLocation(store: directory)
+        let projections = try InlineProjections(directory: views.current(), projectors: PlayheadStore.projectors)
+        let asyncProjections = try AsyncProjections(directory: AsyncProjections.directory(in: views.current()), projectors: asyncProjectors)
+        let log = try await PostgresEventLog.open(location, configuration: configuration)
+        return PlayheadNode(directory: directory, log: log, projections: projections, asyncProjections: asyncProjections, lock: lock)
+    }
+
+    private init(directory: String, log: PostgresEventLog, projections: InlineProjections, asyncProjections: AsyncProjections, lock: FileLock) {
+        self.directory = directory
+        self.log = log
+        self.projections = projections
+        self.asyncProjections = asyncProjections
+        self.lock = lock
+        self.commandLog = NodeCommandLog(log: log, views: projections, applied: applied)
+    }
+
+    /// Folds the log into the views until they are at the head it had when called.
+    public func catchUp() async throws {
+        let head = try await log.currentHead()
+        let follower = NodeFollower(node: self, logger: Logger(label: "playhead.node"))
+        while try projections.appliedPosition() < head || asyncProjections.appliedPosition() < head {
+            _ = try await follower.foldOnce(.inline)
+            _ = try await follower.foldOnce(.async)
+        }
+    }
+
+    /// How far the node is: the log's head, and what its views applied.
+    public func readiness() async -> (head: LogPosition, applied: LogPosition, asyncApplied: LogPosition, failure: String?) {
+        let applied = (try? projections.appliedPosition()) ?? 0
+        let asyncApplied = (try? asyncProjections.appliedPosition()) ?? 0
+        do {
+            let head = try await log.currentHead()
+            return (head, applied, asyncApplied, followerFailure.withLock { $0 })
+        } catch {
+            return (applied, applied, asyncApplied, "\(error)")
+        }
+    }
+
+    /// Closes the log's connections and releases the directory.
+    public func close() async {
+        await log.close()
+        lock.release()
+    }
+}
+
+/// Wakes whoever waits for the node's views to reach a position.
+final class AppliedSignal: Sendable {
+    private let state = Mutex<[UUID: CheckedContinuation<Void, Never>]>([:])
+
+    func fire() {
+        let waiters = state.withLock { waiters in
+            defer { waiters = [:] }
+            return Array(waiters.values)
+        }
+        for waiter in waiters { waiter.resume() }
+    }
+
+    /// Returns once `reached()` holds, or after `timeout`; answers whether it holds.
+    func wait(until reached: @escaping @Sendable () -> Bool, timeout: Duration) async -> Bool {
+        let clock = ContinuousClock()
+        let deadline = clock.now.advanced(by: timeout)
+        while !reached() {
+            guard clock.now < deadline, !Task.isCancelled else { return reached() }
+            let id = UUID()
+            await withTaskGroup(of: Void.self) { group in
+                group.addTask {
+                    await withTaskCancellationHandler {
+                        await withCheckedContinuation { continuation in
+                            let now = self.state.withLock { waiters -> Bool in
+                                if reached() || Task.isCancelled { return true }
+                                waiters[id] = continuation
+                                return false
+                            }
+                            if now { continuation.resume() }
+                        }
+                    } onCancel: {
+                        self.state.withLock { $0.removeValue(forKey: id) }?.resume()
+                    }
+                }
+                group.addTask { try? await Task.sleep(for: .milliseconds(100)) }
+                await group.next()
+                group.cancelAll()
+            }
+        }
+        return true
+    }
+}
