@@ -112,17 +112,25 @@ enum PostgresLogCommands {
             return
         }
         let live = try InlineProjections(directory: location.current(), projectors: PlayheadStore.projectors, readOnly: true)
-        try await compare("projections", PlayheadStore.projectors, log, applied: { try live.appliedPosition() }) {
-            try live.differences(from: $0)
-        }
+        try await compare(
+            "projections",
+            PlayheadStore.projectors,
+            log,
+            applied: { try live.appliedPosition() },
+            differences: { try live.differences(from: $0) }
+        )
         let async = try AsyncProjections(
             directory: AsyncProjections.directory(in: location.current()),
             projectors: PlayheadStore.asyncProjectors,
             readOnly: true
         )
-        try await compare("asynchronous projections", PlayheadStore.asyncProjectors, log, applied: { try async.appliedPosition() }) {
-            try async.differences(from: $0)
-        }
+        try await compare(
+            "asynchronous projections",
+            PlayheadStore.asyncProjectors,
+            log,
+            applied: { try async.appliedPosition() },
+            differences: { try async.differences(from: $0) }
+        )
     }
 
     private static func compare(
