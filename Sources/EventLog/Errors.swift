@@ -12,6 +12,7 @@ public struct EventLogError: Error, Hashable, CustomStringConvertible {
             case recordedAtWentBack = "recorded-at went back"
             case alreadyOpen = "already open"
             case damaged
+            case unavailable
         }
 
         private let base: Base
@@ -38,6 +39,10 @@ public struct EventLogError: Error, Hashable, CustomStringConvertible {
         /// opened. `playhead verify` names the damage; Docs/operations.md, "A damaged log",
         /// says what to do.
         public static let damaged = Code(.damaged)
+        /// The log's database cannot be reached (a PostgreSQL log whose server is down or
+        /// restarting, or whose connection was lost). Transient: retry. When it happened at a
+        /// commit, the message says the batch may or may not have been written.
+        public static let unavailable = Code(.unavailable)
 
         public var description: String { base.rawValue }
     }

@@ -97,6 +97,12 @@ struct ProblemMiddleware: RouterMiddleware {
             return Problem(error.status, error.body ?? error.status.reasonPhrase)
         case let error as EventLogError where error.code == .invalidRequest:
             return Problem(.badRequest, error.message)
+        case let error as EventLogError where error.code == .unavailable:
+            // The shared log (PostgreSQL) cannot be reached: nothing was acknowledged.
+            context.logger.warning("the log is unavailable", metadata: ["error": "\(error.message)"])
+            var problem = Problem(.serviceUnavailable, "the event log is unavailable; nothing was acknowledged, retry shortly")
+            problem.headers[.retryAfter] = "1"
+            return problem
         case let error as EventLogError where error.code == .overloaded:
             var problem = Problem(.serviceUnavailable, "the event log is overloaded; retry shortly")
             problem.headers[.retryAfter] = "1"

@@ -35,6 +35,10 @@ public final class PostgresEventLog: DecidingEventStore {
         public var pollInterval: Duration = .seconds(1)
         /// Whether readers are woken by `LISTEN` (off: polling only, for tests of the fallback).
         public var listens = true
+        /// How long an operation (an append's transaction, a read) may wait for PostgreSQL
+        /// before it fails with code `unavailable`: while the server is down, the pool would
+        /// otherwise wait for a connection forever.
+        public var operationTimeout: Duration = .seconds(5)
         /// The most events one transaction of the writer takes from the waiting callers.
         public var maxBatchEvents = 20_000
         /// Where recorded-at times come from.
@@ -225,27 +229,30 @@ public final class PostgresEventLog: DecidingEventStore {
     }
 
     private func write(_ batch: [Submission]) async -> [Result<AppendResult, any Error>] {
-        var committing = false
+        let committing = CommitStage()
         do {
-            return try await client.withConnection { connection in
-                try await connection.query("BEGIN", logger: configuration.logger)
-                do {
-                    let (results, head) = try await decideAndInsert(batch, on: connection)
-                    committing = true
-                    try await connection.query(head == nil ? "ROLLBACK" : "COMMIT", logger: configuration.logger)
-                    if head != nil { signal.fire() }
-                    return results
-                } catch {
-                    if !committing { _ = try? await connection.query("ROLLBACK", logger: configuration.logger) }
-                    throw error
+            return try await withTimeout("an append") { [self] in
+                try await client.withConnection { connection in
+                    try await connection.query("BEGIN", logger: configuration.logger)
+                    do {
+                        let (results, head) = try await decideAndInsert(batch, on: connection)
+                        committing.started()
+                        try await connection.query(head == nil ? "ROLLBACK" : "COMMIT", logger: configuration.logger)
+                        if head != nil { signal.fire() }
+                        return results
+                    } catch {
+                        if !committing.hasStarted { _ = try? await connection.query("ROLLBACK", logger: configuration.logger) }
+                        throw error
+                    }
                 }
             }
         } catch {
             let failure =
-                committing
-                ? Self.storageError(
-                    error,
-                    "PostgreSQL did not confirm the commit: the batch may or may not be in the log (a retry with the same idempotency key is safe)"
+                committing.hasStarted
+                ? EventLogError(
+                    .unavailable,
+                    "PostgreSQL did not confirm the commit (\(Self.describe(error))): the batch may or may not be in the log "
+                        + "(a retry with the same idempotency key is safe)"
                 )
                 : Self.storageError(error, "nothing of the batch was written")
             configuration.logger.error("append failed", metadata: ["error": "\(failure.message)"])
@@ -473,6 +480,14 @@ public final class PostgresEventLog: DecidingEventStore {
 
     public func currentHead() async throws -> LogPosition {
         do {
+            return try await withTimeout("a read of the head") { [self] in try await head() }
+        } catch {
+            throw Self.storageError(error, "could not read the log's head")
+        }
+    }
+
+    private func head() async throws -> LogPosition {
+        do {
             for try await position in try await client.query("SELECT position FROM playhead_head WHERE id = 1", logger: configuration.logger)
                 .decode(Int64.self)
             {
@@ -541,6 +556,14 @@ public final class PostgresEventLog: DecidingEventStore {
     }
 
     private func read(_ query: PostgresQuery) async throws -> [RecordedEvent] {
+        do {
+            return try await withTimeout("a read of the log") { [self] in try await decodeEvents(query) }
+        } catch {
+            throw Self.storageError(error, "could not read the log")
+        }
+    }
+
+    private func decodeEvents(_ query: PostgresQuery) async throws -> [RecordedEvent] {
         do {
             var events: [RecordedEvent] = []
             let rows = try await client.query(query, logger: configuration.logger)
@@ -618,6 +641,22 @@ public final class PostgresEventLog: DecidingEventStore {
         }
     }
 
+    /// Runs `operation`, failing it with code `unavailable` (and cancelling it) when it takes
+    /// longer than `Configuration.operationTimeout`.
+    func withTimeout<T: Sendable>(_ what: String, _ operation: @escaping @Sendable () async throws -> T) async throws -> T {
+        let timeout = configuration.operationTimeout
+        return try await withThrowingTaskGroup(of: T.self) { group in
+            group.addTask { try await operation() }
+            group.addTask {
+                try await Task.sleep(for: timeout)
+                throw EventLogError(.unavailable, "PostgreSQL did not answer \(what) within \(timeout)")
+            }
+            defer { group.cancelAll() }
+            guard let first = try await group.next() else { throw CancellationError() }
+            return first
+        }
+    }
+
     // MARK: Listening
 
     /// Holds a connection that `LISTEN`s on the log's channel and fires the signal for every
@@ -646,11 +685,27 @@ public final class PostgresEventLog: DecidingEventStore {
     /// `storage` error carrying `context` and PostgreSQL's words.
     static func storageError(_ error: any Error, _ context: String) -> EventLogError {
         if let error = error as? EventLogError { return error }
-        return EventLogError(.storage, "\(context): \(describe(error))")
+        return EventLogError(isUnavailable(error) ? .unavailable : .storage, "\(context): \(describe(error))")
+    }
+
+    /// Whether `error` says the server cannot be reached now rather than that it refused:
+    /// a failed or lost connection, or SQLSTATE classes 08 (connection exception) and 57
+    /// (operator intervention: a shutdown, a server not yet accepting connections).
+    static func isUnavailable(_ error: any Error) -> Bool {
+        if error is CancellationError { return true }
+        guard let error = error as? PSQLError else {
+            return error is ChannelError || error is IOError
+        }
+        if let state = error.serverInfo?[.sqlState] { return state.hasPrefix("08") || state.hasPrefix("57") }
+        switch error.code {
+        case .connectionError, .serverClosedConnection, .clientClosedConnection, .uncleanShutdown, .poolClosed, .queryCancelled: return true
+        default: return false
+        }
     }
 
     /// PostgreSQL's message and SQLSTATE for a server error; the kind of failure otherwise.
     static func describe(_ error: any Error) -> String {
+        if let error = error as? EventLogError { return error.message }
         guard let error = error as? PSQLError else { return "\(error)" }
         if let message = error.serverInfo?[.message] {
             let state = error.serverInfo?[.sqlState].map { " (SQLSTATE \($0))" } ?? ""
@@ -659,6 +714,14 @@ public final class PostgresEventLog: DecidingEventStore {
         if let underlying = error.underlying { return "PostgreSQL \(error.code): \(underlying)" }
         return "PostgreSQL \(error.code)"
     }
+}
+
+/// Whether an append's transaction reached its `COMMIT` (after which its outcome is unknown
+/// if the answer is lost).
+private final class CommitStage: Sendable {
+    private let state = Atomic(false)
+    func started() { state.store(true, ordering: .releasing) }
+    var hasStarted: Bool { state.load(ordering: .acquiring) }
 }
 
 /// A node's append refused because a stream it writes changed after the position of the

@@ -23,11 +23,11 @@ final class ServerProcess: @unchecked Sendable {
 
     /// Starts the server on `store` and waits until it listens; without `secret`, the
     /// server takes the store's own.
-    init(store: String, secret: Bool = true) throws {
+    init(store: String, secret: Bool = true, arguments: [String] = []) throws {
         self.store = store
         process.executableURL = URL(fileURLWithPath: playheadBinary)
         process.arguments =
-            ["serve", "--data-dir", store, "--port", "0", "--log-level", "notice"] + (secret ? ["--jwt-secret", Self.secret] : [])
+            ["serve", "--data-dir", store, "--port", "0", "--log-level", "notice"] + (secret ? ["--jwt-secret", Self.secret] : []) + arguments
         let err = Pipe()
         process.standardOutput = FileHandle.nullDevice
         process.standardError = err

@@ -7,7 +7,8 @@ import WatchDomain
 /// The log as a node's commands see it: the PostgreSQL log, with decisions made against the
 /// node's committed views.
 ///
-/// `append(deciding:)` notes the position the views have applied, runs the decider on them,
+/// `append(deciding:)` first lets the node's views reach the log's head as it was when the
+/// command arrived, then notes the position the views have applied, runs the decider on them,
 /// and appends its request on the condition that none of the streams it writes changed after
 /// that position (`PostgresEventLog.append(_:streamsUnchangedAfter:)`). In Playhead a
 /// command's decision is about the streams it appends to (a session, a party, a user's
@@ -45,6 +46,11 @@ public struct NodeCommandLog: DecidingEventStore {
         deciding decide: @escaping @Sendable (BatchScope) throws -> (request: AppendRequest?, decision: Decision)
     ) async throws -> (result: AppendResult?, decision: Decision) {
         var lastConflict: StreamChangedError?
+        // A command decides on views at least as fresh as the log was when it arrived: what
+        // a client wrote through another node a moment ago is seen (a heartbeat through B
+        // on a session started through A), and a refusal or a decision to do nothing never
+        // rests on views behind the log.
+        await waitForViews(at: try await log.currentHead())
         for _ in 0..<Self.maxAttempts {
             let decidedAt = try views.appliedPosition()
             let (request, decision) = try decide(BatchScope(batch: 0))
