@@ -203,6 +203,9 @@ let package = Package(
                 "PlayheadCore",
                 "EventText",
                 "PlayheadServer",
+                "PostgresLog",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: swiftSettings
@@ -292,6 +295,8 @@ let package = Package(
             name: "PlayheadCoreTests",
             dependencies: [
                 "PlayheadCore",
+                "PostgresLog",
+                "TestSupport",
                 "Projections",
                 "Views",
                 "WatchDomain",

@@ -16,7 +16,7 @@ public struct BenchCommand: AsyncParsableCommand {
         discussion: "tools/bench-log runs these next to raw liblmdb in the same run and prints the ratios.",
         subcommands: [
             AppendBench.self, ScanBench.self, ReadBench.self, ExportBench.self, RebuildBench.self, ProgressBench.self, InteractionsBench.self,
-            PartyLogBench.self, ReplayBench.self, VideoAnalyticsBench.self,
+            PartyLogBench.self, ReplayBench.self, VideoAnalyticsBench.self, PostgresBench.self,
         ]
     )
 

@@ -36,9 +36,10 @@ public final class PostgresEventLog: DecidingEventStore {
         /// Whether readers are woken by `LISTEN` (off: polling only, for tests of the fallback).
         public var listens = true
         /// How long an operation (an append's transaction, a read) may wait for PostgreSQL
-        /// before it fails with code `unavailable`: while the server is down, the pool would
-        /// otherwise wait for a connection forever.
-        public var operationTimeout: Duration = .seconds(5)
+        /// before it fails with code `unavailable`: the last resort against a pool waiting for
+        /// a connection forever. A server seen down (the listening connection lost) fails
+        /// operations at once instead, until that connection is back.
+        public var operationTimeout: Duration = .seconds(30)
         /// The most events one transaction of the writer takes from the waiting callers.
         public var maxBatchEvents = 20_000
         /// Where recorded-at times come from.
@@ -61,6 +62,9 @@ public final class PostgresEventLog: DecidingEventStore {
     private let tasks: Mutex<[Task<Void, Never>]>
     private let queue = Mutex(WriteQueue())
     private let writerIdle = HeadSignal()
+    /// Whether the listening connection is up; while it is down (and was up once), the server
+    /// is taken for unreachable and operations fail at once.
+    private let listening = Atomic(true)
 
     private struct Submission: Sendable {
         var request: AppendRequest
@@ -413,7 +417,7 @@ public final class PostgresEventLog: DecidingEventStore {
     }
 
     /// The columns of `playhead_events`, in the order `insert` binds them and `decode` reads them.
-    static let columns =
+    package static let columns =
         "position, stream, stream_version, type, recorded_at, occurred_at, event_id, correlation_id, causation_id, actor, payload"
 
     /// Inserts `rows` with multi-row `INSERT`s of at most 5,000 rows (11 parameters each, under
@@ -632,7 +636,13 @@ public final class PostgresEventLog: DecidingEventStore {
                         return buffer[index]
                     }
                     let generation = log.commitGeneration
-                    buffer = try await log.events(from: next, direction: .forward, limit: chunk)
+                    do {
+                        buffer = try await log.events(from: next, direction: .forward, limit: chunk)
+                    } catch {
+                        // A cancelled read is the subscription's end, not a failure.
+                        if Task.isCancelled { return nil }
+                        throw error
+                    }
                     index = 0
                     if buffer.isEmpty { await log.waitForCommit(after: generation) }
                 }
@@ -644,6 +654,9 @@ public final class PostgresEventLog: DecidingEventStore {
     /// Runs `operation`, failing it with code `unavailable` (and cancelling it) when it takes
     /// longer than `Configuration.operationTimeout`.
     func withTimeout<T: Sendable>(_ what: String, _ operation: @escaping @Sendable () async throws -> T) async throws -> T {
+        guard listening.load(ordering: .relaxed) else {
+            throw EventLogError(.unavailable, "PostgreSQL is unreachable (the connection that listens for commits is lost; it is tried every second)")
+        }
         let timeout = configuration.operationTimeout
         return try await withThrowingTaskGroup(of: T.self) { group in
             group.addTask { try await operation() }
@@ -666,6 +679,7 @@ public final class PostgresEventLog: DecidingEventStore {
             do {
                 try await client.withConnection { connection in
                     try await connection.listen(on: Self.channel) { notifications in
+                        listening.store(true, ordering: .relaxed)
                         // Anything committed before LISTEN took effect is read now.
                         signal.fire()
                         for try await _ in notifications { signal.fire() }
@@ -673,7 +687,10 @@ public final class PostgresEventLog: DecidingEventStore {
                 }
             } catch {
                 if Task.isCancelled { return }
+                if Self.isUnavailable(error) { listening.store(false, ordering: .relaxed) }
                 configuration.logger.warning("LISTEN failed; readers poll until it is back", metadata: ["error": "\(Self.describe(error))"])
+                // Wake the readers, so that they see the failure instead of waiting for a commit.
+                signal.fire()
             }
             try? await Task.sleep(for: .seconds(1))
         }

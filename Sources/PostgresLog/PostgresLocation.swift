@@ -12,7 +12,7 @@ public struct PostgresLocation: Sendable, CustomStringConvertible {
     /// The pool configuration the URL describes.
     public var configuration: PostgresClient.Configuration
     /// The same, for one connection (what `open` tries first, to fail fast and clearly).
-    var connection: PostgresConnection.Configuration
+    package var connection: PostgresConnection.Configuration
     /// The URL with its password replaced by `***`: what logs and errors show.
     public let description: String
 

@@ -191,7 +191,7 @@ struct PostgresEventLogTests {
         }
     }
 
-    @Test("a bad URL is refused before connecting; an unreachable server is a storage error")
+    @Test("a bad URL is refused before connecting; an unreachable server is unavailable")
     func badLocations() async throws {
         #expect(throws: EventLogError.self) { try PostgresLocation(url: "mysql://localhost/x") }
         #expect(throws: EventLogError.self) { try PostgresLocation(url: "postgres://u@h/db?sslmode=sometimes") }
@@ -199,7 +199,7 @@ struct PostgresEventLogTests {
         let error = await #expect(throws: EventLogError.self) {
             try await PostgresEventLog.open(PostgresLocation(url: "postgres://postgres@127.0.0.1:1/nothing?sslmode=disable"))
         }
-        #expect(error?.code == .storage)
+        #expect(error?.code == .unavailable)
     }
 }
 
