@@ -297,6 +297,7 @@ let package = Package(
                 "PlayheadCore",
                 "PostgresLog",
                 "TestSupport",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
                 "Projections",
                 "Views",
                 "WatchDomain",

@@ -122,46 +122,30 @@ struct ImportCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        if let url = postgres.resolved { return try await importPostgres(url) }
         let input = try InputFile(path: file)
-        let log = try store.openLog(.readWrite)
-        let started = ContinuousClock.now
-        let checked: EventImport.CheckedFile
-        do {
-            checked = try EventImport.check(input.bytes, after: try log.statistics().lastRecordedAt, memoryBudget: checkMemory << 20)
-        } catch {
-            await log.close()
-            throw RuntimeError("import: nothing imported: \(error)")
+        if let url = postgres.resolved {
+            let log = try await postgres.open(url)
+            try await importChecked(input, into: log, lastRecordedAt: { try await log.lastRecordedAt() }, close: { await log.close() })
+        } else {
+            let log = try store.openLog(.readWrite)
+            try await importChecked(input, into: log, lastRecordedAt: { try log.statistics().lastRecordedAt }, close: { await log.close() })
         }
-        let count = checked.events
-        let imported: ClosedRange<LogPosition>?
-        do {
-            imported = try await EventImport.append(checked, from: input.bytes, to: log, batchSize: batchSize)
-        } catch {
-            // Earlier batches are durable: say exactly what is in the store now.
-            await log.close()
-            let done = error.imported.map { "\($0.count) events at positions \($0.lowerBound)...\($0.upperBound)" } ?? "nothing"
-            throw RuntimeError("import: stopped after importing \(done): \(error.cause)")
-        }
-        await log.close()
-        let seconds = (ContinuousClock.now - started).seconds
-        let range = imported.map { " at positions \($0.lowerBound)...\($0.upperBound)" } ?? ""
-        printError("import: \(count) events\(range) in \(String(format: "%.2f", seconds)) s")
     }
-}
 
-extension ImportCommand {
-    /// `import --log postgres://…`: the same checks, appended to the PostgreSQL log in
-    /// batches of `--batch-size`, each one transaction.
-    fileprivate func importPostgres(_ url: String) async throws {
-        let input = try InputFile(path: file)
-        let log = try await postgres.open(url)
+    /// Checks the whole file against the log's last recorded-at, then appends it in batches of
+    /// `--batch-size` (on a PostgreSQL log, each one transaction); closes the log either way.
+    private func importChecked(
+        _ input: InputFile,
+        into log: some EventStore,
+        lastRecordedAt: () async throws -> Timestamp?,
+        close: () async -> Void
+    ) async throws {
         let started = ContinuousClock.now
         let checked: EventImport.CheckedFile
         do {
-            checked = try EventImport.check(input.bytes, after: try await log.lastRecordedAt(), memoryBudget: checkMemory << 20)
+            checked = try EventImport.check(input.bytes, after: try await lastRecordedAt(), memoryBudget: checkMemory << 20)
         } catch {
-            await log.close()
+            await close()
             throw RuntimeError("import: nothing imported: \(error)")
         }
         let count = checked.events
@@ -169,11 +153,12 @@ extension ImportCommand {
         do {
             imported = try await EventImport.append(checked, from: input.bytes, to: log, batchSize: batchSize)
         } catch {
-            await log.close()
+            // Earlier batches are durable: say exactly what is in the log now.
+            await close()
             let done = error.imported.map { "\($0.count) events at positions \($0.lowerBound)...\($0.upperBound)" } ?? "nothing"
             throw RuntimeError("import: stopped after importing \(done): \(error.cause)")
         }
-        await log.close()
+        await close()
         let seconds = (ContinuousClock.now - started).seconds
         let range = imported.map { " at positions \($0.lowerBound)...\($0.upperBound)" } ?? ""
         printError("import: \(count) events\(range) in \(String(format: "%.2f", seconds)) s")

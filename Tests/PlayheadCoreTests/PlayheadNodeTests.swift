@@ -3,6 +3,7 @@ import Foundation
 import Logging
 import PlayheadCore
 import PostgresLog
+import PostgresNIO
 import TestSupport
 import Testing
 import Views
@@ -18,28 +19,30 @@ import WatchDomain
 )
 struct PlayheadNodeTests {
     /// Runs `body` with a node on a new database and a temporary directory, its follower running.
-    private func withNode(_ body: (PlayheadNode, String) async throws -> Void) async throws {
+    private func withNode(_ body: (PlayheadNode, OtherNode) async throws -> Void) async throws {
         try await TestPostgres.withDatabase { url in
             let directory = FileManager.default.temporaryDirectory.appendingPathComponent("playhead-node-\(UUID().uuidString)").path
             defer { try? FileManager.default.removeItem(atPath: directory) }
             let node = try await PlayheadNode.open(directory: directory, log: PostgresLocation(url: url))
             let follower = Task { try await NodeFollower(node: node, logger: .init(label: "test")).run() }
+            let other = try await OtherNode.connect(url)
             do {
-                try await body(node, url)
+                try await body(node, other)
             } catch {
                 follower.cancel()
+                try await other.close()
                 await node.close()
                 throw error
             }
             follower.cancel()
+            try await other.close()
             await node.close()
         }
     }
 
     @Test("a stream another node keeps changing while this one decides: 8 attempts, each on caught-up views, then a 409")
     func conflictsExhaustAttempts() async throws {
-        try await withNode { node, url in
-            let other = try await PostgresEventLog.open(PostgresLocation(url: url))
+        try await withNode { node, other in
             let runner = CommandRunner(node: node)
             let attempts = Counter()
             let caller = Caller(userId: "alice")
@@ -47,48 +50,72 @@ struct PlayheadNodeTests {
                 try await runner.run(caller: caller, correlation: UUID()) { _ in
                     attempts.increment()
                     // Another node appends to the stream between this decision and its append.
-                    let semaphore = DispatchSemaphore(value: 0)
-                    Task {
-                        _ = try? await other.append(AppendRequest(events: [ProposedEvent(type: "thing", stream: Note.streamName, payload: [1])]))
-                        semaphore.signal()
-                    }
-                    semaphore.wait()
+                    try other.appendNote()
                     return ([Note()], ())
                 }
             }
             #expect(error?.code == .conflict)
             #expect(attempts.value == NodeCommandLog.maxAttempts)
-            await other.close()
         }
     }
 
     @Test("a conflict once: the node catches up, decides again on views that saw the other append, and succeeds")
     func conflictOnceThenSuccess() async throws {
-        try await withNode { node, url in
-            let other = try await PostgresEventLog.open(PostgresLocation(url: url))
+        try await withNode { node, other in
             let runner = CommandRunner(node: node)
             let attempts = Counter()
             let applied = Counter()
             try await runner.run(caller: Caller(userId: "alice"), correlation: UUID()) { views in
                 attempts.increment()
                 applied.set(Int(try views.views.appliedPosition()))
-                if attempts.value == 1 {
-                    let semaphore = DispatchSemaphore(value: 0)
-                    Task {
-                        _ = try? await other.append(AppendRequest(events: [ProposedEvent(type: "thing", stream: Note.streamName, payload: [1])]))
-                        semaphore.signal()
-                    }
-                    semaphore.wait()
-                }
+                if attempts.value == 1 { try other.appendNote() }
                 return ([Note()], ())
             }
             #expect(attempts.value == 2)
             // The second decision read views that had folded the other node's event.
             #expect(applied.value >= 1)
             #expect(try await node.log.currentHead() == 2)
-            await other.close()
         }
     }
+}
+
+/// Another node appending to the log, by PostgreSQL's own means and on NIO's threads: the
+/// deciders that call it are synchronous, and waiting there for a Swift task could starve the
+/// two threads of the test process's concurrent pool.
+private struct OtherNode: Sendable {
+    let connection: PostgresConnection
+
+    static func connect(_ url: String) async throws -> OtherNode {
+        let components = try #require(URLComponents(string: url))
+        let configuration = PostgresConnection.Configuration(
+            host: components.host ?? "127.0.0.1",
+            port: components.port ?? 5432,
+            username: components.user ?? "postgres",
+            password: nil,
+            database: String(components.path.dropFirst()),
+            tls: .disable
+        )
+        return OtherNode(connection: try await PostgresConnection.connect(configuration: configuration, id: 9, logger: Logger(label: "other")))
+    }
+
+    /// Appends one event to the note stream in one statement, under the head row's lock as
+    /// the log does, and notifies the followers. Blocks until PostgreSQL answered.
+    func appendNote() throws {
+        _ = try connection.simpleQuery(
+            """
+            WITH head AS (UPDATE playhead_head SET position = position + 1 WHERE id = 1 RETURNING position, greatest(recorded_at, 0) AS recorded_at),
+            stream AS (INSERT INTO playhead_streams (stream, version, last_position) SELECT '\(Note.streamName)', 1, position FROM head
+                ON CONFLICT (stream) DO UPDATE SET version = playhead_streams.version + 1, last_position = EXCLUDED.last_position
+                RETURNING version)
+            INSERT INTO playhead_events (position, stream, stream_version, type, recorded_at, event_id, actor, payload)
+                SELECT head.position, '\(Note.streamName)', stream.version, 'thing', head.recorded_at, gen_random_uuid(), '', '\\x01'
+                FROM head, stream
+            """
+        ).wait()
+        _ = try connection.simpleQuery("SELECT pg_notify('\(PostgresEventLog.channel)', 'other')").wait()
+    }
+
+    func close() async throws { try await connection.close() }
 }
 
 /// An event no projector folds, on one stream.
