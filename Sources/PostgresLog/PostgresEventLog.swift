@@ -683,6 +683,8 @@ public final class PostgresEventLog: DecidingEventStore {
                         // Anything committed before LISTEN took effect is read now.
                         signal.fire()
                         for try await _ in notifications { signal.fire() }
+                        // The notifications end when the connection does (a server shut down).
+                        if !Task.isCancelled { listening.store(false, ordering: .relaxed) }
                     }
                 }
             } catch {
