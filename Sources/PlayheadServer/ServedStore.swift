@@ -82,7 +82,7 @@ public enum ServedStore: Sendable {
                 AsyncProjectionsFolder(store: store, folding: configuration.foldsAsyncProjections, logger: logger),
             ]
         case .node(let node):
-            [NodeFollower(node: node, logger: logger)]
+            [NodeFollower(node: node, foldsAsyncProjections: configuration.foldsAsyncProjections, logger: logger)]
         }
     }
 }

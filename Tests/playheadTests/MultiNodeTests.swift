@@ -227,6 +227,31 @@ struct MultiNodeTests {
         }
     }
 
+    @Test("the README's two-node set-up runs as written and prints what it shows")
+    func readmeTwoNodes() throws {
+        let readme = try String(contentsOf: repository.appendingPathComponent("README.md"), encoding: .utf8)
+        let section = try #require(readme.components(separatedBy: "## Several nodes over PostgreSQL").dropFirst().first)
+        let block = try #require(section.components(separatedBy: "```sh\n").dropFirst().first?.components(separatedBy: "```").first)
+        let lines = block.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+        let expected = lines.filter { $0.hasPrefix("# ") }.map { String($0.dropFirst(2)) }
+        let commands = lines.filter { !$0.hasPrefix("#") }.joined(separator: "\n")
+        try withTemporaryDirectoryBlocking { directory in
+            // The block's relative paths (tools/, data/) from a directory of its own.
+            try FileManager.default.createSymbolicLink(
+                atPath: directory + "/tools",
+                withDestinationPath: repository.appendingPathComponent("tools").path
+            )
+            let run = try command(
+                "/bin/bash",
+                ["-c", "set -e; cd '\(directory)'; playhead='\(playheadBinary)'\n" + commands],
+                environment: ["PLAYHEAD_LOG_URL": "", "PLAYHEAD_JWT_SECRET": ""]
+            )
+            #expect(run.status == 0, "\(run.stderr)")
+            let printed = run.stdout.split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }
+            #expect(printed == expected, "\(run.stdout)\n\(run.stderr)")
+        }
+    }
+
     @Test("PostgreSQL stopped under load: writes fail with 503, none acknowledged is lost, service resumes by itself")
     func postgresStopped() async throws {
         // A server of this test's own: stopping the shared one would fail the other tests.
@@ -283,6 +308,15 @@ extension ServerProcess {
     }
 }
 
+/// A fresh directory (readable by the `postgres` user, which a cluster in it runs as),
+/// removed after `body`.
+private func withTemporaryDirectoryBlocking(_ body: (String) throws -> Void) throws {
+    let path = FileManager.default.temporaryDirectory.appendingPathComponent("playhead-readme-\(UUID().uuidString)").path
+    try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o755])
+    defer { try? FileManager.default.removeItem(atPath: path) }
+    try body(path)
+}
+
 /// A value the load's tasks share.
 private final class Shared<Value: Sendable>: Sendable {
     private let state: Mutex<Value>
@@ -294,7 +328,7 @@ private final class Shared<Value: Sendable>: Sendable {
 /// Runs `executable` to completion. Its output goes through files, not pipes: a server it
 /// starts (PostgreSQL) would inherit a pipe's write end and keep it open, and a read to the
 /// pipe's end would never return.
-private func command(_ executable: String, _ arguments: [String]) throws -> CommandOutput {
+private func command(_ executable: String, _ arguments: [String], environment: [String: String] = [:]) throws -> CommandOutput {
     let base = FileManager.default.temporaryDirectory.appendingPathComponent("playhead-command-\(UUID().uuidString)").path
     defer {
         try? FileManager.default.removeItem(atPath: base + ".out")
@@ -305,6 +339,7 @@ private func command(_ executable: String, _ arguments: [String]) throws -> Comm
     let process = Process()
     process.executableURL = URL(fileURLWithPath: executable)
     process.arguments = arguments
+    process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
     process.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: base + ".out"))
     process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: base + ".err"))
     try process.run()

@@ -1,6 +1,7 @@
 public import EventLog
 import Foundation
 public import PostgresLog
+import Synchronization
 import Views
 import WatchDomain
 
@@ -29,6 +30,7 @@ public struct NodeCommandLog: DecidingEventStore {
     let log: PostgresEventLog
     let views: InlineProjections
     let applied: AppliedSignal
+    let contended = StreamQueue()
 
     init(log: PostgresEventLog, views: InlineProjections, applied: AppliedSignal) {
         self.log = log
@@ -51,6 +53,11 @@ public struct NodeCommandLog: DecidingEventStore {
         // on a session started through A), and a refusal or a decision to do nothing never
         // rests on views behind the log.
         await waitForViews(at: try await log.currentHead())
+        // After a conflict, the command waits its turn on the stream that changed: commands
+        // of this node on one busy stream (a user's progress from many devices) then decide
+        // one after the other instead of conflicting again and again.
+        var queued: String?
+        defer { if let queued { contended.leave(queued) } }
         for _ in 0..<Self.maxAttempts {
             let decidedAt = try views.appliedPosition()
             let (request, decision) = try decide(BatchScope(batch: 0))
@@ -61,6 +68,11 @@ public struct NodeCommandLog: DecidingEventStore {
                 return (result, decision)
             } catch let conflict as StreamChangedError {
                 lastConflict = conflict
+                if queued != conflict.stream {
+                    if let queued { contended.leave(queued) }
+                    await contended.enter(conflict.stream)
+                    queued = conflict.stream
+                }
                 await waitForViews(at: conflict.changedAt)
             }
         }
@@ -88,4 +100,42 @@ public struct NodeCommandLog: DecidingEventStore {
     public func info(ofStream stream: String) async throws -> StreamInfo { try await log.info(ofStream: stream) }
 
     public func subscribe(from position: LogPosition) -> PostgresEventLog.Subscription { log.subscribe(from: position) }
+}
+
+/// One turn at a time per stream, in the order asked: where a node's commands that conflicted
+/// on a stream wait before they decide again.
+final class StreamQueue: Sendable {
+    private struct State {
+        var busy: Set<String> = []
+        var waiting: [String: [CheckedContinuation<Void, Never>]] = [:]
+    }
+
+    private let state = Mutex(State())
+
+    /// Returns once the caller has the stream's turn.
+    func enter(_ stream: String) async {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            let now = state.withLock { state -> Bool in
+                if state.busy.insert(stream).inserted { return true }
+                state.waiting[stream, default: []].append(continuation)
+                return false
+            }
+            if now { continuation.resume() }
+        }
+    }
+
+    /// Hands the stream's turn to the next in line, or frees it.
+    func leave(_ stream: String) {
+        let next = state.withLock { state -> CheckedContinuation<Void, Never>? in
+            guard var line = state.waiting[stream], !line.isEmpty else {
+                state.busy.remove(stream)
+                state.waiting[stream] = nil
+                return nil
+            }
+            let next = line.removeFirst()
+            state.waiting[stream] = line.isEmpty ? nil : line
+            return next
+        }
+        next?.resume()
+    }
 }

@@ -17,18 +17,21 @@ public struct NodeFollower: Service {
     enum Views { case inline, async }
 
     let node: PlayheadNode
+    let foldsAsyncProjections: Bool
     let logger: Logger
 
-    /// A follower of `node`'s log.
-    public init(node: PlayheadNode, logger: Logger) {
+    /// A follower of `node`'s log; without `foldsAsyncProjections` (`serve
+    /// --no-async-projections`) it leaves the analytics where they are.
+    public init(node: PlayheadNode, foldsAsyncProjections: Bool = true, logger: Logger) {
         self.node = node
+        self.foldsAsyncProjections = foldsAsyncProjections
         self.logger = logger
     }
 
     public func run() async throws {
         await withTaskGroup(of: Void.self) { group in
             group.addTask { await follow(.inline) }
-            group.addTask { await follow(.async) }
+            if foldsAsyncProjections { group.addTask { await follow(.async) } }
         }
     }
 
@@ -52,7 +55,7 @@ public struct NodeFollower: Service {
 
     /// Reads the next chunk after what `views` applied and folds it; returns how many events
     /// it folded (0: at the head).
-    func foldOnce(_ views: Views) async throws -> Int {
+    private func foldOnce(_ views: Views) async throws -> Int {
         let applied = try views == .inline ? node.projections.appliedPosition() : node.asyncProjections.appliedPosition()
         let events = try await node.log.events(from: applied + 1, direction: .forward, limit: Self.chunk)
         guard !events.isEmpty else { return 0 }

@@ -72,16 +72,6 @@ public final class PlayheadNode: Sendable {
         self.commandLog = NodeCommandLog(log: log, views: projections, applied: applied)
     }
 
-    /// Folds the log into the views until they are at the head it had when called.
-    public func catchUp() async throws {
-        let head = try await log.currentHead()
-        let follower = NodeFollower(node: self, logger: Logger(label: "playhead.node"))
-        while try projections.appliedPosition() < head || asyncProjections.appliedPosition() < head {
-            _ = try await follower.foldOnce(.inline)
-            _ = try await follower.foldOnce(.async)
-        }
-    }
-
     /// How far the node is: the log's head, and what its views applied.
     public func readiness() async -> (head: LogPosition, applied: LogPosition, asyncApplied: LogPosition, failure: String?) {
         let applied = (try? projections.appliedPosition()) ?? 0
