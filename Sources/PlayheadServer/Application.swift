@@ -201,7 +201,7 @@ struct OperationsRoutes {
         }
         router.get("ready") { _, _ in
             let (head, lag, asyncLag, failure) = try await store.readiness()
-            let ready = lag == 0 && failure == nil
+            let ready = lag <= store.readyLag && failure == nil
             return EditedResponse(
                 status: ready ? .ok : .serviceUnavailable,
                 response: Readiness(

@@ -56,6 +56,17 @@ public enum ServedStore: Sendable {
         }
     }
 
+    /// The lag (in events) within which the server counts as ready. The embedded store's
+    /// views are folded in the writer's batches: 0. A node's trail the shared log by the
+    /// moment its follower takes to fold a commit: a lag within 1,000 events is a node
+    /// following under load, not one catching up.
+    var readyLag: UInt64 {
+        switch self {
+        case .embedded: 0
+        case .node: 1_000
+        }
+    }
+
     /// How far the views are behind the log, and why they cannot catch up, if they can't.
     func readiness() async throws -> (head: LogPosition, lag: UInt64, asyncLag: UInt64, failure: String?) {
         switch self {

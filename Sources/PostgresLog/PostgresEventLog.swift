@@ -39,7 +39,7 @@ public final class PostgresEventLog: DecidingEventStore {
         /// before it fails with code `unavailable`: the last resort against a pool waiting for
         /// a connection forever. A server seen down (the listening connection lost) fails
         /// operations at once instead, until that connection is back.
-        public var operationTimeout: Duration = .seconds(30)
+        public var operationTimeout: Duration = .seconds(10)
         /// The most events one transaction of the writer takes from the waiting callers.
         public var maxBatchEvents = 20_000
         /// Where recorded-at times come from.
@@ -233,26 +233,28 @@ public final class PostgresEventLog: DecidingEventStore {
     }
 
     private func write(_ batch: [Submission]) async -> [Result<AppendResult, any Error>] {
-        let committing = CommitStage()
+        let stage = CommitStage()
         do {
-            return try await withTimeout("an append") { [self] in
+            return try await withTimeout("an append", onTimeout: { stage.abandon() }) { [self] in
                 try await client.withConnection { connection in
                     try await connection.query("BEGIN", logger: configuration.logger)
                     do {
                         let (results, head) = try await decideAndInsert(batch, on: connection)
-                        committing.started()
+                        // A batch its callers were told failed (the time limit passed) must not
+                        // commit later behind their backs.
+                        guard stage.startCommit() else { throw EventLogError(.unavailable, "the append was abandoned at its time limit") }
                         try await connection.query(head == nil ? "ROLLBACK" : "COMMIT", logger: configuration.logger)
                         if head != nil { signal.fire() }
                         return results
                     } catch {
-                        if !committing.hasStarted { _ = try? await connection.query("ROLLBACK", logger: configuration.logger) }
+                        if !stage.hasStartedCommit { _ = try? await connection.query("ROLLBACK", logger: configuration.logger) }
                         throw error
                     }
                 }
             }
         } catch {
             let failure =
-                committing.hasStarted
+                stage.hasStartedCommit
                 ? EventLogError(
                     .unavailable,
                     "PostgreSQL did not confirm the commit (\(Self.describe(error))): the batch may or may not be in the log "
@@ -651,22 +653,43 @@ public final class PostgresEventLog: DecidingEventStore {
         }
     }
 
-    /// Runs `operation`, failing it with code `unavailable` (and cancelling it) when it takes
-    /// longer than `Configuration.operationTimeout`.
-    func withTimeout<T: Sendable>(_ what: String, _ operation: @escaping @Sendable () async throws -> T) async throws -> T {
+    /// Runs `operation`, failing it with code `unavailable` when it takes longer than
+    /// `Configuration.operationTimeout`: `onTimeout` runs, the operation is cancelled and left
+    /// behind, and the caller is answered at once. (A task group would wait for an operation
+    /// that ignores its cancellation, a connection lease of a pool whose server went away, and
+    /// hang with it.)
+    func withTimeout<T: Sendable>(
+        _ what: String,
+        onTimeout: @escaping @Sendable () -> Void = {},
+        _ operation: @escaping @Sendable () async throws -> T
+    ) async throws -> T {
         guard listening.load(ordering: .relaxed) else {
             throw EventLogError(.unavailable, "PostgreSQL is unreachable (the connection that listens for commits is lost; it is tried every second)")
         }
         let timeout = configuration.operationTimeout
-        return try await withThrowingTaskGroup(of: T.self) { group in
-            group.addTask { try await operation() }
-            group.addTask {
-                try await Task.sleep(for: timeout)
-                throw EventLogError(.unavailable, "PostgreSQL did not answer \(what) within \(timeout)")
+        let answer = OnceAnswer<T>()
+        return try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<T, any Error>) in
+                answer.set(continuation)
+                let work = Task {
+                    do {
+                        answer.resume(with: .success(try await operation()))
+                    } catch {
+                        answer.resume(with: .failure(error))
+                    }
+                }
+                answer.onResume(cancel: work)
+                let timer = Task {
+                    try? await Task.sleep(for: timeout)
+                    guard !Task.isCancelled else { return }
+                    onTimeout()
+                    work.cancel()
+                    answer.resume(with: .failure(EventLogError(.unavailable, "PostgreSQL did not answer \(what) within \(timeout)")))
+                }
+                answer.onResume(cancel: timer)
             }
-            defer { group.cancelAll() }
-            guard let first = try await group.next() else { throw CancellationError() }
-            return first
+        } onCancel: {
+            answer.resume(with: .failure(CancellationError()))
         }
     }
 
@@ -735,12 +758,71 @@ public final class PostgresEventLog: DecidingEventStore {
     }
 }
 
-/// Whether an append's transaction reached its `COMMIT` (after which its outcome is unknown
-/// if the answer is lost).
+/// Where an append's transaction is: running, committing (its outcome unknown if the answer
+/// is lost), or abandoned at its time limit (it must then roll back, never commit).
 private final class CommitStage: Sendable {
-    private let state = Atomic(false)
-    func started() { state.store(true, ordering: .releasing) }
-    var hasStarted: Bool { state.load(ordering: .acquiring) }
+    private enum Stage { case running, committing, abandoned }
+    private let state = Mutex(Stage.running)
+
+    /// Moves to committing; false when the append was abandoned first.
+    func startCommit() -> Bool {
+        state.withLock { stage in
+            guard stage == .running else { return false }
+            stage = .committing
+            return true
+        }
+    }
+
+    /// Marks the append abandoned, unless its commit has started.
+    func abandon() { state.withLock { if $0 == .running { $0 = .abandoned } } }
+
+    var hasStartedCommit: Bool { state.withLock { $0 == .committing } }
+}
+
+/// One answer for a caller that two tasks race to give (an operation and its time limit):
+/// the first wins, and the tasks are cancelled once it is given.
+private final class OnceAnswer<T: Sendable>: Sendable {
+    private struct State {
+        var continuation: CheckedContinuation<T, any Error>?
+        var early: Result<T, any Error>?
+        var answered = false
+        var tasks: [Task<Void, Never>] = []
+    }
+
+    private let state = Mutex(State())
+
+    func set(_ continuation: CheckedContinuation<T, any Error>) {
+        let early = state.withLock { state -> Result<T, any Error>? in
+            if let early = state.early { return early }
+            state.continuation = continuation
+            return nil
+        }
+        if let early { continuation.resume(with: early) }
+    }
+
+    /// Cancels `task` once the answer is given (at once if it was).
+    func onResume(cancel task: Task<Void, Never>) {
+        let answered = state.withLock { state -> Bool in
+            if !state.answered { state.tasks.append(task) }
+            return state.answered
+        }
+        if answered { task.cancel() }
+    }
+
+    func resume(with result: Result<T, any Error>) {
+        let (continuation, tasks) = state.withLock { state -> (CheckedContinuation<T, any Error>?, [Task<Void, Never>]) in
+            guard !state.answered else { return (nil, []) }
+            state.answered = true
+            defer {
+                state.continuation = nil
+                state.tasks = []
+            }
+            if state.continuation == nil { state.early = result }
+            return (state.continuation, state.tasks)
+        }
+        continuation?.resume(with: result)
+        for task in tasks { task.cancel() }
+    }
 }
 
 /// A node's append refused because a stream it writes changed after the position of the

@@ -25,6 +25,9 @@ public struct PostgresLocation: Sendable, CustomStringConvertible {
         else {
             throw EventLogError(.invalidRequest, "a PostgreSQL log is a postgres://user@host:port/database URL, not \(Self.redacted(url))")
         }
+        if let port = components.port, !(1...65_535).contains(port) {
+            throw EventLogError(.invalidRequest, "the port of a PostgreSQL URL must be 1 to 65535, not \(port)")
+        }
         let user = components.user.flatMap { $0.removingPercentEncoding } ?? "postgres"
         let password = components.password.flatMap { $0.removingPercentEncoding }
         var database = String(components.path.drop(while: { $0 == "/" }))

@@ -40,7 +40,7 @@ struct PlayheadNodeTests {
         }
     }
 
-    @Test("a stream another node keeps changing while this one decides: 8 attempts, each on caught-up views, then a 409")
+    @Test("a stream another node keeps changing while this one decides: 16 attempts, each on caught-up views, then a 409")
     func conflictsExhaustAttempts() async throws {
         try await withNode { node, other in
             let runner = CommandRunner(node: node)
@@ -56,6 +56,25 @@ struct PlayheadNodeTests {
             }
             #expect(error?.code == .conflict)
             #expect(attempts.value == NodeCommandLog.maxAttempts)
+        }
+    }
+
+    @Test("views folded from another log, past this log's head, are refused at start")
+    func viewsAheadOfTheLog() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("playhead-node-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        try await TestPostgres.withDatabase { first in
+            let log = try await PostgresEventLog.open(PostgresLocation(url: first))
+            for _ in 0..<3 { _ = try await log.append(AppendRequest(events: [ProposedEvent(type: "thing", stream: "a", payload: [1])])) }
+            // The node directory's views, folded from this first log.
+            try await PlayheadNode.fold(log, into: ViewsLocation(store: directory).current(), projectors: PlayheadStore.projectors, through: 3)
+            await log.close()
+        }
+        try await TestPostgres.withDatabase { second in
+            let error = await #expect(throws: EventLogError.self) {
+                try await PlayheadNode.open(directory: directory, log: PostgresLocation(url: second))
+            }
+            #expect(error?.message.contains("past the log's head") == true, "\(String(describing: error))")
         }
     }
 

@@ -1,9 +1,10 @@
 import EventLog
 import Foundation
-import PostgresLog
 import PostgresNIO
 import TestSupport
 import Testing
+
+@testable import PostgresLog
 
 private func event(_ stream: String, _ payload: [UInt8] = [1]) -> ProposedEvent {
     ProposedEvent(type: "thing.happened", stream: stream, payload: payload)
@@ -188,6 +189,26 @@ struct PostgresEventLogTests {
             #expect(error?.message.contains("events[1].stream") == true)
             let head = try await log.currentHead()
             #expect(head == 0)
+        }
+    }
+
+    @Test("an operation that ignores its cancellation is answered at its time limit, and never hangs the caller")
+    func timeLimitAnswersAtOnce() async throws {
+        var configuration = PostgresEventLog.Configuration()
+        configuration.operationTimeout = .milliseconds(200)
+        try await withLog(configuration) { log, _ in
+            let clock = ContinuousClock()
+            let started = clock.now
+            let error = await #expect(throws: EventLogError.self) {
+                try await log.withTimeout("a stuck lease") {
+                    // Like a pool's lease whose server went away: it ignores cancellation.
+                    let deadline = clock.now.advanced(by: .seconds(3))
+                    while clock.now < deadline { try? await Task.sleep(for: .milliseconds(10)) }
+                    return 0
+                }
+            }
+            #expect(error?.code == .unavailable)
+            #expect(clock.now - started < .seconds(2))
         }
     }
 

@@ -81,20 +81,20 @@ struct MultiNodeTests {
                     #expect(try await eventually { try await node.send("GET", "/watch-parties/\(partyId)", token: admin).status == 200 })
                     #expect(try await eventually { try await node.send("GET", "/tickets/\(ticket)", token: admin).status == 200 })
                 }
-                let statuses = try await withThrowingTaskGroup(of: Int.self) { group in
-                    for buyer in 0..<16 {
-                        group.addTask {
-                            let node = buyer % 2 == 0 ? a : b
-                            let token = try node.token("buyer-\(buyer)")
-                            return try await node.send("POST", "/watch-parties/\(partyId)/purchase", token: token, json: ["ticket_id": ticket]).status
-                        }
-                    }
-                    var statuses: [Int] = []
-                    for try await status in group { statuses.append(status) }
-                    return statuses
+                let answers = try await storm(partyId, ticket: ticket, buyers: 16, through: [a, b])
+                #expect(answers.filter { $0.status == 201 }.count == 5, "\(answers)")
+                // Every refusal is the party's being sold out, not a conflict between the buyers.
+                #expect(answers.filter { $0.status == 409 && $0.detail.contains("sold out") }.count == 11, "\(answers)")
+
+                // A rush that the seats suffice for: every buyer gets one, through either node,
+                // though all of them change the same party's stream at once.
+                let roomy = try await b.send("POST", "/watch-parties", token: admin, json: party.merging(["max_participants": 100]) { $1 })
+                let roomyId = try #require(roomy.json["id"] as? String)
+                for node in [a, b] {
+                    #expect(try await eventually { try await node.send("GET", "/watch-parties/\(roomyId)", token: admin).status == 200 })
                 }
-                #expect(statuses.filter { $0 == 201 }.count == 5, "\(statuses)")
-                #expect(statuses.filter { $0 == 409 }.count == 11, "\(statuses)")
+                let rush = try await storm(roomyId, ticket: ticket, buyers: 30, through: [a, b])
+                #expect(rush.allSatisfy { $0.status == 201 }, "\(rush.filter { $0.status != 201 })")
 
                 // A chat through A reaches a member connected to B.
                 if let python = ProcessInfo.processInfo.environment["PLAYHEAD_SOCKETIO_PYTHON"] {
@@ -297,6 +297,24 @@ struct MultiNodeTests {
             let heartbeats = try exported(url).filter { $0["type"] as? String == "user-session.heartbeat" }.count
             #expect(heartbeats >= acknowledged.value)
         }
+    }
+}
+
+/// `buyers` users buying a ticket of the party at once, through the nodes in turn: each answer's
+/// status and detail.
+private func storm(_ party: String, ticket: String, buyers: Int, through nodes: [ServerProcess]) async throws -> [(status: Int, detail: String)] {
+    try await withThrowingTaskGroup(of: (status: Int, detail: String).self) { group in
+        for buyer in 0..<buyers {
+            group.addTask {
+                let node = nodes[buyer % nodes.count]
+                let token = try node.token("buyer-\(party.prefix(8))-\(buyer)")
+                let answer = try await node.send("POST", "/watch-parties/\(party)/purchase", token: token, json: ["ticket_id": ticket])
+                return (answer.status, answer.json["detail"] as? String ?? "")
+            }
+        }
+        var answers: [(status: Int, detail: String)] = []
+        for try await answer in group { answers.append(answer) }
+        return answers
     }
 }
 

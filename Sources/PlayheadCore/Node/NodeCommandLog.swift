@@ -16,14 +16,17 @@ import WatchDomain
 /// progress), so that condition is the expected versions of the streams it read. On a
 /// conflict (another node appended to one of them first) it waits for the views to fold that
 /// event and decides again, up to ``maxAttempts`` times; then it refuses with a
-/// `CommandError` `conflict` (409).
+/// `CommandError` `conflict` (409). After a conflict it waits its turn on the stream
+/// (``StreamQueue``): this node's commands on one busy stream then decide one at a time.
+/// A command whose views cannot reach the log's head in ``viewsPatience`` is refused with
+/// `EventLogError` `unavailable` (503), never decided on stale views.
 ///
 /// An append is answered after PostgreSQL's commit and, for read-your-writes on this node,
 /// after the node's views have folded it (at most ``viewsPatience`` later; past that the
 /// answer goes out anyway: the write is durable).
 public struct NodeCommandLog: DecidingEventStore {
     /// How many times a command is decided before a conflict is answered with 409.
-    public static let maxAttempts = 8
+    public static let maxAttempts = 16
     /// How long an answer waits for the node's views to fold its write.
     public static let viewsPatience: Duration = .seconds(5)
 
@@ -52,7 +55,15 @@ public struct NodeCommandLog: DecidingEventStore {
         // a client wrote through another node a moment ago is seen (a heartbeat through B
         // on a session started through A), and a refusal or a decision to do nothing never
         // rests on views behind the log.
-        await waitForViews(at: try await log.currentHead())
+        let head = try await log.currentHead()
+        guard await waitForViews(at: head) else {
+            let applied = (try? views.appliedPosition()) ?? 0
+            throw EventLogError(
+                .unavailable,
+                "this node's views are \(head > applied ? head - applied : 0) events behind the log and did not catch up within \(Self.viewsPatience); "
+                    + "nothing was decided"
+            )
+        }
         // After a conflict, the command waits its turn on the stream that changed: commands
         // of this node on one busy stream (a user's progress from many devices) then decide
         // one after the other instead of conflicting again and again.
@@ -78,13 +89,15 @@ public struct NodeCommandLog: DecidingEventStore {
         }
         throw CommandError(
             .conflict,
-            "another node kept changing \(lastConflict?.stream ?? "the same stream") while this one decided (\(Self.maxAttempts) attempts); try again"
+            "\(lastConflict?.stream ?? "the stream") kept changing while this command was decided (\(Self.maxAttempts) attempts); try again"
         )
     }
 
-    private func waitForViews(at position: LogPosition) async {
+    /// Waits for the views to reach `position`, at most ``viewsPatience``; answers whether they did.
+    @discardableResult
+    private func waitForViews(at position: LogPosition) async -> Bool {
         let views = views
-        _ = await applied.wait(until: { ((try? views.appliedPosition()) ?? 0) >= position }, timeout: Self.viewsPatience)
+        return await applied.wait(until: { ((try? views.appliedPosition()) ?? 0) >= position }, timeout: Self.viewsPatience)
     }
 
     public func currentHead() async throws -> LogPosition { try await log.currentHead() }

@@ -60,6 +60,26 @@ public final class PlayheadNode: Sendable {
         let projections = try InlineProjections(directory: views.current(), projectors: PlayheadStore.projectors)
         let asyncProjections = try AsyncProjections(directory: AsyncProjections.directory(in: views.current()), projectors: asyncProjectors)
         let log = try await PostgresEventLog.open(location, configuration: configuration)
+        // Views past the log's head were folded from another log (or from this one before it
+        // was restored to an earlier point): serving them would decide on events the log
+        // does not hold.
+        let head: LogPosition
+        let applied: LogPosition
+        do {
+            head = try await log.currentHead()
+            applied = max(try projections.appliedPosition(), try asyncProjections.appliedPosition())
+        } catch {
+            await log.close()
+            throw error
+        }
+        guard applied <= head else {
+            await log.close()
+            throw EventLogError(
+                .invalidRequest,
+                "the views in \(directory) are at position \(applied), past the log's head \(head): they were not folded from this log. "
+                    + "Remove the directory (the node folds the log again) or run playhead rebuild --log"
+            )
+        }
         return PlayheadNode(directory: directory, log: log, projections: projections, asyncProjections: asyncProjections, lock: lock)
     }
 
