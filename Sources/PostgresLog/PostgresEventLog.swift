@@ -235,7 +235,7 @@ public final class PostgresEventLog: DecidingEventStore {
     private func write(_ batch: [Submission]) async -> [Result<AppendResult, any Error>] {
         let stage = CommitStage()
         do {
-            return try await withTimeout("an append", onTimeout: { stage.abandon() }) { [self] in
+            let transaction: @Sendable () async throws -> [Result<AppendResult, any Error>] = { [self] in
                 try await client.withConnection { connection in
                     try await connection.query("BEGIN", logger: configuration.logger)
                     do {
@@ -252,6 +252,7 @@ public final class PostgresEventLog: DecidingEventStore {
                     }
                 }
             }
+            return try await withTimeout("an append", onTimeout: { stage.abandon() }, transaction)
         } catch {
             let failure =
                 stage.hasStartedCommit
