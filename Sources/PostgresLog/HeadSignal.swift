@@ -1,9 +1,10 @@
 import Synchronization
 
-/// Wakes the log's waiting readers when another commit may be in the log: fired by every
-/// `NOTIFY` on the log's channel, and by this process's own commits. A waiter also wakes after
-/// its timeout (the polling fallback, for a notification lost with a connection).
-final class HeadSignal: Sendable {
+/// Wakes whoever waits for something to move: the log's readers when another commit may be
+/// in the log (fired by every `NOTIFY` on the log's channel and by this process's own
+/// commits; a waiter also wakes after its timeout, the polling fallback for a notification
+/// lost with a connection), and a node's commands when its views have folded more.
+package final class HeadSignal: Sendable {
     private struct State {
         var generation: UInt64 = 0
         var nextWaiter: UInt64 = 0
@@ -14,10 +15,13 @@ final class HeadSignal: Sendable {
 
     /// How many times the signal has fired: read it before a read of the log, and pass it to
     /// `wait`, so that a commit between the read and the wait is not slept through.
-    var generation: UInt64 { state.withLock { $0.generation } }
+    package var generation: UInt64 { state.withLock { $0.generation } }
+
+    /// A signal no one has fired yet.
+    package init() {}
 
     /// Wakes every waiter.
-    func fire() {
+    package func fire() {
         let waiters = state.withLock { state in
             state.generation &+= 1
             defer { state.waiters = [:] }
@@ -28,7 +32,7 @@ final class HeadSignal: Sendable {
 
     /// Returns once the signal fires after `generation`, after `timeout`, or when the task is
     /// cancelled, whichever comes first.
-    func wait(after generation: UInt64, timeout: Duration) async {
+    package func wait(after generation: UInt64, timeout: Duration) async {
         await withTaskGroup(of: Void.self) { group in
             group.addTask { await self.waitForFire(after: generation) }
             group.addTask { try? await Task.sleep(for: timeout) }

@@ -485,38 +485,27 @@ public final class PostgresEventLog: DecidingEventStore {
 
     // MARK: Reading
 
-    public func currentHead() async throws -> LogPosition {
-        do {
-            return try await withTimeout("a read of the head") { [self] in try await head() }
-        } catch {
-            throw Self.storageError(error, "could not read the log's head")
-        }
-    }
-
-    private func head() async throws -> LogPosition {
-        do {
-            for try await position in try await client.query("SELECT position FROM playhead_head WHERE id = 1", logger: configuration.logger)
-                .decode(Int64.self)
-            {
-                return LogPosition(position)
-            }
-            return 0
-        } catch {
-            throw Self.storageError(error, "could not read the log's head")
-        }
-    }
+    public func currentHead() async throws -> LogPosition { try await headRow().position }
 
     /// The recorded-at time of the log's last event (nil when it is empty): what an import's
     /// times must not go back from.
     public func lastRecordedAt() async throws -> Timestamp? {
+        let row = try await headRow()
+        return row.position == 0 ? nil : Timestamp(microsecondsSince1970: row.recordedAt)
+    }
+
+    /// The row of `playhead_head`: the last position given out and the last recorded-at.
+    private func headRow() async throws -> (position: LogPosition, recordedAt: Int64) {
         do {
-            for try await (position, recordedAt) in try await client.query(
-                "SELECT position, recorded_at FROM playhead_head WHERE id = 1",
-                logger: configuration.logger
-            ).decode((Int64, Int64).self) {
-                return position == 0 ? nil : Timestamp(microsecondsSince1970: recordedAt)
+            return try await withTimeout("a read of the head") { [self] in
+                for try await (position, recordedAt) in try await client.query(
+                    "SELECT position, recorded_at FROM playhead_head WHERE id = 1",
+                    logger: configuration.logger
+                ).decode((Int64, Int64).self) {
+                    return (LogPosition(position), recordedAt)
+                }
+                return (0, Int64.min)
             }
-            return nil
         } catch {
             throw Self.storageError(error, "could not read the log's head")
         }
@@ -571,30 +560,26 @@ public final class PostgresEventLog: DecidingEventStore {
     }
 
     private func decodeEvents(_ query: PostgresQuery) async throws -> [RecordedEvent] {
-        do {
-            var events: [RecordedEvent] = []
-            let rows = try await client.query(query, logger: configuration.logger)
-            for try await row in rows.decode((Int64, String, Int64, String, Int64, Int64?, UUID, UUID?, UUID?, String, ByteBuffer).self) {
-                events.append(
-                    RecordedEvent(
-                        position: LogPosition(row.0),
-                        type: row.3,
-                        stream: row.1,
-                        streamVersion: UInt64(row.2),
-                        recordedAt: Timestamp(microsecondsSince1970: row.4),
-                        occurredAt: row.5.map(Timestamp.init(microsecondsSince1970:)),
-                        eventID: row.6,
-                        correlationID: row.7,
-                        causationID: row.8,
-                        actor: row.9,
-                        payload: Array(buffer: row.10)
-                    )
+        var events: [RecordedEvent] = []
+        let rows = try await client.query(query, logger: configuration.logger)
+        for try await row in rows.decode((Int64, String, Int64, String, Int64, Int64?, UUID, UUID?, UUID?, String, ByteBuffer).self) {
+            events.append(
+                RecordedEvent(
+                    position: LogPosition(row.0),
+                    type: row.3,
+                    stream: row.1,
+                    streamVersion: UInt64(row.2),
+                    recordedAt: Timestamp(microsecondsSince1970: row.4),
+                    occurredAt: row.5.map(Timestamp.init(microsecondsSince1970:)),
+                    eventID: row.6,
+                    correlationID: row.7,
+                    causationID: row.8,
+                    actor: row.9,
+                    payload: Array(buffer: row.10)
                 )
-            }
-            return events
-        } catch {
-            throw Self.storageError(error, "could not read the log")
+            )
         }
+        return events
     }
 
     /// Waits until a commit may have moved the head past `position`: a notification, this

@@ -33,11 +33,12 @@ public struct PostgresLocation: Sendable, CustomStringConvertible {
         var database = String(components.path.drop(while: { $0 == "/" }))
         if database.isEmpty { database = user }
         let items = components.queryItems ?? []
-        let tls: PostgresClient.Configuration.TLS
+        enum TLSMode { case disable, prefer, require }
+        let tlsMode: TLSMode
         switch items.first(where: { $0.name == "sslmode" })?.value ?? "prefer" {
-        case "disable": tls = .disable
-        case "prefer", "allow": tls = .prefer(.makeClientConfiguration())
-        case "require", "verify-ca", "verify-full": tls = .require(.makeClientConfiguration())
+        case "disable": tlsMode = .disable
+        case "prefer", "allow": tlsMode = .prefer
+        case "require", "verify-ca", "verify-full": tlsMode = .require
         case let other: throw EventLogError(.invalidRequest, "sslmode must be disable, prefer or require, not \(other)")
         }
         if let socketDirectory = items.first(where: { $0.name == "host" })?.value, socketDirectory.hasPrefix("/") {
@@ -49,19 +50,25 @@ public struct PostgresLocation: Sendable, CustomStringConvertible {
             guard let host = components.host, !host.isEmpty else {
                 throw EventLogError(.invalidRequest, "a PostgreSQL URL needs a host: \(Self.redacted(url))")
             }
+            let clientTLS: PostgresClient.Configuration.TLS =
+                switch tlsMode {
+                case .disable: .disable
+                case .prefer: .prefer(.makeClientConfiguration())
+                case .require: .require(.makeClientConfiguration())
+                }
             configuration = PostgresClient.Configuration(
                 host: host,
                 port: components.port ?? 5432,
                 username: user,
                 password: password,
                 database: database,
-                tls: tls
+                tls: clientTLS
             )
             let connectionTLS: PostgresConnection.Configuration.TLS =
-                switch items.first(where: { $0.name == "sslmode" })?.value ?? "prefer" {
-                case "disable": .disable
-                case "require", "verify-ca", "verify-full": .require(try NIOSSLContext(configuration: .makeClientConfiguration()))
-                default: .prefer(try NIOSSLContext(configuration: .makeClientConfiguration()))
+                switch tlsMode {
+                case .disable: .disable
+                case .prefer: .prefer(try NIOSSLContext(configuration: .makeClientConfiguration()))
+                case .require: .require(try NIOSSLContext(configuration: .makeClientConfiguration()))
                 }
             connection = PostgresConnection.Configuration(
                 host: host,

@@ -102,69 +102,6 @@ enum PostgresLogCommands {
         return (checks.events, checks.streams, problems)
     }
 
-    /// Folds the log into a scratch environment up to the position the node's views at
-    /// `directory` have applied and compares the two; follows the live views while they move
-    /// (up to ten times). Prints the outcome; throws `ExitCode(1)` on a difference.
-    static func verifyProjections(_ log: PostgresEventLog, node directory: String) async throws {
-        let location = ViewsLocation(store: directory)
-        guard FileManager.default.fileExists(atPath: location.current() + "/data.mdb") else {
-            print("verify: no views yet at \(location.current()) (serve --log or rebuild --log makes them)")
-            return
-        }
-        let live = try InlineProjections(directory: location.current(), projectors: PlayheadStore.projectors, readOnly: true)
-        try await compare(
-            "projections",
-            PlayheadStore.projectors,
-            log,
-            applied: { try live.appliedPosition() },
-            differences: { try live.differences(from: $0) }
-        )
-        let async = try AsyncProjections(
-            directory: AsyncProjections.directory(in: location.current()),
-            projectors: PlayheadStore.asyncProjectors,
-            readOnly: true
-        )
-        try await compare(
-            "asynchronous projections",
-            PlayheadStore.asyncProjectors,
-            log,
-            applied: { try async.appliedPosition() },
-            differences: { try async.differences(from: $0) }
-        )
-    }
-
-    private static func compare(
-        _ kind: String,
-        _ projectors: [any Projector],
-        _ log: PostgresEventLog,
-        applied: () throws -> LogPosition,
-        differences compare: (String) throws -> (position: LogPosition, differences: [ViewDifference])
-    ) async throws {
-        let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("playhead-verify-\(UUID().uuidString)").path
-        defer { try? FileManager.default.removeItem(atPath: scratch) }
-        var through = try applied()
-        for _ in 0..<10 {
-            try await PlayheadNode.fold(log, into: scratch, projectors: projectors, through: through)
-            let (position, differences) = try compare(scratch)
-            guard position == through else {
-                through = position
-                continue
-            }
-            if let first = differences.first {
-                for difference in differences { printError("verify: \(kind) differ: \(difference)") }
-                printError("verify: FAILED: the node's views differ from a rebuild at position \(position) (first: \(first))")
-                throw ExitCode(1)
-            }
-            let head = try await log.currentHead()
-            print(
-                "verify: OK: \(kind) (\(projectors.map(\.name).joined(separator: ", "))) equal a rebuild at position \(position) of \(head)"
-            )
-            return
-        }
-        printError("verify: the node's views kept moving; run it again when the node is quieter")
-        throw ExitCode(1)
-    }
-
     /// Folds the whole log into a new views generation of the node directory `directory` and
     /// publishes it. The node must be stopped (it holds `node.lock`).
     static func rebuild(_ log: PostgresEventLog, node directory: String) async throws {
@@ -177,37 +114,11 @@ enum PostgresLogCommands {
         }
         defer { nodeLock.release() }
         let location = ViewsLocation(store: directory)
-        let lock: RebuildLock
-        do {
-            lock = try location.lockRebuilds()
-        } catch let busy as RebuildLock.Busy {
-            throw RuntimeError("\(busy.description); wait for it to finish")
-        }
-        defer { withExtendedLifetime(lock) {} }
-        location.removeStaleGenerations()
-        let previous = location.current()
-        let target = location.newGeneration()
         let head = try await log.currentHead()
-        let started = ContinuousClock.now
-        let bar = ProgressBar(total: head)
-        do {
+        let previous = try await ViewsMaintenance.rebuild(location, head: head) { target, bar in
             let folded = try await PlayheadNode.fold(log, into: target, projectors: PlayheadStore.projectors, through: head) { bar.update($0) }
-            try await PlayheadNode.fold(
-                log,
-                into: AsyncProjections.directory(in: target),
-                projectors: PlayheadStore.asyncProjectors,
-                through: head
-            )
-            bar.finish()
-            try location.publish(target)
-            let seconds = (ContinuousClock.now - started).seconds
-            print(
-                "rebuild: \(folded) events folded into \((target as NSString).lastPathComponent) in "
-                    + String(format: "%.2f s (%.0f events/s)", seconds, Double(folded) / max(seconds, 1e-9))
-            )
-        } catch {
-            try? FileManager.default.removeItem(atPath: target)
-            throw error
+            try await PlayheadNode.fold(log, into: AsyncProjections.directory(in: target), projectors: PlayheadStore.asyncProjectors, through: head)
+            return folded
         }
         location.remove(previous)
     }

@@ -48,25 +48,13 @@ struct RebuildCommand: AsyncParsableCommand {
         }
         let log = try store.openLog(.readOnly)
         let location = ViewsLocation(store: store.resolvedDataDirectory)
-        let lock: RebuildLock
-        do {
-            lock = try location.lockRebuilds()
-        } catch let busy as RebuildLock.Busy {
-            throw RuntimeError("\(busy.description); wait for it to finish")
-        }
-        defer { withExtendedLifetime(lock) {} }
-        location.removeStaleGenerations()
-        let previous = location.current()
-        let target = location.newGeneration()
         let head = try log.head
-        let started = ContinuousClock.now
-        let bar = ProgressBar(total: head)
-        do {
+        let previous = try await ViewsMaintenance.rebuild(location, head: head) { target, bar in
             if let projection {
                 let live = try InlineProjections(directory: location.current(), projectors: PlayheadStore.projectors, readOnly: true)
                 try live.copy(to: target, refolding: [projection])
             }
-            let folded = try log.withReader { reader in
+            return try log.withReader { reader in
                 let folded = try InlineProjections.build(directory: target, projectors: PlayheadStore.projectors, from: reader, through: head) {
                     bar.update($0)
                 }
@@ -79,16 +67,6 @@ struct RebuildCommand: AsyncParsableCommand {
                 )
                 return folded
             }
-            bar.finish()
-            try location.publish(target)
-            let seconds = (ContinuousClock.now - started).seconds
-            print(
-                "rebuild: \(folded) events folded into \((target as NSString).lastPathComponent) in "
-                    + String(format: "%.2f s (%.0f events/s)", seconds, Double(folded) / max(seconds, 1e-9))
-            )
-        } catch {
-            try? FileManager.default.removeItem(atPath: target)
-            throw error
         }
         if LMDBEventLog.hasWriter(directory: store.logDirectory) {
             // The server removes the views it switches away from.

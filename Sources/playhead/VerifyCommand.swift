@@ -60,7 +60,7 @@ struct VerifyCommand: AsyncParsableCommand {
         }
         IsolatedCheck.stopWithParent()
         do {
-            try verify()
+            try await verify()
         } catch let exit as ExitCode {
             throw exit
         } catch {
@@ -69,7 +69,7 @@ struct VerifyCommand: AsyncParsableCommand {
         }
     }
 
-    private func verify() throws {
+    private func verify() async throws {
         let log: LMDBEventLog
         do {
             log = try LMDBEventLog(directory: store.logDirectory, mode: .readOnly)
@@ -97,7 +97,18 @@ struct VerifyCommand: AsyncParsableCommand {
             "verify: OK: \(report.eventsChecked) events, \(report.streamsChecked) streams, "
                 + "\(report.checkpointsChecked) stream checkpoints, \(report.pagesChecked) pages checked in \(String(format: "%.2f", seconds)) s"
         )
-        if projections { try verifyProjections(log) }
+        if projections {
+            try await ViewsMaintenance.verify(
+                ViewsLocation(store: store.resolvedDataDirectory),
+                whose: "live",
+                server: "server",
+                makers: "serve or rebuild",
+                fold: { directory, projectors, through in
+                    try log.withReader { _ = try InlineProjections.build(directory: directory, projectors: projectors, from: $0, through: through) }
+                },
+                head: { try log.head }
+            )
+        }
     }
 
     /// `verify --log postgres://…`: PostgreSQL's own counts of the log's rules and, with
@@ -112,7 +123,18 @@ struct VerifyCommand: AsyncParsableCommand {
                 throw ExitCode(1)
             }
             print("verify: OK: \(events) events, \(streams) streams checked in \(String(format: "%.2f", (ContinuousClock.now - started).seconds)) s")
-            if projections { try await PostgresLogCommands.verifyProjections(log, node: store.resolvedDataDirectory) }
+            if projections {
+                try await ViewsMaintenance.verify(
+                    ViewsLocation(store: store.resolvedDataDirectory),
+                    whose: "node's",
+                    server: "node",
+                    makers: "serve --log or rebuild --log",
+                    fold: { directory, projectors, through in
+                        try await PlayheadNode.fold(log, into: directory, projectors: projectors, through: through)
+                    },
+                    head: { try await log.currentHead() }
+                )
+            }
         } catch {
             await log.close()
             if let exit = error as? ExitCode { throw exit }
@@ -145,75 +167,6 @@ struct VerifyCommand: AsyncParsableCommand {
             }
         }
         FileHandle.standardOutput.write(Data(text.utf8))
-    }
-
-    /// Folds the log into a scratch environment up to the live views' checkpoint and compares
-    /// the two; when the live views moved on meanwhile (a running server), the scratch views
-    /// follow and the comparison is made again.
-    private func verifyProjections(_ log: LMDBEventLog) throws {
-        let location = ViewsLocation(store: store.resolvedDataDirectory)
-        guard FileManager.default.fileExists(atPath: location.current() + "/data.mdb") else {
-            // Nothing to compare, and verify must not create views: `serve` or `rebuild` does.
-            print("verify: no views yet at \(location.current()) (serve or rebuild makes them)")
-            return
-        }
-        let live = try InlineProjections(directory: location.current(), projectors: PlayheadStore.projectors, readOnly: true)
-        try compare(
-            "projections",
-            PlayheadStore.projectors,
-            log,
-            applied: { try live.appliedPosition() },
-            differences: { try live.differences(from: $0) }
-        )
-        guard !PlayheadStore.asyncProjectors.isEmpty else { return }
-        let async = try AsyncProjections(
-            directory: AsyncProjections.directory(in: location.current()),
-            projectors: PlayheadStore.asyncProjectors,
-            readOnly: true
-        )
-        try compare(
-            "asynchronous projections",
-            PlayheadStore.asyncProjectors,
-            log,
-            applied: { try async.appliedPosition() },
-            differences: { try async.differences(from: $0) }
-        )
-    }
-
-    /// Folds `projectors` into a scratch environment up to the position the live ones have
-    /// applied and compares them; follows the live ones while they move (up to ten times).
-    private func compare(
-        _ kind: String,
-        _ projectors: [any Projector],
-        _ log: LMDBEventLog,
-        applied: () throws -> LogPosition,
-        differences compare: (String) throws -> (position: LogPosition, differences: [ViewDifference])
-    ) throws {
-        let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("playhead-verify-\(UUID().uuidString)").path
-        defer { try? FileManager.default.removeItem(atPath: scratch) }
-        var through = try applied()
-        for _ in 0..<10 {
-            try log.withReader { reader in
-                _ = try InlineProjections.build(directory: scratch, projectors: projectors, from: reader, through: through)
-            }
-            let (position, differences) = try compare(scratch)
-            guard position == through else {
-                through = position
-                continue
-            }
-            if let first = differences.first {
-                for difference in differences { printError("verify: \(kind) differ: \(difference)") }
-                printError("verify: FAILED: the live views differ from a rebuild at position \(position) (first: \(first))")
-                throw ExitCode(1)
-            }
-            let head = try log.head
-            print(
-                "verify: OK: \(kind) (\(projectors.map(\.name).joined(separator: ", "))) equal a rebuild at position \(position) of \(head)"
-            )
-            return
-        }
-        printError("verify: the live views kept moving; run it again when the server is quieter")
-        throw ExitCode(1)
     }
 }
 

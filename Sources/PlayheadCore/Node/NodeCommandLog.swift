@@ -32,10 +32,10 @@ public struct NodeCommandLog: DecidingEventStore {
 
     let log: PostgresEventLog
     let views: InlineProjections
-    let applied: AppliedSignal
+    let applied: HeadSignal
     let contended = StreamQueue()
 
-    init(log: PostgresEventLog, views: InlineProjections, applied: AppliedSignal) {
+    init(log: PostgresEventLog, views: InlineProjections, applied: HeadSignal) {
         self.log = log
         self.views = views
         self.applied = applied
@@ -96,8 +96,16 @@ public struct NodeCommandLog: DecidingEventStore {
     /// Waits for the views to reach `position`, at most ``viewsPatience``; answers whether they did.
     @discardableResult
     private func waitForViews(at position: LogPosition) async -> Bool {
-        let views = views
-        return await applied.wait(until: { ((try? views.appliedPosition()) ?? 0) >= position }, timeout: Self.viewsPatience)
+        let clock = ContinuousClock()
+        let deadline = clock.now.advanced(by: Self.viewsPatience)
+        while true {
+            // Read before the check: a fold between the check and the wait is not slept through.
+            let generation = applied.generation
+            if ((try? views.appliedPosition()) ?? 0) >= position { return true }
+            let now = clock.now
+            guard now < deadline, !Task.isCancelled else { return false }
+            await applied.wait(after: generation, timeout: deadline - now)
+        }
     }
 
     public func currentHead() async throws -> LogPosition { try await log.currentHead() }

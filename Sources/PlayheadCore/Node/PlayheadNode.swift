@@ -27,7 +27,7 @@ public final class PlayheadNode: Sendable {
     /// The log the node's commands append through.
     public let commandLog: NodeCommandLog
     /// Fired whenever the follower has folded more of the log.
-    let applied = AppliedSignal()
+    let applied = HeadSignal()
     /// Why the follower last failed, until it folds again.
     let followerFailure = Mutex<String?>(nil)
     private let lock: FileLock
@@ -108,48 +108,5 @@ public final class PlayheadNode: Sendable {
     public func close() async {
         await log.close()
         lock.release()
-    }
-}
-
-/// Wakes whoever waits for the node's views to reach a position.
-final class AppliedSignal: Sendable {
-    private let state = Mutex<[UUID: CheckedContinuation<Void, Never>]>([:])
-
-    func fire() {
-        let waiters = state.withLock { waiters in
-            defer { waiters = [:] }
-            return Array(waiters.values)
-        }
-        for waiter in waiters { waiter.resume() }
-    }
-
-    /// Returns once `reached()` holds, or after `timeout`; answers whether it holds.
-    func wait(until reached: @escaping @Sendable () -> Bool, timeout: Duration) async -> Bool {
-        let clock = ContinuousClock()
-        let deadline = clock.now.advanced(by: timeout)
-        while !reached() {
-            guard clock.now < deadline, !Task.isCancelled else { return reached() }
-            let id = UUID()
-            await withTaskGroup(of: Void.self) { group in
-                group.addTask {
-                    await withTaskCancellationHandler {
-                        await withCheckedContinuation { continuation in
-                            let now = self.state.withLock { waiters -> Bool in
-                                if reached() || Task.isCancelled { return true }
-                                waiters[id] = continuation
-                                return false
-                            }
-                            if now { continuation.resume() }
-                        }
-                    } onCancel: {
-                        self.state.withLock { $0.removeValue(forKey: id) }?.resume()
-                    }
-                }
-                group.addTask { try? await Task.sleep(for: .milliseconds(100)) }
-                await group.next()
-                group.cancelAll()
-            }
-        }
-        return true
     }
 }
