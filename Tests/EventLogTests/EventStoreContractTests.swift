@@ -53,7 +53,7 @@ private func event(_ stream: String, _ payload: [UInt8] = [1], type: String = "t
     ProposedEvent(type: type, stream: stream, payload: payload)
 }
 
-@Suite("The EventStore contract, for every implementation", .timeLimit(.minutes(1)))
+@Suite("The EventStore contract, for every implementation", .timeLimit(.minutes(5)))
 struct EventStoreContractTests {
     @Test("positions start at 1, are contiguous across batches and follow commit order", arguments: StoreKind.allCases)
     func positions(kind: StoreKind) async throws {

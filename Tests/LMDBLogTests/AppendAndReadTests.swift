@@ -4,7 +4,7 @@ import Testing
 @testable import EventLog
 @testable import LMDBLog
 
-@Suite("Append and read", .timeLimit(.minutes(1)))
+@Suite("Append and read", .timeLimit(.minutes(5)))
 struct AppendAndReadTests {
     @Test("every header field and the payload round-trip")
     func roundTrip() async throws {
@@ -178,7 +178,7 @@ struct AppendAndReadTests {
     }
 }
 
-@Suite("Stream rows", .timeLimit(.minutes(1)))
+@Suite("Stream rows", .timeLimit(.minutes(5)))
 struct StreamRowTests {
     @Test("an idle writer stores the changed stream rows, so readers have no tail to fold")
     func idleFlush() async throws {

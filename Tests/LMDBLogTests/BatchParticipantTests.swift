@@ -52,7 +52,7 @@ final class CountingProjection: BatchParticipant, @unchecked Sendable {
 
 struct SoldOut: Error, Equatable {}
 
-@Suite("Batch participants and decided appends", .timeLimit(.minutes(1)))
+@Suite("Batch participants and decided appends", .timeLimit(.minutes(5)))
 struct BatchParticipantTests {
     @Test("a decider sees the effects of the submissions before it in the same batch")
     func decidersSeeEarlierSubmissions() async throws {

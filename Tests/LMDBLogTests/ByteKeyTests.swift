@@ -7,7 +7,7 @@ import Testing
 /// Stream ids and idempotency keys are bytes: two Unicode spellings of one text
 /// (`zo\u{EB}`, NFC, and `zoe\u{308}`, NFD), which Swift's `String` takes as equal, are two
 /// streams and two keys.
-@Suite("Ids are bytes", .timeLimit(.minutes(1)))
+@Suite("Ids are bytes", .timeLimit(.minutes(5)))
 struct ByteKeyTests {
     static let nfc = "progress/zo\u{EB}"
     static let nfd = "progress/zoe\u{308}"

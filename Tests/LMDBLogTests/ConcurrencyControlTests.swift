@@ -4,7 +4,7 @@ import Testing
 @testable import EventLog
 @testable import LMDBLog
 
-@Suite("Expected versions and idempotency", .timeLimit(.minutes(1)))
+@Suite("Expected versions and idempotency", .timeLimit(.minutes(5)))
 struct ConcurrencyControlTests {
     @Test("a wrong expected version is a typed conflict naming stream, expected and actual, and writes nothing")
     func conflicts() async throws {
@@ -103,7 +103,7 @@ struct ConcurrencyControlTests {
     }
 }
 
-@Suite("Rows of streams without events", .timeLimit(.minutes(1)))
+@Suite("Rows of streams without events", .timeLimit(.minutes(5)))
 struct ExpectationOnlyTests {
     @Test("a refused or expectation-only request leaves no stream row behind")
     func noEmptyRows() async throws {

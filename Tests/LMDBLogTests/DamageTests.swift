@@ -58,7 +58,7 @@ final class FlakyParticipant: BatchParticipant, @unchecked Sendable {
     func abortBatch() { counts.abortBatch() }
 }
 
-@Suite("Damage: checked reads, the structure check, catch-up retries", .timeLimit(.minutes(1)))
+@Suite("Damage: checked reads, the structure check, catch-up retries", .timeLimit(.minutes(5)))
 struct DamageTests {
     @Test("every way of reading a record checks its checksum and names the position of a damaged one")
     func checkedReads() async throws {

@@ -6,7 +6,7 @@ import Testing
 @testable import EventLog
 @testable import LMDBLog
 
-@Suite("Storage, growth and faults", .timeLimit(.minutes(1)))
+@Suite("Storage, growth and faults", .timeLimit(.minutes(5)))
 struct DurabilityTests {
     @Test("CRC-32C matches the standard check value")
     func crcCheckValue() {

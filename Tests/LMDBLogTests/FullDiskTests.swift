@@ -62,7 +62,7 @@ private func fillUntilFull(_ disk: String) async throws -> LogPosition {
     return appended
 }
 
-@Suite("A full disk", .timeLimit(.minutes(1)))
+@Suite("A full disk", .timeLimit(.minutes(5)))
 struct FullDiskTests {
     @Test(
         "a full disk fails the batch with a storage error, keeps everything stored, and appends work again once there is room",

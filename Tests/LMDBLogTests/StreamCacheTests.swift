@@ -4,7 +4,7 @@ import Testing
 
 /// The writer's stream rows: found by the bytes of the id, slots kept while the cache grows,
 /// and the key order of the stream table.
-@Suite("Stream cache", .timeLimit(.minutes(1)))
+@Suite("Stream cache", .timeLimit(.minutes(5)))
 struct StreamCacheTests {
     static func withBytes<T>(_ id: String, _ body: (UnsafeRawBufferPointer) -> T) -> T {
         withUTF8Bytes(id, body)

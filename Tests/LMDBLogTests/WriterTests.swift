@@ -4,7 +4,7 @@ import Testing
 @testable import EventLog
 @testable import LMDBLog
 
-@Suite("The single writer", .timeLimit(.minutes(1)))
+@Suite("The single writer", .timeLimit(.minutes(5)))
 struct WriterTests {
     @Test("concurrent callers are served by one durable commit and get contiguous, distinct positions")
     func groupCommit() async throws {
@@ -151,7 +151,7 @@ struct WriterTests {
     }
 }
 
-@Suite("Subscriptions", .timeLimit(.minutes(1)))
+@Suite("Subscriptions", .timeLimit(.minutes(5)))
 struct SubscriptionTests {
     @Test("a subscription catches up, then follows live appends with no gap and no duplicate")
     func catchUpToLive() async throws {
@@ -226,7 +226,7 @@ struct SubscriptionTests {
     }
 }
 
-@Suite("Read-only logs", .timeLimit(.minutes(1)))
+@Suite("Read-only logs", .timeLimit(.minutes(5)))
 struct ReadOnlyLogTests {
     @Test("closing a read-only log ends its subscriptions")
     func closeEndsPollingSubscription() async throws {

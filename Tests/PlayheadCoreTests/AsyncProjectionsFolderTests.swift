@@ -35,7 +35,7 @@ private struct SlowCounts: Projector {
     }
 }
 
-@Suite("The asynchronous projections' folder", .timeLimit(.minutes(1)))
+@Suite("The asynchronous projections' folder", .timeLimit(.minutes(5)))
 struct AsyncProjectionsFolderTests {
     @Test("it folds what the writer commits, behind it, until the lag is 0; a reopened store continues from the checkpoint")
     func followsTheLog() async throws {

@@ -10,7 +10,7 @@ import WatchDomain
 
 /// ``PartyAnalyticsProjector`` and ``WatchPartyCommands/analytics(of:caller:)``: a crafted
 /// party with worked-out figures, read before, during and after it.
-@Suite("Party analytics", .timeLimit(.minutes(1)))
+@Suite("Party analytics", .timeLimit(.minutes(5)))
 struct PartyAnalyticsTests {
     static let admin = Caller(userId: "root", isAdmin: true)
     static let start: Int64 = 1_795_982_400_000_000

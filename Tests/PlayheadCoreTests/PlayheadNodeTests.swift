@@ -15,7 +15,7 @@ import WatchDomain
     "PlayheadNode: commands decided on a node's views",
     .serialized,
     .enabled(if: TestPostgres.isAvailable, "needs PLAYHEAD_TEST_POSTGRES_URL (tools/test starts PostgreSQL)"),
-    .timeLimit(.minutes(1))
+    .timeLimit(.minutes(5))
 )
 struct PlayheadNodeTests {
     /// Runs `body` with a node on a new database and a temporary directory, its follower running.

@@ -10,7 +10,7 @@ import WatchDomain
 @testable import PlayheadDemo
 
 /// ``DemoWorkload``: plausible, deterministic for a seed, and accepted by every command.
-@Suite("Demo data", .timeLimit(.minutes(2)))
+@Suite("Demo data", .timeLimit(.minutes(5)))
 struct DemoWorkloadTests {
     /// What a demo store holds, without the ids the commands draw: the number of events of
     /// each type and every video's figures over the whole range.

@@ -9,7 +9,7 @@ import WatchDomain
 
 @testable import PlayheadServer
 
-@Suite("Content interactions over HTTP", .timeLimit(.minutes(2)))
+@Suite("Content interactions over HTTP", .timeLimit(.minutes(5)))
 struct InteractionEndToEndTests {
     static var example: [String: Any] {
         [

@@ -8,7 +8,7 @@ import Testing
 import Views
 import WatchDomain
 
-@Suite("Video progress over HTTP", .timeLimit(.minutes(2)))
+@Suite("Video progress over HTTP", .timeLimit(.minutes(5)))
 struct ProgressEndToEndTests {
     @Test("update, get, list, summary, engagement and delete, with the spec's shapes")
     func routes() async throws {

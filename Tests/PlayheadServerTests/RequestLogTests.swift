@@ -66,7 +66,7 @@ private func isThirtyTwoHexDigits(_ text: String) -> Bool {
     text.utf8.count == 32 && text.utf8.allSatisfy { (48...57).contains($0) || (97...102).contains($0) }
 }
 
-@Suite("Request ids, correlation ids and request log lines", .timeLimit(.minutes(2)))
+@Suite("Request ids, correlation ids and request log lines", .timeLimit(.minutes(5)))
 struct RequestLogTests {
     @Test("every request id Hummingbird makes becomes 32 hex digits of the same number, which read as a UUID are the correlation id")
     func hummingbirdRequestIDs() throws {

@@ -7,7 +7,7 @@ import Projections
 import Testing
 import Views
 
-@Suite("Session metrics over HTTP", .timeLimit(.minutes(2)))
+@Suite("Session metrics over HTTP", .timeLimit(.minutes(5)))
 struct SessionMetricsEndToEndTests {
     /// The test clock starts at 2027-01-15T08:00:00Z. On the 15th alice starts A (a heartbeat
     /// ten minutes in, engaged, then logs out) and bob starts B (silent); two days later bob's

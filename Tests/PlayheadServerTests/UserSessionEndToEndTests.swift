@@ -7,7 +7,7 @@ import Projections
 import Testing
 import Views
 
-@Suite("User sessions over HTTP", .timeLimit(.minutes(2)))
+@Suite("User sessions over HTTP", .timeLimit(.minutes(5)))
 struct UserSessionEndToEndTests {
     @Test("login, heartbeat, engagement, listing and logout, each answered as the spec says")
     func lifecycle() async throws {
@@ -183,7 +183,7 @@ struct UserSessionEndToEndTests {
     }
 }
 
-@Suite("Concurrent user-session commands", .timeLimit(.minutes(1)))
+@Suite("Concurrent user-session commands", .timeLimit(.minutes(5)))
 struct ConcurrentUserSessionTests {
     @Test("many heartbeats at once on an expired session renew it exactly once")
     func oneRenewal() async throws {

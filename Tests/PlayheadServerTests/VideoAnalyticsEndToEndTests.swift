@@ -3,7 +3,7 @@ import Testing
 
 /// `GET /analytics/…` against the running server: a watch session posted through the API is
 /// folded behind the writer and answered as JSON or an SVG chart.
-@Suite("Video analytics over HTTP", .timeLimit(.minutes(2)))
+@Suite("Video analytics over HTTP", .timeLimit(.minutes(5)))
 struct VideoAnalyticsEndToEndTests {
     @Test("summary, retention, seeks, concurrent viewers and top videos for administrators; bad requests are refused")
     func analytics() async throws {

@@ -7,7 +7,7 @@ import Projections
 import Testing
 import Views
 
-@Suite("Watch sessions over HTTP", .timeLimit(.minutes(2)))
+@Suite("Watch sessions over HTTP", .timeLimit(.minutes(5)))
 struct WatchSessionEndToEndTests {
     static var body: [String: Any] {
         [

@@ -30,7 +30,7 @@ private func withLog(
 @Suite(
     "PostgresEventLog: the order, the schema and the conditions a node appends with",
     .enabled(if: TestPostgres.isAvailable, "needs PLAYHEAD_TEST_POSTGRES_URL (tools/test starts PostgreSQL)"),
-    .timeLimit(.minutes(1))
+    .timeLimit(.minutes(5))
 )
 struct PostgresEventLogTests {
     @Test("a sequence alone exposes a gap that later fills, which is why appends are ordered by a lock")

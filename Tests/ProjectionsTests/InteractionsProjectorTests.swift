@@ -18,7 +18,7 @@ final class ManualClock: Sendable {
 
 // A guard against hangs, not a speed check: these folds take seconds alone, but over a
 // minute when a hundred suites start at once on two cores after a fresh build's writes.
-@Suite("Content-interaction projection and queries", .timeLimit(.minutes(3)))
+@Suite("Content-interaction projection and queries", .timeLimit(.minutes(5)))
 struct InteractionsProjectorTests {
     static let day: Int64 = 86_400_000_000
     static let hour: Int64 = 3_600_000_000

@@ -56,7 +56,7 @@ final class SteppingClock: Sendable {
 
 // A guard against hangs, not a speed check: these folds take seconds alone, but over a
 // minute when a hundred suites start at once on two cores after a fresh build's writes.
-@Suite("User-session projection, rebuild and swap", .timeLimit(.minutes(3)))
+@Suite("User-session projection, rebuild and swap", .timeLimit(.minutes(5)))
 struct UserSessionsProjectorTests {
     @Test("views folded inline equal views rebuilt from the log alone, key by key")
     func rebuildEqualsLive() async throws {

@@ -10,7 +10,7 @@ import WatchDomain
 /// ``VideoAnalyticsProjector`` and ``VideoAnalyticsQueries`` on crafted sessions with
 /// worked-out answers: a seek back, a seek forward, a pause across midnight, a view that
 /// never plays, an unregistered video, and a deleted view.
-@Suite("Video analytics", .timeLimit(.minutes(1)))
+@Suite("Video analytics", .timeLimit(.minutes(5)))
 struct VideoAnalyticsTests {
     /// 2026-11-30T00:00:00Z, day 20,422.
     static let day0: Int64 = 1_764_460_800_000_000

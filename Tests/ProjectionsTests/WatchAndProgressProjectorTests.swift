@@ -80,7 +80,7 @@ func appendWatchWorkload(_ log: LMDBEventLog, steps: Int, users: Int = 5, videos
 
 // A guard against hangs, not a speed check: these folds take seconds alone, but over a
 // minute when a hundred suites start at once on two cores after a fresh build's writes.
-@Suite("Watch-session and video-progress projections", .timeLimit(.minutes(3)))
+@Suite("Watch-session and video-progress projections", .timeLimit(.minutes(5)))
 struct WatchAndProgressProjectorTests {
     @Test("after a mixed workload, views folded inline equal views rebuilt from the log, key by key")
     func rebuildEqualsLive() async throws {

@@ -159,7 +159,7 @@ struct WebSocketConversation {
 
 /// Engine.IO v4, as the official test suite (docs/engine.io-protocol/v4-test-suite and the
 /// Engine.IO half of docs/socket.io-protocol/v5-test-suite) states it, in its own words.
-@Suite("Engine.IO v4 conformance", .serialized, .timeLimit(.minutes(2)))
+@Suite("Engine.IO v4 conformance", .serialized, .timeLimit(.minutes(5)))
 struct EngineConformanceTests {
     @Test("HTTP long-polling: opens a session with sid, upgrades [websocket], pingInterval, pingTimeout and maxPayload")
     func pollingHandshake() async throws {
@@ -390,7 +390,7 @@ struct EngineConformanceTests {
 
 /// Socket.IO v5, as the official test suite (docs/socket.io-protocol/v5-test-suite) states
 /// it, in its own words.
-@Suite("Socket.IO v5 conformance", .serialized, .timeLimit(.minutes(2)))
+@Suite("Socket.IO v5 conformance", .serialized, .timeLimit(.minutes(5)))
 struct SocketConformanceTests {
     /// A WebSocket session connected to `/`, its `auth` packet read.
     func connected(_ server: ProtocolServer, _ body: @escaping @Sendable (inout WebSocketConversation) async throws -> Void) async throws {

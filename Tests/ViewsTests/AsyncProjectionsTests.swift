@@ -5,7 +5,7 @@ import Testing
 @testable import LMDBLog
 @testable import Views
 
-@Suite("Asynchronous projections", .timeLimit(.minutes(1)))
+@Suite("Asynchronous projections", .timeLimit(.minutes(5)))
 struct AsyncProjectionsTests {
     @Test("they fold behind the writer: the log commits without them, a catch-up brings them to the head")
     func foldBehind() async throws {

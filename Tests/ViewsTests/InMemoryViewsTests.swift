@@ -112,7 +112,7 @@ func entries(_ views: any ViewReading, _ projector: any Projector) throws -> [St
     return all
 }
 
-@Suite("Views in memory", .timeLimit(.minutes(1)))
+@Suite("Views in memory", .timeLimit(.minutes(5)))
 struct InMemoryViewsTests {
     @Test("folded in memory, the views hold exactly the keys, values and order of LMDB's, inline and rebuilt")
     func sameAsLMDB() async throws {

@@ -70,7 +70,7 @@ func dump(_ views: any ViewReading, _ projector: any Projector) throws -> [Strin
     return all
 }
 
-@Suite("Inline projections", .timeLimit(.minutes(1)))
+@Suite("Inline projections", .timeLimit(.minutes(5)))
 struct InlineProjectionsTests {
     @Test("the read models follow every commit, with the checkpoint at the head")
     func inlineApply() async throws {
@@ -251,7 +251,7 @@ private func failingAppend(_ log: LMDBEventLog) async throws {
     }
 }
 
-@Suite("Views commit failures", .timeLimit(.minutes(1)))
+@Suite("Views commit failures", .timeLimit(.minutes(5)))
 struct ViewsCommitFailureTests {
     @Test("a views commit that fails after the log's is repaired by the next batch")
     func failedViewsCommitCatchesUp() async throws {

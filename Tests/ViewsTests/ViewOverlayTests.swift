@@ -39,7 +39,7 @@ struct AwkwardKeys: Projector {
     }
 }
 
-@Suite("Write-back overlay", .timeLimit(.minutes(1)))
+@Suite("Write-back overlay", .timeLimit(.minutes(5)))
 struct ViewOverlayTests {
     @Test("a fold through the overlay stores exactly what inline application stores")
     func overlayMatchesInline() async throws {

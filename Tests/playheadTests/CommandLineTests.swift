@@ -62,7 +62,7 @@ func tailLines(_ output: String) throws -> [[String: Any]] {
     }
 }
 
-@Suite("The playhead command line", .timeLimit(.minutes(2)))
+@Suite("The playhead command line", .timeLimit(.minutes(5)))
 struct CommandLineTests {
     @Test("stats, verify and tail on a store written through the CLI")
     func statsVerifyTail() async throws {

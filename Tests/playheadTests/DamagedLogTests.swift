@@ -134,7 +134,7 @@ func progressStore(_ store: String, count: Int) async throws -> [String: Int] {
     return positions
 }
 
-@Suite("A damaged log is reported, never served, exported or crashed on", .serialized, .timeLimit(.minutes(3)))
+@Suite("A damaged log is reported, never served, exported or crashed on", .serialized, .timeLimit(.minutes(5)))
 struct DamagedLogTests {
     @Test("serve refuses to start on a log whose record fails its checksum, naming the position and the recovery procedure")
     func serveRefusesDamagedRecord() async throws {

@@ -7,7 +7,7 @@ import FoundationNetworking
 
 /// `GET /dashboard` in a real browser: Debian's chromium, headless, against a server on a
 /// demo store (tools/test installs chromium).
-@Suite("The dashboard in headless Chromium", .serialized, .timeLimit(.minutes(3)))
+@Suite("The dashboard in headless Chromium", .serialized, .timeLimit(.minutes(5)))
 struct DashboardTests {
     static let chromium = ["/usr/bin/chromium", "/usr/bin/chromium-browser"].first { FileManager.default.isExecutableFile(atPath: $0) }
 

@@ -2,7 +2,7 @@ import Foundation
 import Testing
 
 /// `playhead demo`: a new store filled through the commands, which every check accepts.
-@Suite("playhead demo", .timeLimit(.minutes(2)))
+@Suite("playhead demo", .timeLimit(.minutes(5)))
 struct DemoCommandTests {
     @Test("fills a new store that verifies (its views equal a rebuild) and answers the analytics; refuses a store with events and bad options")
     func demo() async throws {

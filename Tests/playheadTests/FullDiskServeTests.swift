@@ -55,7 +55,7 @@ private func progressLines(count: Int, start: Date) -> String {
     return text
 }
 
-@Suite("A server on a full disk", .serialized, .timeLimit(.minutes(3)))
+@Suite("A server on a full disk", .serialized, .timeLimit(.minutes(5)))
 struct FullDiskServeTests {
     @Test(
         "a server started while the disk is full retries its catch-up and serves once there is room, /ready saying why meanwhile",

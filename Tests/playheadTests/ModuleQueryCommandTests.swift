@@ -7,7 +7,7 @@ import FoundationNetworking
 
 /// `playhead query sessions|sessions-daily|progress-summary|engagement|patterns`: each answer
 /// read from the store is the REST answer byte for byte (as JSON), and reads as a table and CSV.
-@Suite("playhead query: the modules' summaries", .timeLimit(.minutes(2)))
+@Suite("playhead query: the modules' summaries", .timeLimit(.minutes(5)))
 struct ModuleQueryCommandTests {
     /// The body of `GET path` from a server on `store`, as an administrator.
     static func rest(_ server: ServerProcess, _ path: String) async throws -> (status: Int, body: Data) {

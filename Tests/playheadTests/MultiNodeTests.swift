@@ -36,7 +36,7 @@ private func exported(_ url: String) throws -> [[String: Any]] {
     "Several nodes over one PostgreSQL log",
     .serialized,
     .enabled(if: TestPostgres.isAvailable, "needs PLAYHEAD_TEST_POSTGRES_URL (tools/test starts PostgreSQL)"),
-    .timeLimit(.minutes(3))
+    .timeLimit(.minutes(5))
 )
 struct MultiNodeTests {
     @Test("two nodes: writes through either are read on both, no ticket is oversold, a chat through A reaches a member on B, both equal a rebuild")

@@ -13,7 +13,7 @@ import WatchDomain
 @Suite(
     "Watch-party gateway under SIGKILL",
     .serialized,
-    .timeLimit(.minutes(2)),
+    .timeLimit(.minutes(5)),
     .enabled(if: ProcessInfo.processInfo.environment["PLAYHEAD_SOCKETIO_PYTHON"] != nil)
 )
 struct PartyGatewayCrashTests {

@@ -6,7 +6,7 @@ import Testing
 import Views
 
 /// `playhead query party`: a party's analytics read from the store's asynchronous views.
-@Suite("playhead query", .timeLimit(.minutes(2)))
+@Suite("playhead query", .timeLimit(.minutes(5)))
 struct QueryCommandTests {
     /// The replay tests' party (finished: it ran for an hour on 2026-11-29), with its analytics folded.
     static func store(at directory: String) async throws -> String {

@@ -7,7 +7,7 @@ import Testing
 import WatchDomain
 
 /// `playhead replay`: a party's log read back from the store's views, as text or NDJSON.
-@Suite("playhead replay", .timeLimit(.minutes(2)))
+@Suite("playhead replay", .timeLimit(.minutes(5)))
 struct ReplayCommandTests {
     /// A store holding one party of `film` (10 minutes), starting at 2026-11-24T20:00:00Z: alice
     /// joins two minutes early, chats at the start, pauses at 1:40, seeks back to 0:40, plays,

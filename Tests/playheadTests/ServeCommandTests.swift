@@ -94,7 +94,7 @@ final class Acknowledgements: Sendable {
     var all: [String: Int] { counts.withLock { $0 } }
 }
 
-@Suite("playhead serve, rebuild and verify --projections", .serialized, .timeLimit(.minutes(3)))
+@Suite("playhead serve, rebuild and verify --projections", .serialized, .timeLimit(.minutes(5)))
 struct ServeCommandTests {
     @Test("after SIGKILL during a heartbeat load, every acknowledged heartbeat is in the log and the views equal a rebuild")
     func crashDuringHeartbeats() async throws {
@@ -455,7 +455,7 @@ struct ServeCommandTests {
     }
 }
 
-@Suite("playhead verify --projections", .timeLimit(.minutes(2)))
+@Suite("playhead verify --projections", .timeLimit(.minutes(5)))
 struct VerifyProjectionsTests {
     @Test("views that do not match the log fail verify, naming the database and key")
     func mismatchedViewsFail() async throws {

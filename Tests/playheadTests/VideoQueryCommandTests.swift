@@ -8,7 +8,7 @@ import WatchDomain
 
 /// `playhead query video|retention|seeks|concurrent|top-videos`: the video analytics read
 /// from the store's asynchronous views, in every format.
-@Suite("playhead query: video analytics", .timeLimit(.minutes(2)))
+@Suite("playhead query: video analytics", .timeLimit(.minutes(5)))
 struct VideoQueryCommandTests {
     /// A 10-minute lecture and alice's view of it on 2026-11-20 (Docs/api.md's example):
     /// 0:00-2:00, a seek ahead to 5:00, 5:00-6:00, a seek back to 4:00, 4:00-6:00.
