@@ -65,6 +65,12 @@ public final class PostgresEventLog: DecidingEventStore {
     /// Whether the listening connection is up; while it is down (and was up once), the server
     /// is taken for unreachable and operations fail at once.
     private let listening = Atomic(true)
+    /// The events last committed or read: what this node's followers of the log read next.
+    private let recent = Mutex(RecentEvents(capacity: 16_384))
+    /// `currentHead()`'s reads, shared by concurrent callers.
+    private let headReads = CoalescedRead<LogPosition>()
+    /// The operations' time limits.
+    private let deadlines = Deadlines()
 
     private struct Submission: Sendable {
         var request: AppendRequest
@@ -119,6 +125,8 @@ public final class PostgresEventLog: DecidingEventStore {
             throw Self.storageError(error, "could not open the PostgreSQL log at \(location)")
         }
         if configuration.listens { log.tasks.withLock { $0.append(Task { await log.listen() }) } }
+        // The head as of now, so that what this process reads next is not taken for all there is.
+        _ = try? await log.currentHead()
         return log
     }
 
@@ -239,12 +247,15 @@ public final class PostgresEventLog: DecidingEventStore {
                 try await client.withConnection { connection in
                     try await connection.query("BEGIN", logger: configuration.logger)
                     do {
-                        let (results, head) = try await decideAndInsert(batch, on: connection)
+                        let (results, head, rows) = try await decideAndInsert(batch, on: connection)
                         // A batch its callers were told failed (the time limit passed) must not
                         // commit later behind their backs.
                         guard stage.startCommit() else { throw EventLogError(.unavailable, "the append was abandoned at its time limit") }
                         try await connection.query(head == nil ? "ROLLBACK" : "COMMIT", logger: configuration.logger)
-                        if head != nil { signal.fire() }
+                        if head != nil {
+                            recent.withLock { $0.add(rows) }
+                            signal.fire()
+                        }
                         return results
                     } catch {
                         if !stage.hasStartedCommit { _ = try? await connection.query("ROLLBACK", logger: configuration.logger) }
@@ -278,7 +289,7 @@ public final class PostgresEventLog: DecidingEventStore {
     private func decideAndInsert(
         _ batch: [Submission],
         on connection: PostgresConnection
-    ) async throws -> (results: [Result<AppendResult, any Error>], head: Int64?) {
+    ) async throws -> (results: [Result<AppendResult, any Error>], head: Int64?, rows: [RecordedEvent]) {
         let logger = configuration.logger
         var head: Int64 = 0
         var lastRecorded = Int64.min
@@ -290,27 +301,27 @@ public final class PostgresEventLog: DecidingEventStore {
             head = position
             lastRecorded = recordedAt
         }
-        let keys = Array(Set(batch.compactMap(\.request.idempotencyKey)))
-        var idempotency: [String: ClosedRange<LogPosition>] = [:]
-        if !keys.isEmpty {
-            for try await (key, first, last) in try await connection.query(
-                "SELECT key, first_position, last_position FROM playhead_idempotency WHERE key = ANY(\(keys))",
-                logger: logger
-            ).decode((String, Int64, Int64).self) {
-                idempotency[key] = LogPosition(first)...LogPosition(last)
-            }
-        }
         var names = Set<String>()
         for submission in batch {
             for event in submission.request.events { names.insert(event.stream) }
             for stream in submission.request.expectations.keys { names.insert(stream.string) }
         }
+        // The streams' rows and the idempotency keys in one round trip.
+        let keys = Array(Set(batch.compactMap(\.request.idempotencyKey)))
+        var idempotency: [String: ClosedRange<LogPosition>] = [:]
         var streams: [String: StreamRow] = [:]
-        for try await (stream, version, last) in try await connection.query(
-            "SELECT stream, version, last_position FROM playhead_streams WHERE stream = ANY(\(Array(names)))",
+        for try await (kind, name, first, last) in try await connection.query(
+            """
+            SELECT 0, stream, version, last_position FROM playhead_streams WHERE stream = ANY(\(Array(names)))
+            UNION ALL SELECT 1, key, first_position, last_position FROM playhead_idempotency WHERE key = ANY(\(keys))
+            """,
             logger: logger
-        ).decode((String, Int64, Int64).self) {
-            streams[stream] = StreamRow(version: version, lastPosition: last)
+        ).decode((Int32, String, Int64, Int64).self) {
+            if kind == 0 {
+                streams[name] = StreamRow(version: first, lastPosition: last)
+            } else {
+                idempotency[name] = LogPosition(first)...LogPosition(last)
+            }
         }
 
         let now = configuration.clock().microsecondsSince1970
@@ -393,54 +404,88 @@ public final class PostgresEventLog: DecidingEventStore {
                 results.append(.failure(error))
             }
         }
-        guard !rows.isEmpty else { return (results, nil) }
-        try await Self.insert(rows, on: connection, logger: logger)
-        try await Self.upsert(changedStreams.map { ($0, streams[$0] ?? StreamRow(version: 0, lastPosition: 0)) }, on: connection, logger: logger)
-        if !newKeys.isEmpty {
-            var bindings = PostgresBindings(capacity: newKeys.count * 3)
-            var values: [String] = []
-            for (index, (key, positions)) in newKeys.enumerated() {
-                values.append("($\(index * 3 + 1), $\(index * 3 + 2), $\(index * 3 + 3))")
-                bindings.append(key)
-                bindings.append(Int64(positions.lowerBound))
-                bindings.append(Int64(positions.upperBound))
-            }
-            try await connection.query(
-                PostgresQuery(
-                    unsafeSQL: "INSERT INTO playhead_idempotency (key, first_position, last_position) VALUES " + values.joined(separator: ", "),
-                    binds: bindings
-                ),
-                logger: logger
-            )
-        }
-        try await connection.query("UPDATE playhead_head SET position = \(head), recorded_at = \(lastRecorded) WHERE id = 1", logger: logger)
-        // Delivered when the transaction commits, to every node listening.
-        try await connection.query("SELECT pg_notify(\(Self.channel), \(String(head)))", logger: logger)
-        return (results, head)
+        guard !rows.isEmpty else { return (results, nil, []) }
+        let changed = changedStreams.map { ($0, streams[$0] ?? StreamRow(version: 0, lastPosition: 0)) }
+        try await Self.write(rows, streams: changed, keys: newKeys, head: head, lastRecorded: lastRecorded, on: connection, logger: logger)
+        return (results, head, rows)
     }
 
-    /// The columns of `playhead_events`, in the order `insert` binds them and `decode` reads them.
-    package static let columns =
-        "position, stream, stream_version, type, recorded_at, occurred_at, event_id, correlation_id, causation_id, actor, payload"
+    /// The most parameters one statement may bind (the protocol counts them in 16 bits).
+    static let maxParameters = 65_535
 
-    /// Inserts `rows` with multi-row `INSERT`s of at most 5,000 rows (11 parameters each, under
-    /// the protocol's 65,535).
-    static func insert(_ rows: [RecordedEvent], on connection: PostgresConnection, logger: Logger) async throws {
-        var start = 0
-        while start < rows.count {
-            let chunk = rows[start..<min(rows.count, start + 5_000)]
-            var bindings = PostgresBindings(capacity: chunk.count * 11)
-            var sql = "INSERT INTO playhead_events (\(columns)) VALUES "
-            sql.reserveCapacity(chunk.count * 64)
-            for (offset, event) in chunk.enumerated() {
-                let base = offset * 11
-                if offset > 0 { sql += ", " }
-                sql += "("
-                for column in 1...11 {
-                    if column > 1 { sql += ", " }
-                    sql += "$\(base + column)"
-                }
-                sql += ")"
+    /// Writes a decided batch: its events, its streams' new rows, its idempotency keys and
+    /// the new head, and notifies the log's channel (delivered at the commit, to every node).
+    /// A batch whose parameters fit in one statement is written in one round trip, with
+    /// data-modifying `WITH` clauses; a larger one in chunks.
+    private static func write(
+        _ rows: [RecordedEvent],
+        streams: [(String, StreamRow)],
+        keys: [(String, ClosedRange<LogPosition>)],
+        head: Int64,
+        lastRecorded: Int64,
+        on connection: PostgresConnection,
+        logger: Logger
+    ) async throws {
+        var bindings = PostgresBindings(capacity: rows.count * 11 + streams.count * 3 + keys.count * 3 + 4)
+        if rows.count * 11 + streams.count * 3 + keys.count * 3 + 4 <= maxParameters {
+            var clauses = ["written_events AS (\(insertEvents(rows[...], binding: &bindings)))"]
+            clauses.append("written_streams AS (\(upsertStreams(streams[...], binding: &bindings)))")
+            if !keys.isEmpty { clauses.append("written_keys AS (\(insertKeys(keys, binding: &bindings)))") }
+            clauses.append("written_head AS (\(updateHead(head, lastRecorded, binding: &bindings)))")
+            bindings.append(channel)
+            bindings.append(String(head))
+            let sql = "WITH " + clauses.joined(separator: ", ") + " SELECT pg_notify($\(bindings.count - 1), $\(bindings.count))"
+            try await connection.query(PostgresQuery(unsafeSQL: sql, binds: bindings), logger: logger)
+            return
+        }
+        for start in stride(from: 0, to: rows.count, by: 5_000) {
+            bindings = PostgresBindings(capacity: 5_000 * 11)
+            let sql = insertEvents(rows[start..<min(rows.count, start + 5_000)], binding: &bindings)
+            try await connection.query(PostgresQuery(unsafeSQL: sql, binds: bindings), logger: logger)
+        }
+        for start in stride(from: 0, to: streams.count, by: 10_000) {
+            bindings = PostgresBindings(capacity: 10_000 * 3)
+            let sql = upsertStreams(streams[start..<min(streams.count, start + 10_000)], binding: &bindings)
+            try await connection.query(PostgresQuery(unsafeSQL: sql, binds: bindings), logger: logger)
+        }
+        for start in stride(from: 0, to: keys.count, by: 10_000) {
+            bindings = PostgresBindings(capacity: 10_000 * 3)
+            let sql = insertKeys(Array(keys[start..<min(keys.count, start + 10_000)]), binding: &bindings)
+            try await connection.query(PostgresQuery(unsafeSQL: sql, binds: bindings), logger: logger)
+        }
+        bindings = PostgresBindings(capacity: 4)
+        let sql = updateHead(head, lastRecorded, binding: &bindings)
+        try await connection.query(PostgresQuery(unsafeSQL: sql, binds: bindings), logger: logger)
+        try await connection.query("SELECT pg_notify(\(channel), \(String(head)))", logger: logger)
+    }
+
+    /// `VALUES (...), (...)` for rows of `width` parameters, numbered after those already in
+    /// `bindings`; `bind` appends one row's values.
+    private static func values<Row>(
+        _ rows: some Collection<Row>,
+        width: Int,
+        binding bindings: inout PostgresBindings,
+        _ bind: (Row, inout PostgresBindings) -> Void
+    ) -> String {
+        var sql = "VALUES "
+        sql.reserveCapacity(rows.count * width * 8)
+        for (offset, row) in rows.enumerated() {
+            let base = bindings.count
+            if offset > 0 { sql += ", " }
+            sql += "("
+            for column in 1...width {
+                if column > 1 { sql += ", " }
+                sql += "$\(base + column)"
+            }
+            sql += ")"
+            bind(row, &bindings)
+        }
+        return sql
+    }
+
+    private static func insertEvents(_ rows: ArraySlice<RecordedEvent>, binding bindings: inout PostgresBindings) -> String {
+        "INSERT INTO playhead_events (\(columns)) "
+            + values(rows, width: 11, binding: &bindings) { event, bindings in
                 bindings.append(Int64(event.position))
                 bindings.append(event.stream)
                 bindings.append(Int64(event.streamVersion))
@@ -453,39 +498,47 @@ public final class PostgresEventLog: DecidingEventStore {
                 bindings.append(event.actor)
                 bindings.append(ByteBuffer(bytes: event.payload))
             }
-            try await connection.query(PostgresQuery(unsafeSQL: sql, binds: bindings), logger: logger)
-            start += chunk.count
-        }
     }
 
-    private static func upsert(_ streams: [(String, StreamRow)], on connection: PostgresConnection, logger: Logger) async throws {
-        var start = 0
-        while start < streams.count {
-            let chunk = streams[start..<min(streams.count, start + 10_000)]
-            var bindings = PostgresBindings(capacity: chunk.count * 3)
-            var values: [String] = []
-            values.reserveCapacity(chunk.count)
-            for (offset, (stream, row)) in chunk.enumerated() {
-                values.append("($\(offset * 3 + 1), $\(offset * 3 + 2), $\(offset * 3 + 3))")
-                bindings.append(stream)
-                bindings.append(row.version)
-                bindings.append(row.lastPosition)
+    private static func upsertStreams(_ streams: ArraySlice<(String, StreamRow)>, binding bindings: inout PostgresBindings) -> String {
+        "INSERT INTO playhead_streams (stream, version, last_position) "
+            + values(streams, width: 3, binding: &bindings) { stream, bindings in
+                bindings.append(stream.0)
+                bindings.append(stream.1.version)
+                bindings.append(stream.1.lastPosition)
             }
-            try await connection.query(
-                PostgresQuery(
-                    unsafeSQL: "INSERT INTO playhead_streams (stream, version, last_position) VALUES " + values.joined(separator: ", ")
-                        + " ON CONFLICT (stream) DO UPDATE SET version = EXCLUDED.version, last_position = EXCLUDED.last_position",
-                    binds: bindings
-                ),
-                logger: logger
-            )
-            start += chunk.count
-        }
+            + " ON CONFLICT (stream) DO UPDATE SET version = EXCLUDED.version, last_position = EXCLUDED.last_position"
     }
+
+    private static func insertKeys(_ keys: [(String, ClosedRange<LogPosition>)], binding bindings: inout PostgresBindings) -> String {
+        "INSERT INTO playhead_idempotency (key, first_position, last_position) "
+            + values(keys, width: 3, binding: &bindings) { key, bindings in
+                bindings.append(key.0)
+                bindings.append(Int64(key.1.lowerBound))
+                bindings.append(Int64(key.1.upperBound))
+            }
+    }
+
+    private static func updateHead(_ head: Int64, _ lastRecorded: Int64, binding bindings: inout PostgresBindings) -> String {
+        bindings.append(head)
+        bindings.append(lastRecorded)
+        return "UPDATE playhead_head SET position = $\(bindings.count - 1), recorded_at = $\(bindings.count) WHERE id = 1"
+    }
+
+    /// The columns of `playhead_events`, in the order `insert` binds them and `decode` reads them.
+    package static let columns =
+        "position, stream, stream_version, type, recorded_at, occurred_at, event_id, correlation_id, causation_id, actor, payload"
 
     // MARK: Reading
 
-    public func currentHead() async throws -> LogPosition { try await headRow().position }
+    /// The head as read by a query that started after this call (concurrent callers share one).
+    public func currentHead() async throws -> LogPosition {
+        try await headReads.value { [self] in
+            let head = try await headRow().position
+            recent.withLock { $0.heard(head: head) }
+            return head
+        }
+    }
 
     /// The recorded-at time of the log's last event (nil when it is empty): what an import's
     /// times must not go back from.
@@ -513,6 +566,9 @@ public final class PostgresEventLog: DecidingEventStore {
 
     public func events(from position: LogPosition, direction: ReadDirection, limit: Int) async throws -> [RecordedEvent] {
         guard limit > 0 else { return [] }
+        // What this node committed or read last comes from memory: the followers of the log
+        // (views, analytics, live feed) ask for the same run one after another.
+        if direction == .forward, let held = recent.withLock({ $0.events(from: position, limit: limit) }) { return held }
         let start = Int64(clamping: position)
         let query: PostgresQuery =
             switch direction {
@@ -520,7 +576,9 @@ public final class PostgresEventLog: DecidingEventStore {
             case .backward:
                 "SELECT \(unescaped: Self.columns) FROM playhead_events WHERE position <= \(start) ORDER BY position DESC LIMIT \(limit)"
             }
-        return try await read(query)
+        let events = try await read(query)
+        if direction == .forward { recent.withLock { $0.add(events) } }
+        return events
     }
 
     public func events(inStream stream: String, from version: UInt64, direction: ReadDirection, limit: Int) async throws -> [RecordedEvent] {
@@ -664,15 +722,13 @@ public final class PostgresEventLog: DecidingEventStore {
                         answer.resume(with: .failure(error))
                     }
                 }
-                answer.onResume(cancel: work)
-                let timer = Task {
-                    try? await Task.sleep(for: timeout)
-                    guard !Task.isCancelled else { return }
+                answer.onResume { work.cancel() }
+                let limit = deadlines.add(after: timeout) {
                     onTimeout()
                     work.cancel()
                     answer.resume(with: .failure(EventLogError(.unavailable, "PostgreSQL did not answer \(what) within \(timeout)")))
                 }
-                answer.onResume(cancel: timer)
+                answer.onResume { [deadlines] in deadlines.remove(limit) }
             }
         } onCancel: {
             answer.resume(with: .failure(CancellationError()))
@@ -691,7 +747,10 @@ public final class PostgresEventLog: DecidingEventStore {
                         listening.store(true, ordering: .relaxed)
                         // Anything committed before LISTEN took effect is read now.
                         signal.fire()
-                        for try await _ in notifications { signal.fire() }
+                        for try await notification in notifications {
+                            if let head = LogPosition(notification.payload) { recent.withLock { $0.heard(head: head) } }
+                            signal.fire()
+                        }
                         // The notifications end when the connection does (a server shut down).
                         if !Task.isCancelled { listening.store(false, ordering: .relaxed) }
                     }
@@ -766,13 +825,13 @@ private final class CommitStage: Sendable {
 }
 
 /// One answer for a caller that two tasks race to give (an operation and its time limit):
-/// the first wins, and the tasks are cancelled once it is given.
+/// the first wins, and what each registered with `onResume` runs once it is given.
 private final class OnceAnswer<T: Sendable>: Sendable {
     private struct State {
         var continuation: CheckedContinuation<T, any Error>?
         var early: Result<T, any Error>?
         var answered = false
-        var tasks: [Task<Void, Never>] = []
+        var cleanups: [@Sendable () -> Void] = []
     }
 
     private let state = Mutex(State())
@@ -786,28 +845,28 @@ private final class OnceAnswer<T: Sendable>: Sendable {
         if let early { continuation.resume(with: early) }
     }
 
-    /// Cancels `task` once the answer is given (at once if it was).
-    func onResume(cancel task: Task<Void, Never>) {
+    /// Runs `cleanup` once the answer is given (at once if it was).
+    func onResume(_ cleanup: @escaping @Sendable () -> Void) {
         let answered = state.withLock { state -> Bool in
-            if !state.answered { state.tasks.append(task) }
+            if !state.answered { state.cleanups.append(cleanup) }
             return state.answered
         }
-        if answered { task.cancel() }
+        if answered { cleanup() }
     }
 
     func resume(with result: Result<T, any Error>) {
-        let (continuation, tasks) = state.withLock { state -> (CheckedContinuation<T, any Error>?, [Task<Void, Never>]) in
+        let (continuation, cleanups) = state.withLock { state -> (CheckedContinuation<T, any Error>?, [@Sendable () -> Void]) in
             guard !state.answered else { return (nil, []) }
             state.answered = true
             defer {
                 state.continuation = nil
-                state.tasks = []
+                state.cleanups = []
             }
             if state.continuation == nil { state.early = result }
-            return (state.continuation, state.tasks)
+            return (state.continuation, state.cleanups)
         }
         continuation?.resume(with: result)
-        for task in tasks { task.cancel() }
+        for cleanup in cleanups { cleanup() }
     }
 }
 

@@ -47,9 +47,12 @@ public struct PostgresLocation: Sendable, CustomStringConvertible {
             configuration = PostgresClient.Configuration(unixSocketPath: path, username: user, password: password, database: database)
             connection = PostgresConnection.Configuration(unixSocketPath: path, username: user, password: password, database: database)
         } else {
-            guard let host = components.host, !host.isEmpty else {
+            guard var host = components.host, !host.isEmpty else {
                 throw EventLogError(.invalidRequest, "a PostgreSQL URL needs a host: \(Self.redacted(url))")
             }
+            // An IPv6 address is written in brackets in a URL (RFC 3986), and kept in them by
+            // URLComponents; the resolver wants it bare.
+            if host.hasPrefix("["), host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
             let clientTLS: PostgresClient.Configuration.TLS =
                 switch tlsMode {
                 case .disable: .disable

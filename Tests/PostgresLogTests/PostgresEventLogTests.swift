@@ -136,6 +136,55 @@ struct PostgresEventLogTests {
         }
     }
 
+    @Test("reads a node serves from memory equal what another node reads from PostgreSQL, from every position")
+    func remembersWhatPostgresHolds() async throws {
+        try await withLog { log, url in
+            // Batches of several sizes, concurrent (group commit), with keys, one of them larger
+            // than one statement's parameters (written in chunks).
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for caller in 0..<8 {
+                    group.addTask {
+                        for round in 0..<5 {
+                            let events = (0..<(caller + 1)).map { event("stream-\(($0 + round) % 4)", [UInt8(caller), UInt8(round)]) }
+                            _ = try await log.append(AppendRequest(events: events, idempotencyKey: "k-\(caller)-\(round)"))
+                        }
+                    }
+                }
+                try await group.waitForAll()
+            }
+            _ = try await log.append(AppendRequest(events: (0..<6_500).map { event("big-\($0 % 7)", [UInt8($0 % 251)]) }))
+            let other = try await PostgresEventLog.open(PostgresLocation(url: url))
+            defer { Task { await other.close() } }
+            let head = try await log.currentHead()
+            #expect(head == 180 + 6_500)
+            for start in [LogPosition(1), 2, 37, 179, 180, 181, 3_000, head - 1, head, head + 1] {
+                for limit in [1, 5, 512, 20_000] {
+                    let remembered = try await log.events(from: start, direction: .forward, limit: limit)
+                    let stored = try await other.events(from: start, direction: .forward, limit: limit)
+                    #expect(remembered == stored, "from \(start), limit \(limit)")
+                }
+            }
+            let versions = try await other.events(inStream: "big-3", from: 1, direction: .forward, limit: 10_000).map(\.streamVersion)
+            #expect(versions == Array(1...UInt64(versions.count)) && versions.count == 929)
+            #expect(
+                try await other.integrityReport()
+                    == PostgresEventLog.IntegrityReport(
+                        head: UInt64(head),
+                        events: UInt64(head),
+                        maxPosition: UInt64(head),
+                        streams: 11,
+                        recordedAtBackwards: 0,
+                        streamVersionsOutOfOrder: 0,
+                        streamRowsWrong: 0,
+                        keysOutside: 0
+                    )
+            )
+            // A key already stored answers its first positions again, from any node.
+            let again = try await other.append(AppendRequest(events: [event("stream-0")], idempotencyKey: "k-3-2"))
+            #expect(again.deduplicated)
+        }
+    }
+
     @Test("the schema is versioned; a database of a newer schema is refused")
     func schemaVersions() async throws {
         try await withLog { log, url in

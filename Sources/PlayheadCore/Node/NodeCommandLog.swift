@@ -32,10 +32,10 @@ public struct NodeCommandLog: DecidingEventStore {
 
     let log: PostgresEventLog
     let views: InlineProjections
-    let applied: HeadSignal
+    let applied: PositionSignal
     let contended = StreamQueue()
 
-    init(log: PostgresEventLog, views: InlineProjections, applied: HeadSignal) {
+    init(log: PostgresEventLog, views: InlineProjections, applied: PositionSignal) {
         self.log = log
         self.views = views
         self.applied = applied
@@ -96,16 +96,10 @@ public struct NodeCommandLog: DecidingEventStore {
     /// Waits for the views to reach `position`, at most ``viewsPatience``; answers whether they did.
     @discardableResult
     private func waitForViews(at position: LogPosition) async -> Bool {
-        let clock = ContinuousClock()
-        let deadline = clock.now.advanced(by: Self.viewsPatience)
-        while true {
-            // Read before the check: a fold between the check and the wait is not slept through.
-            let generation = applied.generation
-            if ((try? views.appliedPosition()) ?? 0) >= position { return true }
-            let now = clock.now
-            guard now < deadline, !Task.isCancelled else { return false }
-            await applied.wait(after: generation, timeout: deadline - now)
-        }
+        // The follower advances the signal after each fold; views that got there otherwise
+        // (folded before this process started) are read directly.
+        if ((try? views.appliedPosition()) ?? 0) >= position { return true }
+        return await applied.wait(for: position, timeout: Self.viewsPatience)
     }
 
     public func currentHead() async throws -> LogPosition { try await log.currentHead() }

@@ -63,7 +63,7 @@ public struct NodeFollower: Service {
         switch views {
         case .inline:
             try node.projections.catchUp(scanner)
-            node.applied.fire()
+            node.applied.advance(to: try node.projections.appliedPosition())
         case .async:
             _ = try node.asyncProjections.catchUp(scanner)
         }

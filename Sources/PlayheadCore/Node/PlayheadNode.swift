@@ -26,8 +26,8 @@ public final class PlayheadNode: Sendable {
     public let asyncProjections: AsyncProjections
     /// The log the node's commands append through.
     public let commandLog: NodeCommandLog
-    /// Fired whenever the follower has folded more of the log.
-    let applied = HeadSignal()
+    /// Advanced to the views' position whenever the follower has folded more of the log.
+    let applied = PositionSignal()
     /// Why the follower last failed, until it folds again.
     let followerFailure = Mutex<String?>(nil)
     private let lock: FileLock
