@@ -35,6 +35,10 @@ public struct BatchScope: Sendable, Hashable {
 
     /// Made by a log's writer only.
     package init(batch: UInt64) { self.batch = batch }
+
+    /// No batch (number 0): a decider handed it reads the committed views. A log whose
+    /// views take no part in its batches hands it (a node's first decision of a command).
+    public static let outsideBatch = BatchScope(batch: 0)
 }
 
 /// Thrown by a participant when the batch must be written again (for example after its

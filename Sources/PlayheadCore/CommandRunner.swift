@@ -10,30 +10,29 @@ public import WatchDomain
 /// The log is any ``DecidingEventStore`` (the LMDB log in the server, the in-memory log in
 /// unit tests) and the views are those taking part in its batches (the inline projections; in
 /// unit tests, ``InMemoryViews``). On a node over PostgreSQL the views take no part in the
-/// log's batches: the deciders read the node's committed views, and the node's log
-/// (``NodeCommandLog``) appends on the condition that the streams written did not change
-/// since.
+/// log's batches: a decider first reads the node's committed views (handed
+/// `BatchScope.outsideBatch`), and the node's log (``NodeCommandLog``) appends on the
+/// condition that the streams written did not change since; a command that conflicted is
+/// decided again in a row of its stream's commands, reading the views as the row has left
+/// them so far.
 public struct CommandRunner: Sendable {
     /// The log the commands append to.
     public let log: any DecidingEventStore
     /// The views the deciders read (in their batch) and the queries read (committed).
     public let views: any ViewReading
-    /// Whether the deciders read the views as the log's batch has left them (the views take
-    /// part in the batches), or the committed views (a node's).
-    public let decidesInBatch: Bool
 
-    /// A runner appending to `log`; with `decidesInBatch`, `views` take part in its batches.
-    public init(log: any DecidingEventStore, views: any ViewReading, decidesInBatch: Bool = true) {
+    /// A runner appending to `log`, whose batches `views` take part in (or that hands its
+    /// deciders `BatchScope.outsideBatch`, for the committed views).
+    public init(log: any DecidingEventStore, views: any ViewReading) {
         self.log = log
         self.views = views
-        self.decidesInBatch = decidesInBatch
     }
 
     /// A runner over `store`'s log and views.
     public init(store: PlayheadStore) { self.init(log: store.log, views: store.projections) }
 
     /// A runner over `node`'s log and views.
-    public init(node: PlayheadNode) { self.init(log: node.commandLog, views: node.projections, decidesInBatch: false) }
+    public init(node: PlayheadNode) { self.init(log: node.commandLog, views: node.projections) }
 
     /// Decides and appends; answers with the decider's outcome after the durable commit.
     public func run<Outcome: Sendable>(
@@ -52,9 +51,9 @@ public struct CommandRunner: Sendable {
         _ decide: @escaping @Sendable (ViewSource) throws -> (events: [any DomainEvent], outcome: Outcome)
     ) async throws -> (outcome: Outcome, append: AppendResult?) {
         let views = views
-        let decidesInBatch = decidesInBatch
         let (result, outcome) = try await log.append(deciding: { scope in
-            let (events, outcome) = try decide(decidesInBatch ? .batch(scope, of: views) : .committed(views))
+            let source: ViewSource = scope == .outsideBatch ? .committed(views) : .batch(scope, of: views)
+            let (events, outcome) = try decide(source)
             let request =
                 events.isEmpty ? nil : AppendRequest(events: events.map { $0.proposed(actor: caller.userId, correlationID: correlation) })
             return (request, outcome)

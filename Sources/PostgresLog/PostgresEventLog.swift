@@ -72,10 +72,14 @@ public final class PostgresEventLog: DecidingEventStore {
     /// The operations' time limits.
     private let deadlines = Deadlines()
 
+    /// One caller's append: one request, or a node's row of requests (appended together or
+    /// not at all).
     private struct Submission: Sendable {
-        var request: AppendRequest
+        var requests: [AppendRequest]
         var unchangedAfter: LogPosition?
-        var continuation: CheckedContinuation<AppendResult, any Error>
+        var continuation: CheckedContinuation<[AppendResult], any Error>
+
+        var eventCount: Int { requests.reduce(0) { $0 + $1.events.count } }
     }
 
     private struct WriteQueue {
@@ -169,10 +173,38 @@ public final class PostgresEventLog: DecidingEventStore {
     /// - Throws: `StreamChangedError` naming the first stream that changed, besides the
     ///   errors of `append(_:)`.
     public func append(_ request: AppendRequest, streamsUnchangedAfter position: LogPosition?) async throws -> AppendResult {
-        _ = try request.validate()
-        try Self.checkText(request)
+        guard let result = try await submit([request], streamsUnchangedAfter: position).first else {
+            throw EventLogError(.storage, "the writer answered an append without its result")
+        }
+        return result
+    }
+
+    /// Appends `requests` in order, all of them or none, only if none of the streams any of
+    /// them writes (or names in its expectations) has an event after `position`. This is how
+    /// a node appends the commands it decided in a row from views at `position`, each
+    /// decision seeing the events of the ones before it.
+    ///
+    /// - Returns: each request's result, in order.
+    /// - Throws: `StreamChangedError` as `append(_:streamsUnchangedAfter:)`;
+    ///   `RowRefusedError` when one request would be refused or deduplicated on its own (its
+    ///   expected versions, its idempotency key, its recorded-at): the row was decided on a
+    ///   state the log does not have, and nothing of it is written.
+    public func append(row requests: [AppendRequest], streamsUnchangedAfter position: LogPosition) async throws -> [AppendResult] {
+        try await submit(requests, streamsUnchangedAfter: position)
+    }
+
+    private func submit(_ requests: [AppendRequest], streamsUnchangedAfter position: LogPosition?) async throws -> [AppendResult] {
+        for (index, request) in requests.enumerated() {
+            do {
+                _ = try request.validate()
+                try Self.checkText(request)
+            } catch  where requests.count > 1 {
+                // One bad request of a row is that command's fault alone.
+                throw RowRefusedError(index: index, reason: "\(error)")
+            }
+        }
         return try await withCheckedThrowingContinuation { continuation in
-            let submission = Submission(request: request, unchangedAfter: position, continuation: continuation)
+            let submission = Submission(requests: requests, unchangedAfter: position, continuation: continuation)
             let start = queue.withLock { queue -> Bool? in
                 guard !queue.closed else { return nil }
                 queue.waiting.append(submission)
@@ -193,7 +225,7 @@ public final class PostgresEventLog: DecidingEventStore {
         // Nothing is read inside the batch here: a decider that reads state names the
         // streams it read in the request's expectations (or a node appends it with
         // `streamsUnchangedAfter`).
-        let (request, decision) = try decide(BatchScope(batch: 0))
+        let (request, decision) = try decide(.outsideBatch)
         guard let request else { return (nil, decision) }
         return (try await append(request), decision)
     }
@@ -222,8 +254,8 @@ public final class PostgresEventLog: DecidingEventStore {
                 var events = 0
                 var count = 0
                 for submission in queue.waiting {
-                    if count > 0 && events + submission.request.events.count > configuration.maxBatchEvents { break }
-                    events += submission.request.events.count
+                    if count > 0 && events + submission.eventCount > configuration.maxBatchEvents { break }
+                    events += submission.eventCount
                     count += 1
                 }
                 let batch = Array(queue.waiting.prefix(count))
@@ -240,18 +272,18 @@ public final class PostgresEventLog: DecidingEventStore {
         }
     }
 
-    private func write(_ batch: [Submission]) async -> [Result<AppendResult, any Error>] {
+    private func write(_ batch: [Submission]) async -> [Result<[AppendResult], any Error>] {
         let stage = CommitStage()
         do {
-            let transaction: @Sendable () async throws -> [Result<AppendResult, any Error>] = { [self] in
+            let transaction: @Sendable () async throws -> [Result<[AppendResult], any Error>] = { [self] in
                 try await client.withConnection { connection in
-                    try await connection.query("BEGIN", logger: configuration.logger)
+                    try await Self.run("BEGIN", on: connection, logger: configuration.logger)
                     do {
                         let (results, head, rows) = try await decideAndInsert(batch, on: connection)
                         // A batch its callers were told failed (the time limit passed) must not
                         // commit later behind their backs.
                         guard stage.startCommit() else { throw EventLogError(.unavailable, "the append was abandoned at its time limit") }
-                        try await connection.query(head == nil ? "ROLLBACK" : "COMMIT", logger: configuration.logger)
+                        try await Self.run(head == nil ? "ROLLBACK" : "COMMIT", on: connection, logger: configuration.logger)
                         if head != nil {
                             recent.withLock { $0.add(rows) }
                             signal.fire()
@@ -289,7 +321,7 @@ public final class PostgresEventLog: DecidingEventStore {
     private func decideAndInsert(
         _ batch: [Submission],
         on connection: PostgresConnection
-    ) async throws -> (results: [Result<AppendResult, any Error>], head: Int64?, rows: [RecordedEvent]) {
+    ) async throws -> (results: [Result<[AppendResult], any Error>], head: Int64?, rows: [RecordedEvent]) {
         let logger = configuration.logger
         var head: Int64 = 0
         var lastRecorded = Int64.min
@@ -302,12 +334,12 @@ public final class PostgresEventLog: DecidingEventStore {
             lastRecorded = recordedAt
         }
         var names = Set<String>()
-        for submission in batch {
-            for event in submission.request.events { names.insert(event.stream) }
-            for stream in submission.request.expectations.keys { names.insert(stream.string) }
+        for request in batch.flatMap(\.requests) {
+            for event in request.events { names.insert(event.stream) }
+            for stream in request.expectations.keys { names.insert(stream.string) }
         }
         // The streams' rows and the idempotency keys in one round trip.
-        let keys = Array(Set(batch.compactMap(\.request.idempotencyKey)))
+        let keys = Array(Set(batch.flatMap(\.requests).compactMap(\.idempotencyKey)))
         var idempotency: [String: ClosedRange<LogPosition>] = [:]
         var streams: [String: StreamRow] = [:]
         for try await (kind, name, first, last) in try await connection.query(
@@ -325,89 +357,159 @@ public final class PostgresEventLog: DecidingEventStore {
         }
 
         let now = configuration.clock().microsecondsSince1970
-        var rows: [RecordedEvent] = []
-        var changedStreams = Set<String>()
-        var newKeys: [(String, ClosedRange<LogPosition>)] = []
-        var results: [Result<AppendResult, any Error>] = []
+        var state = BatchState(head: head, lastRecorded: lastRecorded, streams: streams, idempotency: idempotency)
+        var results: [Result<[AppendResult], any Error>] = []
         for submission in batch {
-            let request = submission.request
-            if let key = request.idempotencyKey, let stored = idempotency[key] {
-                results.append(.success(AppendResult(positions: stored, deduplicated: true)))
+            guard submission.requests.count > 1 else {
+                // One request: decided straight into the batch (`accept` changes nothing
+                // when it throws).
+                do {
+                    let request = submission.requests[0]
+                    results.append(.success([try Self.accept(request, unchangedAfter: submission.unchangedAfter, now: now, into: &state)]))
+                } catch {
+                    results.append(.failure(error))
+                }
                 continue
             }
+            // A row is decided on a copy: taken whole or not at all.
+            var trial = state
             do {
-                for (stream, expected) in request.expectations {
-                    let actual = UInt64(streams[stream.string]?.version ?? 0)
-                    guard expected.isSatisfied(by: actual) else {
-                        throw WrongExpectedVersionError(stream: stream.string, expected: expected, actual: actual)
-                    }
-                }
                 if let decidedAt = submission.unchangedAfter {
-                    let written = request.events.map(\.stream) + request.expectations.keys.map(\.string)
-                    for stream in written {
-                        if let row = streams[stream], LogPosition(row.lastPosition) > decidedAt {
-                            throw StreamChangedError(stream: stream, decidedAt: decidedAt, changedAt: LogPosition(row.lastPosition))
-                        }
+                    try Self.checkUnchanged(submission.requests, after: decidedAt, in: trial.streams)
+                }
+                var accepted: [AppendResult] = []
+                for (index, request) in submission.requests.enumerated() {
+                    let result: AppendResult
+                    do {
+                        result = try Self.accept(request, unchangedAfter: nil, now: now, into: &trial)
+                    } catch {
+                        throw RowRefusedError(index: index, reason: "\(error)")
                     }
-                }
-                var pending = streams.filter { _ in false }
-                var accepted: [RecordedEvent] = []
-                var recorded = lastRecorded
-                var position = head
-                for event in request.events {
-                    if let kept = event.recordedAt {
-                        guard kept.microsecondsSince1970 >= recorded else {
-                            throw EventLogError(
-                                .recordedAtWentBack,
-                                "recordedAt \(kept) is earlier than the log's last, \(Timestamp(microsecondsSince1970: recorded))"
-                            )
-                        }
-                        recorded = kept.microsecondsSince1970
-                    } else {
-                        recorded = max(now, recorded)
+                    if result.deduplicated {
+                        throw RowRefusedError(index: index, reason: "its idempotency key \(request.idempotencyKey ?? "") is already in the log")
                     }
-                    position += 1
-                    let row = pending[event.stream] ?? streams[event.stream] ?? StreamRow(version: 0, lastPosition: 0)
-                    pending[event.stream] = StreamRow(version: row.version + 1, lastPosition: position)
-                    accepted.append(
-                        RecordedEvent(
-                            position: LogPosition(position),
-                            type: event.type,
-                            stream: event.stream,
-                            streamVersion: UInt64(row.version + 1),
-                            recordedAt: Timestamp(microsecondsSince1970: recorded),
-                            occurredAt: event.occurredAt,
-                            eventID: event.eventID ?? UUID(),
-                            correlationID: event.correlationID,
-                            causationID: event.causationID,
-                            actor: event.actor,
-                            payload: event.payload
-                        )
-                    )
+                    accepted.append(result)
                 }
-                let positions = LogPosition(head + 1)...LogPosition(position)
-                head = position
-                lastRecorded = recorded
-                rows += accepted
-                for (stream, row) in pending {
-                    streams[stream] = row
-                    changedStreams.insert(stream)
-                }
-                if let key = request.idempotencyKey {
-                    idempotency[key] = positions
-                    newKeys.append((key, positions))
-                }
-                results.append(
-                    .success(AppendResult(positions: positions, deduplicated: false, recordedAt: Timestamp(microsecondsSince1970: recorded)))
-                )
+                state = trial
+                results.append(.success(accepted))
             } catch {
                 results.append(.failure(error))
             }
         }
-        guard !rows.isEmpty else { return (results, nil, []) }
-        let changed = changedStreams.map { ($0, streams[$0] ?? StreamRow(version: 0, lastPosition: 0)) }
-        try await Self.write(rows, streams: changed, keys: newKeys, head: head, lastRecorded: lastRecorded, on: connection, logger: logger)
-        return (results, head, rows)
+        guard !state.rows.isEmpty else { return (results, nil, []) }
+        let changed = state.changedStreams.map { ($0, state.streams[$0] ?? StreamRow(version: 0, lastPosition: 0)) }
+        try await Self.write(
+            state.rows,
+            streams: changed,
+            keys: state.newKeys,
+            head: state.head,
+            lastRecorded: state.lastRecorded,
+            on: connection,
+            logger: logger
+        )
+        return (results, state.head, state.rows)
+    }
+
+    /// What a batch has decided so far: the head, the streams' rows and the keys as its
+    /// accepted requests left them, and what it writes.
+    private struct BatchState {
+        var head: Int64
+        var lastRecorded: Int64
+        var streams: [String: StreamRow]
+        var idempotency: [String: ClosedRange<LogPosition>]
+        var rows: [RecordedEvent] = []
+        var changedStreams = Set<String>()
+        var newKeys: [(String, ClosedRange<LogPosition>)] = []
+    }
+
+    /// Throws `StreamChangedError` if a stream that `requests` write or name in their
+    /// expectations has an event after `decidedAt`.
+    private static func checkUnchanged(_ requests: [AppendRequest], after decidedAt: LogPosition, in streams: [String: StreamRow]) throws {
+        for request in requests {
+            for stream in request.events.map(\.stream) + request.expectations.keys.map(\.string) {
+                if let row = streams[stream], LogPosition(row.lastPosition) > decidedAt {
+                    throw StreamChangedError(stream: stream, decidedAt: decidedAt, changedAt: LogPosition(row.lastPosition))
+                }
+            }
+        }
+    }
+
+    /// Decides `request` against `state` (its idempotency key, expected versions, the
+    /// streams unchanged after `unchangedAfter`, recorded-at times) and adds its events; a
+    /// request whose key is stored answers the stored positions, deduplicated. Changes
+    /// nothing when it throws.
+    private static func accept(
+        _ request: AppendRequest,
+        unchangedAfter: LogPosition?,
+        now: Int64,
+        into state: inout BatchState
+    ) throws -> AppendResult {
+        if let key = request.idempotencyKey, let stored = state.idempotency[key] {
+            return AppendResult(positions: stored, deduplicated: true)
+        }
+        for (stream, expected) in request.expectations {
+            let actual = UInt64(state.streams[stream.string]?.version ?? 0)
+            guard expected.isSatisfied(by: actual) else {
+                throw WrongExpectedVersionError(stream: stream.string, expected: expected, actual: actual)
+            }
+        }
+        if let unchangedAfter { try checkUnchanged([request], after: unchangedAfter, in: state.streams) }
+        var pending: [String: StreamRow] = [:]
+        var accepted: [RecordedEvent] = []
+        var recorded = state.lastRecorded
+        var position = state.head
+        for event in request.events {
+            if let kept = event.recordedAt {
+                guard kept.microsecondsSince1970 >= recorded else {
+                    throw EventLogError(
+                        .recordedAtWentBack,
+                        "recordedAt \(kept) is earlier than the log's last, \(Timestamp(microsecondsSince1970: recorded))"
+                    )
+                }
+                recorded = kept.microsecondsSince1970
+            } else {
+                recorded = max(now, recorded)
+            }
+            position += 1
+            let row = pending[event.stream] ?? state.streams[event.stream] ?? StreamRow(version: 0, lastPosition: 0)
+            pending[event.stream] = StreamRow(version: row.version + 1, lastPosition: position)
+            accepted.append(
+                RecordedEvent(
+                    position: LogPosition(position),
+                    type: event.type,
+                    stream: event.stream,
+                    streamVersion: UInt64(row.version + 1),
+                    recordedAt: Timestamp(microsecondsSince1970: recorded),
+                    occurredAt: event.occurredAt,
+                    eventID: event.eventID ?? UUID(),
+                    correlationID: event.correlationID,
+                    causationID: event.causationID,
+                    actor: event.actor,
+                    payload: event.payload
+                )
+            )
+        }
+        let positions = LogPosition(state.head + 1)...LogPosition(position)
+        state.head = position
+        state.lastRecorded = recorded
+        state.rows += accepted
+        for (stream, row) in pending {
+            state.streams[stream] = row
+            state.changedStreams.insert(stream)
+        }
+        if let key = request.idempotencyKey {
+            state.idempotency[key] = positions
+            state.newKeys.append((key, positions))
+        }
+        return AppendResult(positions: positions, deduplicated: false, recordedAt: Timestamp(microsecondsSince1970: recorded))
+    }
+
+    /// Runs `query` and reads its rows to the end. PostgresNIO answers a statement that returns
+    /// rows (the write's `SELECT pg_notify`) before it has run, and an error while it runs (a
+    /// constraint, a full disk) reaches only a reader of its rows: unread, the transaction
+    /// would be aborted unseen and its `COMMIT` answered like a success.
+    private static func run(_ query: PostgresQuery, on connection: PostgresConnection, logger: Logger) async throws {
+        for try await _ in try await connection.query(query, logger: logger) {}
     }
 
     /// The most parameters one statement may bind (the protocol counts them in 16 bits).
@@ -435,28 +537,28 @@ public final class PostgresEventLog: DecidingEventStore {
             bindings.append(channel)
             bindings.append(String(head))
             let sql = "WITH " + clauses.joined(separator: ", ") + " SELECT pg_notify($\(bindings.count - 1), $\(bindings.count))"
-            try await connection.query(PostgresQuery(unsafeSQL: sql, binds: bindings), logger: logger)
+            try await run(PostgresQuery(unsafeSQL: sql, binds: bindings), on: connection, logger: logger)
             return
         }
         for start in stride(from: 0, to: rows.count, by: 5_000) {
             bindings = PostgresBindings(capacity: 5_000 * 11)
             let sql = insertEvents(rows[start..<min(rows.count, start + 5_000)], binding: &bindings)
-            try await connection.query(PostgresQuery(unsafeSQL: sql, binds: bindings), logger: logger)
+            try await run(PostgresQuery(unsafeSQL: sql, binds: bindings), on: connection, logger: logger)
         }
         for start in stride(from: 0, to: streams.count, by: 10_000) {
             bindings = PostgresBindings(capacity: 10_000 * 3)
             let sql = upsertStreams(streams[start..<min(streams.count, start + 10_000)], binding: &bindings)
-            try await connection.query(PostgresQuery(unsafeSQL: sql, binds: bindings), logger: logger)
+            try await run(PostgresQuery(unsafeSQL: sql, binds: bindings), on: connection, logger: logger)
         }
         for start in stride(from: 0, to: keys.count, by: 10_000) {
             bindings = PostgresBindings(capacity: 10_000 * 3)
             let sql = insertKeys(Array(keys[start..<min(keys.count, start + 10_000)]), binding: &bindings)
-            try await connection.query(PostgresQuery(unsafeSQL: sql, binds: bindings), logger: logger)
+            try await run(PostgresQuery(unsafeSQL: sql, binds: bindings), on: connection, logger: logger)
         }
         bindings = PostgresBindings(capacity: 4)
         let sql = updateHead(head, lastRecorded, binding: &bindings)
-        try await connection.query(PostgresQuery(unsafeSQL: sql, binds: bindings), logger: logger)
-        try await connection.query("SELECT pg_notify(\(channel), \(String(head)))", logger: logger)
+        try await run(PostgresQuery(unsafeSQL: sql, binds: bindings), on: connection, logger: logger)
+        try await run("SELECT pg_notify(\(channel), \(String(head)))", on: connection, logger: logger)
     }
 
     /// `VALUES (...), (...)` for rows of `width` parameters, numbered after those already in
@@ -868,6 +970,24 @@ private final class OnceAnswer<T: Sendable>: Sendable {
         continuation?.resume(with: result)
         for cleanup in cleanups { cleanup() }
     }
+}
+
+/// A node's row of requests refused because one of them would be refused (or deduplicated)
+/// on its own: the row was decided on a state the log does not have. Nothing of it was
+/// written; the node decides its commands again one at a time.
+public struct RowRefusedError: Error, CustomStringConvertible {
+    /// The request's place in the row.
+    public var index: Int
+    /// Why it would be refused.
+    public var reason: String
+
+    /// Creates the error.
+    public init(index: Int, reason: String) {
+        self.index = index
+        self.reason = reason
+    }
+
+    public var description: String { "request \(index) of the row would be refused on its own: \(reason)" }
 }
 
 /// A node's append refused because a stream it writes changed after the position of the

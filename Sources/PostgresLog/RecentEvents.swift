@@ -37,7 +37,7 @@ struct RecentEvents {
     func events(from position: LogPosition, limit: Int) -> [RecordedEvent]? {
         guard limit > 0, let held = positions, held.contains(position) else { return nil }
         let start = first + Int(position - held.lowerBound)
-        let end = min(events.count, start + limit)
+        let end = limit >= events.count - start ? events.count : start + limit
         guard end - start == limit || held.upperBound >= knownHead else { return nil }
         return Array(events[start..<end])
     }

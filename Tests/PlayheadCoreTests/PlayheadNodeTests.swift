@@ -59,6 +59,31 @@ struct PlayheadNodeTests {
         }
     }
 
+    @Test("commands on one busy stream are decided in rows: all succeed, in far fewer transactions than commands")
+    func busyStreamInRows() async throws {
+        try await withNode { node, _ in
+            let runner = CommandRunner(node: node)
+            let commands = 40
+            let results = try await withThrowingTaskGroup(of: AppendResult?.self) { group in
+                for index in 0..<commands {
+                    group.addTask {
+                        try await runner.runAppending(caller: Caller(userId: "user-\(index)"), correlation: UUID()) { _ in
+                            ([Note()], ())
+                        }.append
+                    }
+                }
+                return try await group.reduce(into: []) { $0.append($1) }
+            }
+            let positions = results.compactMap { $0?.positions.lowerBound }.sorted()
+            #expect(positions == Array(1...LogPosition(commands)))
+            // A transaction gives its events one recorded-at time: a row is one transaction.
+            let events = try await node.log.events(from: 1, direction: .forward, limit: 100)
+            let transactions = Set(events.map(\.recordedAt)).count
+            #expect(events.map(\.streamVersion) == Array(1...UInt64(commands)))
+            #expect(transactions <= commands / 2, "\(transactions) transactions for \(commands) commands")
+        }
+    }
+
     @Test("views folded from another log, past this log's head, are refused at start")
     func viewsAheadOfTheLog() async throws {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("playhead-node-\(UUID().uuidString)").path

@@ -185,6 +185,31 @@ struct PostgresEventLogTests {
         }
     }
 
+    @Test("a write PostgreSQL refuses fails its callers, and nothing of it is served as committed")
+    func refusedWriteIsNotCommitted() async throws {
+        try await withLog { log, url in
+            _ = try await log.append(AppendRequest(events: [event("a")]))
+            // A row at position 2 the head does not know of: the log's next insert collides
+            // with it inside its one write statement.
+            let components = try #require(URLComponents(string: url))
+            _ = try await TestPostgres.withConnection(components) { raw in
+                try await raw.query(
+                    """
+                    INSERT INTO playhead_events (position, stream, stream_version, type, recorded_at, event_id, actor, payload)
+                    VALUES (2, 'intruder', 1, 'thing', 0, gen_random_uuid(), '', '\\x01'::bytea)
+                    """,
+                    logger: logger
+                )
+            }
+            let error = await #expect(throws: EventLogError.self) { try await log.append(AppendRequest(events: [event("b")])) }
+            #expect(error?.code == .storage, "\(String(describing: error))")
+            #expect(try await log.currentHead() == 1)
+            // Position 2 read back is PostgreSQL's row, not the refused event remembered.
+            let stored = try await log.events(from: 2, direction: .forward, limit: 10)
+            #expect(stored.map(\.stream) == ["intruder"])
+        }
+    }
+
     @Test("the schema is versioned; a database of a newer schema is refused")
     func schemaVersions() async throws {
         try await withLog { log, url in

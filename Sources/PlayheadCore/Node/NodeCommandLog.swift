@@ -6,39 +6,53 @@ import Views
 import WatchDomain
 
 /// The log as a node's commands see it: the PostgreSQL log, with decisions made against the
-/// node's committed views.
+/// node's views.
 ///
 /// `append(deciding:)` first lets the node's views reach the log's head as it was when the
-/// command arrived, then notes the position the views have applied, runs the decider on them,
-/// and appends its request on the condition that none of the streams it writes changed after
-/// that position (`PostgresEventLog.append(_:streamsUnchangedAfter:)`). In Playhead a
-/// command's decision is about the streams it appends to (a session, a party, a user's
-/// progress), so that condition is the expected versions of the streams it read. On a
-/// conflict (another node appended to one of them first) it waits for the views to fold that
-/// event and decides again, up to ``maxAttempts`` times; then it refuses with a
-/// `CommandError` `conflict` (409). After a conflict it waits its turn on the stream
-/// (``StreamQueue``): this node's commands on one busy stream then decide one at a time.
-/// A command whose views cannot reach the log's head in ``viewsPatience`` is refused with
-/// `EventLogError` `unavailable` (503), never decided on stale views.
+/// command arrived, then notes the position the views have applied, runs the decider on the
+/// committed views (``BatchScope/outsideBatch``), and appends its request on the condition
+/// that none of the streams it writes changed after that position
+/// (`PostgresEventLog.append(_:streamsUnchangedAfter:)`). In Playhead a command's decision is
+/// about the streams it appends to (a session, a party, a user's progress), so that condition
+/// is the expected versions of the streams it read.
 ///
-/// An append is answered after PostgreSQL's commit and, for read-your-writes on this node,
-/// after the node's views have folded it (at most ``viewsPatience`` later; past that the
-/// answer goes out anyway: the write is durable).
+/// On a conflict (another command appended to one of them first) the command joins the line
+/// of that stream (``StreamLines``). The line decides the commands waiting in it in a row, as
+/// the embedded log's writer decides a batch: each decider reads the views as the ones before
+/// it in the row have left them (their events applied in an LMDB write transaction that is
+/// then aborted), and the row is appended in one transaction, all of it or none, on the same
+/// condition (`append(row:streamsUnchangedAfter:)`). A busy stream (a user's progress from
+/// many devices, a purchase rush on one party) thus takes many commands per commit instead of
+/// one. A row that conflicts again is decided again, up to ``maxAttempts`` times; then its
+/// commands are refused with a `CommandError` `conflict` (409).
+///
+/// A command whose views cannot reach the log's head in ``viewsPatience`` is refused with
+/// `EventLogError` `unavailable` (503), never decided on stale views. An append is answered
+/// after PostgreSQL's commit and, for read-your-writes on this node, after the node's views
+/// have folded it (at most ``viewsPatience`` later; past that the answer goes out anyway: the
+/// write is durable).
 public struct NodeCommandLog: DecidingEventStore {
-    /// How many times a command is decided before a conflict is answered with 409.
+    /// How many times a command (or a row of them) is decided before a conflict is answered
+    /// with 409.
     public static let maxAttempts = 16
     /// How long an answer waits for the node's views to fold its write.
     public static let viewsPatience: Duration = .seconds(5)
+    /// The most commands one row takes.
+    public static let maxRow = 256
 
     let log: PostgresEventLog
     let views: InlineProjections
     let applied: PositionSignal
-    let contended = StreamQueue()
+    let lines: StreamLines
+    /// Shared with the node's follower: one writer of the views at a time.
+    let viewsTurn: ViewsTurn
 
-    init(log: PostgresEventLog, views: InlineProjections, applied: PositionSignal) {
+    init(log: PostgresEventLog, views: InlineProjections, applied: PositionSignal, viewsTurn: ViewsTurn) {
         self.log = log
         self.views = views
         self.applied = applied
+        self.viewsTurn = viewsTurn
+        self.lines = StreamLines(maxRow: Self.maxRow)
     }
 
     public func append(_ request: AppendRequest) async throws -> AppendResult {
@@ -50,46 +64,158 @@ public struct NodeCommandLog: DecidingEventStore {
     public func append<Decision: Sendable>(
         deciding decide: @escaping @Sendable (BatchScope) throws -> (request: AppendRequest?, decision: Decision)
     ) async throws -> (result: AppendResult?, decision: Decision) {
-        var lastConflict: StreamChangedError?
         // A command decides on views at least as fresh as the log was when it arrived: what
         // a client wrote through another node a moment ago is seen (a heartbeat through B
         // on a session started through A), and a refusal or a decision to do nothing never
         // rests on views behind the log.
         let head = try await log.currentHead()
-        guard await waitForViews(at: head) else {
-            let applied = (try? views.appliedPosition()) ?? 0
-            throw EventLogError(
-                .unavailable,
-                "this node's views are \(head > applied ? head - applied : 0) events behind the log and did not catch up within \(Self.viewsPatience); "
-                    + "nothing was decided"
-            )
+        guard await waitForViews(at: head) else { throw behind(head) }
+        let decidedAt = try views.appliedPosition()
+        let (request, decision) = try decide(.outsideBatch)
+        guard let request else { return (nil, decision) }
+        let conflict: StreamChangedError
+        if let busy = lines.busy(among: request.events.map(\.stream)) {
+            // This node is deciding rows on that stream: an append alone would only conflict.
+            conflict = StreamChangedError(stream: busy, decidedAt: decidedAt, changedAt: decidedAt)
+        } else {
+            do {
+                let result = try await log.append(request, streamsUnchangedAfter: decidedAt)
+                await waitForViews(at: result.positions.upperBound)
+                return (result, decision)
+            } catch let error as StreamChangedError {
+                conflict = error
+            }
         }
-        // After a conflict, the command waits its turn on the stream that changed: commands
-        // of this node on one busy stream (a user's progress from many devices) then decide
-        // one after the other instead of conflicting again and again.
-        var queued: String?
-        defer { if let queued { contended.leave(queued) } }
-        for _ in 0..<Self.maxAttempts {
+        // The stream is busy: wait in its line, to be decided in a row with the others.
+        let decisions = Mutex<Decision?>(nil)
+        let waiting = StreamLines.Command { scope in
+            let (request, decision) = try decide(scope)
+            decisions.withLock { $0 = decision }
+            return request
+        }
+        switch await lines.join(conflict.stream, waiting, changedAt: conflict.changedAt, run: decideInRows) {
+        case .appended(let result):
+            guard let decision = decisions.withLock({ $0 }) else { throw EventLogError(.storage, "the row answered a command it did not decide") }
+            return (result, decision)
+        case .failed(let error):
+            throw error
+        case .alone:
+            return try await appendAlone(decide, after: conflict)
+        }
+    }
+
+    /// Decides the commands of one stream's line in rows until the line is empty: `commands`
+    /// first, and whoever joined meanwhile. Runs in the line's own task.
+    private func decideInRows(_ commands: [StreamLines.Command], changedAt: LogPosition) async -> [StreamLines.Outcome] {
+        var waitFor = changedAt
+        // Every command in the row was decided once before it joined the line.
+        for _ in 1..<Self.maxAttempts {
+            guard await waitForViews(at: waitFor) else {
+                return commands.map { _ in .failed(behind(waitFor)) }
+            }
+            let decided: [Result<AppendRequest?, any Error>]
+            let decidedAt: LogPosition
+            do {
+                (decided, decidedAt) = try await viewsTurn.run { try decideInRow(commands) }
+            } catch {
+                // The views could not take the row (their map filled up): one at a time.
+                return commands.map { _ in .alone }
+            }
+            let requests = decided.compactMap { try? $0.get() }.compactMap { $0 }
+            do {
+                var results = requests.isEmpty ? [] : try await log.append(row: requests, streamsUnchangedAfter: decidedAt)
+                if let last = results.last { await waitForViews(at: last.positions.upperBound) }
+                return decided.map { decision in
+                    switch decision {
+                    case .failure(let error): return .failed(error)
+                    case .success(nil): return .appended(nil)
+                    case .success(.some): return .appended(results.removeFirst())
+                    }
+                }
+            } catch let conflict as StreamChangedError {
+                waitFor = conflict.changedAt
+            } catch is RowRefusedError {
+                return commands.map { _ in .alone }
+            } catch {
+                return commands.map { _ in .failed(error) }
+            }
+        }
+        let error = CommandError(.conflict, "the stream kept changing while this command was decided (\(Self.maxAttempts) attempts); try again")
+        return commands.map { _ in .failed(error) }
+    }
+
+    /// Runs `commands`' deciders one after the other on the views, each seeing the events of
+    /// the ones before it: they are applied in a write transaction of the views, at the
+    /// positions they would take, and the transaction is aborted (the follower folds the real
+    /// events once PostgreSQL has them). Returns each decider's request or error, and the
+    /// position of the views they read.
+    private func decideInRow(_ commands: [StreamLines.Command]) throws -> ([Result<AppendRequest?, any Error>], LogPosition) {
+        let scope = BatchScope(batch: lines.nextRow())
+        try views.beginBatch(scope, RecordedEventsScanner([]))
+        defer { views.abortBatch() }
+        let decidedAt = try views.appliedPosition()
+        var position = decidedAt
+        let now = Timestamp.now()
+        var decided: [Result<AppendRequest?, any Error>] = []
+        for command in commands {
+            let request: AppendRequest?
+            do {
+                request = try command.decide(scope)
+            } catch {
+                decided.append(.failure(error))
+                continue
+            }
+            for event in request?.events ?? [] {
+                position += 1
+                let provisional = RecordedEvent(
+                    position: position,
+                    type: event.type,
+                    stream: event.stream,
+                    streamVersion: 0,
+                    recordedAt: event.recordedAt ?? now,
+                    occurredAt: event.occurredAt,
+                    eventID: event.eventID ?? UUID(),
+                    correlationID: event.correlationID,
+                    causationID: event.causationID,
+                    actor: event.actor,
+                    payload: event.payload
+                )
+                try provisional.withView { try views.apply($0) }
+            }
+            decided.append(.success(request))
+        }
+        return (decided, decidedAt)
+    }
+
+    /// A command that its stream's line handed back: decided alone, again and again, up to
+    /// ``maxAttempts`` times.
+    private func appendAlone<Decision: Sendable>(
+        _ decide: @escaping @Sendable (BatchScope) throws -> (request: AppendRequest?, decision: Decision),
+        after conflict: StreamChangedError
+    ) async throws -> (result: AppendResult?, decision: Decision) {
+        var waitFor = conflict.changedAt
+        for _ in 1..<Self.maxAttempts {
+            guard await waitForViews(at: waitFor) else { throw behind(waitFor) }
             let decidedAt = try views.appliedPosition()
-            let (request, decision) = try decide(BatchScope(batch: 0))
+            let (request, decision) = try decide(.outsideBatch)
             guard let request else { return (nil, decision) }
             do {
                 let result = try await log.append(request, streamsUnchangedAfter: decidedAt)
                 await waitForViews(at: result.positions.upperBound)
                 return (result, decision)
             } catch let conflict as StreamChangedError {
-                lastConflict = conflict
-                if queued != conflict.stream {
-                    if let queued { contended.leave(queued) }
-                    await contended.enter(conflict.stream)
-                    queued = conflict.stream
-                }
-                await waitForViews(at: conflict.changedAt)
+                waitFor = conflict.changedAt
             }
         }
-        throw CommandError(
-            .conflict,
-            "\(lastConflict?.stream ?? "the stream") kept changing while this command was decided (\(Self.maxAttempts) attempts); try again"
+        throw CommandError(.conflict, "\(conflict.stream) kept changing while this command was decided (\(Self.maxAttempts) attempts); try again")
+    }
+
+    private func behind(_ position: LogPosition) -> EventLogError {
+        let applied = (try? views.appliedPosition()) ?? 0
+        return EventLogError(
+            .unavailable,
+            "this node's views are \(position > applied ? position - applied : 0) events behind the log and did not catch up within \(Self.viewsPatience); "
+                + "nothing was decided"
         )
     }
 
@@ -117,40 +243,87 @@ public struct NodeCommandLog: DecidingEventStore {
     public func subscribe(from position: LogPosition) -> PostgresEventLog.Subscription { log.subscribe(from: position) }
 }
 
-/// One turn at a time per stream, in the order asked: where a node's commands that conflicted
-/// on a stream wait before they decide again.
-final class StreamQueue: Sendable {
-    private struct State {
-        var busy: Set<String> = []
-        var waiting: [String: [CheckedContinuation<Void, Never>]] = [:]
+/// The lines of a node's commands that conflicted, one per busy stream: the commands waiting
+/// in a line are decided in rows by one task, which runs while the line is not empty.
+final class StreamLines: Sendable {
+    /// A command waiting in a line: its decider, which notes its own decision.
+    struct Command: Sendable {
+        let decide: @Sendable (BatchScope) throws -> AppendRequest?
     }
 
-    private let state = Mutex(State())
+    /// What a line did with a command.
+    enum Outcome: Sendable {
+        /// Appended in a row (nil: it decided to append nothing), committed and folded.
+        case appended(AppendResult?)
+        /// Refused (its decider's error, a conflict after every attempt, PostgreSQL's failure).
+        case failed(any Error)
+        /// Handed back, to be decided alone.
+        case alone
+    }
 
-    /// Returns once the caller has the stream's turn.
-    func enter(_ stream: String) async {
-        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-            let now = state.withLock { state -> Bool in
-                if state.busy.insert(stream).inserted { return true }
-                state.waiting[stream, default: []].append(continuation)
-                return false
+    private struct Waiting {
+        var command: Command
+        var answer: CheckedContinuation<Outcome, Never>
+    }
+
+    private struct Line {
+        var waiting: [Waiting] = []
+        var changedAt: LogPosition = 0
+    }
+
+    private let maxRow: Int
+    private let lines = Mutex<[String: Line]>([:])
+    private let rows = Atomic<UInt64>(0)
+
+    init(maxRow: Int) {
+        self.maxRow = maxRow
+    }
+
+    /// The first of `streams` that has a line, if any.
+    func busy(among streams: [String]) -> String? {
+        lines.withLock { lines in streams.first { lines[$0] != nil } }
+    }
+
+    /// Numbers the rows' batch scopes, apart from the log's (`BatchScope/outsideBatch` is 0).
+    func nextRow() -> UInt64 { rows.add(1, ordering: .relaxed).newValue }
+
+    /// Waits in `stream`'s line until a row has decided `command`; starts the line's task
+    /// (which decides rows with `run`) when the line was empty.
+    func join(
+        _ stream: String,
+        _ command: Command,
+        changedAt: LogPosition,
+        run: @escaping @Sendable ([Command], LogPosition) async -> [Outcome]
+    ) async -> Outcome {
+        await withCheckedContinuation { (answer: CheckedContinuation<Outcome, Never>) in
+            let starts = lines.withLock { lines -> Bool in
+                var line = lines[stream] ?? Line()
+                let starts = line.waiting.isEmpty && lines[stream] == nil
+                line.waiting.append(Waiting(command: command, answer: answer))
+                line.changedAt = max(line.changedAt, changedAt)
+                lines[stream] = line
+                return starts
             }
-            if now { continuation.resume() }
+            if starts { Task { await self.serve(stream, run: run) } }
         }
     }
 
-    /// Hands the stream's turn to the next in line, or frees it.
-    func leave(_ stream: String) {
-        let next = state.withLock { state -> CheckedContinuation<Void, Never>? in
-            guard var line = state.waiting[stream], !line.isEmpty else {
-                state.busy.remove(stream)
-                state.waiting[stream] = nil
-                return nil
+    /// Decides rows of `stream`'s line until it is empty, then removes it.
+    private func serve(_ stream: String, run: @Sendable ([Command], LogPosition) async -> [Outcome]) async {
+        while true {
+            let (row, changedAt) = lines.withLock { lines -> ([Waiting], LogPosition) in
+                guard var line = lines[stream], !line.waiting.isEmpty else {
+                    lines[stream] = nil
+                    return ([], 0)
+                }
+                let row = Array(line.waiting.prefix(maxRow))
+                line.waiting.removeFirst(row.count)
+                lines[stream] = line
+                return (row, line.changedAt)
             }
-            let next = line.removeFirst()
-            state.waiting[stream] = line.isEmpty ? nil : line
-            return next
+            guard !row.isEmpty else { return }
+            let outcomes = await run(row.map(\.command), changedAt)
+            for (waiting, outcome) in zip(row, outcomes) { waiting.answer.resume(returning: outcome) }
         }
-        next?.resume()
     }
 }

@@ -62,7 +62,7 @@ public struct NodeFollower: Service {
         let scanner = RecordedEventsScanner(events)
         switch views {
         case .inline:
-            try node.projections.catchUp(scanner)
+            try await node.viewsTurn.run { try node.projections.catchUp(scanner) }
             node.applied.advance(to: try node.projections.appliedPosition())
         case .async:
             _ = try node.asyncProjections.catchUp(scanner)

@@ -28,6 +28,8 @@ public final class PlayheadNode: Sendable {
     public let commandLog: NodeCommandLog
     /// Advanced to the views' position whenever the follower has folded more of the log.
     let applied = PositionSignal()
+    /// Turns at writing the inline views: the follower's folds and the commands' rows.
+    let viewsTurn = ViewsTurn()
     /// Why the follower last failed, until it folds again.
     let followerFailure = Mutex<String?>(nil)
     private let lock: FileLock
@@ -89,7 +91,7 @@ public final class PlayheadNode: Sendable {
         self.projections = projections
         self.asyncProjections = asyncProjections
         self.lock = lock
-        self.commandLog = NodeCommandLog(log: log, views: projections, applied: applied)
+        self.commandLog = NodeCommandLog(log: log, views: projections, applied: applied, viewsTurn: viewsTurn)
     }
 
     /// How far the node is: the log's head, and what its views applied.
