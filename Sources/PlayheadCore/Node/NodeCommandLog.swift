@@ -104,9 +104,10 @@ public struct NodeCommandLog: DecidingEventStore {
         }
     }
 
-    /// Decides the commands of one stream's line in rows until the line is empty: `commands`
-    /// first, and whoever joined meanwhile. Runs in the line's own task.
-    private func decideInRows(_ commands: [StreamLines.Command], changedAt: LogPosition) async -> [StreamLines.Outcome] {
+    /// Decides one row of `stream`'s line, `commands`, and appends it; after a conflict, again
+    /// on views that folded it, up to ``maxAttempts`` decisions per command in all. Returns
+    /// each command's outcome, in order. Runs in the line's own task.
+    private func decideInRows(_ stream: String, _ commands: [StreamLines.Command], changedAt: LogPosition) async -> [StreamLines.Outcome] {
         var waitFor = changedAt
         // Every command in the row was decided once before it joined the line.
         for _ in 1..<Self.maxAttempts {
@@ -140,7 +141,10 @@ public struct NodeCommandLog: DecidingEventStore {
                 return commands.map { _ in .failed(error) }
             }
         }
-        let error = CommandError(.conflict, "the stream kept changing while this command was decided (\(Self.maxAttempts) attempts); try again")
+        let error = CommandError(
+            .conflict,
+            "\(stream) kept changing (other nodes wrote it) while this command was decided (\(Self.maxAttempts) attempts); try again"
+        )
         return commands.map { _ in .failed(error) }
     }
 
@@ -293,7 +297,7 @@ final class StreamLines: Sendable {
         _ stream: String,
         _ command: Command,
         changedAt: LogPosition,
-        run: @escaping @Sendable ([Command], LogPosition) async -> [Outcome]
+        run: @escaping @Sendable (String, [Command], LogPosition) async -> [Outcome]
     ) async -> Outcome {
         await withCheckedContinuation { (answer: CheckedContinuation<Outcome, Never>) in
             let starts = lines.withLock { lines -> Bool in
@@ -309,7 +313,7 @@ final class StreamLines: Sendable {
     }
 
     /// Decides rows of `stream`'s line until it is empty, then removes it.
-    private func serve(_ stream: String, run: @Sendable ([Command], LogPosition) async -> [Outcome]) async {
+    private func serve(_ stream: String, run: @Sendable (String, [Command], LogPosition) async -> [Outcome]) async {
         while true {
             let (row, changedAt) = lines.withLock { lines -> ([Waiting], LogPosition) in
                 guard var line = lines[stream], !line.waiting.isEmpty else {
@@ -322,7 +326,7 @@ final class StreamLines: Sendable {
                 return (row, line.changedAt)
             }
             guard !row.isEmpty else { return }
-            let outcomes = await run(row.map(\.command), changedAt)
+            let outcomes = await run(stream, row.map(\.command), changedAt)
             for (waiting, outcome) in zip(row, outcomes) { waiting.answer.resume(returning: outcome) }
         }
     }
