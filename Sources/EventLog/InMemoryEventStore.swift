@@ -112,21 +112,7 @@ public final class InMemoryEventStore: DecidingEventStore {
             let key = UTF8Key(event.stream)
             let info = state.streams[key] ?? StreamInfo(version: 0, lastPosition: nil)
             let position = LogPosition(state.events.count) + 1
-            state.events.append(
-                RecordedEvent(
-                    position: position,
-                    type: event.type,
-                    stream: event.stream,
-                    streamVersion: info.version + 1,
-                    recordedAt: recordedAt,
-                    occurredAt: event.occurredAt,
-                    eventID: event.eventID ?? UUID(),
-                    correlationID: event.correlationID,
-                    causationID: event.causationID,
-                    actor: event.actor,
-                    payload: event.payload
-                )
-            )
+            state.events.append(RecordedEvent(event, position: position, streamVersion: info.version + 1, recordedAt: recordedAt))
             state.streams[key] = StreamInfo(version: info.version + 1, lastPosition: position)
         }
         let positions = first...LogPosition(state.events.count)

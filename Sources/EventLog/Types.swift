@@ -270,6 +270,24 @@ public struct RecordedEvent: Sendable, Hashable {
         self.actor = actor
         self.payload = payload
     }
+
+    /// `proposed` as a log stores it at `position`, the `streamVersion`-th event of its
+    /// stream, recorded at `recordedAt`; without an event id of its own it gets a new one.
+    public init(_ proposed: ProposedEvent, position: LogPosition, streamVersion: UInt64, recordedAt: Timestamp) {
+        self.init(
+            position: position,
+            type: proposed.type,
+            stream: proposed.stream,
+            streamVersion: streamVersion,
+            recordedAt: recordedAt,
+            occurredAt: proposed.occurredAt,
+            eventID: proposed.eventID ?? UUID(),
+            correlationID: proposed.correlationID,
+            causationID: proposed.causationID,
+            actor: proposed.actor,
+            payload: proposed.payload
+        )
+    }
 }
 
 /// Size limits enforced on every append.

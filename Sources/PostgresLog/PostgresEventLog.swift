@@ -475,17 +475,10 @@ public final class PostgresEventLog: DecidingEventStore {
             pending[event.stream] = StreamRow(version: row.version + 1, lastPosition: position)
             accepted.append(
                 RecordedEvent(
+                    event,
                     position: LogPosition(position),
-                    type: event.type,
-                    stream: event.stream,
                     streamVersion: UInt64(row.version + 1),
-                    recordedAt: Timestamp(microsecondsSince1970: recorded),
-                    occurredAt: event.occurredAt,
-                    eventID: event.eventID ?? UUID(),
-                    correlationID: event.correlationID,
-                    causationID: event.causationID,
-                    actor: event.actor,
-                    payload: event.payload
+                    recordedAt: Timestamp(microsecondsSince1970: recorded)
                 )
             )
         }

@@ -171,19 +171,9 @@ public struct NodeCommandLog: DecidingEventStore {
             }
             for event in request?.events ?? [] {
                 position += 1
-                let provisional = RecordedEvent(
-                    position: position,
-                    type: event.type,
-                    stream: event.stream,
-                    streamVersion: 0,
-                    recordedAt: event.recordedAt ?? now,
-                    occurredAt: event.occurredAt,
-                    eventID: event.eventID ?? UUID(),
-                    correlationID: event.correlationID,
-                    causationID: event.causationID,
-                    actor: event.actor,
-                    payload: event.payload
-                )
+                // Provisional: the real position may be later (other streams' events), and the
+                // stream version is not known here (no projector reads it).
+                let provisional = RecordedEvent(event, position: position, streamVersion: 0, recordedAt: event.recordedAt ?? now)
                 try provisional.withView { try views.apply($0) }
             }
             decided.append(.success(request))
