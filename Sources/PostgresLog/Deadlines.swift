@@ -41,6 +41,15 @@ final class Deadlines: Sendable {
         _ = state.withLock { $0.entries.removeValue(forKey: id) }
     }
 
+    /// Expires every limit now (the server is seen down: nothing waiting for it will come).
+    func expireAll() {
+        let all = state.withLock { state in
+            defer { state.entries = [:] }
+            return state.entries.values.map(\.expire)
+        }
+        for expire in all { expire() }
+    }
+
     /// Runs while limits are kept; ends when none is left (the next `add` starts it again).
     private func watch() async {
         while true {

@@ -818,10 +818,14 @@ public final class PostgresEventLog: DecidingEventStore {
                     }
                 }
                 answer.onResume { work.cancel() }
-                let limit = deadlines.add(after: timeout) {
+                let limit = deadlines.add(after: timeout) { [self] in
                     onTimeout()
                     work.cancel()
-                    answer.resume(with: .failure(EventLogError(.unavailable, "PostgreSQL did not answer \(what) within \(timeout)")))
+                    let reason =
+                        listening.load(ordering: .relaxed)
+                        ? "PostgreSQL did not answer \(what) within \(timeout)"
+                        : "PostgreSQL is unreachable (the connection that listens for commits is lost; it is tried every second)"
+                    answer.resume(with: .failure(EventLogError(.unavailable, reason)))
                 }
                 answer.onResume { [deadlines] in deadlines.remove(limit) }
             }
@@ -847,18 +851,27 @@ public final class PostgresEventLog: DecidingEventStore {
                             signal.fire()
                         }
                         // The notifications end when the connection does (a server shut down).
-                        if !Task.isCancelled { listening.store(false, ordering: .relaxed) }
+                        if !Task.isCancelled { lostServer() }
                     }
                 }
             } catch {
                 if Task.isCancelled { return }
-                if Self.isUnavailable(error) { listening.store(false, ordering: .relaxed) }
+                if Self.isUnavailable(error) { lostServer() }
                 configuration.logger.warning("LISTEN failed; readers poll until it is back", metadata: ["error": "\(Self.describe(error))"])
                 // Wake the readers, so that they see the failure instead of waiting for a commit.
                 signal.fire()
             }
             try? await Task.sleep(for: .seconds(1))
         }
+    }
+
+    /// The listening connection is lost: the server is taken for unreachable. Operations
+    /// fail at once from now on, and those already waiting for it are answered now rather
+    /// than at their time limits (a shared head read would otherwise hold every command
+    /// queued behind it).
+    private func lostServer() {
+        listening.store(false, ordering: .relaxed)
+        deadlines.expireAll()
     }
 
     // MARK: Errors

@@ -84,6 +84,30 @@ struct PlayheadNodeTests {
         }
     }
 
+    @Test("a row stops taking commands past maxRowEvents: big commands on one stream commit in several rows, all of them")
+    func rowsStayBounded() async throws {
+        try await withNode { node, _ in
+            let runner = CommandRunner(node: node)
+            let commands = 12
+            let perCommand = 1_000
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for index in 0..<commands {
+                    group.addTask {
+                        _ = try await runner.run(caller: Caller(userId: "user-\(index)"), correlation: UUID()) { _ in
+                            (Array(repeating: Note(), count: perCommand), ())
+                        }
+                    }
+                }
+                try await group.waitForAll()
+            }
+            let events = try await node.log.events(from: 1, direction: .forward, limit: 100_000)
+            #expect(events.map(\.streamVersion) == Array(1...UInt64(commands * perCommand)))
+            // A transaction gives its events one recorded-at time.
+            let transactions = Dictionary(grouping: events, by: \.recordedAt).values.map(\.count)
+            #expect(transactions.max() ?? 0 < NodeCommandLog.maxRowEvents + perCommand, "\(transactions)")
+        }
+    }
+
     @Test("views folded from another log, past this log's head, are refused at start")
     func viewsAheadOfTheLog() async throws {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("playhead-node-\(UUID().uuidString)").path

@@ -165,6 +165,20 @@ struct DeadlinesTests {
     }
 }
 
+extension DeadlinesTests {
+    @Test("expireAll fires every limit at once, and each only once")
+    func expireAll() async throws {
+        let deadlines = Deadlines()
+        let fired = Notes<Int>()
+        for index in 0..<3 { _ = deadlines.add(after: .seconds(600)) { fired.add(index) } }
+        deadlines.expireAll()
+        #expect(fired.all.sorted() == [0, 1, 2])
+        deadlines.expireAll()
+        try await Task.sleep(for: Deadlines.tick * 2)
+        #expect(fired.all.count == 3)
+    }
+}
+
 @Suite("PositionSignal: each waiter woken by the position it waits for", .timeLimit(.minutes(5)))
 struct PositionSignalTests {
     @Test("a fold wakes only the waiters it reaches; a reached position answers at once")

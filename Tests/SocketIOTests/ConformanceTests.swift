@@ -365,7 +365,10 @@ struct EngineConformanceTests {
                 #expect(try await ws.nextSkippingPings() == "42[\"message-back\",\"hello\"]")
             }
             let noop = try await pending
-            #expect(noop.status == 200 && noop.text == "6")
+            // On a loaded machine the first ping (400 ms after the open) may answer the poll
+            // before the upgrade does (a fresh run of the whole suite saw it); else the
+            // upgrade ends it with noop.
+            #expect(noop.status == 200 && ["6", "2"].contains(noop.text), "\(noop)")
             #expect(polled.withLock { $0?.0 } == 400)
         }
     }

@@ -39,6 +39,9 @@ public struct NodeCommandLog: DecidingEventStore {
     public static let viewsPatience: Duration = .seconds(5)
     /// The most commands one row takes.
     public static let maxRow = 256
+    /// The events a row stops taking commands at (the rest wait for the next row): a row is
+    /// one transaction under the log's lock, and must end well within the time limit.
+    public static let maxRowEvents = 5_000
 
     let log: PostgresEventLog
     let views: InlineProjections
@@ -99,7 +102,7 @@ public struct NodeCommandLog: DecidingEventStore {
             return (result, decision)
         case .failed(let error):
             throw error
-        case .alone:
+        case .alone, .requeue:  // a line answers `requeue` to no command: it puts it back
             return try await appendAlone(decide, after: conflict)
         }
     }
@@ -122,17 +125,12 @@ public struct NodeCommandLog: DecidingEventStore {
                 // The views could not take the row (their map filled up): one at a time.
                 return commands.map { _ in .alone }
             }
-            let requests = decided.compactMap { try? $0.get() }.compactMap { $0 }
             do {
-                var results = requests.isEmpty ? [] : try await log.append(row: requests, streamsUnchangedAfter: decidedAt)
-                if let last = results.last { await waitForViews(at: last.positions.upperBound) }
-                return decided.map { decision in
-                    switch decision {
-                    case .failure(let error): return .failed(error)
-                    case .success(nil): return .appended(nil)
-                    case .success(.some): return .appended(results.removeFirst())
-                    }
+                // Past `maxRowEvents`, the rest go back to the front of the line.
+                if decided.count < commands.count {
+                    return try await outcomes(of: decided, appendedAfter: decidedAt) + commands.dropFirst(decided.count).map { _ in .requeue }
                 }
+                return try await outcomes(of: decided, appendedAfter: decidedAt)
             } catch let conflict as StreamChangedError {
                 waitFor = conflict.changedAt
             } catch is RowRefusedError {
@@ -148,11 +146,27 @@ public struct NodeCommandLog: DecidingEventStore {
         return commands.map { _ in .failed(error) }
     }
 
+    /// Appends the requests of a decided row, all or none, and gives each command its outcome.
+    private func outcomes(of decided: [Result<AppendRequest?, any Error>], appendedAfter decidedAt: LogPosition) async throws -> [StreamLines.Outcome]
+    {
+        let requests = decided.compactMap { try? $0.get() }.compactMap { $0 }
+        var results = requests.isEmpty ? [] : try await log.append(row: requests, streamsUnchangedAfter: decidedAt)
+        if let last = results.last { await waitForViews(at: last.positions.upperBound) }
+        return decided.map { decision in
+            switch decision {
+            case .failure(let error): return .failed(error)
+            case .success(nil): return .appended(nil)
+            case .success(.some): return .appended(results.removeFirst())
+            }
+        }
+    }
+
     /// Runs `commands`' deciders one after the other on the views, each seeing the events of
     /// the ones before it: they are applied in a write transaction of the views, at the
     /// positions they would take, and the transaction is aborted (the follower folds the real
     /// events once PostgreSQL has them). Returns each decider's request or error, and the
-    /// position of the views they read.
+    /// position of the views they read. Past ``maxRowEvents`` it stops: the commands after
+    /// the last one returned are not decided.
     private func decideInRow(_ commands: [StreamLines.Command]) throws -> ([Result<AppendRequest?, any Error>], LogPosition) {
         let scope = BatchScope(batch: lines.nextRow())
         try views.beginBatch(scope, RecordedEventsScanner([]))
@@ -162,6 +176,8 @@ public struct NodeCommandLog: DecidingEventStore {
         let now = Timestamp.now()
         var decided: [Result<AppendRequest?, any Error>] = []
         for command in commands {
+            // A row of at least one command stops at `maxRowEvents`.
+            if !decided.isEmpty && position - decidedAt >= UInt64(Self.maxRowEvents) { break }
             let request: AppendRequest?
             do {
                 request = try command.decide(scope)
@@ -253,6 +269,8 @@ final class StreamLines: Sendable {
         case failed(any Error)
         /// Handed back, to be decided alone.
         case alone
+        /// Not decided (the row was full): back to the front of the line, for the next row.
+        case requeue
     }
 
     private struct Waiting {
@@ -317,7 +335,11 @@ final class StreamLines: Sendable {
             }
             guard !row.isEmpty else { return }
             let outcomes = await run(stream, row.map(\.command), changedAt)
-            for (waiting, outcome) in zip(row, outcomes) { waiting.answer.resume(returning: outcome) }
+            var requeued: [Waiting] = []
+            for (waiting, outcome) in zip(row, outcomes) {
+                if case .requeue = outcome { requeued.append(waiting) } else { waiting.answer.resume(returning: outcome) }
+            }
+            if !requeued.isEmpty { lines.withLock { $0[stream]?.waiting.insert(contentsOf: requeued, at: 0) } }
         }
     }
 }
