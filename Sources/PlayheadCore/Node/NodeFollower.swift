@@ -63,7 +63,8 @@ public struct NodeFollower: Service {
         switch views {
         case .inline:
             try await node.viewsTurn.run { try node.projections.catchUp(scanner) }
-            node.applied.advance(to: try node.projections.appliedPosition())
+            // The chunk is folded whole: the views are at its last event.
+            if let last = events.last { node.applied.advance(to: last.position) }
         case .async:
             _ = try node.asyncProjections.catchUp(scanner)
         }
